@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* placeholder: being written */
+#include <stdio.h>
+#include "slimflow-commands.h"
+
+int
+slim_cmd_inspect (int argc, char **argv)
+{
+  fprintf (stderr, "slimflow inspect: not built yet\n");
+  return SLIM_EXIT_FAILURE;
+}

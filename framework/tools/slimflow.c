@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slimflow: the command-line front end.  Dispatches to one function per
+ * subcommand (slimflow-<command>.c).  Exit codes: 0 success, 1 runtime
+ * failure, 2 usage or configuration error.
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "slimflow-commands.h"
+
+typedef struct
+{
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+} SlimCommand;
+
+static const SlimCommand commands[] = {
+  { "validate", slim_cmd_validate, "check a modelslim_v1 YAML pipeline without reading weights" },
+  { "plugins", slim_cmd_plugins, "list plugins, show one plugin's properties, print JSON schemas" },
+  { "inspect", slim_cmd_inspect, "describe a safetensors file or a model folder" },
+  { "logits", slim_cmd_logits, "run a model on token ids and write float32 logits (.npy)" },
+  { "eval", slim_cmd_eval, "perplexity of a model on a text, and KL against a reference" },
+  { "generate", slim_cmd_generate, "greedy text generation" },
+};
+
+static void
+print_usage (FILE *stream)
+{
+  fprintf (stream, "Usage: slimflow COMMAND [OPTIONS]\n\nCommands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (stream, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (stream, "\nRun 'slimflow COMMAND --help' for a command's options.\n");
+}
+
+void
+slim_cli_print_error (const char *command, const GError *error)
+{
+  fprintf (stderr, "slimflow %s: %s\n", command, error != NULL ? error->message : "failed");
+}
+
+gboolean
+slim_cli_parse (const char *command,
+                const char *parameter_string,
+                const char *summary,
+                const GOptionEntry *entries,
+                int *argc,
+                char ***argv,
+                gboolean *out_exit_now)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *help_name = g_strdup_printf ("%s%s%s", command,
+                                                parameter_string != NULL ? " " : "",
+                                                parameter_string != NULL ? parameter_string : "");
+
+  *out_exit_now = FALSE;
+  context = g_option_context_new (help_name);
+  g_option_context_set_summary (context, summary);
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_help_enabled (context, TRUE);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      fprintf (stderr, "slimflow %s: %s (see 'slimflow %s --help')\n", command, error->message,
+               command);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  /* Numbers in files and messages are always C-locale. */
+  setlocale (LC_NUMERIC, "C");
+
+  if (argc < 2)
+    {
+      print_usage (stderr);
+      return SLIM_EXIT_USAGE;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
+      || strcmp (argv[1], "help") == 0)
+    {
+      print_usage (stdout);
+      return SLIM_EXIT_OK;
+    }
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("slimflow 0.1.0\n");
+      return SLIM_EXIT_OK;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+
+  fprintf (stderr, "slimflow: unknown command '%s'\n\n", argv[1]);
+  print_usage (stderr);
+  return SLIM_EXIT_USAGE;
+}
