@@ -1,2 +1,165 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-linalg.c: OpenBLAS wrappers (the only file including cblas.h) and
+ * their plain-loop reference twins.
+ */
+#include "slim-linalg.h"
+
+#include <cblas.h>
+#include <string.h>
+
+static gint slim_linalg_n_threads = 0; /* 0: not initialised yet */
+G_LOCK_DEFINE_STATIC (slim_linalg_threads);
+
+static gint
+slim_linalg_threads_from_env (void)
+{
+  const char *vars[] = { "SLIMFLOW_NUM_THREADS", "OPENBLAS_NUM_THREADS" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (vars); i++)
+    {
+      const char *value = g_getenv (vars[i]);
+      guint64 n = 0;
+
+      if (value != NULL && g_ascii_string_to_unsigned (value, 10, 1, 4096, &n, NULL))
+        return (gint)n;
+    }
+  return (gint)g_get_num_processors ();
+}
+
+void
+slim_linalg_set_n_threads (gint n_threads)
+{
+  if (n_threads <= 0)
+    n_threads = (gint)g_get_num_processors ();
+  G_LOCK (slim_linalg_threads);
+  slim_linalg_n_threads = n_threads;
+  openblas_set_num_threads (n_threads);
+  G_UNLOCK (slim_linalg_threads);
+}
+
+gint
+slim_linalg_get_n_threads (void)
+{
+  gint n;
+
+  G_LOCK (slim_linalg_threads);
+  if (slim_linalg_n_threads == 0)
+    {
+      slim_linalg_n_threads = slim_linalg_threads_from_env ();
+      openblas_set_num_threads (slim_linalg_n_threads);
+    }
+  n = slim_linalg_n_threads;
+  G_UNLOCK (slim_linalg_threads);
+  return n;
+}
+
+void
+slim_linalg_sgemm (gboolean trans_a,
+                   gboolean trans_b,
+                   gint64 m,
+                   gint64 n,
+                   gint64 k,
+                   float alpha,
+                   const float *a,
+                   gint64 lda,
+                   const float *b,
+                   gint64 ldb,
+                   float beta,
+                   float *c,
+                   gint64 ldc)
+{
+  /* Rows of C per call, so that m and the offsets stay within int. */
+  const gint64 max_rows = SLIM_LINALG_MAX_DIM / 2;
+
+  g_return_if_fail (m >= 0 && n >= 0 && k >= 0);
+  g_return_if_fail (n <= SLIM_LINALG_MAX_DIM && k <= SLIM_LINALG_MAX_DIM);
+  g_return_if_fail (lda <= SLIM_LINALG_MAX_DIM && ldb <= SLIM_LINALG_MAX_DIM
+                    && ldc <= SLIM_LINALG_MAX_DIM);
+  if (m == 0 || n == 0)
+    return;
+
+  slim_linalg_get_n_threads ();
+  for (gint64 row0 = 0; row0 < m; row0 += max_rows)
+    {
+      gint64 n_rows = MIN (max_rows, m - row0);
+      /* op(A) rows start at row0: stored row row0 (no trans) or column row0 (trans). */
+      const float *a_part = trans_a ? a + row0 : a + row0 * lda;
+
+      cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                   trans_b ? CblasTrans : CblasNoTrans, (blasint)n_rows, (blasint)n, (blasint)k,
+                   alpha, a_part, (blasint)lda, b, (blasint)ldb, beta, c + row0 * ldc,
+                   (blasint)ldc);
+    }
+}
+
+void
+slim_linalg_sgemm_ref (gboolean trans_a,
+                       gboolean trans_b,
+                       gint64 m,
+                       gint64 n,
+                       gint64 k,
+                       float alpha,
+                       const float *a,
+                       gint64 lda,
+                       const float *b,
+                       gint64 ldb,
+                       float beta,
+                       float *c,
+                       gint64 ldc)
+{
+  for (gint64 i = 0; i < m; i++)
+    for (gint64 j = 0; j < n; j++)
+      {
+        double sum = 0.0;
+
+        for (gint64 p = 0; p < k; p++)
+          {
+            float a_ip = trans_a ? a[p * lda + i] : a[i * lda + p];
+            float b_pj = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+
+            sum += (double)a_ip * (double)b_pj;
+          }
+        /* beta == 0 means C is write-only (may hold NaN), as in BLAS. */
+        c[i * ldc + j] = (float)(alpha * sum + (beta != 0.0f ? beta * c[i * ldc + j] : 0.0));
+      }
+}
+
+void
+slim_linalg_linear (const float *x,
+                    const float *weight,
+                    const float *bias,
+                    float *y,
+                    gint64 n_rows,
+                    gint64 n_in,
+                    gint64 n_out)
+{
+  if (bias != NULL)
+    {
+      /* y starts as the bias on every row; sgemm adds x Wᵀ (beta = 1). */
+      for (gint64 i = 0; i < n_rows; i++)
+        memcpy (y + i * n_out, bias, (gsize)n_out * sizeof (float));
+    }
+  slim_linalg_sgemm (FALSE, TRUE, n_rows, n_out, n_in, 1.0f, x, n_in, weight, n_in,
+                     bias != NULL ? 1.0f : 0.0f, y, n_out);
+}
+
+void
+slim_linalg_linear_ref (const float *x,
+                        const float *weight,
+                        const float *bias,
+                        float *y,
+                        gint64 n_rows,
+                        gint64 n_in,
+                        gint64 n_out)
+{
+  for (gint64 i = 0; i < n_rows; i++)
+    for (gint64 o = 0; o < n_out; o++)
+      {
+        double sum = bias != NULL ? (double)bias[o] : 0.0;
+
+        for (gint64 p = 0; p < n_in; p++)
+          sum += (double)x[i * n_in + p] * (double)weight[o * n_in + p];
+        y[i * n_out + o] = (float)sum;
+      }
+}

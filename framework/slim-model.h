@@ -18,6 +18,7 @@
 
 #include <glib-object.h>
 #include "slim-layer.h"
+#include "slim-progress.h"
 #include "slim-safetensors.h"
 #include "slim-tensor.h"
 
@@ -51,17 +52,20 @@ typedef struct
   gint64 rope_original_max_position_embeddings; /* llama3 */
   gboolean tie_word_embeddings;
   gboolean attention_bias; /* q/k/v/o bias (qwen2: q/k/v only) */
+  gboolean o_proj_bias;    /* o_proj has a bias (llama/qwen3 attention_bias; never qwen2) */
   gboolean mlp_bias;
-  gboolean qk_norm; /* qwen3: per-head RMSNorm on q and k before RoPE */
+  gboolean qk_norm;      /* qwen3: per-head RMSNorm on q and k before RoPE */
+  gint64 sliding_window; /* mistral/mixtral: a query sees the last sliding_window keys; 0: all */
   /* MoE (0 experts for dense models) */
   gint64 n_experts;
   gint64 n_experts_per_tok;
   gint64 moe_intermediate_size;
   gint64 shared_expert_intermediate_size; /* qwen2_moe; 0 if none */
   gboolean norm_topk_prob;
-  gint64 bos_token_id; /* -1 if none */
-  gint64 eos_token_id; /* -1 if none */
-  SlimDType torch_dtype; /* the weights' declared dtype */
+  gboolean *layer_is_moe; /* (n_layers) TRUE when layer i's MLP is a mixture of experts */
+  gint64 bos_token_id;    /* -1 if none */
+  gint64 eos_token_id;    /* -1 if none */
+  SlimDType torch_dtype;  /* the weights' declared dtype */
 } SlimModelConfig;
 
 /* Sequence lengths of a packed batch. */
@@ -141,6 +145,15 @@ SlimTensor *slim_model_forward_head (SlimModel *self, SlimLayer *head, SlimTenso
  * ids packed (n_tokens) -> logits (n_tokens, vocab). */
 SlimTensor *slim_model_forward_logits (SlimModel *self, const gint32 *ids, const SlimBatch *batch,
                                        GError **error);
+/* The same with hooks (nullable) seen by every layer and the head, and a
+ * progress line (nullable) counting n_layers + 2 steps: the embedding,
+ * each decoder layer, the head. */
+SlimTensor *slim_model_forward_logits_full (SlimModel *self,
+                                            const gint32 *ids,
+                                            const SlimBatch *batch,
+                                            const SlimForwardHooks *hooks,
+                                            SlimProgress *progress,
+                                            GError **error);
 
 /* Structure of decoder layer i (transfer full array of SlimSubgraph*, with
  * free func set). */
