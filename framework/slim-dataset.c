@@ -1,2 +1,257 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-dataset.c: the abstract dataset base class: the shared properties
+ * (path, max-samples, max-length) and the checked public wrappers.
+ */
+#include "slim-dataset.h"
+
+#include "slim-plugin-private.h"
+
+enum
+{
+  PROP_0,
+  PROP_PATH,
+  PROP_MAX_SAMPLES,
+  PROP_MAX_LENGTH,
+  N_PROPS
+};
+
+#define DEFAULT_MAX_SAMPLES 0
+#define DEFAULT_MAX_LENGTH 0
+
+static GParamSpec *properties[N_PROPS];
+
+typedef struct
+{
+  char *path;
+  guint max_samples; /* 0 = all */
+  guint max_length;  /* tokens; 0 = no limit */
+  gboolean loaded;
+} SlimDatasetPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimDataset, slim_dataset, G_TYPE_OBJECT)
+
+static void
+slim_dataset_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      g_value_set_string (value, priv->path);
+      break;
+    case PROP_MAX_SAMPLES:
+      g_value_set_uint (value, priv->max_samples);
+      break;
+    case PROP_MAX_LENGTH:
+      g_value_set_uint (value, priv->max_length);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+slim_dataset_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      g_free (priv->path);
+      priv->path = g_value_dup_string (value);
+      break;
+    case PROP_MAX_SAMPLES:
+      priv->max_samples = g_value_get_uint (value);
+      break;
+    case PROP_MAX_LENGTH:
+      priv->max_length = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+slim_dataset_finalize (GObject *object)
+{
+  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
+
+  g_clear_pointer (&priv->path, g_free);
+
+  G_OBJECT_CLASS (slim_dataset_parent_class)->finalize (object);
+}
+
+static void
+slim_dataset_class_init (SlimDatasetClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
+
+  object_class->get_property = slim_dataset_get_property;
+  object_class->set_property = slim_dataset_set_property;
+  object_class->finalize = slim_dataset_finalize;
+
+  properties[PROP_PATH]
+      = g_param_spec_string ("path", "Path", "File holding the calibration data", NULL, flags);
+  properties[PROP_MAX_SAMPLES] = g_param_spec_uint ("max-samples", "Maximum samples",
+                                                    "Use at most this many samples (0 = all)", 0,
+                                                    G_MAXUINT, DEFAULT_MAX_SAMPLES, flags);
+  properties[PROP_MAX_LENGTH] = g_param_spec_uint (
+      "max-length", "Maximum length", "Truncate every sample to this many tokens (0 = no limit)", 0,
+      G_MAXUINT, DEFAULT_MAX_LENGTH, flags);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+slim_dataset_init (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (self);
+
+  priv->max_samples = DEFAULT_MAX_SAMPLES;
+  priv->max_length = DEFAULT_MAX_LENGTH;
+}
+
+const char *
+slim_dataset_get_path (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), NULL);
+
+  priv = slim_dataset_get_instance_private (self);
+  return priv->path;
+}
+
+guint
+slim_dataset_get_max_samples (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), 0);
+
+  priv = slim_dataset_get_instance_private (self);
+  return priv->max_samples;
+}
+
+guint
+slim_dataset_get_max_length (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), 0);
+
+  priv = slim_dataset_get_instance_private (self);
+  return priv->max_length;
+}
+
+gboolean
+slim_dataset_load (SlimDataset *self, SlimTokenizer *tokenizer, GError **error)
+{
+  SlimDatasetPrivate *priv;
+  SlimDatasetClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), FALSE);
+  g_return_val_if_fail (tokenizer == NULL || SLIM_IS_TOKENIZER (tokenizer), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  priv = slim_dataset_get_instance_private (self);
+  klass = SLIM_DATASET_GET_CLASS (self);
+  if (priv->loaded)
+    {
+      g_autofree char *who = slim_plugin_object_describe (self);
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s: %s is already loaded", who, priv->path != NULL ? priv->path : "dataset");
+      return FALSE;
+    }
+  if (priv->path == NULL || priv->path[0] == '\0')
+    {
+      g_autofree char *who = slim_plugin_object_describe (self);
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
+                   "%s: no path to load the calibration data from", who);
+      return FALSE;
+    }
+  if (klass->load == NULL || klass->get_n_samples == NULL || klass->get_sample == NULL)
+    {
+      g_autofree char *who = slim_plugin_object_describe (self);
+      g_set_error (error, SLIM_PLUGIN_ERROR, SLIM_PLUGIN_ERROR_INIT_FAILED,
+                   "%s does not implement load, get_n_samples and get_sample", who);
+      return FALSE;
+    }
+  ok = klass->load (self, tokenizer, &local_error);
+  ok = slim_plugin_check_result (self, "load", ok, local_error, error);
+  priv->loaded = ok;
+  return ok;
+}
+
+gboolean
+slim_dataset_is_loaded (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), FALSE);
+
+  priv = slim_dataset_get_instance_private (self);
+  return priv->loaded;
+}
+
+guint
+slim_dataset_get_n_samples (SlimDataset *self)
+{
+  SlimDatasetPrivate *priv;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), 0);
+
+  priv = slim_dataset_get_instance_private (self);
+  if (!priv->loaded)
+    return 0;
+  return SLIM_DATASET_GET_CLASS (self)->get_n_samples (self);
+}
+
+const gint32 *
+slim_dataset_get_sample (SlimDataset *self, guint index, gint64 *out_n_tokens)
+{
+  SlimDatasetPrivate *priv;
+  const gint32 *ids;
+  gint64 n_tokens = 0;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), NULL);
+  g_return_val_if_fail (out_n_tokens != NULL, NULL);
+  *out_n_tokens = 0;
+  priv = slim_dataset_get_instance_private (self);
+  g_return_val_if_fail (priv->loaded, NULL);
+  g_return_val_if_fail (index < slim_dataset_get_n_samples (self), NULL);
+
+  ids = SLIM_DATASET_GET_CLASS (self)->get_sample (self, index, &n_tokens);
+  /* A loaded sample always has tokens; the limit is the promise max-length makes. */
+  g_return_val_if_fail (ids != NULL && n_tokens > 0, NULL);
+  g_return_val_if_fail (priv->max_length == 0 || n_tokens <= (gint64)priv->max_length, NULL);
+  *out_n_tokens = n_tokens;
+  return ids;
+}
+
+const char *
+slim_dataset_get_type_name (SlimDataset *self)
+{
+  const SlimPluginDesc *desc;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), NULL);
+
+  desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
+  return desc != NULL ? desc->name : NULL;
+}
+
+const char *
+slim_dataset_get_description (SlimDataset *self)
+{
+  const SlimPluginDesc *desc;
+
+  g_return_val_if_fail (SLIM_IS_DATASET (self), NULL);
+
+  desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
+  return desc != NULL ? desc->description : NULL;
+}

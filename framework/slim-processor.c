@@ -1,2 +1,180 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-processor.c: the abstract processor base class and its checked
+ * public wrappers.
+ */
+#include "slim-processor.h"
+
+#include <string.h>
+#include "slim-plugin-private.h"
+
+G_DEFINE_ABSTRACT_TYPE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
+
+static void
+slim_processor_class_init (SlimProcessorClass *klass)
+{
+  /* Every vfunc is optional: the wrappers treat NULL as "nothing to do". */
+}
+
+static void
+slim_processor_init (SlimProcessor *self)
+{
+}
+
+gboolean
+slim_processor_validate (SlimProcessor *self, GError **error)
+{
+  SlimProcessorClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->validate == NULL)
+    return TRUE;
+  ok = klass->validate (self, &local_error);
+  return slim_plugin_check_result (self, "validate", ok, local_error, error);
+}
+
+gboolean
+slim_processor_pre_run (SlimProcessor *self, SlimModel *model, GError **error)
+{
+  SlimProcessorClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_MODEL (model), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->pre_run == NULL)
+    return TRUE;
+  ok = klass->pre_run (self, model, &local_error);
+  return slim_plugin_check_result (self, "pre_run", ok, local_error, error);
+}
+
+gboolean
+slim_processor_preprocess (SlimProcessor *self, SlimLayer *layer, GError **error)
+{
+  SlimProcessorClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->preprocess == NULL)
+    return TRUE;
+  ok = klass->preprocess (self, layer, &local_error);
+  return slim_plugin_check_result (self, "preprocess", ok, local_error, error);
+}
+
+void
+slim_processor_get_forward_hooks (SlimProcessor *self, SlimLayer *layer, SlimForwardHooks *hooks)
+{
+  SlimProcessorClass *klass;
+
+  g_return_if_fail (hooks != NULL);
+  memset (hooks, 0, sizeof (*hooks));
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  g_return_if_fail (SLIM_IS_LAYER (layer));
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->get_forward_hooks != NULL)
+    klass->get_forward_hooks (self, layer, hooks);
+}
+
+gboolean
+slim_processor_postprocess (SlimProcessor *self, SlimLayer *layer, GError **error)
+{
+  SlimProcessorClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->postprocess == NULL)
+    return TRUE;
+  ok = klass->postprocess (self, layer, &local_error);
+  return slim_plugin_check_result (self, "postprocess", ok, local_error, error);
+}
+
+gboolean
+slim_processor_post_run (SlimProcessor *self, GError **error)
+{
+  SlimProcessorClass *klass;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->post_run == NULL)
+    return TRUE;
+  ok = klass->post_run (self, &local_error);
+  return slim_plugin_check_result (self, "post_run", ok, local_error, error);
+}
+
+gboolean
+slim_processor_is_data_free (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->is_data_free != NULL ? klass->is_data_free (self) : FALSE;
+}
+
+gboolean
+slim_processor_needs_kv_cache (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->needs_kv_cache != NULL ? klass->needs_kv_cache (self) : FALSE;
+}
+
+gboolean
+slim_processor_supports_distributed (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->supports_distributed != NULL ? klass->supports_distributed (self) : FALSE;
+}
+
+const char *
+slim_processor_get_type_name (SlimProcessor *self)
+{
+  const SlimPluginDesc *desc;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+
+  desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
+  return desc != NULL ? desc->name : NULL;
+}
+
+const char *
+slim_processor_get_description (SlimProcessor *self)
+{
+  const SlimPluginDesc *desc;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+
+  desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
+  return desc != NULL ? desc->description : NULL;
+}
