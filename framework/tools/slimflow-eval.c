@@ -1,11 +1,264 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-/* placeholder: being written */
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slimflow eval: perplexity of a model on a text file, optionally with
+ * the mean KL divergence and top-1 agreement against a reference model.
+ *
+ *   slimflow eval --model_path DIR --text FILE [--ctx N]
+ *                 [--reference_model DIR] [--json] [--progress]
+ *
+ * The text is read as UTF-8 with CRLF turned into LF, tokenized once with
+ * the model folder's tokenizer (BOS once at the start) and cut into
+ * non-overlapping windows of --ctx tokens (default 2048, the GPTQ
+ * protocol; see slim-eval.h).  Results go to stdout; the progress line
+ * (when stderr is a terminal, or with --progress) and errors to stderr.
+ *
+ * Exit codes: 0 success; 1 a model, tokenizer or text could not be read,
+ * or the text is empty; 2 bad options.
+ */
 #include <stdio.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+
+#include "slim-error.h"
+#include "slim-eval.h"
+#include "slim-linalg.h"
+#include "slim-model.h"
+#include "slim-progress.h"
+#include "slim-quant-model.h"
+#include "slim-tokenizer.h"
 #include "slimflow-commands.h"
+
+#define SLIM_EVAL_CMD "eval"
+/* Bound on the text file: 1 GiB. */
+#define SLIM_EVAL_MAX_TEXT_BYTES ((gsize)1 << 30)
+
+/* Reads path as text: size-checked, CRLF -> LF, non-empty.  transfer full. */
+static char *
+slim_eval_read_text (const char *path, GError **error)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_SIZE,
+                                                  G_FILE_QUERY_INFO_NONE, NULL, NULL);
+  if (info != NULL && (guint64)g_file_info_get_size (info) > SLIM_EVAL_MAX_TEXT_BYTES)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: file too large (more than %" G_GSIZE_FORMAT " bytes)", path,
+                   SLIM_EVAL_MAX_TEXT_BYTES);
+      return NULL;
+    }
+  char *text = NULL;
+  gsize n_bytes = 0;
+  if (!g_file_get_contents (path, &text, &n_bytes, error))
+    return NULL;
+  if (memchr (text, '\0', n_bytes) != NULL)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: contains NUL bytes (not a text file)", path);
+      g_free (text);
+      return NULL;
+    }
+  /* CRLF -> LF in place. */
+  gsize out = 0;
+  for (gsize i = 0; i < n_bytes; i++)
+    if (!(text[i] == '\r' && i + 1 < n_bytes && text[i + 1] == '\n'))
+      text[out++] = text[i];
+  text[out] = '\0';
+  if (out == 0)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT, "%s: the text is empty", path);
+      g_free (text);
+      return NULL;
+    }
+  return text;
+}
+
+static void
+slim_eval_print_json (const char *model_path,
+                      const char *text_path,
+                      const char *reference_path,
+                      gint64 n_ctx,
+                      const SlimEvalResult *result)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "model");
+  json_builder_add_string_value (builder, model_path);
+  json_builder_set_member_name (builder, "text");
+  json_builder_add_string_value (builder, text_path);
+  json_builder_set_member_name (builder, "ctx");
+  json_builder_add_int_value (builder, n_ctx);
+  json_builder_set_member_name (builder, "tokens");
+  json_builder_add_int_value (builder, result->n_tokens);
+  json_builder_set_member_name (builder, "windows");
+  json_builder_add_int_value (builder, result->n_windows);
+  json_builder_set_member_name (builder, "predictions");
+  json_builder_add_int_value (builder, result->n_predictions);
+  json_builder_set_member_name (builder, "nll");
+  json_builder_add_double_value (builder, result->nll);
+  json_builder_set_member_name (builder, "perplexity");
+  json_builder_add_double_value (builder, result->perplexity);
+  if (result->has_reference)
+    {
+      json_builder_set_member_name (builder, "reference_model");
+      json_builder_add_string_value (builder, reference_path);
+      json_builder_set_member_name (builder, "kl");
+      json_builder_add_double_value (builder, result->kl);
+      json_builder_set_member_name (builder, "top1");
+      json_builder_add_double_value (builder, result->top1);
+    }
+  json_builder_end_object (builder);
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  g_autofree char *text = json_to_string (root, TRUE);
+  printf ("%s\n", text);
+}
+
+static void
+slim_eval_print_text (const char *model_path,
+                      const char *text_path,
+                      const char *reference_path,
+                      gint64 n_ctx,
+                      const SlimEvalResult *result)
+{
+  gint64 last = result->n_tokens - (result->n_windows - 1) * n_ctx;
+  printf ("model        %s\n", model_path);
+  printf ("text         %s\n", text_path);
+  printf ("tokens       %" G_GINT64_FORMAT " (BOS included)\n", result->n_tokens);
+  printf ("windows      %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " tokens (last %" G_GINT64_FORMAT
+          ")\n",
+          result->n_windows, n_ctx, last);
+  printf ("predictions  %" G_GINT64_FORMAT "\n", result->n_predictions);
+  printf ("nll          %.6f\n", result->nll);
+  printf ("perplexity   %.4f\n", result->perplexity);
+  if (result->has_reference)
+    {
+      printf ("reference    %s\n", reference_path);
+      printf ("kl           %.6f\n", result->kl);
+      printf ("top1         %.4f\n", result->top1);
+    }
+}
 
 int
 slim_cmd_eval (int argc, char **argv)
 {
-  fprintf (stderr, "slimflow eval: not built yet\n");
-  return SLIM_EXIT_FAILURE;
+  g_autofree char *model_path = NULL;
+  g_autofree char *text_path = NULL;
+  g_autofree char *reference_path = NULL;
+  gint64 n_ctx = SLIM_EVAL_DEFAULT_CTX;
+  gint n_threads = 0;
+  gboolean as_json = FALSE;
+  gboolean progress = FALSE;
+  gboolean exit_now = FALSE;
+  const GOptionEntry entries[] = {
+    { "model_path", 0, 0, G_OPTION_ARG_FILENAME, &model_path,
+      "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", "DIR" },
+    { "text", 0, 0, G_OPTION_ARG_FILENAME, &text_path, "UTF-8 text file to evaluate on", "FILE" },
+    { "ctx", 0, 0, G_OPTION_ARG_INT64, &n_ctx,
+      "window length in tokens, >= 2 (default 2048, the GPTQ protocol)", "N" },
+    { "reference_model", 0, 0, G_OPTION_ARG_FILENAME, &reference_path,
+      "also report mean KL(reference || model) and top-1 agreement against this model", "DIR" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &as_json, "print the results as one JSON object", NULL },
+    { "progress", 0, 0, G_OPTION_ARG_NONE, &progress,
+      "show the progress line on stderr even when it is not a terminal", NULL },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &n_threads,
+      "OpenBLAS threads (default 0: one per processor)", "N" },
+    { NULL },
+  };
+  g_autoptr (GError) error = NULL;
+
+  if (!slim_cli_parse (SLIM_EVAL_CMD, NULL,
+                       "Perplexity on a text (non-overlapping windows, BOS once at the start),\n"
+                       "and with --reference_model the mean KL divergence and top-1 agreement.",
+                       entries, &argc, &argv, &exit_now))
+    return SLIM_EXIT_USAGE;
+  if (exit_now)
+    return SLIM_EXIT_OK;
+  if (model_path == NULL || text_path == NULL || argc > 1 || n_ctx < 2 || n_threads < 0)
+    {
+      fprintf (stderr,
+               "slimflow %s: --model_path and --text are required, --ctx >= 2, --threads >= 0 "
+               "(see 'slimflow %s --help')\n",
+               SLIM_EVAL_CMD, SLIM_EVAL_CMD);
+      return SLIM_EXIT_USAGE;
+    }
+  slim_linalg_set_n_threads (n_threads);
+
+  /* An ascendv1 folder written by `slimflow quant` runs with its saved
+   * quantization (slim-quant-model.h). */
+  g_autoptr (SlimQuantModel) quant = NULL;
+  SlimForwardHooks quant_hooks = { 0 };
+  if (slim_quant_model_is_quantized (model_path))
+    {
+      quant = slim_quant_model_load (model_path, &error);
+      if (quant == NULL)
+        {
+          slim_cli_print_error (SLIM_EVAL_CMD, error);
+          return SLIM_EXIT_FAILURE;
+        }
+      slim_quant_model_get_hooks (quant, &quant_hooks);
+    }
+  g_autoptr (SlimModel) model = slim_model_open (
+      quant != NULL ? slim_quant_model_get_float_dir (quant) : model_path, &error);
+  if (model == NULL)
+    {
+      slim_cli_print_error (SLIM_EVAL_CMD, error);
+      return SLIM_EXIT_FAILURE;
+    }
+  g_autoptr (SlimModel) reference = NULL;
+  if (reference_path != NULL)
+    {
+      reference = slim_model_open (reference_path, &error);
+      if (reference == NULL)
+        {
+          g_prefix_error (&error, "reference model: ");
+          slim_cli_print_error (SLIM_EVAL_CMD, error);
+          return SLIM_EXIT_FAILURE;
+        }
+    }
+  g_autoptr (SlimTokenizer) tokenizer = slim_tokenizer_new_from_dir (model_path, &error);
+  if (tokenizer == NULL)
+    {
+      slim_cli_print_error (SLIM_EVAL_CMD, error);
+      return SLIM_EXIT_FAILURE;
+    }
+  g_autofree char *text = slim_eval_read_text (text_path, &error);
+  if (text == NULL)
+    {
+      slim_cli_print_error (SLIM_EVAL_CMD, error);
+      return SLIM_EXIT_FAILURE;
+    }
+  g_autoptr (GArray) ids = slim_tokenizer_encode (tokenizer, text, TRUE, &error);
+  if (ids == NULL)
+    {
+      g_prefix_error (&error, "%s: ", text_path);
+      slim_cli_print_error (SLIM_EVAL_CMD, error);
+      return SLIM_EXIT_FAILURE;
+    }
+  g_clear_pointer (&text, g_free);
+
+  const SlimModelConfig *config = slim_model_get_config (model);
+  if (config->max_position_embeddings > 0 && n_ctx > config->max_position_embeddings
+      && (gint64)ids->len > config->max_position_embeddings)
+    fprintf (stderr,
+             "slimflow %s: note: windows of %" G_GINT64_FORMAT
+             " tokens exceed max_position_embeddings (%" G_GINT64_FORMAT ") of %s\n",
+             SLIM_EVAL_CMD, n_ctx, config->max_position_embeddings, model_path);
+
+  SlimEvalOptions options;
+  slim_eval_options_init (&options);
+  options.n_ctx = n_ctx;
+  options.progress = slim_progress_default_enabled (progress);
+  options.hooks = quant != NULL ? &quant_hooks : NULL;
+  SlimEvalResult result;
+  if (!slim_eval_run (model, reference, (const gint32 *)(gpointer)ids->data, ids->len, &options,
+                      &result, &error))
+    {
+      slim_cli_print_error (SLIM_EVAL_CMD, error);
+      return SLIM_EXIT_FAILURE;
+    }
+  if (as_json)
+    slim_eval_print_json (model_path, text_path, reference_path, n_ctx, &result);
+  else
+    slim_eval_print_text (model_path, text_path, reference_path, n_ctx, &result);
+  return SLIM_EXIT_OK;
 }
