@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-qconfig-ext.h: the `ext` mapping of a quantizer config (msModelSlim
+ * QConfig.ext, modelslim-v1-spec.md 2.1).  msModelSlim keeps it as a free
+ * dictionary read by each quantizer; slimflow declares the keys its
+ * quantizers read, so a misspelt key is an error instead of being ignored:
+ *
+ *   group_size        per_group weights: input features per group
+ *   aggregation_type  per-tensor activation observer: max (default) or mean
+ *   max_bound         replaces the largest integer magnitude (e.g. 119)
+ */
+#pragma once
+
+#include <glib-object.h>
+#include "slim-qscheme.h"
+
+G_BEGIN_DECLS
+
+#define SLIM_TYPE_QCONFIG_EXT (slim_qconfig_ext_get_type ())
+G_DECLARE_FINAL_TYPE (SlimQConfigExt, slim_qconfig_ext, SLIM, QCONFIG_EXT, GObject)
+
+/* Largest group_size accepted (a group is a run of input features). */
+#define SLIM_QCONFIG_MAX_GROUP_SIZE (1 << 24)
+
+/* 0 when not set. */
+gint64 slim_qconfig_ext_get_group_size (SlimQConfigExt *self);
+SlimQAggregation slim_qconfig_ext_get_aggregation_type (SlimQConfigExt *self);
+/* 0 when not set (the dtype's own bound). */
+gint slim_qconfig_ext_get_max_bound (SlimQConfigExt *self);
+
+G_END_DECLS

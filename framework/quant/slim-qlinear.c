@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-qlinear.c: the deployed quantization record of one linear module
+ * (msModelSlim's fake-quant IR module, e.g. W8A8StaticFakeQuantLinear) and
+ * its attachment to a SlimLayer.
+ *
+ * The records of a layer live in a small set stored as qdata on the
+ * SlimLayer object (so slim-layer.c needs no knowledge of quantization):
+ * a hash by module name plus the order in which modules were first set.
+ *
+ * Activation fake quantization as deployed (the forward of msModelSlim's ir/ modules):
+ *   static per_tensor (W8A8)     q = clamp(round(x / s + o)), x^ = (q - o) * s
+ *                                with the calibrated input_scale s / input_offset o
+ *   per_token (W8A8_DYNAMIC,     one (scale, offset) per token row from the
+ *   W4A8_DYNAMIC, W4A4_DYNAMIC)  row's own min/max, symmetric
+ *   pd_mix (W8A8_MIX)            the IR's default PREFILLING state: per-token
+ *                                symmetric int8 as above (the static decode
+ *                                parameters are only saved)
+ *   float (W8A16, W4A16)         unchanged
+ * ext.max_bound is not part of the deployed state (msModelSlim's IR does
+ * not keep it either): deployed activations use the dtype's full range.
+ */
+#include "slim-qlinear.h"
+
+#include "slim-error.h"
+#include "slim-qparams.h"
+
+#include <string.h>
+
+G_DEFINE_BOXED_TYPE (SlimQLinear, slim_qlinear, slim_qlinear_copy, slim_qlinear_free)
+
+/**
+ * slim_qlinear_new:
+ * @module: the linear's full module name ("model.layers.0.self_attn.q_proj")
+ * @label: the description label ("W8A8")
+ *
+ * Returns: (transfer full): a record with float activations, no tensors
+ *   and zero sizes; the caller fills the fields.
+ */
+SlimQLinear *
+slim_qlinear_new (const char *module, const char *label)
+{
+  SlimQLinear *self;
+
+  g_return_val_if_fail (module != NULL && label != NULL, NULL);
+
+  self = g_new0 (SlimQLinear, 1);
+  self->module = g_strdup (module);
+  self->label = g_strdup (label);
+  self->act = SLIM_QSCHEME_ACT_FLOAT;
+  self->weight = SLIM_QSCHEME_ACT_FLOAT;
+  self->input_scale = 1.0f;
+  self->input_offset = 0.0f;
+  return self;
+}
+
+/**
+ * slim_qlinear_copy:
+ * @self: a record
+ *
+ * The tensors are shared (they are copy-on-write).
+ *
+ * Returns: (transfer full): a copy of @self
+ */
+SlimQLinear *
+slim_qlinear_copy (const SlimQLinear *self)
+{
+  SlimQLinear *copy;
+
+  g_return_val_if_fail (self != NULL, NULL);
+
+  copy = g_new0 (SlimQLinear, 1);
+  *copy = *self;
+  copy->module = g_strdup (self->module);
+  copy->label = g_strdup (self->label);
+  copy->weight_q = self->weight_q != NULL ? slim_tensor_ref (self->weight_q) : NULL;
+  copy->weight_scale = self->weight_scale != NULL ? slim_tensor_ref (self->weight_scale) : NULL;
+  copy->weight_offset = self->weight_offset != NULL ? slim_tensor_ref (self->weight_offset) : NULL;
+  return copy;
+}
+
+/**
+ * slim_qlinear_free:
+ * @self: (nullable): a record
+ */
+void
+slim_qlinear_free (SlimQLinear *self)
+{
+  if (self == NULL)
+    return;
+  g_free (self->module);
+  g_free (self->label);
+  g_clear_pointer (&self->weight_q, slim_tensor_unref);
+  g_clear_pointer (&self->weight_scale, slim_tensor_unref);
+  g_clear_pointer (&self->weight_offset, slim_tensor_unref);
+  g_free (self);
+}
+
+/**
+ * slim_qlinear_apply_act:
+ * @self: a record
+ * @x: (inout) (array): activations, (n_tokens, n_in) row-major
+ * @n_tokens: rows of @x
+ * @n_in: columns of @x (the linear's input size)
+ *
+ * Fake-quantizes @x in place as the deployed module does (see the file
+ * comment); does nothing for float activations.
+ */
+void
+slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint64 n_in)
+{
+  SlimQParamsConfig cfg;
+
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (n_tokens >= 0 && n_in >= 0);
+  g_return_if_fail (x != NULL || n_tokens == 0 || n_in == 0);
+
+  if (self->act.dtype == SLIM_QDTYPE_FLOAT || n_tokens == 0 || n_in == 0)
+    return;
+  switch (self->act.scope)
+    {
+    case SLIM_QSCOPE_PER_TENSOR:
+      if (!slim_qparams_config_init (&cfg, self->act.dtype, self->act.symmetric, 0, NULL))
+        return;
+      slim_fake_quantize_rows (&cfg, x, n_tokens, n_in, &self->input_scale, &self->input_offset, 1,
+                               x);
+      break;
+    case SLIM_QSCOPE_PER_TOKEN:
+      if (!slim_qparams_config_init (&cfg, self->act.dtype, self->act.symmetric, 0, NULL))
+        return;
+      slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens, n_in, x);
+      break;
+    case SLIM_QSCOPE_PD_MIX:
+      /* PREFILLING state of W8A8PDMixFakeQuantLinear: dynamic, symmetric. */
+      if (!slim_qparams_config_init (&cfg, self->act.dtype, TRUE, 0, NULL))
+        return;
+      slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens, n_in, x);
+      break;
+    case SLIM_QSCOPE_PER_CHANNEL:
+    case SLIM_QSCOPE_PER_GROUP:
+    case SLIM_QSCOPE_PER_BLOCK:
+    case SLIM_QSCOPE_PER_HEAD:
+    case SLIM_QSCOPE_DUAL_SCALE:
+    default:
+      /* no activation scheme of a legal combination uses these */
+      g_return_if_reached ();
+    }
+}
+
+/* ---- records attached to a layer ------------------------------------- */
+
+typedef struct
+{
+  GHashTable *by_module; /* module (owned by the record) -> SlimQLinear (owned) */
+  GPtrArray *order;      /* SlimQLinear (not owned), in the order first set */
+} SlimQLinearSet;
+
+static void
+slim_qlinear_set_free (SlimQLinearSet *set)
+{
+  g_ptr_array_unref (set->order);
+  g_hash_table_unref (set->by_module);
+  g_free (set);
+}
+
+static GQuark
+slim_qlinear_set_quark (void)
+{
+  return g_quark_from_static_string ("slim-qlinear-set");
+}
+
+static SlimQLinearSet *
+slim_qlinear_set_get (SlimLayer *layer, gboolean create)
+{
+  SlimQLinearSet *set = g_object_get_qdata (G_OBJECT (layer), slim_qlinear_set_quark ());
+
+  if (set == NULL && create)
+    {
+      set = g_new0 (SlimQLinearSet, 1);
+      set->by_module = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                              (GDestroyNotify)slim_qlinear_free);
+      set->order = g_ptr_array_new ();
+      g_object_set_qdata_full (G_OBJECT (layer), slim_qlinear_set_quark (), set,
+                               (GDestroyNotify)slim_qlinear_set_free);
+    }
+  return set;
+}
+
+/**
+ * slim_layer_set_qlinear:
+ * @layer: a layer
+ * @qlinear: (transfer full): the record of one of the layer's linears
+ *
+ * Attaches @qlinear to @layer.  A record for a module that already has one
+ * replaces it and keeps its position in slim_layer_list_qlinears().
+ */
+void
+slim_layer_set_qlinear (SlimLayer *layer, SlimQLinear *qlinear)
+{
+  SlimQLinearSet *set;
+  SlimQLinear *old;
+
+  g_return_if_fail (SLIM_IS_LAYER (layer));
+  g_return_if_fail (qlinear != NULL && qlinear->module != NULL);
+
+  set = slim_qlinear_set_get (layer, TRUE);
+  old = g_hash_table_lookup (set->by_module, qlinear->module);
+  if (old != NULL)
+    {
+      guint index = 0;
+
+      g_ptr_array_find (set->order, old, &index);
+      set->order->pdata[index] = qlinear;
+      /* frees old and its key (the key is old->module) */
+      g_hash_table_remove (set->by_module, old->module);
+    }
+  else
+    g_ptr_array_add (set->order, qlinear);
+  g_hash_table_insert (set->by_module, qlinear->module, qlinear);
+}
+
+/**
+ * slim_layer_get_qlinear:
+ * @layer: a layer
+ * @module: a full module name
+ *
+ * Returns: (transfer none) (nullable): the record of @module, or %NULL
+ */
+const SlimQLinear *
+slim_layer_get_qlinear (SlimLayer *layer, const char *module)
+{
+  SlimQLinearSet *set;
+
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), NULL);
+  g_return_val_if_fail (module != NULL, NULL);
+
+  set = slim_qlinear_set_get (layer, FALSE);
+  return set != NULL ? g_hash_table_lookup (set->by_module, module) : NULL;
+}
+
+/**
+ * slim_layer_list_qlinears:
+ * @layer: a layer
+ *
+ * Returns: (transfer container) (element-type SlimQLinear): the records of
+ *   @layer in the order their modules were first set (possibly empty)
+ */
+GPtrArray *
+slim_layer_list_qlinears (SlimLayer *layer)
+{
+  SlimQLinearSet *set;
+  GPtrArray *list;
+
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), NULL);
+
+  set = slim_qlinear_set_get (layer, FALSE);
+  list = g_ptr_array_new ();
+  if (set != NULL)
+    for (guint i = 0; i < set->order->len; i++)
+      g_ptr_array_add (list, g_ptr_array_index (set->order, i));
+  return list;
+}
+
+static gboolean
+slim_qlinear_deployed_linear_input (const char *module,
+                                    float *x, /* (n_tokens, n_in) row-major */
+                                    gint64 n_tokens,
+                                    gint64 n_in,
+                                    gpointer user_data,
+                                    GError **error)
+{
+  SlimLayer *layer = user_data;
+  const SlimQLinear *qlinear = slim_layer_get_qlinear (layer, module);
+
+  if (qlinear == NULL)
+    return TRUE;
+  if (qlinear->n_in != n_in)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "%s: the deployed %s record expects %" G_GINT64_FORMAT
+                   " input features, the forward passed %" G_GINT64_FORMAT,
+                   module, qlinear->label, qlinear->n_in, n_in);
+      return FALSE;
+    }
+  slim_qlinear_apply_act (qlinear, x, n_tokens, n_in);
+  return TRUE;
+}
+
+/**
+ * slim_qlinear_get_deployed_hooks:
+ * @layer: a layer (not referenced: it must outlive the forward)
+ * @hooks: (out caller-allocates): filled with a linear_input hook applying
+ *   every record of @layer at forward time, other members cleared
+ *
+ * The hook looks records up when it runs, so records attached after this
+ * call are applied too.
+ */
+void
+slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks)
+{
+  g_return_if_fail (SLIM_IS_LAYER (layer));
+  g_return_if_fail (hooks != NULL);
+
+  memset (hooks, 0, sizeof *hooks);
+  hooks->linear_input = slim_qlinear_deployed_linear_input;
+  hooks->user_data = layer;
+}

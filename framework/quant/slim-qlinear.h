@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-qlinear.h: what a quantization processor decided for one linear
+ * module, attached to the SlimLayer that holds it (the "deployed" state,
+ * msModelSlim's IR module).  Processors create it in postprocess; every
+ * later forward of the layer applies it (weights already replaced by their
+ * dequantized values in the layer, activations fake-quantized by
+ * slim_qlinear_apply_act from a forward hook); savers read it to write the
+ * label's tensors.  Nothing else flows between processors and savers.
+ */
+#pragma once
+
+#include <glib-object.h>
+#include "slim-layer.h"
+#include "slim-model.h"
+#include "slim-qscheme.h"
+#include "slim-tensor.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *module;      /* "model.layers.0.self_attn.q_proj" */
+  char *label;       /* "W8A8", "W8A8_DYNAMIC", "W8A16", "W4A8_DYNAMIC", ... */
+  SlimQScheme act;    /* SLIM_QSCHEME_ACT_FLOAT for weight-only */
+  SlimQScheme weight;
+  /* Static activation quantization (act per_tensor): one scale / offset. */
+  float input_scale;
+  float input_offset;
+  /* Integer weight values in [qmin, qmax], stored as I8 (n_out, n_in). */
+  SlimTensor *weight_q;
+  /* F32 (n_out, 1) per channel, (n_out, n_in / group_size) per group. */
+  SlimTensor *weight_scale;
+  SlimTensor *weight_offset;
+  gint64 group_size; /* 0 unless per_group */
+  gint64 n_out;
+  gint64 n_in;
+} SlimQLinear;
+
+GType slim_qlinear_get_type (void);
+#define SLIM_TYPE_QLINEAR (slim_qlinear_get_type ())
+
+SlimQLinear *slim_qlinear_new (const char *module, const char *label);
+SlimQLinear *slim_qlinear_copy (const SlimQLinear *self);
+void slim_qlinear_free (SlimQLinear *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimQLinear, slim_qlinear_free)
+
+/* Fake-quantizes an activation x (n_tokens, n_in) in place as deployed:
+ * static per-tensor with input_scale/offset, dynamic per-token rows, or
+ * nothing for float activations. */
+void slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint64 n_in);
+
+/* Attach / look up on a layer (the layer owns the record). Setting a
+ * second record for the same module replaces the first. */
+void slim_layer_set_qlinear (SlimLayer *layer, SlimQLinear *qlinear /* transfer full */);
+const SlimQLinear *slim_layer_get_qlinear (SlimLayer *layer, const char *module);
+/* All records of the layer in the order they were set (transfer container). */
+GPtrArray *slim_layer_list_qlinears (SlimLayer *layer);
+
+/* Forward hooks that apply every deployed act quantization of the layer
+ * (user_data = layer). Runners chain them before a processor's own hooks. */
+void slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks);
+
+G_END_DECLS

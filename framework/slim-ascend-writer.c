@@ -1,0 +1,1021 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-ascend-writer.c: the ascendv1 / mindie output folder (see
+ * slim-ascend-writer.h for the tensor table and order).
+ *
+ * Files written into out_dir, ascendv1 (msModelSlim save/ascendv1.py):
+ *   quant_model_weights.safetensors                (part_file_size 0), or
+ *   quant_model_weights-0000i-of-0000N.safetensors + ...safetensors.index.json
+ *   quant_model_description.json                   4-space indented, keys in
+ *                                                  write order, then version,
+ *                                                  model_quant_type, metadata,
+ *                                                  group_size, optional
+ *   *.json, *.py, *.txt, *.jinja of the model      except *index.json, mode 0600;
+ *                                                  config.json without
+ *                                                  quantization_config
+ * mindie (save/mindie_format.py): prefix quant_model_weight, only *.json and
+ * *.py copied, config.json untouched, the description holds the tensor keys
+ * plus model_quant_type (the last quantized label written) and, once a
+ * label was written, is named quant_model_description_<label>.json (lower
+ * case) as is the unsharded weight file (quant_model_weight_<label>.safetensors).
+ */
+#include "slim-ascend-writer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "slim-error.h"
+#include "slim-pack.h"
+#include "slim-qlinear.h"
+#include "slim-qscheme.h"
+#include "slim-safetensors.h"
+
+struct _SlimAscendWriter
+{
+  SlimAscendFormat format;
+  char *out_dir;
+  gboolean deq_scale_f32;
+  SlimSafetensorsWriter *weights;
+  guint64 shard_bytes;
+  GPtrArray *keys;        /* char *, description keys in write order */
+  GHashTable *labels;     /* key (owned by keys) -> char * label (owned) */
+  char *model_quant_type; /* ascendv1: by priority; mindie: last label (NULL = none) */
+  gint64 group_size;
+  GPtrArray *deferred; /* SlimTensor *, FLOAT tensors of the embeddings pseudo-layer */
+  gboolean finished;
+};
+
+/* The W4A16 extension ranks between W8A16 and W8A8_DYNAMIC (fewer weight
+ * bits, float activations); every other label uses msModelSlim's list. */
+static int
+slim_ascend_label_rank (const char *label)
+{
+  int p;
+
+  if (strcmp (label, "W4A16") == 0)
+    return 2 * slim_quant_label_priority ("W8A16") + 1;
+  p = slim_quant_label_priority (label);
+  return p < 0 ? -1 : 2 * p;
+}
+
+static void
+slim_ascend_writer_update_quant_type (SlimAscendWriter *self, const char *label)
+{
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE)
+    {
+      /* mindie records the last quantized label; float linears do not count */
+      if (strcmp (label, "FLOAT") != 0)
+        {
+          g_free (self->model_quant_type);
+          self->model_quant_type = g_strdup (label);
+        }
+      return;
+    }
+  if (slim_ascend_label_rank (label) < 0)
+    return;
+  if (slim_ascend_label_rank (self->model_quant_type) < 0
+      || slim_ascend_label_rank (label) > slim_ascend_label_rank (self->model_quant_type))
+    {
+      g_free (self->model_quant_type);
+      self->model_quant_type = g_strdup (label);
+    }
+}
+
+/**
+ * slim_ascend_writer_new:
+ * @format: ascendv1 or mindie
+ * @out_dir: the output folder (created if missing)
+ * @shard_bytes: part_file_size in bytes, 0 for one unsharded file
+ * @deq_scale_f32: write W8A8 deq_scale as float32 instead of int64
+ *   (ascendv1 does for bfloat16 models; ignored by mindie, always float32)
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): a writer, %NULL when @out_dir
+ *   cannot be created
+ */
+SlimAscendWriter *
+slim_ascend_writer_new (SlimAscendFormat format,
+                        const char *out_dir,
+                        guint64 shard_bytes,
+                        gboolean deq_scale_f32,
+                        GError **error)
+{
+  g_autoptr (SlimSafetensorsWriter) weights = NULL;
+  SlimAscendWriter *self;
+
+  g_return_val_if_fail (out_dir != NULL, NULL);
+  g_return_val_if_fail (
+      format == SLIM_ASCEND_FORMAT_ASCENDV1 || format == SLIM_ASCEND_FORMAT_MINDIE, NULL);
+
+  weights = slim_safetensors_writer_new (out_dir,
+                                         format == SLIM_ASCEND_FORMAT_MINDIE
+                                             ? SLIM_MINDIE_WEIGHTS_PREFIX
+                                             : SLIM_ASCENDV1_WEIGHTS_PREFIX,
+                                         shard_bytes, error);
+  if (weights == NULL)
+    return NULL;
+  self = g_new0 (SlimAscendWriter, 1);
+  self->format = format;
+  self->out_dir = g_strdup (out_dir);
+  self->deq_scale_f32 = format == SLIM_ASCEND_FORMAT_MINDIE || deq_scale_f32;
+  self->weights = g_steal_pointer (&weights);
+  self->shard_bytes = shard_bytes;
+  self->keys = g_ptr_array_new_with_free_func (g_free);
+  self->labels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->model_quant_type
+      = format == SLIM_ASCEND_FORMAT_MINDIE ? NULL : g_strdup (SLIM_QUANT_LABEL_UNKNOWN);
+  self->deferred = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  return self;
+}
+
+/**
+ * slim_ascend_writer_free:
+ * @self: (nullable): a writer
+ *
+ * Drops the writer; shards not renamed by a finish are removed.
+ */
+void
+slim_ascend_writer_free (SlimAscendWriter *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_object (&self->weights);
+  g_free (self->out_dir);
+  g_hash_table_unref (self->labels);
+  g_ptr_array_unref (self->keys);
+  g_free (self->model_quant_type);
+  g_ptr_array_unref (self->deferred);
+  g_free (self);
+}
+
+/**
+ * slim_ascend_writer_get_model_quant_type:
+ * @self: a writer
+ *
+ * Returns: (transfer none) (nullable): the model_quant_type so far
+ *   ("Unknown" before any linear for ascendv1, %NULL for mindie)
+ */
+const char *
+slim_ascend_writer_get_model_quant_type (SlimAscendWriter *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->model_quant_type;
+}
+
+/* Adds @tensor (transfer full) under its own name with @label. */
+static gboolean
+slim_ascend_writer_add (SlimAscendWriter *self,
+                        SlimTensor *tensor,
+                        const char *label,
+                        GError **error)
+{
+  g_autoptr (SlimTensor) owned = tensor;
+  const char *name;
+  char *key;
+
+  if (owned == NULL)
+    {
+      /* only a reshape of an already checked scale can get here */
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "internal error: a derived tensor could not be built");
+      return FALSE;
+    }
+  name = slim_tensor_get_name (owned);
+  if (!slim_safetensors_writer_add (self->weights, owned, error))
+    return FALSE;
+  /* the safetensors writer rejects duplicates, so every key is new */
+  key = g_strdup (name);
+  g_ptr_array_add (self->keys, key);
+  g_hash_table_insert (self->labels, key, g_strdup (label));
+  return TRUE;
+}
+
+/* A share of @tensor named @name: the tensor itself when already so named. */
+static SlimTensor *
+slim_ascend_named (SlimTensor *tensor, const char *name)
+{
+  if (g_strcmp0 (slim_tensor_get_name (tensor), name) == 0)
+    return slim_tensor_ref (tensor);
+  return slim_tensor_copy (tensor, name);
+}
+
+static SlimTensor *
+slim_ascend_new_2d (
+    const char *module, const char *suffix, SlimDType dtype, gint64 rows, gint64 cols)
+{
+  g_autofree char *name = g_strconcat (module, suffix, NULL);
+  return slim_tensor_new_2d (name, dtype, rows, cols);
+}
+
+static gboolean
+slim_ascend_check_f32 (
+    const SlimQLinear *q, SlimTensor *t, const char *what, gint64 rows, gint64 cols, GError **error)
+{
+  if (t == NULL || slim_tensor_get_dtype (t) != SLIM_DTYPE_F32
+      || slim_tensor_get_n_elements (t) != rows * cols)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): %s must be float32 with %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                   " elements",
+                   q->module, q->label, what, rows, cols);
+      return FALSE;
+    }
+  if (!slim_tensor_is_finite (t))
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
+                   "%s (%s): %s has non-finite values", q->module, q->label, what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Checks the record's shapes; *n_cols is the scale columns (1 or in / gs). */
+static gboolean
+slim_ascend_check_record (const SlimQLinear *q, gint64 *n_cols, GError **error)
+{
+  gboolean per_group = q->weight.scope == SLIM_QSCOPE_PER_GROUP;
+
+  if (q->n_out <= 0 || q->n_in <= 0 || q->weight_q == NULL
+      || slim_tensor_get_dtype (q->weight_q) != SLIM_DTYPE_I8
+      || slim_tensor_get_n_dims (q->weight_q) != 2
+      || slim_tensor_get_dim (q->weight_q, 0) != q->n_out
+      || slim_tensor_get_dim (q->weight_q, 1) != q->n_in)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the quantized weight must be int8 (%" G_GINT64_FORMAT
+                   ", %" G_GINT64_FORMAT ")",
+                   q->module, q->label, q->n_out, q->n_in);
+      return FALSE;
+    }
+  if (per_group && (q->group_size <= 0 || q->n_in % q->group_size != 0))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): group_size %" G_GINT64_FORMAT " does not divide %" G_GINT64_FORMAT
+                   " input features",
+                   q->module, q->label, q->group_size, q->n_in);
+      return FALSE;
+    }
+  *n_cols = per_group ? q->n_in / q->group_size : 1;
+  return slim_ascend_check_f32 (q, q->weight_scale, "weight_scale", q->n_out, *n_cols, error)
+         && slim_ascend_check_f32 (q, q->weight_offset, "weight_offset", q->n_out, *n_cols, error);
+}
+
+/* weight_scale / weight_offset as (n_out, n_cols) named <module>.<suffix>. */
+static SlimTensor *
+slim_ascend_scale_2d (const SlimQLinear *q, SlimTensor *t, const char *suffix, gint64 n_cols)
+{
+  g_autofree char *name = g_strconcat (q->module, suffix, NULL);
+  gint64 shape[2] = { q->n_out, n_cols };
+  g_autoptr (SlimTensor) named = slim_ascend_named (t, name);
+
+  return slim_tensor_reshape (named, 2, shape, NULL);
+}
+
+static SlimTensor *
+slim_ascend_zeros_like_scale (const SlimQLinear *q, const char *suffix, gint64 n_cols)
+{
+  return slim_ascend_new_2d (q->module, suffix, SLIM_DTYPE_F32, q->n_out, n_cols);
+}
+
+/* The W8A8 static tensors after weight: quant_bias, input_scale,
+ * input_offset, deq_scale. */
+static gboolean
+slim_ascend_write_static (SlimAscendWriter *self,
+                          const SlimQLinear *q,
+                          SlimTensor *bias,
+                          GError **error)
+{
+  g_autofree float *deq = g_new (float, q->n_out); /* (n_out) */
+  g_autofree char *qb_name = g_strconcat (q->module, ".quant_bias", NULL);
+  g_autofree char *is_name = g_strconcat (q->module, ".input_scale", NULL);
+  g_autofree char *io_name = g_strconcat (q->module, ".input_offset", NULL);
+  g_autofree char *deq_name = g_strconcat (q->module, ".deq_scale", NULL);
+  g_autoptr (SlimTensor) quant_bias = slim_tensor_new_1d (qb_name, SLIM_DTYPE_I32, q->n_out);
+  g_autoptr (SlimTensor) input_scale = slim_tensor_new_1d (is_name, SLIM_DTYPE_F32, 1);
+  g_autoptr (SlimTensor) input_offset = slim_tensor_new_1d (io_name, SLIM_DTYPE_F32, 1);
+  g_autoptr (SlimTensor) deq_scale = NULL;
+
+  if (!isfinite (q->input_scale) || !(q->input_scale > 0.0f) || !isfinite (q->input_offset))
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
+                   "%s (%s): input_scale %g / input_offset %g are not usable", q->module, q->label,
+                   (double)q->input_scale, (double)q->input_offset);
+      return FALSE;
+    }
+  slim_deq_scale_compute (q->input_scale, slim_tensor_get_data (q->weight_scale), q->n_out, deq);
+  if (!slim_quant_bias_compute (bias != NULL ? slim_tensor_get_data (bias) : NULL, deq,
+                                q->input_offset, slim_tensor_get_data (q->weight_q), q->n_out,
+                                q->n_in, slim_tensor_get_data_mut (quant_bias), error))
+    {
+      g_prefix_error (error, "%s (%s): ", q->module, q->label);
+      return FALSE;
+    }
+  ((float *)slim_tensor_get_data_mut (input_scale))[0] = q->input_scale;
+  ((float *)slim_tensor_get_data_mut (input_offset))[0] = q->input_offset;
+  if (self->deq_scale_f32)
+    {
+      deq_scale = slim_tensor_new_1d (deq_name, SLIM_DTYPE_F32, q->n_out);
+      memcpy (slim_tensor_get_data_mut (deq_scale), deq, (gsize)q->n_out * sizeof (float));
+    }
+  else
+    {
+      gint64 *out;
+
+      deq_scale = slim_tensor_new_1d (deq_name, SLIM_DTYPE_I64, q->n_out);
+      out = slim_tensor_get_data_mut (deq_scale);
+      for (gint64 n = 0; n < q->n_out; n++)
+        out[n] = slim_deq_scale_to_int64 (deq[n]);
+    }
+  return slim_ascend_writer_add (self, g_steal_pointer (&quant_bias), q->label, error)
+         && slim_ascend_writer_add (self, g_steal_pointer (&input_scale), q->label, error)
+         && slim_ascend_writer_add (self, g_steal_pointer (&input_offset), q->label, error)
+         && slim_ascend_writer_add (self, g_steal_pointer (&deq_scale), q->label, error);
+}
+
+static gboolean
+slim_ascend_write_w4a8 (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  gint64 sb_shape[2];
+  g_autoptr (SlimTensor) packed = NULL;
+  g_autoptr (SlimTensor) scale_bias = NULL;
+
+  if (!slim_w4a8_scale_bias_shape (q->module, q->n_out, q->n_in, SLIM_W4A8_TP_NUM, sb_shape, error))
+    {
+      g_prefix_error (error, "%s (%s): ", q->module, q->label);
+      return FALSE;
+    }
+  if (q->n_out % 2 != 0)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "%s (W4A8_DYNAMIC): packing pairs output rows, %" G_GINT64_FORMAT " is odd",
+                   q->module, q->n_out);
+      return FALSE;
+    }
+  packed = slim_ascend_new_2d (q->module, ".weight", SLIM_DTYPE_I8, q->n_out / 2, q->n_in);
+  scale_bias
+      = slim_ascend_new_2d (q->module, ".scale_bias", SLIM_DTYPE_F32, sb_shape[0], sb_shape[1]);
+  if (!slim_pack_w4a8_int4 (slim_tensor_get_data (q->weight_q), q->n_out, q->n_in,
+                            slim_tensor_get_data_mut (packed), error)
+      || !slim_w4a8_scale_bias (q->module, slim_tensor_get_data (q->weight_q),
+                                slim_tensor_get_data (q->weight_scale), q->n_out, q->n_in,
+                                SLIM_W4A8_TP_NUM, slim_tensor_get_data_mut (scale_bias), error))
+    {
+      g_prefix_error (error, "%s (%s): ", q->module, q->label);
+      return FALSE;
+    }
+  return slim_ascend_writer_add (self, g_steal_pointer (&packed), q->label, error)
+         && slim_ascend_writer_add (
+             self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", 1), q->label, error)
+         && slim_ascend_writer_add (self, slim_ascend_zeros_like_scale (q, ".weight_offset", 1),
+                                    q->label, error)
+         && slim_ascend_writer_add (self, g_steal_pointer (&scale_bias), q->label, error);
+}
+
+static gboolean
+slim_ascend_unsupported (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE)
+    g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                 "%s: %s%s is not supported by mindie_format_saver; use ascendv1_saver", q->module,
+                 q->label, q->weight.scope == SLIM_QSCOPE_PER_GROUP ? " per-group" : "");
+  else
+    g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                 "%s: label %s cannot be saved by ascendv1_saver", q->module, q->label);
+  return FALSE;
+}
+
+/* Writes the label's tensors of one deployed linear (spec 3.1 table). */
+static gboolean
+slim_ascend_write_qlinear (SlimAscendWriter *self,
+                           const SlimQLinear *q,
+                           SlimTensor *bias, /* nullable, (n_out) */
+                           GError **error)
+{
+  const char *label = q->label;
+  gboolean mindie = self->format == SLIM_ASCEND_FORMAT_MINDIE;
+  gboolean per_group = q->weight.scope == SLIM_QSCOPE_PER_GROUP;
+  gboolean ok;
+  gint64 n_cols = 1;
+  g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+
+  if (!slim_ascend_check_record (q, &n_cols, error))
+    return FALSE;
+  if (bias != NULL
+      && (slim_tensor_get_dtype (bias) != SLIM_DTYPE_F32
+          || slim_tensor_get_n_elements (bias) != q->n_out))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: bias must be float32 with %" G_GINT64_FORMAT " elements", q->module,
+                   q->n_out);
+      return FALSE;
+    }
+
+  if (strcmp (label, "W8A8") == 0 || strcmp (label, "W8A8_MIX") == 0)
+    {
+      gboolean mix = strcmp (label, "W8A8_MIX") == 0;
+
+      if (mindie && mix)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_writer_add (self, slim_ascend_named (q->weight_q, weight_name), label, error)
+           && slim_ascend_write_static (self, q, bias, error);
+      if (ok && mix)
+        ok = slim_ascend_writer_add (
+                 self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", 1), label, error)
+             && slim_ascend_writer_add (self, slim_ascend_zeros_like_scale (q, ".weight_offset", 1),
+                                        label, error);
+    }
+  else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
+           || strcmp (label, "W4A16") == 0 || strcmp (label, "W4A4_DYNAMIC") == 0)
+    {
+      if (mindie && (strcmp (label, "W8A8_DYNAMIC") != 0 || per_group))
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_writer_add (self, slim_ascend_named (q->weight_q, weight_name), label, error)
+           && slim_ascend_writer_add (
+               self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", n_cols), label,
+               error)
+           && slim_ascend_writer_add (
+               self, slim_ascend_scale_2d (q, q->weight_offset, ".weight_offset", n_cols), label,
+               error);
+      if (per_group)
+        self->group_size = q->group_size;
+    }
+  else if (strcmp (label, "W4A8_DYNAMIC") == 0)
+    {
+      if (mindie)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_write_w4a8 (self, q, error);
+    }
+  else
+    return slim_ascend_unsupported (self, q, error);
+
+  if (ok && bias != NULL)
+    {
+      g_autofree char *bias_name = g_strconcat (q->module, ".bias", NULL);
+      ok = slim_ascend_writer_add (self, slim_ascend_named (bias, bias_name), "FLOAT", error);
+    }
+  if (ok)
+    slim_ascend_writer_update_quant_type (self, label);
+  return ok;
+}
+
+/* A FLOAT tensor in the dtype it had in the model files (transfer full). */
+static SlimTensor *
+slim_ascend_float_tensor (SlimLayer *layer, SlimTensor *tensor, GError **error)
+{
+  const char *name = slim_tensor_get_name (tensor);
+  SlimDType dtype = slim_layer_get_source_dtype (layer, name);
+
+  if (dtype == slim_tensor_get_dtype (tensor))
+    return slim_tensor_ref (tensor);
+  return slim_tensor_convert (tensor, dtype, error);
+}
+
+static gboolean
+slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
+{
+  for (guint i = 0; i < self->deferred->len; i++)
+    if (!slim_ascend_writer_add (self, slim_tensor_ref (g_ptr_array_index (self->deferred, i)),
+                                 "FLOAT", error))
+      return FALSE;
+  g_ptr_array_set_size (self->deferred, 0);
+  return TRUE;
+}
+
+/* The module of a ".weight" / ".bias" tensor name, else NULL. */
+static char *
+slim_ascend_module_of (const char *name, const char **suffix)
+{
+  const char *suffixes[] = { ".weight", ".bias" };
+
+  for (gsize k = 0; k < G_N_ELEMENTS (suffixes); k++)
+    if (g_str_has_suffix (name, suffixes[k]) && strlen (name) > strlen (suffixes[k]))
+      {
+        *suffix = suffixes[k];
+        return g_strndup (name, strlen (name) - strlen (suffixes[k]));
+      }
+  *suffix = NULL;
+  return NULL;
+}
+
+/**
+ * slim_ascend_writer_write_layer:
+ * @self: a writer
+ * @layer: a processed layer (a decoder layer or a pseudo-layer)
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success; fails for a label the format cannot hold (for
+ *   mindie: "use ascendv1_saver"), inconsistent records or a write error.
+ */
+gboolean
+slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError **error)
+{
+  g_autoptr (GHashTable) linears = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) written = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) records = NULL;
+  const char *const *linear_names;
+  gint index;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (!self->finished, FALSE);
+
+  index = slim_layer_get_index (layer);
+  if (index == SLIM_LAYER_INDEX_EMBED)
+    {
+      for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
+        {
+          SlimTensor *t
+              = slim_ascend_float_tensor (layer, slim_layer_get_tensor_at (layer, i), error);
+          if (t == NULL)
+            return FALSE;
+          g_ptr_array_add (self->deferred, t);
+        }
+      return TRUE;
+    }
+  if (index == SLIM_LAYER_INDEX_HEAD && !slim_ascend_writer_flush_deferred (self, error))
+    return FALSE;
+
+  linear_names = slim_layer_get_linear_names (layer);
+  for (guint i = 0; linear_names != NULL && linear_names[i] != NULL; i++)
+    g_hash_table_add (linears, (gpointer)linear_names[i]);
+  records = slim_layer_list_qlinears (layer);
+
+  for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
+    {
+      SlimTensor *tensor = slim_layer_get_tensor_at (layer, i);
+      const char *name = slim_tensor_get_name (tensor);
+      const char *suffix = NULL;
+      g_autofree char *module = slim_ascend_module_of (name, &suffix);
+      const SlimQLinear *q = module != NULL ? slim_layer_get_qlinear (layer, module) : NULL;
+      SlimTensor *t;
+
+      if (q != NULL)
+        {
+          g_autofree char *bias_name = NULL;
+
+          if (g_hash_table_contains (written, q->module))
+            continue;
+          bias_name = g_strconcat (q->module, ".bias", NULL);
+          if (!slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name), error))
+            return FALSE;
+          g_hash_table_add (written, q->module);
+          continue;
+        }
+      t = slim_ascend_float_tensor (layer, tensor, error);
+      if (t == NULL || !slim_ascend_writer_add (self, t, "FLOAT", error))
+        return FALSE;
+      if (module != NULL && strcmp (suffix, ".weight") == 0
+          && g_hash_table_contains (linears, module))
+        slim_ascend_writer_update_quant_type (self, "FLOAT");
+    }
+  /* records whose weight is not among the layer's tensors */
+  for (guint i = 0; i < records->len; i++)
+    {
+      const SlimQLinear *q = g_ptr_array_index (records, i);
+      g_autofree char *bias_name = NULL;
+
+      if (g_hash_table_contains (written, q->module))
+        continue;
+      bias_name = g_strconcat (q->module, ".bias", NULL);
+      if (!slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name), error))
+        return FALSE;
+      g_hash_table_add (written, q->module);
+    }
+  return TRUE;
+}
+
+/* ---- JSON in Python's json.dump format -------------------------------- */
+
+static void
+slim_ascend_append_py_string (GString *out, const char *text)
+{
+  const char *p = text;
+
+  g_string_append_c (out, '"');
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar)-1 || c == (gunichar)-2)
+        {
+          /* not UTF-8 (json-glib only hands out valid text): escape the byte */
+          g_string_append_printf (out, "\\u%04x", (guint)(guchar)*p);
+          p++;
+          continue;
+        }
+      switch (c)
+        {
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
+        case '\b':
+          g_string_append (out, "\\b");
+          break;
+        case '\f':
+          g_string_append (out, "\\f");
+          break;
+        default:
+          if (c < 0x20 || (c > 0x7e && c < 0x10000 && c != 0x7f))
+            g_string_append_printf (out, "\\u%04x", (guint)c);
+          else if (c >= 0x10000)
+            {
+              gunichar v = c - 0x10000;
+              g_string_append_printf (out, "\\u%04x\\u%04x", (guint)(0xd800 + (v >> 10)),
+                                      (guint)(0xdc00 + (v & 0x3ff)));
+            }
+          else
+            g_string_append_c (out, (char)c);
+        }
+      p = g_utf8_next_char (p);
+    }
+  g_string_append_c (out, '"');
+}
+
+/* Python's repr() of a float: the shortest digits that read back to the
+ * same double, fixed notation for exponents -4..15 (with ".0" when
+ * integral), else d.ddde+XX. */
+static void
+slim_ascend_append_py_float (GString *out, double value)
+{
+  char buf[64];
+  char digits[32];
+  int n_digits = 0, exponent, point;
+  const char *e;
+  gboolean negative;
+
+  if (isnan (value))
+    {
+      g_string_append (out, "NaN");
+      return;
+    }
+  if (isinf (value))
+    {
+      g_string_append (out, value < 0 ? "-Infinity" : "Infinity");
+      return;
+    }
+  for (int precision = 1; precision <= 17; precision++)
+    {
+      g_snprintf (buf, sizeof buf, "%.*e", precision - 1, value);
+      if (g_ascii_strtod (buf, NULL) == value)
+        break;
+    }
+  negative = buf[0] == '-';
+  for (const char *p = buf + (negative ? 1 : 0); *p != '\0' && *p != 'e'; p++)
+    if (g_ascii_isdigit (*p))
+      digits[n_digits++] = *p;
+  digits[n_digits] = '\0';
+  while (n_digits > 1 && digits[n_digits - 1] == '0')
+    digits[--n_digits] = '\0';
+  e = strchr (buf, 'e');
+  exponent = e != NULL ? atoi (e + 1) : 0;
+  if (negative)
+    g_string_append_c (out, '-');
+  if (exponent >= -4 && exponent < 16)
+    {
+      point = exponent + 1; /* digits before the decimal point */
+      if (point <= 0)
+        {
+          g_string_append (out, "0.");
+          for (int k = 0; k < -point; k++)
+            g_string_append_c (out, '0');
+          g_string_append (out, digits);
+        }
+      else if (point >= n_digits)
+        {
+          g_string_append (out, digits);
+          for (int k = n_digits; k < point; k++)
+            g_string_append_c (out, '0');
+          g_string_append (out, ".0");
+        }
+      else
+        {
+          g_string_append_len (out, digits, point);
+          g_string_append_c (out, '.');
+          g_string_append (out, digits + point);
+        }
+      return;
+    }
+  g_string_append_c (out, digits[0]);
+  if (n_digits > 1)
+    {
+      g_string_append_c (out, '.');
+      g_string_append (out, digits + 1);
+    }
+  g_string_append_printf (out, "e%c%02d", exponent < 0 ? '-' : '+', ABS (exponent));
+}
+
+static void
+slim_ascend_append_indent (GString *out, guint indent, guint level)
+{
+  g_string_append_c (out, '\n');
+  for (guint k = 0; k < indent * level; k++)
+    g_string_append_c (out, ' ');
+}
+
+static void
+slim_ascend_append_py_node (GString *out, JsonNode *node, guint indent, guint level)
+{
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObject *object = json_node_get_object (node);
+        g_autoptr (GList) members = json_object_get_members (object);
+
+        if (members == NULL)
+          {
+            g_string_append (out, "{}");
+            return;
+          }
+        g_string_append_c (out, '{');
+        for (GList *l = members; l != NULL; l = l->next)
+          {
+            slim_ascend_append_indent (out, indent, level + 1);
+            slim_ascend_append_py_string (out, l->data);
+            g_string_append (out, ": ");
+            slim_ascend_append_py_node (out, json_object_get_member (object, l->data), indent,
+                                        level + 1);
+            if (l->next != NULL)
+              g_string_append_c (out, ',');
+          }
+        slim_ascend_append_indent (out, indent, level);
+        g_string_append_c (out, '}');
+        return;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+
+        if (n == 0)
+          {
+            g_string_append (out, "[]");
+            return;
+          }
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < n; i++)
+          {
+            slim_ascend_append_indent (out, indent, level + 1);
+            slim_ascend_append_py_node (out, json_array_get_element (array, i), indent, level + 1);
+            if (i + 1 < n)
+              g_string_append_c (out, ',');
+          }
+        slim_ascend_append_indent (out, indent, level);
+        g_string_append_c (out, ']');
+        return;
+      }
+    case JSON_NODE_NULL:
+      g_string_append (out, "null");
+      return;
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          return;
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          return;
+        case G_TYPE_DOUBLE:
+          slim_ascend_append_py_float (out, json_node_get_double (node));
+          return;
+        case G_TYPE_STRING:
+        default:
+          slim_ascend_append_py_string (out, json_node_get_string (node));
+          return;
+        }
+    default:
+      g_string_append (out, "null");
+    }
+}
+
+/**
+ * slim_ascend_json_to_python_text:
+ * @node: a JSON node
+ * @indent: spaces per level (Python's indent=)
+ *
+ * Returns: (transfer full): the text Python's json.dump (obj, f,
+ *   indent=@indent) writes for @node
+ */
+char *
+slim_ascend_json_to_python_text (JsonNode *node, guint indent)
+{
+  GString *out = g_string_new (NULL);
+
+  g_return_val_if_fail (node != NULL, NULL);
+  slim_ascend_append_py_node (out, node, indent, 0);
+  return g_string_free (out, FALSE);
+}
+
+/* ---- finish ------------------------------------------------------------ */
+
+static char *
+slim_ascend_writer_description_text (SlimAscendWriter *self)
+{
+  g_autoptr (JsonObject) root = json_object_new ();
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+  for (guint i = 0; i < self->keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (self->keys, i);
+      json_object_set_string_member (root, key, g_hash_table_lookup (self->labels, key));
+    }
+  if (self->format == SLIM_ASCEND_FORMAT_ASCENDV1)
+    {
+      json_object_set_string_member (root, "version", "1.0.0");
+      json_object_set_string_member (root, "model_quant_type", self->model_quant_type);
+      json_object_set_object_member (root, "metadata", json_object_new ());
+      json_object_set_int_member (root, "group_size", self->group_size);
+      json_object_set_object_member (root, "optional", json_object_new ());
+    }
+  else if (self->model_quant_type != NULL)
+    json_object_set_string_member (root, "model_quant_type", self->model_quant_type);
+  json_node_set_object (node, root);
+  return slim_ascend_json_to_python_text (node, 4);
+}
+
+/* Copies the model folder's auxiliary files (sorted by name for a
+ * reproducible order), skipping *index.json and names the saver writes. */
+static gboolean
+slim_ascend_copy_aux_files (SlimAscendWriter *self, const char *model_dir, GError **error)
+{
+  const char *const ascendv1_suffixes[] = { ".json", ".py", ".txt", ".jinja", NULL };
+  const char *const mindie_suffixes[] = { ".json", ".py", NULL };
+  const char *const *suffixes
+      = self->format == SLIM_ASCEND_FORMAT_MINDIE ? mindie_suffixes : ascendv1_suffixes;
+  g_autoptr (GDir) dir = g_dir_open (model_dir, 0, error);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  if (dir == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      gboolean wanted = FALSE;
+
+      for (guint k = 0; suffixes[k] != NULL; k++)
+        wanted = wanted || g_str_has_suffix (name, suffixes[k]);
+      if (!wanted || g_str_has_suffix (name, "index.json")
+          || g_str_has_prefix (name, "quant_model_description"))
+        continue;
+      g_ptr_array_add (names, g_strdup (name));
+    }
+  g_ptr_array_sort (names, (GCompareFunc)g_strcmp0);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *src_path = g_build_filename (model_dir, g_ptr_array_index (names, i), NULL);
+      g_autofree char *dst_path
+          = g_build_filename (self->out_dir, g_ptr_array_index (names, i), NULL);
+      g_autoptr (GFile) src = NULL;
+      g_autoptr (GFile) dst = NULL;
+
+      if (!g_file_test (src_path, G_FILE_TEST_IS_REGULAR))
+        continue;
+      src = g_file_new_for_path (src_path);
+      dst = g_file_new_for_path (dst_path);
+      if (!g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
+        return FALSE;
+      if (g_chmod (dst_path, 0600) != 0)
+        {
+          int saved_errno = errno;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                       "cannot chmod %s: %s", dst_path, g_strerror (saved_errno));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Removes quantization_config from out_dir/config.json (top level and
+ * text_config); the file is rewritten (indent 2) only when one was found. */
+static gboolean
+slim_ascend_strip_quantization_config (const char *out_dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (out_dir, "config.json", NULL);
+  g_autoptr (JsonParser) parser = NULL;
+  g_autofree char *text = NULL;
+  JsonObject *root, *text_config;
+  gboolean removed = FALSE;
+  JsonNode *root_node;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return TRUE;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_file (parser, path, error))
+    {
+      g_prefix_error (error, "%s: ", path);
+      return FALSE;
+    }
+  root_node = json_parser_get_root (parser);
+  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: the top level is not a JSON object", path);
+      return FALSE;
+    }
+  root = json_node_get_object (root_node);
+  if (json_object_has_member (root, "quantization_config"))
+    {
+      json_object_remove_member (root, "quantization_config");
+      removed = TRUE;
+    }
+  if (json_object_has_member (root, "text_config")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (root, "text_config")))
+    {
+      text_config = json_object_get_object_member (root, "text_config");
+      if (json_object_has_member (text_config, "quantization_config"))
+        {
+          json_object_remove_member (text_config, "quantization_config");
+          removed = TRUE;
+        }
+    }
+  if (!removed)
+    return TRUE;
+  text = slim_ascend_json_to_python_text (root_node, 2);
+  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+}
+
+/**
+ * slim_ascend_writer_finish:
+ * @self: a writer
+ * @model_dir: (nullable): the original model folder, whose auxiliary
+ *   files are copied; %NULL copies nothing
+ * @error: return location for a #GError
+ *
+ * Writes the held-back embeddings, closes the weight files, writes the
+ * description JSON, copies the auxiliary files and (ascendv1) removes
+ * quantization_config from the copied config.json.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError **error)
+{
+  g_autofree char *description = NULL;
+  g_autofree char *description_name = NULL;
+  g_autofree char *description_path = NULL;
+  g_autofree char *lower = NULL;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (!self->finished, FALSE);
+
+  if (!slim_ascend_writer_flush_deferred (self, error)
+      || !slim_safetensors_writer_finish (self->weights, error))
+    return FALSE;
+  self->finished = TRUE;
+
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE && self->model_quant_type != NULL)
+    {
+      lower = g_ascii_strdown (self->model_quant_type, -1);
+      description_name = g_strdup_printf ("quant_model_description_%s.json", lower);
+      if (self->shard_bytes == 0)
+        {
+          g_autofree char *from
+              = g_build_filename (self->out_dir, SLIM_MINDIE_WEIGHTS_PREFIX ".safetensors", NULL);
+          g_autofree char *to_name
+              = g_strdup_printf ("%s_%s.safetensors", SLIM_MINDIE_WEIGHTS_PREFIX, lower);
+          g_autofree char *to = g_build_filename (self->out_dir, to_name, NULL);
+
+          if (g_rename (from, to) != 0)
+            {
+              int saved_errno = errno;
+              g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                           "cannot rename %s to %s: %s", from, to, g_strerror (saved_errno));
+              return FALSE;
+            }
+        }
+    }
+  else
+    description_name = g_strdup (SLIM_ASCEND_DESCRIPTION_NAME);
+
+  description = slim_ascend_writer_description_text (self);
+  description_path = g_build_filename (self->out_dir, description_name, NULL);
+  if (!g_file_set_contents (description_path, description, -1, error))
+    return FALSE;
+
+  if (model_dir != NULL)
+    {
+      if (!slim_ascend_copy_aux_files (self, model_dir, error))
+        return FALSE;
+      if (self->format == SLIM_ASCEND_FORMAT_ASCENDV1
+          && !slim_ascend_strip_quantization_config (self->out_dir, error))
+        return FALSE;
+    }
+  return TRUE;
+}

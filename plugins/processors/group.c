@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * group.c: msModelSlim's `group` container processor (modelslim-v1-spec.md
+ * 2.2; msModelSlim processor/container/group.py):
+ *
+ *   type: group
+ *   configs: [processor entries]   required, non-empty
+ *
+ * The children are built from `configs` when the config is loaded, and
+ * every hook fans out to them in list order: validate, pre_run,
+ * preprocess, postprocess, post_run; the forward hooks of all children are
+ * chained (a linear's input passes through each child's linear_input hook
+ * in list order), so ONE calibration forward per layer serves every child
+ * (M processors x N samples forwards become N).
+ *
+ *   is_data_free          all children are data-free
+ *   needs_kv_cache        any child needs it
+ *   supports_distributed  any child supports it (msModelSlim's rule)
+ *
+ * A linear matched by several linear_quant children is quantized by the
+ * first one only: msModelSlim replaces the module on the first match, so
+ * later children no longer see an nn.Linear.  The first failing child
+ * stops a fan-out; its error names the child ("configs[1] (linear_quant)").
+ */
+#include "slim-plugin.h"
+
+#include "slim-config-object.h"
+
+#define SLIM_TYPE_GROUP_PROCESSOR (slim_group_processor_get_type ())
+G_DECLARE_FINAL_TYPE (
+    SlimGroupProcessor, slim_group_processor, SLIM, GROUP_PROCESSOR, SlimProcessor)
+
+struct _SlimGroupProcessor
+{
+  SlimProcessor parent_instance;
+
+  GPtrArray *configs; /* SlimProcessor, owned; NULL until set */
+  GArray *hooks;      /* SlimForwardHooks of the children, for the current forward */
+};
+
+enum
+{
+  PROP_0,
+  PROP_CONFIGS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (SlimGroupProcessor, slim_group_processor, SLIM_TYPE_PROCESSOR)
+
+static guint
+slim_group_n_children (SlimGroupProcessor *self)
+{
+  return self->configs != NULL ? self->configs->len : 0;
+}
+
+static SlimProcessor *
+slim_group_child (SlimGroupProcessor *self, guint i)
+{
+  return g_ptr_array_index (self->configs, i);
+}
+
+static void
+slim_group_prefix_error (SlimGroupProcessor *self, guint i, GError **error)
+{
+  const char *name = slim_processor_get_type_name (slim_group_child (self, i));
+
+  g_prefix_error (error, "configs[%u] (%s): ", i,
+                  name != NULL ? name : G_OBJECT_TYPE_NAME (slim_group_child (self, i)));
+}
+
+static gboolean
+slim_group_processor_validate (SlimProcessor *processor, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+  g_autoptr (GString) messages = g_string_new (NULL);
+  GQuark domain = 0;
+  gint code = 0;
+
+  if (slim_group_n_children (self) == 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
+                   "a group needs at least one processor in 'configs'");
+      return FALSE;
+    }
+  /* every child is checked: all problems are reported at once */
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    {
+      g_autoptr (GError) local_error = NULL;
+
+      if (slim_processor_validate (slim_group_child (self, i), &local_error))
+        continue;
+      slim_group_prefix_error (self, i, &local_error);
+      if (messages->len == 0)
+        {
+          domain = local_error->domain;
+          code = local_error->code;
+        }
+      else
+        g_string_append_c (messages, '\n');
+      g_string_append (messages, local_error->message);
+    }
+  if (messages->len == 0)
+    return TRUE;
+  g_set_error_literal (error, domain, code, messages->str);
+  return FALSE;
+}
+
+static gboolean
+slim_group_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (!slim_processor_pre_run (slim_group_child (self, i), model, error))
+      {
+        slim_group_prefix_error (self, i, error);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+slim_group_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (!slim_processor_preprocess (slim_group_child (self, i), layer, error))
+      {
+        slim_group_prefix_error (self, i, error);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+slim_group_linear_input (const char *module,
+                         float *x, /* (n_tokens, n_in) row-major */
+                         gint64 n_tokens,
+                         gint64 n_in,
+                         gpointer user_data,
+                         GError **error)
+{
+  SlimGroupProcessor *self = user_data;
+
+  for (guint i = 0; i < self->hooks->len; i++)
+    {
+      const SlimForwardHooks *hooks = &g_array_index (self->hooks, SlimForwardHooks, i);
+
+      if (hooks->linear_input != NULL
+          && !hooks->linear_input (module, x, n_tokens, n_in, hooks->user_data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_group_qkv_states (const char *attn,
+                       float *q, /* (n_tokens, n_heads * head_dim) row-major */
+                       float *k, /* (n_tokens, n_kv_heads * head_dim) row-major */
+                       float *v, /* (n_tokens, n_kv_heads * head_dim) row-major */
+                       gint64 n_tokens,
+                       const SlimModelConfig *config,
+                       gpointer user_data,
+                       GError **error)
+{
+  SlimGroupProcessor *self = user_data;
+
+  for (guint i = 0; i < self->hooks->len; i++)
+    {
+      const SlimForwardHooks *hooks = &g_array_index (self->hooks, SlimForwardHooks, i);
+
+      if (hooks->qkv_states != NULL
+          && !hooks->qkv_states (attn, q, k, v, n_tokens, config, hooks->user_data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+slim_group_processor_get_forward_hooks (SlimProcessor *processor,
+                                        SlimLayer *layer,
+                                        SlimForwardHooks *hooks)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+  gboolean any_linear_input = FALSE, any_qkv_states = FALSE;
+
+  g_array_set_size (self->hooks, 0);
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    {
+      SlimForwardHooks child;
+
+      slim_processor_get_forward_hooks (slim_group_child (self, i), layer, &child);
+      if (child.linear_input == NULL && child.qkv_states == NULL)
+        continue;
+      any_linear_input = any_linear_input || child.linear_input != NULL;
+      any_qkv_states = any_qkv_states || child.qkv_states != NULL;
+      g_array_append_val (self->hooks, child);
+    }
+  hooks->linear_input = any_linear_input ? slim_group_linear_input : NULL;
+  hooks->qkv_states = any_qkv_states ? slim_group_qkv_states : NULL;
+  hooks->user_data = self;
+}
+
+static gboolean
+slim_group_processor_postprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (!slim_processor_postprocess (slim_group_child (self, i), layer, error))
+      {
+        slim_group_prefix_error (self, i, error);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+slim_group_processor_post_run (SlimProcessor *processor, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (!slim_processor_post_run (slim_group_child (self, i), error))
+      {
+        slim_group_prefix_error (self, i, error);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+slim_group_processor_is_data_free (SlimProcessor *processor)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (!slim_processor_is_data_free (slim_group_child (self, i)))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+slim_group_processor_needs_kv_cache (SlimProcessor *processor)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (slim_processor_needs_kv_cache (slim_group_child (self, i)))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+slim_group_processor_supports_distributed (SlimProcessor *processor)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (slim_processor_supports_distributed (slim_group_child (self, i)))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+slim_group_processor_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_CONFIGS:
+      g_value_set_boxed (value, self->configs);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+slim_group_processor_set_property (GObject *object,
+                                   guint prop_id,
+                                   const GValue *value,
+                                   GParamSpec *pspec)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
+  GPtrArray *configs;
+
+  switch (prop_id)
+    {
+    case PROP_CONFIGS:
+      configs = g_value_get_boxed (value);
+      for (guint i = 0; configs != NULL && i < configs->len; i++)
+        if (!SLIM_IS_PROCESSOR (g_ptr_array_index (configs, i)))
+          {
+            g_critical ("group: configs[%u] is not a SlimProcessor", i);
+            return;
+          }
+      g_clear_pointer (&self->configs, g_ptr_array_unref);
+      self->configs = g_value_dup_boxed (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+slim_group_processor_dispose (GObject *object)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
+
+  g_clear_pointer (&self->configs, g_ptr_array_unref);
+  G_OBJECT_CLASS (slim_group_processor_parent_class)->dispose (object);
+}
+
+static void
+slim_group_processor_finalize (GObject *object)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
+
+  g_array_unref (self->hooks);
+  G_OBJECT_CLASS (slim_group_processor_parent_class)->finalize (object);
+}
+
+static void
+slim_group_processor_class_init (SlimGroupProcessorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
+
+  object_class->get_property = slim_group_processor_get_property;
+  object_class->set_property = slim_group_processor_set_property;
+  object_class->dispose = slim_group_processor_dispose;
+  object_class->finalize = slim_group_processor_finalize;
+  processor_class->validate = slim_group_processor_validate;
+  processor_class->pre_run = slim_group_processor_pre_run;
+  processor_class->preprocess = slim_group_processor_preprocess;
+  processor_class->get_forward_hooks = slim_group_processor_get_forward_hooks;
+  processor_class->postprocess = slim_group_processor_postprocess;
+  processor_class->post_run = slim_group_processor_post_run;
+  processor_class->is_data_free = slim_group_processor_is_data_free;
+  processor_class->needs_kv_cache = slim_group_processor_needs_kv_cache;
+  processor_class->supports_distributed = slim_group_processor_supports_distributed;
+
+  properties[PROP_CONFIGS] = slim_param_spec_plugin_list (
+      "configs", "Configs", "Processors run on one shared calibration forward, in list order.",
+      SLIM_PLUGIN_KIND_PROCESSOR,
+      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  slim_param_spec_set_flags (properties[PROP_CONFIGS], SLIM_PARAM_REQUIRED | SLIM_PARAM_NON_EMPTY);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+slim_group_processor_init (SlimGroupProcessor *self)
+{
+  self->hooks = g_array_new (FALSE, TRUE, sizeof (SlimForwardHooks));
+}
+
+SLIM_PLUGIN_DEFINE (processor,
+                    group,
+                    SLIM_PLUGIN_NO_ALIASES,
+                    "Runs several processors on one shared calibration forward per layer "
+                    "(msModelSlim group)",
+                    slim_group_processor_get_type)
