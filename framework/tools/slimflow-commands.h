@@ -22,6 +22,7 @@ int slim_cmd_inspect (int argc, char **argv);
 int slim_cmd_logits (int argc, char **argv);
 int slim_cmd_eval (int argc, char **argv);
 int slim_cmd_generate (int argc, char **argv);
+int slim_cmd_quant (int argc, char **argv);
 
 /* Parses options of a subcommand with GOptionContext; on failure prints
  * the error and returns FALSE (the caller exits with SLIM_EXIT_USAGE).

@@ -22,12 +22,18 @@ static int
 report_errors (const char *config_path, const GError *error)
 {
   g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
-  guint n_lines = g_strv_length (lines);
+  guint n_errors = 0;
 
-  for (guint i = 0; i < n_lines; i++)
-    fprintf (stderr, "%s\n", lines[i]);
-  fprintf (stderr, "slimflow validate: %s: %u error%s\n", config_path, n_lines,
-           n_lines == 1 ? "" : "s");
+  /* One error per line; an indented line continues the error above it
+   * (e.g. the list of legal act/weight combinations). */
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      fprintf (stderr, "%s\n", lines[i]);
+      if (lines[i][0] != '\0' && !g_ascii_isspace (lines[i][0]))
+        n_errors++;
+    }
+  fprintf (stderr, "slimflow validate: %s: %u error%s\n", config_path, n_errors,
+           n_errors == 1 ? "" : "s");
   return SLIM_EXIT_USAGE;
 }
 

@@ -24,6 +24,7 @@ static const SlimCommand commands[] = {
   { "logits", slim_cmd_logits, "run a model on token ids and write float32 logits (.npy)" },
   { "eval", slim_cmd_eval, "perplexity of a model on a text, and KL against a reference" },
   { "generate", slim_cmd_generate, "greedy text generation" },
+  { "quant", slim_cmd_quant, "quantize a model folder with a modelslim_v1 pipeline" },
 };
 
 static void
@@ -52,12 +53,12 @@ slim_cli_parse (const char *command,
 {
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *help_name = g_strdup_printf ("%s%s%s", command,
-                                                parameter_string != NULL ? " " : "",
-                                                parameter_string != NULL ? parameter_string : "");
+  g_autofree char *prgname = g_strdup_printf ("slimflow %s", command);
 
   *out_exit_now = FALSE;
-  context = g_option_context_new (help_name);
+  /* --help prints "Usage: slimflow COMMAND [OPTION…] PARAMETERS". */
+  g_set_prgname (prgname);
+  context = g_option_context_new (parameter_string);
   g_option_context_set_summary (context, summary);
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_help_enabled (context, TRUE);

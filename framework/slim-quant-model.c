@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-quant-model.c: an ascendv1 folder made runnable (see
+ * slim-quant-model.h).
+ */
+#include "slim-quant-model.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+#include "slim-ascend-writer.h"
+#include "slim-error.h"
+#include "slim-qlinear.h"
+#include "slim-safetensors.h"
+
+/* Bound on the description file (untrusted input). */
+#define SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES (64u << 20)
+
+struct _SlimQuantModel
+{
+  char *float_dir;     /* temporary folder, removed by free */
+  GHashTable *records; /* module -> SlimQLinear* (act scheme and input scale/offset) */
+};
+
+gboolean
+slim_quant_model_is_quantized (const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, SLIM_ASCEND_DESCRIPTION_NAME, NULL);
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
+}
+
+static void
+remove_tree (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  if (d != NULL)
+    while ((name = g_dir_read_name (d)) != NULL)
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+          remove_tree (path);
+        else
+          g_unlink (path);
+      }
+  g_rmdir (dir);
+}
+
+void
+slim_quant_model_free (SlimQuantModel *self)
+{
+  if (self == NULL)
+    return;
+  if (self->float_dir != NULL)
+    remove_tree (self->float_dir);
+  g_free (self->float_dir);
+  g_clear_pointer (&self->records, g_hash_table_unref);
+  g_free (self);
+}
+
+const char *
+slim_quant_model_get_float_dir (SlimQuantModel *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->float_dir;
+}
+
+guint
+slim_quant_model_get_n_quantized (SlimQuantModel *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return g_hash_table_size (self->records);
+}
+
+static gboolean
+hook_linear_input (
+    const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer user_data, GError **error)
+{
+  SlimQuantModel *self = user_data;
+  const SlimQLinear *record = g_hash_table_lookup (self->records, module);
+
+  if (record != NULL)
+    slim_qlinear_apply_act (record, x, n_tokens, n_in);
+  return TRUE;
+}
+
+void
+slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks)
+{
+  g_return_if_fail (self != NULL && hooks != NULL);
+  memset (hooks, 0, sizeof (*hooks));
+  hooks->linear_input = hook_linear_input;
+  hooks->user_data = self;
+}
+
+/* A float32 tensor <module>.<suffix>, checked to hold n_elements values. */
+static SlimTensor *
+get_f32 (
+    SlimSafetensors *st, const char *module, const char *suffix, gint64 n_elements, GError **error)
+{
+  g_autofree char *name = g_strconcat (module, ".", suffix, NULL);
+  SlimTensor *t = slim_safetensors_get_tensor_f32 (st, name, error);
+
+  if (t == NULL)
+    return NULL;
+  if (n_elements >= 0 && slim_tensor_get_n_elements (t) != n_elements)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: %" G_GINT64_FORMAT " values, expected %" G_GINT64_FORMAT, name,
+                   slim_tensor_get_n_elements (t), n_elements);
+      slim_tensor_unref (t);
+      return NULL;
+    }
+  return t;
+}
+
+/* deq_scale as float32: stored either as f32 or as the float32 bit
+ * pattern widened to int64. */
+static gboolean
+read_deq_scale (SlimSafetensors *st, const char *module, gint64 n_out, float *out, GError **error)
+{
+  g_autofree char *name = g_strconcat (module, ".deq_scale", NULL);
+  g_autoptr (SlimTensor) t = slim_safetensors_get_tensor (st, name, error);
+
+  if (t == NULL)
+    return FALSE;
+  if (slim_tensor_get_n_elements (t) != n_out)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: expected %" G_GINT64_FORMAT " values", name, n_out);
+      return FALSE;
+    }
+  if (slim_tensor_get_dtype (t) == SLIM_DTYPE_I64)
+    {
+      const gint64 *v = slim_tensor_get_data (t);
+      for (gint64 o = 0; o < n_out; o++)
+        {
+          guint32 bits = (guint32)(guint64)v[o];
+          memcpy (&out[o], &bits, sizeof (float));
+        }
+    }
+  else
+    {
+      g_autoptr (SlimTensor) f = slim_tensor_to_f32 (t, error);
+      if (f == NULL)
+        return FALSE;
+      memcpy (out, slim_tensor_get_data (f), (gsize)n_out * sizeof (float));
+    }
+  for (gint64 o = 0; o < n_out; o++)
+    if (!isfinite (out[o]) || !(out[o] > 0.0f))
+      {
+        g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                     "%s[%" G_GINT64_FORMAT "] = %g is not a positive finite scale", name, o,
+                     (double)out[o]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* The float weight of one quantized linear, and its act record. */
+static SlimTensor *
+dequantize_linear (SlimSafetensors *st,
+                   const char *module,
+                   const char *label,
+                   SlimQLinear **out_record,
+                   GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autoptr (SlimTensor) q = slim_safetensors_get_tensor_f32 (st, wname, error);
+  g_autoptr (SlimQLinear) record = slim_qlinear_new (module, label);
+  SlimTensor *w;
+  gint64 n_out, n_in;
+  float *wd;
+  const float *qd;
+
+  if (q == NULL)
+    return NULL;
+  if (slim_tensor_get_n_dims (q) != 2)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE, "%s: not a matrix", wname);
+      return NULL;
+    }
+  n_out = slim_tensor_get_dim (q, 0);
+  n_in = slim_tensor_get_dim (q, 1);
+  w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* (n_out, n_in) row-major */
+  wd = slim_tensor_get_data_mut (w);
+  qd = slim_tensor_get_data (q); /* (n_out, n_in) integer values */
+
+  if (strcmp (label, "W8A8") == 0 || strcmp (label, "W8A8_MIX") == 0)
+    {
+      g_autofree float *deq = g_new (float, MAX (n_out, 1)); /* (n_out) */
+      g_autoptr (SlimTensor) is = get_f32 (st, module, "input_scale", 1, error);
+      g_autoptr (SlimTensor) io
+          = is != NULL ? get_f32 (st, module, "input_offset", 1, error) : NULL;
+      float scale, offset;
+
+      if (io == NULL || !read_deq_scale (st, module, n_out, deq, error))
+        goto fail;
+      scale = ((const float *)slim_tensor_get_data (is))[0];
+      offset = ((const float *)slim_tensor_get_data (io))[0];
+      if (!isfinite (scale) || !(scale > 0.0f) || !isfinite (offset))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: input_scale %g / input_offset %g are not usable", module, (double)scale,
+                       (double)offset);
+          goto fail;
+        }
+      for (gint64 o = 0; o < n_out; o++)
+        {
+          float ws = deq[o] / scale;
+          for (gint64 i = 0; i < n_in; i++)
+            wd[o * n_in + i] = qd[o * n_in + i] * ws;
+        }
+      record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TENSOR, offset == 0.0f };
+      record->input_scale = scale;
+      record->input_offset = offset;
+    }
+  else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
+           || strcmp (label, "W4A16") == 0)
+    {
+      g_autoptr (SlimTensor) ws = get_f32 (st, module, "weight_scale", -1, error);
+      g_autoptr (SlimTensor) wo
+          = ws != NULL ? get_f32 (st, module, "weight_offset", -1, error) : NULL;
+      gint64 n_params, n_cols, group;
+      const float *sd, *od;
+
+      if (wo == NULL)
+        goto fail;
+      n_params = slim_tensor_get_n_elements (ws);
+      if (n_params <= 0 || n_params % n_out != 0 || slim_tensor_get_n_elements (wo) != n_params)
+        {
+          g_set_error (
+              error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+              "%s: weight_scale / weight_offset do not match the weight's %" G_GINT64_FORMAT
+              " rows",
+              module, n_out);
+          goto fail;
+        }
+      n_cols = n_params / n_out; /* 1 per channel, n_in / group_size per group */
+      if (n_in % n_cols != 0)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                       "%s: %" G_GINT64_FORMAT " groups do not divide %" G_GINT64_FORMAT " inputs",
+                       module, n_cols, n_in);
+          goto fail;
+        }
+      group = n_in / n_cols;
+      sd = slim_tensor_get_data (ws); /* (n_out, n_cols) */
+      od = slim_tensor_get_data (wo); /* (n_out, n_cols) */
+      for (gint64 o = 0; o < n_out; o++)
+        for (gint64 i = 0; i < n_in; i++)
+          {
+            gint64 p = o * n_cols + i / group;
+            wd[o * n_in + i] = (qd[o * n_in + i] - od[p]) * sd[p];
+          }
+      if (strcmp (label, "W8A8_DYNAMIC") == 0)
+        record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+    }
+  else
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
+                   "W4A16 can)",
+                   module, label);
+      goto fail;
+    }
+  for (gint64 k = 0; k < n_out * n_in; k++)
+    if (!isfinite (wd[k]))
+      {
+        g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
+                     "%s: dequantized weight is not finite", module);
+        goto fail;
+      }
+  record->n_out = n_out;
+  record->n_in = n_in;
+  *out_record = g_steal_pointer (&record);
+  return w;
+
+fail:
+  slim_tensor_unref (w);
+  return NULL;
+}
+
+static gboolean
+copy_side_files (const char *dir, const char *float_dir, GError **error)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, error);
+  const char *name;
+
+  if (d == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *src = NULL, *dst = NULL;
+      g_autoptr (GFile) from = NULL, to = NULL;
+
+      if (g_str_has_prefix (name, "quant_model_") || name[0] == '.'
+          || g_str_has_suffix (name, ".safetensors"))
+        continue;
+      src = g_build_filename (dir, name, NULL);
+      if (!g_file_test (src, G_FILE_TEST_IS_REGULAR))
+        continue;
+      dst = g_build_filename (float_dir, name, NULL);
+      from = g_file_new_for_path (src);
+      to = g_file_new_for_path (dst);
+      if (!g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+SlimQuantModel *
+slim_quant_model_load (const char *dir, GError **error)
+{
+  g_autoptr (SlimQuantModel) self = g_new0 (SlimQuantModel, 1);
+  g_autofree char *desc_path = g_build_filename (dir, SLIM_ASCEND_DESCRIPTION_NAME, NULL);
+  g_autofree char *desc_text = NULL;
+  g_autofree char *out_path = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (SlimSafetensors) st = NULL;
+  g_autoptr (GPtrArray) tensors
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  g_autoptr (GHashTable) labels = g_hash_table_new (g_str_hash, g_str_equal);
+  JsonObject *desc;
+  gsize n_bytes = 0;
+  const char *const *names;
+
+  g_return_val_if_fail (dir != NULL, NULL);
+
+  self->records
+      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)slim_qlinear_free);
+  if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
+    return NULL;
+  if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES
+      || !json_parser_load_from_data (parser, desc_text, (gssize)n_bytes, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID, "%s: not a JSON object",
+                   desc_path);
+      return NULL;
+    }
+  desc = json_node_get_object (json_parser_get_root (parser));
+  st = slim_safetensors_open (dir, error);
+  if (st == NULL)
+    return NULL;
+
+  /* labels of the tensor keys (other keys: version, metadata, ...) */
+  names = slim_safetensors_get_names (st);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (desc, names[i]);
+      if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: tensor %s has no label", desc_path, names[i]);
+          return NULL;
+        }
+      g_hash_table_insert (labels, (gpointer)names[i], (gpointer)json_node_get_string (node));
+    }
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *label = g_hash_table_lookup (labels, names[i]);
+      SlimTensor *t;
+
+      if (strcmp (label, "FLOAT") == 0)
+        t = slim_safetensors_get_tensor (st, names[i], error);
+      else if (g_str_has_suffix (names[i], ".weight"))
+        {
+          g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
+          SlimQLinear *record = NULL;
+          t = dequantize_linear (st, module, label, &record, error);
+          if (t != NULL)
+            g_hash_table_insert (self->records, g_strdup (module), record);
+        }
+      else
+        continue; /* scales, offsets, quant_bias: used by their weight */
+      if (t == NULL)
+        return NULL;
+      g_ptr_array_add (tensors, t);
+    }
+
+  self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);
+  if (self->float_dir == NULL || !copy_side_files (dir, self->float_dir, error))
+    return NULL;
+  out_path = g_build_filename (self->float_dir, "model.safetensors", NULL);
+  if (!slim_safetensors_write_file (out_path, (SlimTensor *const *)tensors->pdata, tensors->len,
+                                    NULL, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-quant-model.h: running a quantized ascendv1 folder (written by
+ * `slimflow quant`) with the saved quantization, so `slimflow eval` can
+ * measure it against the float model.
+ *
+ * slim_quant_model_load() reads quant_model_description.json and the
+ * quant_model_weights*.safetensors, dequantizes every quantized linear
+ * per its label and writes a float model folder (config.json and the
+ * tokenizer files copied, model.safetensors float32) in a temporary
+ * directory that lives as long as the SlimQuantModel:
+ *
+ *   W8A8, W8A8_MIX  w = q * deq_scale / input_scale   (symmetric per channel)
+ *   W8A8_DYNAMIC,
+ *   W8A16, W4A16    w = (q - weight_offset) * weight_scale  (per channel or group)
+ *
+ * Activations are fake-quantized by slim_quant_model_get_hooks() as the
+ * deployed module does: W8A8 static per tensor with the saved
+ * input_scale / input_offset, W8A8_DYNAMIC per token (symmetric int8),
+ * nothing for the weight-only labels.  Other labels (W4A8_DYNAMIC,
+ * W4A4_DYNAMIC, ...) are refused with SLIM_FORMAT_ERROR_INVALID.
+ *
+ * The whole dequantized model is held in memory once while it is written
+ * (fine for the models slimflow evaluates today).
+ */
+#pragma once
+
+#include <glib.h>
+#include "slim-model.h"
+
+G_BEGIN_DECLS
+
+typedef struct _SlimQuantModel SlimQuantModel;
+
+/* TRUE when dir holds quant_model_description.json. */
+gboolean slim_quant_model_is_quantized (const char *dir);
+
+/**
+ * slim_quant_model_load:
+ * @dir: an ascendv1 folder
+ * @error: return location for a GError
+ *
+ * Returns: (transfer full) (nullable): the loaded folder; NULL with
+ *   @error set (SLIM_FORMAT_ERROR for a malformed description or
+ *   tensors, G_FILE_ERROR for I/O).
+ */
+SlimQuantModel *slim_quant_model_load (const char *dir, GError **error);
+
+/* The dequantized float folder, for slim_model_open() (transfer none). */
+const char *slim_quant_model_get_float_dir (SlimQuantModel *self);
+
+/* Number of quantized linears found. */
+guint slim_quant_model_get_n_quantized (SlimQuantModel *self);
+
+/* Hooks fake-quantizing the activations (user_data = self, which must
+ * outlive every forward using them). */
+void slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks);
+
+/* Removes the temporary folder and frees. */
+void slim_quant_model_free (SlimQuantModel *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimQuantModel, slim_quant_model_free)
+
+G_END_DECLS

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-schedule.c: the scheduling loop of the runner plugins (see
+ * slim-schedule.h).
+ */
+#include "slim-schedule.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "slim-error.h"
+#include "slim-processor.h"
+#include "slim-qlinear.h"
+#include "slim-saver.h"
+#include "slim-spill.h"
+
+/* Deployed hooks of the layer followed by one processor's own hooks. */
+typedef struct
+{
+  SlimForwardHooks deployed;
+  SlimForwardHooks own;
+  SlimForwardHooks hooks; /* what the forward gets; user_data = this */
+} SlimHookChain;
+
+static gboolean
+chain_linear_input (
+    const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer user_data, GError **error)
+{
+  SlimHookChain *chain = user_data;
+
+  if (chain->deployed.linear_input != NULL
+      && !chain->deployed.linear_input (module, x, n_tokens, n_in, chain->deployed.user_data,
+                                        error))
+    return FALSE;
+  if (chain->own.linear_input != NULL
+      && !chain->own.linear_input (module, x, n_tokens, n_in, chain->own.user_data, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+chain_qkv_states (const char *attn,
+                  float *q,
+                  float *k,
+                  float *v,
+                  gint64 n_tokens,
+                  const SlimModelConfig *config,
+                  gpointer user_data,
+                  GError **error)
+{
+  SlimHookChain *chain = user_data;
+
+  if (chain->deployed.qkv_states != NULL
+      && !chain->deployed.qkv_states (attn, q, k, v, n_tokens, config, chain->deployed.user_data,
+                                      error))
+    return FALSE;
+  if (chain->own.qkv_states != NULL
+      && !chain->own.qkv_states (attn, q, k, v, n_tokens, config, chain->own.user_data, error))
+    return FALSE;
+  return TRUE;
+}
+
+static void
+chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
+{
+  memset (chain, 0, sizeof (*chain));
+  slim_qlinear_get_deployed_hooks (layer, &chain->deployed);
+  if (processor != NULL)
+    slim_processor_get_forward_hooks (processor, layer, &chain->own);
+  chain->hooks.linear_input = chain_linear_input;
+  chain->hooks.qkv_states = chain_qkv_states;
+  chain->hooks.user_data = chain;
+}
+
+void
+slim_schedule_accumulate_error (
+    const float *a, const float *b, gint64 n, double *out_diff_sq, double *out_ref_sq)
+{
+  double diff_sq = 0.0, ref_sq = 0.0;
+
+  for (gint64 i = 0; i < n; i++)
+    {
+      double d = (double)a[i] - (double)b[i];
+      diff_sq += d * d;
+      ref_sq += (double)b[i] * (double)b[i];
+    }
+  *out_diff_sq += diff_sq;
+  *out_ref_sq += ref_sq;
+}
+
+/* State of one run. */
+typedef struct
+{
+  SlimRunContext *ctx;
+  SlimSpill *spill;
+  SlimActivations *cur;  /* inputs of the layer being processed */
+  SlimActivations *next; /* its outputs */
+  gint64 *seq_lens;      /* (n_samples) tokens per sample */
+  guint n_samples;
+  gboolean *saver_started; /* (n_savers) */
+} SlimSchedule;
+
+/* One forward of the layer over every sample of s->cur into s->next.
+ * processor NULL: the deployed hooks only. */
+static gboolean
+forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError **error)
+{
+  for (guint i = 0; i < s->n_samples; i++)
+    {
+      g_autoptr (SlimTensor) x = slim_activations_get (s->cur, i, error);
+      g_autoptr (SlimTensor) y = NULL;
+      SlimHookChain chain;
+      SlimBatch batch = { 1, &s->seq_lens[i] };
+
+      if (x == NULL)
+        return FALSE;
+      chain_init (&chain, layer, processor);
+      y = slim_model_forward_layer (s->ctx->model, layer, x, &batch, &chain.hooks, error);
+      if (y == NULL || !slim_activations_set (s->next, i, y, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Relative output error of the processed layer (outputs in s->next)
+ * against the float layer on the same inputs. */
+static gboolean
+layer_error (SlimSchedule *s, guint index, double *out_error, GError **error)
+{
+  g_autoptr (SlimLayer) ref = slim_model_load_layer (s->ctx->model, index, error);
+  double diff_sq = 0.0, ref_sq = 0.0;
+
+  if (ref == NULL)
+    return FALSE;
+  for (guint i = 0; i < s->n_samples; i++)
+    {
+      g_autoptr (SlimTensor) x = slim_activations_get (s->cur, i, error);
+      g_autoptr (SlimTensor) yq = NULL;
+      g_autoptr (SlimTensor) yf = NULL;
+      SlimBatch batch = { 1, &s->seq_lens[i] };
+
+      if (x == NULL)
+        return FALSE;
+      yf = slim_model_forward_layer (s->ctx->model, ref, x, &batch, NULL, error);
+      if (yf == NULL)
+        return FALSE;
+      yq = slim_activations_get (s->next, i, error);
+      if (yq == NULL)
+        return FALSE;
+      slim_schedule_accumulate_error (slim_tensor_get_data (yq), slim_tensor_get_data (yf),
+                                      slim_tensor_get_n_elements (yf), &diff_sq, &ref_sq);
+    }
+  *out_error = ref_sq > 0.0 ? sqrt (diff_sq / ref_sq) : 0.0;
+  return TRUE;
+}
+
+/* Every processor on one unit; decoder layers get calibration forwards. */
+static gboolean
+process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
+{
+  const gboolean decoder = slim_layer_get_index (layer) >= 0;
+  gboolean forwarded = FALSE;
+  GPtrArray *processors = s->ctx->processors;
+
+  for (guint p = 0; p < processors->len; p++)
+    {
+      SlimProcessor *processor = g_ptr_array_index (processors, p);
+
+      if (!slim_processor_preprocess (processor, layer, error))
+        return FALSE;
+      if (decoder && s->n_samples > 0 && !slim_processor_is_data_free (processor))
+        {
+          if (!forward_all (s, layer, processor, error))
+            return FALSE;
+          forwarded = TRUE;
+        }
+      if (!slim_processor_postprocess (processor, layer, error))
+        return FALSE;
+    }
+  if (decoder && s->n_samples > 0 && !forwarded && !forward_all (s, layer, NULL, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+save_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
+{
+  for (guint i = 0; i < s->ctx->savers->len; i++)
+    if (!slim_saver_write_layer (g_ptr_array_index (s->ctx->savers, i), layer, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* Embeds every calibration sample with the (processed) embedding layer. */
+static gboolean
+embed_samples (SlimSchedule *s, SlimLayer *embed, GError **error)
+{
+  for (guint i = 0; i < s->n_samples; i++)
+    {
+      gint64 n_tokens = 0;
+      const gint32 *ids = slim_dataset_get_sample (s->ctx->dataset, i, &n_tokens);
+      g_autoptr (SlimTensor) h = slim_model_embed (s->ctx->model, embed, ids, n_tokens, error);
+
+      if (h == NULL || !slim_activations_set (s->cur, i, h, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+swap_inputs (SlimSchedule *s, GError **error)
+{
+  SlimActivations *tmp = s->cur;
+
+  s->cur = s->next;
+  s->next = tmp;
+  return slim_activations_clear (s->next, error);
+}
+
+static gboolean
+save_checkpoint (SlimSchedule *s, guint index, GError **error)
+{
+  g_autoptr (SlimCheckpoint) checkpoint = NULL;
+  const char *kill_after;
+
+  if (s->ctx->checkpoint_hashes == NULL || s->ctx->work_dir == NULL)
+    return TRUE;
+  checkpoint = slim_checkpoint_new (s->ctx->checkpoint_hashes);
+  slim_checkpoint_set_layer_done (checkpoint, index);
+  if (!slim_checkpoint_save (checkpoint, s->ctx->work_dir, s->n_samples > 0 ? s->cur : NULL, error))
+    return FALSE;
+
+  /* Test hook (see slim-schedule.h): simulate a crash after layer k. */
+  kill_after = g_getenv (SLIM_SCHEDULE_KILL_ENV);
+  if (kill_after != NULL && *kill_after != '\0'
+      && g_ascii_strtoll (kill_after, NULL, 10) == (gint64)index)
+    raise (SIGKILL);
+  return TRUE;
+}
+
+static gboolean
+run_layers (SlimSchedule *s, gboolean all_resident, GCancellable *cancellable, GError **error)
+{
+  SlimRunContext *ctx = s->ctx;
+  SlimModel *model = ctx->model;
+  guint n_layers = slim_model_get_n_layers (model);
+  g_autoptr (GPtrArray) resident = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (SlimLayer) embed = NULL;
+  g_autoptr (SlimLayer) head = NULL;
+
+  embed = slim_model_load_embed (model, error);
+  if (embed == NULL || !process_unit (s, embed, error) || !embed_samples (s, embed, error)
+      || !save_unit (s, embed, error))
+    return FALSE;
+  g_clear_object (&embed);
+
+  if (all_resident)
+    for (guint i = 0; i < n_layers; i++)
+      {
+        SlimLayer *layer = slim_model_load_layer (model, i, error);
+        if (layer == NULL)
+          return FALSE;
+        g_ptr_array_add (resident, layer);
+      }
+
+  for (guint i = 0; i < n_layers; i++)
+    {
+      g_autoptr (SlimLayer) layer = NULL;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i))
+                           : slim_model_load_layer (model, i, error);
+      if (layer == NULL || !process_unit (s, layer, error))
+        return FALSE;
+      if (ctx->layer_errors != NULL)
+        {
+          double err = 0.0;
+          if (s->n_samples > 0 && !layer_error (s, i, &err, error))
+            return FALSE;
+          g_array_append_val (ctx->layer_errors, err);
+        }
+      if (!save_unit (s, layer, error))
+        return FALSE;
+      if (s->n_samples > 0 && !swap_inputs (s, error))
+        return FALSE;
+      if (!save_checkpoint (s, i, error))
+        return FALSE;
+      if (ctx->progress != NULL)
+        ctx->progress (i, n_layers, ctx->progress_data);
+    }
+  g_ptr_array_set_size (resident, 0);
+
+  head = slim_model_load_head (model, error);
+  if (head == NULL || !process_unit (s, head, error) || !save_unit (s, head, error))
+    return FALSE;
+  return TRUE;
+}
+
+gboolean
+slim_schedule_run (SlimRunContext *ctx,
+                   gboolean all_resident,
+                   GCancellable *cancellable,
+                   GError **error)
+{
+  SlimSchedule s = { 0 };
+  guint64 budget;
+  gboolean ok = FALSE;
+  guint n_savers;
+
+  g_return_val_if_fail (ctx != NULL, FALSE);
+  g_return_val_if_fail (SLIM_IS_MODEL (ctx->model), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  s.ctx = ctx;
+  n_savers = ctx->savers->len;
+  s.saver_started = g_new0 (gboolean, MAX (n_savers, 1));
+  if (ctx->dataset != NULL)
+    {
+      gboolean needs_data = FALSE;
+      for (guint p = 0; p < ctx->processors->len; p++)
+        needs_data
+            = needs_data || !slim_processor_is_data_free (g_ptr_array_index (ctx->processors, p));
+      s.n_samples = needs_data ? slim_dataset_get_n_samples (ctx->dataset) : 0;
+    }
+  s.seq_lens = g_new0 (gint64, MAX (s.n_samples, 1));
+  for (guint i = 0; i < s.n_samples; i++)
+    slim_dataset_get_sample (ctx->dataset, i, &s.seq_lens[i]);
+
+  if (ctx->work_dir != NULL)
+    s.spill = slim_spill_new (SLIM_SPILL_KIND_AUTO, ctx->work_dir, error);
+  else
+    s.spill = slim_spill_new (SLIM_SPILL_KIND_MEMORY, NULL, error);
+  if (s.spill == NULL)
+    goto out;
+  /* Two sets share the budget; 0 means no limit. */
+  budget = ctx->max_memory_bytes == 0 ? G_MAXUINT64 : ctx->max_memory_bytes / 2;
+  s.cur = slim_activations_new ("inputs_a", MAX (s.n_samples, 1), budget, s.spill);
+  s.next = slim_activations_new ("inputs_b", MAX (s.n_samples, 1), budget, s.spill);
+
+  for (guint p = 0; p < ctx->processors->len; p++)
+    if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
+      goto out;
+  if (ctx->out_dir != NULL)
+    for (guint i = 0; i < n_savers; i++)
+      {
+        if (!slim_saver_begin (g_ptr_array_index (ctx->savers, i), ctx->model, ctx->out_dir, error))
+          goto out;
+        s.saver_started[i] = TRUE;
+      }
+
+  if (!run_layers (&s, all_resident, cancellable, error))
+    goto out;
+
+  for (guint p = 0; p < ctx->processors->len; p++)
+    if (!slim_processor_post_run (g_ptr_array_index (ctx->processors, p), error))
+      goto out;
+  for (guint i = 0; i < n_savers; i++)
+    {
+      if (s.saver_started[i] && !slim_saver_finish (g_ptr_array_index (ctx->savers, i), error))
+        goto out;
+      s.saver_started[i] = FALSE;
+    }
+  ok = TRUE;
+
+out:
+  for (guint i = 0; i < n_savers; i++)
+    if (s.saver_started[i])
+      slim_saver_abort (g_ptr_array_index (ctx->savers, i));
+  g_clear_object (&s.cur);
+  g_clear_object (&s.next);
+  if (s.spill != NULL)
+    {
+      slim_spill_clear (s.spill, NULL);
+      g_object_unref (s.spill);
+    }
+  g_free (s.seq_lens);
+  g_free (s.saver_started);
+  return ok;
+}

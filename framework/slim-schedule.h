@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-schedule.h: the layer-streaming scheduler shared by the runner
+ * plugins (msModelSlim's GeneratedRunner, spec 1.5), one implementation
+ * for layer_wise and model_wise so that both produce the same bytes:
+ *
+ *   pre_run (every processor); begin (every saver, into ctx->out_dir)
+ *   embeddings pseudo-layer: every processor's preprocess/postprocess,
+ *     then the calibration samples are embedded with it; savers write it
+ *   for each decoder layer i:
+ *     for each processor p in config order:
+ *       preprocess (layer)
+ *       if p needs data: one calibration forward per sample over the
+ *         layer's inputs, with the deployed hooks of the layer (what the
+ *         earlier processors decided) followed by p's own hooks
+ *       postprocess (layer)
+ *     the next layer's inputs are the outputs of the LAST data-dependent
+ *     forward (quantization error propagates); when every processor is
+ *     data-free, one forward with the deployed hooks gives them
+ *     savers write the layer; the layer is released (layer_wise)
+ *     a checkpoint is saved when ctx->checkpoint_hashes is set
+ *   head pseudo-layer (final norm + lm_head): preprocess/postprocess, savers
+ *   post_run (every processor); finish (every saver)
+ *
+ * Inputs between layers live in two SlimActivations sharing
+ * ctx->max_memory_bytes (half each); samples beyond it go to the HDF5
+ * spill file of ctx->work_dir.  Every forward runs one sample at a time,
+ * so the result does not depend on where a sample was kept.
+ *
+ * Test hook: when the environment variable SLIMFLOW_TEST_KILL_AFTER_LAYER
+ * is set to k, the process raises SIGKILL on itself right after the
+ * checkpoint of decoder layer k is saved (used by the resume test).
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include "slim-runner.h"
+
+G_BEGIN_DECLS
+
+#define SLIM_SCHEDULE_KILL_ENV "SLIMFLOW_TEST_KILL_AFTER_LAYER"
+
+/**
+ * slim_schedule_run:
+ * @ctx: the run (model, processors, savers, dataset, budget, ...)
+ * @all_resident: TRUE loads every decoder layer before the first one is
+ *   processed and keeps them until the end (model_wise); FALSE loads one
+ *   at a time (layer_wise).  The numerics are the same.
+ * @cancellable: (nullable): checked between layers
+ * @error: return location for a GError
+ *
+ * Runs the schedule above.  On failure every started saver is aborted.
+ * ctx->resume is not consumed yet: a resumed run starts again from the
+ * first layer (the savers keep no resumable state); the caller checks
+ * that the checkpoint belongs to the same run (slimflow-quant.c).
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_schedule_run (SlimRunContext *ctx,
+                            gboolean all_resident,
+                            GCancellable *cancellable,
+                            GError **error);
+
+/**
+ * slim_schedule_accumulate_error:
+ * @a: (array length=n): values under test
+ * @b: (array length=n): reference values
+ * @n: number of elements
+ * @out_diff_sq: (inout): adds sum (a - b)^2
+ * @out_ref_sq: (inout): adds sum b^2
+ *
+ * Accumulates the two sums of a relative L2 error (double precision).
+ */
+void slim_schedule_accumulate_error (
+    const float *a, const float *b, gint64 n, double *out_diff_sq, double *out_ref_sq);
+
+G_END_DECLS

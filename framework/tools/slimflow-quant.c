@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slimflow quant --model_path DIR --save_path DIR
+ *                [--config_path FILE | --quant_type LABEL] [--model_type TYPE]
+ *                [--device cpu] [--trust_remote_code] [--calib_dir DIR]
+ *                [--max_memory SIZE] [--max_samples N] [--max_length N]
+ *                [--resume] [--progress]
+ *
+ * msModelSlim's `msmodelslim quant` (spec 4.2) on CPU: loads the pipeline,
+ * opens the model, tokenizes the calibration set, runs the runner plugin
+ * and writes the output through a staging folder that is moved onto
+ * --save_path only when complete (slim-workdir.h).  A summary (wall time,
+ * peak resident memory, per-layer relative output error of the quantized
+ * layer against the float layer on the same inputs) goes to stdout.
+ *
+ * Exit status (also in --help):
+ *   0  the quantized model is at --save_path
+ *   1  the run failed while reading the model or data, computing or
+ *      writing (corrupt or non-finite weights, empty dataset, disk full...)
+ *   2  bad usage or configuration, found before any work: options, YAML,
+ *      unknown --quant_type, missing model folder, unsupported
+ *      architecture, save_path refused (not writable, equal to or inside
+ *      the model folder, holding files slimflow did not write)
+ * In every failure nothing is left at --save_path; the work area
+ * "<save_path>.slimflow-work" is kept only by a killed run (for --resume).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "slimflow-commands.h"
+#include "slim-checkpoint.h"
+#include "slim-datadir.h"
+#include "slim-error.h"
+#include "slim-pipeline.h"
+#include "slim-practice.h"
+#include "slim-progress.h"
+#include "slim-registry.h"
+#include "slim-workdir.h"
+
+#define CMD "quant"
+
+typedef struct
+{
+  char *model_path;
+  char *save_path;
+  char *config_path;
+  char *quant_type;
+  char *model_type;
+  char *device;
+  char *calib_dir;
+  char *max_memory;
+  gint max_samples;
+  gint max_length;
+  gboolean trust_remote_code;
+  gboolean resume;
+  gboolean progress;
+} SlimQuantOptions;
+
+static void
+options_clear (SlimQuantOptions *o)
+{
+  g_free (o->model_path);
+  g_free (o->save_path);
+  g_free (o->config_path);
+  g_free (o->quant_type);
+  g_free (o->model_type);
+  g_free (o->device);
+  g_free (o->calib_dir);
+  g_free (o->max_memory);
+}
+
+/* "123", "64K", "512M", "2G" (powers of 1024) -> bytes; FALSE on garbage
+ * or overflow. */
+static gboolean
+parse_size (const char *text, guint64 *out_bytes)
+{
+  char *end = NULL;
+  guint64 value, mult = 1;
+
+  if (text == NULL || !g_ascii_isdigit (*text))
+    return FALSE;
+  errno = 0;
+  value = g_ascii_strtoull (text, &end, 10);
+  if (errno != 0)
+    return FALSE;
+  if (*end != '\0')
+    {
+      switch (g_ascii_toupper (*end))
+        {
+        case 'K':
+          mult = 1ull << 10;
+          break;
+        case 'M':
+          mult = 1ull << 20;
+          break;
+        case 'G':
+          mult = 1ull << 30;
+          break;
+        case 'T':
+          mult = 1ull << 40;
+          break;
+        default:
+          return FALSE;
+        }
+      end++;
+      if (g_ascii_toupper (*end) == 'B')
+        end++;
+      if (*end != '\0')
+        return FALSE;
+    }
+  if (value > G_MAXUINT64 / mult)
+    return FALSE;
+  *out_bytes = value * mult;
+  return TRUE;
+}
+
+static int
+usage_error (const char *message)
+{
+  fprintf (stderr, "slimflow " CMD ": %s (see 'slimflow " CMD " --help')\n", message);
+  return SLIM_EXIT_USAGE;
+}
+
+/* Exit code of a failure: configuration problems are 2, the rest 1. */
+static int
+fail (const GError *error, int code)
+{
+  slim_cli_print_error (CMD, error);
+  return code;
+}
+
+static gint64
+peak_rss_kib (void)
+{
+  struct rusage usage;
+
+  if (getrusage (RUSAGE_SELF, &usage) != 0)
+    return -1;
+  return usage.ru_maxrss; /* KiB on Linux */
+}
+
+static void
+on_layer_done (guint layer_index, guint n_layers, gpointer user_data)
+{
+  slim_progress_update (user_data, (gint64)layer_index + 1);
+}
+
+static gboolean
+pipeline_needs_data (SlimPipeline *pipeline)
+{
+  GPtrArray *processors = slim_pipeline_get_processors (pipeline);
+
+  for (guint i = 0; i < processors->len; i++)
+    if (!slim_processor_is_data_free (g_ptr_array_index (processors, i)))
+      return TRUE;
+  return FALSE;
+}
+
+/* The calibration set: jsonl plugin for *.jsonl / *.json, text otherwise. */
+static SlimDataset *
+load_dataset (SlimRegistry *registry,
+              const char *path,
+              SlimTokenizer *tokenizer,
+              const SlimQuantOptions *o,
+              GError **error)
+{
+  const char *kind
+      = (g_str_has_suffix (path, ".jsonl") || g_str_has_suffix (path, ".json")) ? "jsonl" : "text";
+  GType type = slim_registry_lookup (registry, SLIM_PLUGIN_KIND_DATASET, kind, error);
+  g_autoptr (GObject) object = NULL;
+
+  if (type == G_TYPE_INVALID)
+    return NULL;
+  /* path, max-samples and max-length are construct properties. */
+  object = g_object_new (type, "path", path, "max-samples", (guint)o->max_samples, "max-length",
+                         (guint)o->max_length, NULL);
+  if (!slim_dataset_load (SLIM_DATASET (object), tokenizer, error))
+    return NULL;
+  if (slim_dataset_get_n_samples (SLIM_DATASET (object)) == 0)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: the calibration dataset has no sample", path);
+      return NULL;
+    }
+  return SLIM_DATASET (g_steal_pointer (&object));
+}
+
+static char *
+hash_dataset (SlimDataset *dataset)
+{
+  guint n = dataset != NULL ? slim_dataset_get_n_samples (dataset) : 0;
+  g_autofree gsize *n_tokens = g_new0 (gsize, MAX (n, 1));
+  g_autofree gint64 **ids = g_new0 (gint64 *, MAX (n, 1));
+  char *hash;
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 len = 0;
+      const gint32 *sample = slim_dataset_get_sample (dataset, i, &len);
+      n_tokens[i] = (gsize)len;
+      ids[i] = g_new (gint64, MAX (len, 1));
+      for (gint64 t = 0; t < len; t++)
+        ids[i][t] = sample[t];
+    }
+  hash = slim_checkpoint_hash_token_ids (n, n_tokens, (const gint64 *const *)ids);
+  for (guint i = 0; i < n; i++)
+    g_free (ids[i]);
+  return hash;
+}
+
+static void
+print_summary (const SlimModelConfig *config,
+               const char *save_path,
+               double wall_s,
+               GArray *layer_errors)
+{
+  gint64 peak = peak_rss_kib ();
+  double worst = 0.0;
+
+  printf ("quantized %s (%" G_GINT64_FORMAT " layers) into %s\n", config->model_type,
+          config->n_layers, save_path);
+  printf ("wall time %.2f s, peak resident memory %.1f MiB\n", wall_s,
+          peak >= 0 ? (double)peak / 1024.0 : -1.0);
+  if (layer_errors->len > 0)
+    {
+      printf ("layer  relative output error (quantized vs float layer, same inputs)\n");
+      for (guint i = 0; i < layer_errors->len; i++)
+        {
+          double e = g_array_index (layer_errors, double, i);
+          worst = MAX (worst, e);
+          printf ("%5u  %.6f\n", i, e);
+        }
+      printf ("max    %.6f\n", worst);
+    }
+}
+
+static const char *const summary_text
+    = "Quantizes a Hugging Face model folder on CPU with a modelslim_v1 pipeline\n"
+      "(msModelSlim's `msmodelslim quant`). Give --config_path, or --quant_type to use\n"
+      "a shipped best practice (w8a8 [default], w8a8_dynamic, w8a16, w4a16; the\n"
+      "label follows ^w(\\d+)a(\\d+)((?:c8|f[48])?)(s?)$, w8a8_dynamic is slimflow's\n"
+      "name for the per-token dynamic W8A8 practice).\n"
+      "\n"
+      "spec.dataset is looked up as a path, then in --calib_dir / $SLIMFLOW_CALIB_DIR,\n"
+      "then in the shipped lab_calib folder.\n"
+      "\n"
+      "Exit status: 0 done; 1 the run failed (bad or non-finite weights, empty dataset,\n"
+      "write error, disk full); 2 bad usage or configuration found before any work\n"
+      "(options, YAML, unknown quant_type, missing model, unsupported architecture,\n"
+      "save_path refused). A failed run leaves nothing at --save_path.";
+
+int
+slim_cmd_quant (int argc, char **argv)
+{
+  SlimQuantOptions o = { 0 };
+  gboolean exit_now = FALSE;
+  int code = SLIM_EXIT_FAILURE;
+  guint64 max_memory_bytes = 0;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SlimRegistry) registry = NULL;
+  g_autoptr (SlimPipeline) pipeline = NULL;
+  g_autoptr (SlimModel) model = NULL;
+  g_autoptr (SlimTokenizer) tokenizer = NULL;
+  g_autoptr (SlimDataset) dataset = NULL;
+  g_autoptr (SlimWorkdir) workdir = NULL;
+  g_autoptr (GArray) layer_errors = g_array_new (FALSE, TRUE, sizeof (double));
+  g_autofree char *config_path = NULL;
+  g_autofree char *config_text = NULL;
+  g_autofree char *dataset_path = NULL;
+  g_autofree char *model_hash = NULL;
+  g_autofree char *config_hash = NULL;
+  g_autofree char *dataset_hash = NULL;
+  SlimCheckpointHashes hashes = { { 0 } };
+  gsize config_bytes = 0;
+  SlimRunContext ctx;
+  SlimRunner *runner;
+  SlimProgress *progress = NULL;
+  gint64 t_start = g_get_monotonic_time ();
+  gboolean ok;
+  const GOptionEntry entries[] = {
+    { "model_path", 0, 0, G_OPTION_ARG_FILENAME, &o.model_path,
+      "Hugging Face model folder (config.json, *.safetensors, tokenizer)", "DIR" },
+    { "save_path", 0, 0, G_OPTION_ARG_FILENAME, &o.save_path, "Output folder", "DIR" },
+    { "config_path", 0, 0, G_OPTION_ARG_FILENAME, &o.config_path,
+      "modelslim_v1 YAML pipeline (exclusive with --quant_type)", "FILE" },
+    { "quant_type", 0, 0, G_OPTION_ARG_STRING, &o.quant_type,
+      "Shipped best practice by label: w8a8 (default), w8a8_dynamic, w8a16, w4a16", "LABEL" },
+    { "model_type", 0, 0, G_OPTION_ARG_STRING, &o.model_type,
+      "Expected config.json model_type (optional; checked when given)", "TYPE" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &o.device, "Only 'cpu' (the default)", "DEVICE" },
+    { "trust_remote_code", 0, 0, G_OPTION_ARG_NONE, &o.trust_remote_code,
+      "Accepted and ignored: slimflow runs no model code", NULL },
+    { "calib_dir", 0, 0, G_OPTION_ARG_FILENAME, &o.calib_dir,
+      "Folder searched for spec.dataset (before $SLIMFLOW_CALIB_DIR and lab_calib)", "DIR" },
+    { "max_memory", 0, 0, G_OPTION_ARG_STRING, &o.max_memory,
+      "Budget for resident calibration activations, e.g. 512M, 2G (default: no limit); "
+      "beyond it they go to an HDF5 file in the work area",
+      "SIZE" },
+    { "max_samples", 0, 0, G_OPTION_ARG_INT, &o.max_samples,
+      "Use at most N calibration samples (0 = all)", "N" },
+    { "max_length", 0, 0, G_OPTION_ARG_INT, &o.max_length,
+      "Truncate every calibration sample to N tokens (0 = no limit)", "N" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &o.resume,
+      "Complete a killed run: checks its checkpoint in <save_path>.slimflow-work matches "
+      "(config, model, data) and reruns it (from layer 0 for now)",
+      NULL },
+    { "progress", 0, 0, G_OPTION_ARG_NONE, &o.progress,
+      "Show the per-layer progress line even when stderr is not a terminal", NULL },
+    { NULL },
+  };
+
+  if (!slim_cli_parse (CMD, NULL, summary_text, entries, &argc, &argv, &exit_now))
+    {
+      options_clear (&o);
+      return SLIM_EXIT_USAGE;
+    }
+  if (exit_now)
+    {
+      options_clear (&o);
+      return SLIM_EXIT_OK;
+    }
+
+  /* Usage checks: nothing read yet. */
+  if (argc > 1)
+    code = usage_error ("unexpected argument");
+  else if (o.model_path == NULL || o.save_path == NULL)
+    code = usage_error ("--model_path and --save_path are required");
+  else if (o.config_path != NULL && o.quant_type != NULL)
+    code = usage_error ("--config_path and --quant_type are mutually exclusive");
+  else if (o.device != NULL && g_ascii_strcasecmp (o.device, "cpu") != 0)
+    code = usage_error ("--device: only 'cpu' is supported");
+  else if (o.max_samples < 0 || o.max_length < 0)
+    code = usage_error ("--max_samples and --max_length must be >= 0");
+  else if (o.max_memory != NULL && !parse_size (o.max_memory, &max_memory_bytes))
+    code = usage_error ("--max_memory: expected a size such as 1048576, 512M or 2G");
+  else
+    code = -1;
+  if (code >= 0)
+    goto out;
+  if (o.max_memory != NULL && max_memory_bytes == 0)
+    max_memory_bytes = 1; /* "0": spill everything */
+  if (o.trust_remote_code)
+    fprintf (stderr, "slimflow " CMD ": warning: --trust_remote_code is ignored: slimflow runs "
+                     "no model code\n");
+
+  /* The pipeline. */
+  if (o.config_path != NULL)
+    config_path = g_strdup (o.config_path);
+  else
+    {
+      config_path
+          = slim_practice_find (o.quant_type != NULL ? o.quant_type : "w8a8", o.model_type, &error);
+      if (config_path == NULL)
+        {
+          code = fail (error, SLIM_EXIT_USAGE);
+          goto out;
+        }
+      fprintf (stderr, "slimflow " CMD ": using best practice %s\n", config_path);
+    }
+  registry = slim_registry_new ();
+  if (!slim_registry_scan_default (registry, &error))
+    {
+      code = fail (error, SLIM_EXIT_FAILURE);
+      goto out;
+    }
+  if (!g_file_get_contents (config_path, &config_text, &config_bytes, &error)
+      || !slim_pipeline_check_data (registry, config_text, config_bytes, config_path, &pipeline,
+                                    &error))
+    {
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+  runner = slim_pipeline_get_runner (pipeline);
+  if (runner == NULL)
+    {
+      g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "runner '%s' is not available", slim_pipeline_get_runner_name (pipeline));
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+  if (slim_pipeline_get_n_prior_stages (pipeline) > 0)
+    {
+      g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "%s: spec.prior stages are not supported yet", config_path);
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+
+  /* The output place, checked before reading any weight. */
+  workdir = slim_workdir_new (o.save_path, o.model_path, &error);
+  if (workdir == NULL)
+    {
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+
+  /* The model. */
+  if (!g_file_test (o.model_path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (&error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s: no such model folder",
+                   o.model_path);
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+  model = slim_model_open (o.model_path, &error);
+  if (model == NULL)
+    {
+      /* An architecture slimflow does not run, or no config.json: the
+       * user pointed at the wrong thing (2); corrupt weights are 1. */
+      code = fail (error, (g_error_matches (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_UNSUPPORTED)
+                           || g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+                              ? SLIM_EXIT_USAGE
+                              : SLIM_EXIT_FAILURE);
+      goto out;
+    }
+  if (o.model_type != NULL
+      && g_strcmp0 (o.model_type, slim_model_get_config (model)->model_type) != 0)
+    {
+      g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "--model_type %s does not match %s/config.json (model_type %s)", o.model_type,
+                   o.model_path, slim_model_get_config (model)->model_type);
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+
+  /* The calibration data. */
+  if (pipeline_needs_data (pipeline))
+    {
+      dataset_path = slim_datadir_resolve_dataset (slim_pipeline_get_dataset (pipeline),
+                                                   o.calib_dir, &error);
+      if (dataset_path == NULL)
+        {
+          code = fail (error, SLIM_EXIT_USAGE);
+          goto out;
+        }
+      tokenizer = slim_tokenizer_new_from_dir (o.model_path, &error);
+      if (tokenizer == NULL
+          || (dataset = load_dataset (registry, dataset_path, tokenizer, &o, &error)) == NULL)
+        {
+          code = fail (error, SLIM_EXIT_FAILURE);
+          goto out;
+        }
+    }
+
+  /* Hashes identifying the run, for checkpoints. */
+  model_hash = slim_checkpoint_hash_model (o.model_path, &error);
+  if (model_hash == NULL)
+    {
+      code = fail (error, SLIM_EXIT_FAILURE);
+      goto out;
+    }
+  config_hash = slim_checkpoint_hash_config (config_text, config_bytes);
+  dataset_hash = hash_dataset (dataset);
+  g_strlcpy (hashes.config, config_hash, sizeof (hashes.config));
+  g_strlcpy (hashes.model, model_hash, sizeof (hashes.model));
+  g_strlcpy (hashes.dataset, dataset_hash, sizeof (hashes.dataset));
+
+  /* --resume: the interrupted run must be this run (same config, model and
+   * calibration tokens).  NOTE: the schedule then starts again from the
+   * first layer (checkpoints are written after every layer but not yet
+   * consumed: savers have no resumable state), so a resumed run costs a
+   * full run and produces the same bytes. */
+  if (o.resume)
+    {
+      g_autoptr (SlimCheckpoint) previous
+          = slim_checkpoint_load (slim_workdir_get_work_dir (workdir), &hashes, &error);
+      if (previous == NULL && g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        {
+          fprintf (stderr,
+                   "slimflow " CMD ": warning: no checkpoint to resume from in %s; "
+                   "starting from the beginning\n",
+                   slim_workdir_get_work_dir (workdir));
+          g_clear_error (&error);
+        }
+      else if (previous == NULL)
+        {
+          code = fail (
+              error, g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
+                         ? SLIM_EXIT_USAGE
+                         : SLIM_EXIT_FAILURE);
+          goto out;
+        }
+      else
+        fprintf (stderr,
+                 "slimflow " CMD ": resuming a run interrupted after layer %" G_GINT64_FORMAT
+                 " (recomputing from layer 0)\n",
+                 slim_checkpoint_get_layer_done (previous));
+    }
+
+  if (!slim_workdir_prepare (workdir, o.resume, &error))
+    {
+      code = fail (error, SLIM_EXIT_FAILURE);
+      goto out;
+    }
+
+  slim_run_context_init (&ctx);
+  ctx.model = model;
+  ctx.processors = slim_pipeline_get_processors (pipeline);
+  ctx.savers = slim_pipeline_get_savers (pipeline);
+  ctx.dataset = dataset;
+  ctx.work_dir = slim_workdir_get_work_dir (workdir);
+  ctx.max_memory_bytes = max_memory_bytes;
+  ctx.resume = o.resume;
+  ctx.out_dir = slim_workdir_get_staging_dir (workdir);
+  ctx.checkpoint_hashes = &hashes;
+  ctx.layer_errors = layer_errors;
+  progress = slim_progress_new (CMD, "layers", MAX (slim_model_get_n_layers (model), 1),
+                                slim_progress_default_enabled (o.progress));
+  ctx.progress = on_layer_done;
+  ctx.progress_data = progress;
+
+  ok = slim_runner_run (runner, &ctx, NULL, &error);
+  slim_progress_finish (progress);
+  slim_progress_free (progress);
+  if (!ok || !slim_workdir_commit (workdir, &error))
+    {
+      slim_workdir_abort (workdir, NULL);
+      slim_workdir_remove_work_area (workdir, NULL);
+      code = fail (error,
+                   g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
+                       ? SLIM_EXIT_USAGE
+                       : SLIM_EXIT_FAILURE);
+      goto out;
+    }
+  if (!slim_workdir_remove_work_area (workdir, &error))
+    {
+      /* The output is in place; a leftover work area only costs space. */
+      fprintf (stderr, "slimflow " CMD ": warning: %s\n", error->message);
+      g_clear_error (&error);
+    }
+  print_summary (slim_model_get_config (model), slim_workdir_get_save_path (workdir),
+                 (double)(g_get_monotonic_time () - t_start) / G_USEC_PER_SEC, layer_errors);
+  code = SLIM_EXIT_OK;
+
+out:
+  options_clear (&o);
+  return code;
+}

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// test-quant-cli.cpp: `slimflow quant` end to end: every example YAML and
+// every shipped practice writes a folder the ascendv1 checker accepts;
+// layer_wise and model_wise, spilling and not, and two runs in a row give
+// byte-identical files; a run killed after a layer leaves nothing at
+// save_path and --resume completes it with the same bytes.
+//
+// Calibration uses 4 samples of at most 64 tokens (--max_samples,
+// --max_length) to keep the suite fast.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <csignal>
+
+#include <json-glib/json-glib.h>
+#include <string>
+
+#include "ascendv1-checker.hpp"
+#include "quant-cli-util.hpp"
+#include "slim-test.h"
+
+namespace
+{
+
+const std::vector<std::string> kFastCalib = { "--max_samples", "4", "--max_length", "64" };
+
+std::vector<std::string>
+quant_args (const std::string &model, const std::string &save, const std::string &config)
+{
+  std::vector<std::string> a = { "--model_path", model, "--save_path", save };
+  if (!config.empty ())
+    {
+      a.push_back ("--config_path");
+      a.push_back (config);
+    }
+  a.insert (a.end (), kFastCalib.begin (), kFastCalib.end ());
+  return a;
+}
+
+// The example with `runner:` set under spec.
+std::string
+with_runner (const std::string &dir, const std::string &example, const std::string &runner)
+{
+  gchar *text = nullptr;
+  EXPECT_TRUE (g_file_get_contents (quant_example (example).c_str (), &text, nullptr, nullptr));
+  std::string yaml (text != nullptr ? text : "");
+  g_free (text);
+  size_t pos = yaml.find ("\nspec:\n");
+  EXPECT_NE (pos, std::string::npos);
+  yaml.insert (pos + 7, "  runner: " + runner + "\n");
+  std::string path = dir + "/" + runner + "-" + example;
+  quant_write_file (path, yaml);
+  return path;
+}
+
+void
+expect_checker_ok (const std::string &dir, const std::string &quant_type)
+{
+  SlimTestAscendv1Options options;
+  options.expected_model_quant_type = quant_type;
+  SlimTestAscendv1Report report = slim_test_ascendv1_check (dir, options);
+  EXPECT_TRUE (report.ok ()) << dir << ":\n" << report.summary ();
+}
+
+struct ExampleCase
+{
+  const char *yaml;
+  const char *model; // relative to the shared dir
+  const char *quant_type;
+};
+
+class QuantExample : public ::testing::TestWithParam<ExampleCase>
+{
+};
+
+TEST_P (QuantExample, WritesAFolderTheCheckerAccepts)
+{
+  const ExampleCase &c = GetParam ();
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string save = tmp + "/out";
+  QuantChild r
+      = quant_cli (quant_args (slim_test_shared_path (c.model), save, quant_example (c.yaml)));
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  expect_checker_ok (save, c.quant_type);
+  // the summary: wall time, peak memory, one relative error per layer
+  EXPECT_NE (r.out.find ("wall time"), std::string::npos) << r.out;
+  EXPECT_NE (r.out.find ("peak resident memory"), std::string::npos) << r.out;
+  EXPECT_NE (r.out.find ("relative output error"), std::string::npos) << r.out;
+  // nothing left beside the output
+  EXPECT_EQ (quant_list_dir (tmp), std::vector<std::string> ({ "out" }));
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Examples,
+    QuantExample,
+    ::testing::Values (
+        ExampleCase{ "dense-w8a8.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC" },
+        ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16" },
+        ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16" },
+        ExampleCase{ "moe-w8a8-mix.yaml", "models/stories260K", "" },
+        ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", "" },
+        ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-qwen2-moe", "" }));
+
+// Relative error figures are parsed from the summary: every layer's error
+// is finite, positive (the layer was quantized) and small (< 10%: W8A8 on
+// stories260K measures about 1%).
+TEST (QuantCli, SummaryReportsPerLayerErrors)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  QuantChild r = quant_cli (
+      quant_args (quant_stories_model (), tmp + "/out", quant_example ("dense-w8a8.yaml")));
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  int n_layers = 0;
+  gchar **lines = g_strsplit (r.out.c_str (), "\n", -1);
+  for (gchar **l = lines; *l != nullptr; l++)
+    {
+      unsigned index;
+      double err;
+      if (sscanf (*l, "%u %lf", &index, &err) == 2)
+        {
+          EXPECT_EQ ((int)index, n_layers);
+          EXPECT_GT (err, 0.0);
+          EXPECT_LT (err, 0.1);
+          n_layers++;
+        }
+    }
+  g_strfreev (lines);
+  EXPECT_EQ (n_layers, 5) << r.out;
+}
+
+TEST (QuantCli, ModelWiseEqualsLayerWise)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  for (const char *example : { "dense-w8a8.yaml", "moe-w8a8-mix.yaml" })
+    {
+      std::string model = std::string (example) == "moe-w8a8-mix.yaml"
+                              ? slim_test_shared_path ("models/synthetic/tiny-random-mixtral-moe")
+                              : quant_stories_model ();
+      std::string lw = tmp + "/lw-" + example, mw = tmp + "/mw-" + example;
+      QuantChild a = quant_cli (quant_args (model, lw, with_runner (tmp, example, "layer_wise")));
+      QuantChild b = quant_cli (quant_args (model, mw, with_runner (tmp, example, "model_wise")));
+      ASSERT_EQ (a.exit_code, 0) << a.err;
+      ASSERT_EQ (b.exit_code, 0) << b.err;
+      auto da = quant_folder_digests (lw), db = quant_folder_digests (mw);
+      EXPECT_GE (da.size (), 4u);
+      EXPECT_EQ (da, db) << example;
+    }
+}
+
+TEST (QuantCli, SpillingChangesNoByte)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = quant_example ("dense-w8a8.yaml");
+  QuantChildOptions hdf5;
+  hdf5.env = { { "SLIM_SPILL", "hdf5" } };
+  QuantChild a = quant_cli (quant_args (quant_stories_model (), tmp + "/resident", config));
+  // 1 byte of budget: every sample goes to the HDF5 file and is read back
+  std::vector<std::string> args = quant_args (quant_stories_model (), tmp + "/spilled", config);
+  args.push_back ("--max_memory");
+  args.push_back ("1");
+  QuantChild b = quant_cli (args, hdf5);
+  // a budget that holds some samples only
+  args = quant_args (quant_stories_model (), tmp + "/partly", config);
+  args.push_back ("--max_memory");
+  args.push_back ("40K");
+  QuantChild c = quant_cli (args, hdf5);
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  ASSERT_EQ (b.exit_code, 0) << b.err;
+  ASSERT_EQ (c.exit_code, 0) << c.err;
+  auto da = quant_folder_digests (tmp + "/resident");
+  EXPECT_EQ (da, quant_folder_digests (tmp + "/spilled"));
+  EXPECT_EQ (da, quant_folder_digests (tmp + "/partly"));
+  // the work area (with spill.h5) is gone after a successful run
+  EXPECT_EQ (quant_list_dir (tmp), std::vector<std::string> ({ "partly", "resident", "spilled" }));
+}
+
+TEST (QuantCli, TwoRunsInARowAreIdentical)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = quant_example ("dense-w4a16-per-group.yaml");
+  QuantChild a = quant_cli (quant_args (quant_stories_model (), tmp + "/out", config));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  auto first = quant_folder_digests (tmp + "/out");
+  // the second run replaces the first output in place (a slimflow output)
+  QuantChild b = quant_cli (quant_args (quant_stories_model (), tmp + "/out", config));
+  ASSERT_EQ (b.exit_code, 0) << b.err;
+  EXPECT_EQ (first, quant_folder_digests (tmp + "/out"));
+  EXPECT_EQ (quant_list_dir (tmp), std::vector<std::string> ({ "out" }));
+}
+
+TEST (QuantCli, KilledRunLeavesNothingAndResumeCompletesIt)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = quant_example ("dense-w8a8.yaml");
+  QuantChildOptions hdf5;
+  hdf5.env = { { "SLIM_SPILL", "hdf5" } };
+  QuantChild ref = quant_cli (quant_args (quant_stories_model (), tmp + "/ref", config), hdf5);
+  ASSERT_EQ (ref.exit_code, 0) << ref.err;
+
+  QuantChildOptions kill = hdf5;
+  kill.env.push_back ({ "SLIMFLOW_TEST_KILL_AFTER_LAYER", "2" });
+  std::string save = tmp + "/out";
+  QuantChild killed = quant_cli (quant_args (quant_stories_model (), save, config), kill);
+  EXPECT_EQ (killed.term_signal, SIGKILL) << killed.err;
+  EXPECT_FALSE (g_file_test (save.c_str (), G_FILE_TEST_EXISTS));
+  EXPECT_TRUE (g_file_test ((save + ".slimflow-work/checkpoint.h5").c_str (), G_FILE_TEST_EXISTS));
+
+  // a different config is not the interrupted run: refused, work area kept
+  std::vector<std::string> other
+      = quant_args (quant_stories_model (), save, quant_example ("dense-w8a16.yaml"));
+  other.push_back ("--resume");
+  QuantChild refused = quant_cli (other, hdf5);
+  EXPECT_EQ (refused.exit_code, 2) << refused.err;
+  EXPECT_NE (refused.err.find ("config"), std::string::npos) << refused.err;
+  EXPECT_FALSE (g_file_test (save.c_str (), G_FILE_TEST_EXISTS));
+
+  // NOTE: --resume checks the checkpoint, then recomputes from layer 0
+  // (see slimflow-quant.c); this test pins the outcome, not the saving.
+  std::vector<std::string> args = quant_args (quant_stories_model (), save, config);
+  args.push_back ("--resume");
+  QuantChild resumed = quant_cli (args, hdf5);
+  ASSERT_EQ (resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE (resumed.err.find ("interrupted after layer 2"), std::string::npos) << resumed.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/ref"), quant_folder_digests (save));
+  EXPECT_EQ (quant_list_dir (tmp), std::vector<std::string> ({ "out", "ref" }));
+}
+
+struct PracticeCase
+{
+  const char *quant_type;
+  const char *model_quant_type;
+  const char *example; // the YAML the practice's spec equals
+};
+
+class QuantPractice : public ::testing::TestWithParam<PracticeCase>
+{
+};
+
+TEST_P (QuantPractice, QuantTypeSelectsTheShippedPractice)
+{
+  const PracticeCase &c = GetParam ();
+  std::string tmp = slim_test_make_tmpdir ();
+  std::vector<std::string> args = quant_args (quant_stories_model (), tmp + "/practice", "");
+  if (c.quant_type[0] != '\0')
+    {
+      args.push_back ("--quant_type");
+      args.push_back (c.quant_type);
+    }
+  QuantChild r = quant_cli (args);
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  expect_checker_ok (tmp + "/practice", c.model_quant_type);
+  // same spec as the example: the same bytes
+  QuantChild e = quant_cli (
+      quant_args (quant_stories_model (), tmp + "/example", quant_example (c.example)));
+  ASSERT_EQ (e.exit_code, 0) << e.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/practice"), quant_folder_digests (tmp + "/example"));
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Practices,
+    QuantPractice,
+    ::testing::Values (PracticeCase{ "", "W8A8", "dense-w8a8.yaml" }, // default w8a8
+                       PracticeCase{ "w8a8", "W8A8", "dense-w8a8.yaml" },
+                       PracticeCase{ "w8a8_dynamic", "W8A8_DYNAMIC", "dense-w8a8-dynamic.yaml" },
+                       PracticeCase{ "w8a16", "W8A16", "dense-w8a16.yaml" },
+                       PracticeCase{ "w4a16", "W4A16", "dense-w4a16-per-group.yaml" }));
+
+TEST (QuantCli, HelpDocumentsExitCodes)
+{
+  QuantChild r = quant_cli ({ "--help" });
+  EXPECT_EQ (r.exit_code, 0);
+  EXPECT_NE (r.out.find ("Exit status: 0"), std::string::npos) << r.out;
+}
+
+} // namespace
+
+namespace
+{
+
+// `slimflow eval --json` figures of a model folder against stories260K.
+struct EvalFigures
+{
+  double perplexity = NAN;
+  double kl = NAN;
+};
+
+EvalFigures
+eval_against_float (const std::string &model)
+{
+  EvalFigures f;
+  QuantChild r
+      = slimflow_cli ({ "eval", "--model_path", model, "--text",
+                        slim_test_shared_path ("data/eval/tinystories_valid_excerpt.txt"), "--ctx",
+                        "512", "--reference_model", quant_stories_model (), "--json" });
+  EXPECT_EQ (r.exit_code, 0) << r.err;
+  JsonParser *parser = json_parser_new ();
+  if (json_parser_load_from_data (parser, r.out.c_str (), -1, nullptr))
+    {
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      f.perplexity = json_object_get_double_member (o, "perplexity");
+      f.kl = json_object_get_double_member (o, "kl");
+    }
+  else
+    ADD_FAILURE () << "not JSON: " << r.out;
+  g_object_unref (parser);
+  return f;
+}
+
+// Closing the loop: the saved folder, run by `slimflow eval` with its
+// saved quantization, stays within +0.5% of the float perplexity (5.538
+// on this text at ctx 512, measured by `slimflow eval` on the float
+// model) for the 8-bit weight schemes with dynamic or float activations.
+// Measured with the full lab_calib set: W8A8_DYNAMIC 5.5377, W8A16
+// 5.5402; the 4-sample calibration used here does not matter for them
+// (dynamic activations and minmax weights need no activation statistics).
+TEST (QuantCli, QuantizedPerplexityWithinHalfAPercent)
+{
+  const double float_ppl = 5.538;
+  std::string tmp = slim_test_make_tmpdir ();
+  for (const char *example : { "dense-w8a8-dynamic.yaml", "dense-w8a16.yaml" })
+    {
+      std::string save = tmp + "/" + example;
+      QuantChild q = quant_cli (quant_args (quant_stories_model (), save, quant_example (example)));
+      ASSERT_EQ (q.exit_code, 0) << q.err;
+      EvalFigures f = eval_against_float (save);
+      EXPECT_LE (f.perplexity, float_ppl * 1.005) << example;
+      EXPECT_GT (f.perplexity, float_ppl * 0.99) << example; // not a different model
+      // quantized: some divergence, but little (measured 5e-4 .. 7e-4 nats)
+      EXPECT_GT (f.kl, 0.0) << example;
+      EXPECT_LT (f.kl, 0.01) << example;
+    }
+}
+
+} // namespace
