@@ -10,6 +10,7 @@
  * registry therefore always gives byte-identical files.
  */
 #include "slim-schema.h"
+#include "slim-safetensors-private.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,38 +39,11 @@ slim_schema_file_free (SlimSchemaFile *file)
 
 /* ---- emitter ------------------------------------------------------- */
 
+/* Schemas use the same JSON string escaping as safetensors headers. */
 static void
 emit_string (GString *out, const char *text)
 {
-  g_string_append_c (out, '"');
-  for (const char *p = text; *p != '\0'; p++)
-    {
-      guchar c = (guchar)*p;
-      switch (c)
-        {
-        case '"':
-          g_string_append (out, "\\\"");
-          break;
-        case '\\':
-          g_string_append (out, "\\\\");
-          break;
-        case '\n':
-          g_string_append (out, "\\n");
-          break;
-        case '\t':
-          g_string_append (out, "\\t");
-          break;
-        case '\r':
-          g_string_append (out, "\\r");
-          break;
-        default:
-          if (c < 0x20)
-            g_string_append_printf (out, "\\u%04x", c);
-          else
-            g_string_append_c (out, (char)c);
-        }
-    }
-  g_string_append_c (out, '"');
+  slim_safetensors_append_json_string (out, text);
 }
 
 /* Integral values below 1e15 as integers ("1000", not "1e+03"), others
