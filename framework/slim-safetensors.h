@@ -47,7 +47,8 @@ gboolean slim_safetensors_get_info (SlimSafetensors *self,
 /* A read-only view of the tensor (transfer full); error if absent. */
 SlimTensor *slim_safetensors_get_tensor (SlimSafetensors *self, const char *name, GError **error);
 /* The same converted to float32 (a new owned tensor). */
-SlimTensor *slim_safetensors_get_tensor_f32 (SlimSafetensors *self, const char *name, GError **error);
+SlimTensor *
+slim_safetensors_get_tensor_f32 (SlimSafetensors *self, const char *name, GError **error);
 /* __metadata__ of the (first) file: string -> string; transfer none, may be empty. */
 GHashTable *slim_safetensors_get_metadata (SlimSafetensors *self);
 /* Sum of the tensors' byte sizes. */
@@ -58,7 +59,8 @@ guint slim_safetensors_get_n_files (SlimSafetensors *self);
 /* ---- writer ------------------------------------------------------------ */
 
 #define SLIM_TYPE_SAFETENSORS_WRITER (slim_safetensors_writer_get_type ())
-G_DECLARE_FINAL_TYPE (SlimSafetensorsWriter, slim_safetensors_writer, SLIM, SAFETENSORS_WRITER, GObject)
+G_DECLARE_FINAL_TYPE (
+    SlimSafetensorsWriter, slim_safetensors_writer, SLIM, SAFETENSORS_WRITER, GObject)
 
 /* Writes into dir files named "<prefix>.safetensors" when shard_bytes == 0
  * (single file, no index), else "<prefix>-00001-of-0000N.safetensors"
@@ -66,21 +68,32 @@ G_DECLARE_FINAL_TYPE (SlimSafetensorsWriter, slim_safetensors_writer, SLIM, SAFE
  * {"metadata": {"total_size": N}, "weight_map": {tensor: file}}.
  * Rollover: before adding a tensor, when pending_bytes + tensor_bytes >=
  * shard_bytes and the shard is non-empty, the current shard is closed.
- * Shards are held to disk as they close (a pending shard is at most
- * shard_bytes in memory). */
+ * Tensor bytes go to a data file of their shard in dir as they are added
+ * (no tensor is kept in memory); finish() assembles the shards. */
 SlimSafetensorsWriter *slim_safetensors_writer_new (const char *dir,
                                                     const char *prefix,
                                                     guint64 shard_bytes,
                                                     GError **error);
 /* Optional __metadata__ string pairs written in every shard. */
-void slim_safetensors_writer_set_metadata (SlimSafetensorsWriter *self, const char *key, const char *value);
-/* Adds (takes a ref on) a tensor; fails on a duplicate name. */
-gboolean slim_safetensors_writer_add (SlimSafetensorsWriter *self, SlimTensor *tensor, GError **error);
+void slim_safetensors_writer_set_metadata (SlimSafetensorsWriter *self,
+                                           const char *key,
+                                           const char *value);
+/* Writes a tensor's bytes to disk (no ref kept); fails on a duplicate name. */
+gboolean
+slim_safetensors_writer_add (SlimSafetensorsWriter *self, SlimTensor *tensor, GError **error);
 /* Flushes the last shard, renames shards into their final N-of-M names,
  * writes the index. Files appear atomically. */
 gboolean slim_safetensors_writer_finish (SlimSafetensorsWriter *self, GError **error);
 /* Number of tensors added so far and bytes written (after finish). */
 guint slim_safetensors_writer_get_n_tensors (SlimSafetensorsWriter *self);
+
+/* Resume support (see slim-safetensors-writer.c): the state is a GVariant
+ * "(a{ss}a(siaxtu)ut)"; restore on a new writer with the same dir, prefix
+ * and shard size, before anything is added. */
+GVariant *slim_safetensors_writer_save_state (SlimSafetensorsWriter *self, GError **error);
+gboolean slim_safetensors_writer_restore_state (SlimSafetensorsWriter *self,
+                                                GVariant *state,
+                                                GError **error);
 
 /* Write one single file atomically from an array of tensors (in order). */
 gboolean slim_safetensors_write_file (const char *path,

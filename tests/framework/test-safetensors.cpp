@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 #include <map>
 #include <set>
+#include <unistd.h>
 
 #include "slim-error.h"
 #include "slim-safetensors-private.h"
@@ -382,7 +383,8 @@ TEST (Safetensors, PartSizeZeroWritesOneFileWithoutIndex)
   SlimTensor *small = make_tensor ("small", SLIM_DTYPE_F16, { 7 }, 1.0f);
   ASSERT_TRUE (slim_safetensors_writer_add (writer, big, &error));
   ASSERT_TRUE (slim_safetensors_writer_add (writer, small, &error));
-  EXPECT_EQ (list_dir (dir).size (), 0u) << "nothing appears before finish";
+  for (const std::string &f : list_dir (dir))
+    EXPECT_EQ (f[0], '.') << f << ": only hidden data files before finish";
   ASSERT_TRUE (slim_safetensors_writer_finish (writer, &error));
   g_object_unref (writer);
   EXPECT_EQ (list_dir (dir), std::vector<std::string>{ "quant_model_weights.safetensors" });
@@ -392,6 +394,111 @@ TEST (Safetensors, PartSizeZeroWritesOneFileWithoutIndex)
   g_object_unref (reader);
   slim_tensor_unref (big);
   slim_tensor_unref (small);
+}
+
+// Resume: a writer whose state was saved after 3 tensors, which then
+// wrote 2 more (rolling over to a new shard) and was killed, is continued
+// by a new writer from that state.  The result must be byte-identical to
+// an uninterrupted run (sizes and limit as in the rollover test above).
+static void
+copy_dir_files (const std::string &from, const std::string &to)
+{
+  for (const std::string &f : list_dir (from))
+    {
+      std::string bytes = read_bytes (from + "/" + f);
+      ASSERT_TRUE (g_file_set_contents ((to + "/" + f).c_str (), bytes.data (),
+                                        (gssize)bytes.size (), nullptr));
+    }
+}
+
+TEST (Safetensors, WriterResumesFromASavedState)
+{
+  const std::vector<std::pair<std::string, gint64> > sizes
+      = { { "a", 40 }, { "b", 40 }, { "c", 20 }, { "d", 30 }, { "e", 60 }, { "f", 10 } };
+  std::vector<SlimTensor *> tensors;
+  for (const auto &s : sizes)
+    tensors.push_back (make_bytes_tensor (s.first.c_str (), s.second));
+  std::string ref_dir = slim_test_make_tmpdir ();
+  std::string dir = slim_test_make_tmpdir ();
+  std::string backup = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+
+  SlimSafetensorsWriter *ref = slim_safetensors_writer_new (ref_dir.c_str (), "m", 100, &error);
+  slim_safetensors_writer_set_metadata (ref, "format", "pt");
+  for (SlimTensor *t : tensors)
+    ASSERT_TRUE (slim_safetensors_writer_add (ref, t, &error));
+  ASSERT_TRUE (slim_safetensors_writer_finish (ref, &error));
+  g_object_unref (ref);
+
+  // the interrupted run: state after a, b, c (shard 2 open), then d and e
+  // (e opens shard 3); the "kill" keeps the files as they are on disk
+  SlimSafetensorsWriter *w = slim_safetensors_writer_new (dir.c_str (), "m", 100, &error);
+  slim_safetensors_writer_set_metadata (w, "format", "pt");
+  for (int i = 0; i < 3; i++)
+    ASSERT_TRUE (slim_safetensors_writer_add (w, tensors[i], &error));
+  GVariant *state = slim_safetensors_writer_save_state (w, &error);
+  ASSERT_NE (state, nullptr) << error->message;
+  for (int i = 3; i < 5; i++)
+    ASSERT_TRUE (slim_safetensors_writer_add (w, tensors[i], &error));
+  copy_dir_files (dir, backup);
+  g_object_unref (w); // removes its data files, as a failed run does
+  copy_dir_files (backup, dir);
+  ASSERT_TRUE (g_file_test ((dir + "/.m-shard-00003.data").c_str (), G_FILE_TEST_EXISTS));
+
+  // the state survives serialization (the checkpoint stores its bytes)
+  GBytes *bytes = g_variant_get_data_as_bytes (state);
+  GVariant *loaded
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(a{ss}a(siaxtu)ut)"), bytes,
+                                                      FALSE));
+  SlimSafetensorsWriter *r = slim_safetensors_writer_new (dir.c_str (), "m", 100, &error);
+  ASSERT_TRUE (slim_safetensors_writer_restore_state (r, loaded, &error))
+      << (error ? error->message : "");
+  EXPECT_EQ (slim_safetensors_writer_get_n_tensors (r), 3u);
+  EXPECT_FALSE (g_file_test ((dir + "/.m-shard-00003.data").c_str (), G_FILE_TEST_EXISTS))
+      << "a shard opened after the checkpoint is dropped";
+  for (int i = 3; i < 6; i++)
+    ASSERT_TRUE (slim_safetensors_writer_add (r, tensors[i], &error));
+  ASSERT_TRUE (slim_safetensors_writer_finish (r, &error)) << (error ? error->message : "");
+  g_object_unref (r);
+
+  std::vector<std::string> files = list_dir (ref_dir);
+  ASSERT_EQ (files, list_dir (dir));
+  for (const std::string &f : files)
+    EXPECT_EQ (read_bytes (ref_dir + "/" + f), read_bytes (dir + "/" + f)) << f;
+
+  // a data file shorter than the state says is refused
+  std::string dir2 = slim_test_make_tmpdir ();
+  copy_dir_files (backup, dir2);
+  ASSERT_EQ (truncate ((dir2 + "/.m-shard-00001.data").c_str (), 10), 0);
+  SlimSafetensorsWriter *bad = slim_safetensors_writer_new (dir2.c_str (), "m", 100, &error);
+  EXPECT_FALSE (slim_safetensors_writer_restore_state (bad, loaded, &error));
+  EXPECT_TRUE (g_error_matches (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_TRUNCATED));
+  g_clear_error (&error);
+  g_object_unref (bad);
+
+  // a state of another type, or with a byte count that does not fit its
+  // dtype and shape, is refused
+  SlimSafetensorsWriter *bad2 = slim_safetensors_writer_new (dir2.c_str (), "m", 100, &error);
+  GVariant *wrong = g_variant_ref_sink (g_variant_new ("(s)", "x"));
+  EXPECT_FALSE (slim_safetensors_writer_restore_state (bad2, wrong, &error));
+  EXPECT_TRUE (g_error_matches (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID));
+  g_clear_error (&error);
+  g_variant_unref (wrong);
+  g_object_unref (bad2);
+  SlimSafetensorsWriter *bad3 = slim_safetensors_writer_new (dir2.c_str (), "m", 100, &error);
+  GVariant *lying = g_variant_ref_sink (g_variant_new_parsed (
+      "(@a{ss} {}, [('a', 3, [int64 5], uint64 7, uint32 1)], uint32 1, uint64 7)"));
+  EXPECT_FALSE (slim_safetensors_writer_restore_state (bad3, lying, &error));
+  EXPECT_TRUE (g_error_matches (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID));
+  g_clear_error (&error);
+  g_variant_unref (lying);
+  g_object_unref (bad3);
+
+  g_variant_unref (loaded);
+  g_bytes_unref (bytes);
+  g_variant_unref (state);
+  for (SlimTensor *t : tensors)
+    slim_tensor_unref (t);
 }
 
 TEST (Safetensors, WriterIsDeterministicAndCleansUpWhenAbandoned)
