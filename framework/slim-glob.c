@@ -868,3 +868,65 @@ slim_glob_list_get_unmatched_exclude (const SlimGlobList *list)
   g_return_val_if_fail (list != NULL, NULL);
   return slim_glob_list_unmatched (list->exclude, list->exclude_hit);
 }
+
+/**
+ * slim_glob_list_save_hits:
+ * @list: a list
+ *
+ * Which patterns have matched so far (what the unmatched-pattern warnings
+ * are made of), for a checkpoint.
+ *
+ * Returns: (transfer full): a GVariant "(abab)": include hits, exclude
+ *   hits, in pattern order; floating reference sunk
+ */
+GVariant *
+slim_glob_list_save_hits (const SlimGlobList *list)
+{
+  GVariantBuilder include, exclude;
+
+  g_return_val_if_fail (list != NULL, NULL);
+  g_variant_builder_init (&include, G_VARIANT_TYPE ("ab"));
+  for (guint k = 0; k < list->include->len; k++)
+    g_variant_builder_add (&include, "b", list->include_hit[k]);
+  g_variant_builder_init (&exclude, G_VARIANT_TYPE ("ab"));
+  for (guint k = 0; k < list->exclude->len; k++)
+    g_variant_builder_add (&exclude, "b", list->exclude_hit[k]);
+  return g_variant_ref_sink (g_variant_new ("(abab)", &include, &exclude));
+}
+
+/**
+ * slim_glob_list_restore_hits:
+ * @list: a list built from the same patterns
+ * @hits: what slim_glob_list_save_hits() returned
+ * @error: return location for a #GError
+ *
+ * Returns: TRUE on success; FALSE (SLIM_FORMAT_ERROR_INVALID) when @hits
+ *   does not fit the list's patterns.
+ */
+gboolean
+slim_glob_list_restore_hits (SlimGlobList *list, GVariant *hits, GError **error)
+{
+  g_autoptr (GVariant) include = NULL;
+  g_autoptr (GVariant) exclude = NULL;
+  gsize n_inc, n_exc;
+
+  g_return_val_if_fail (list != NULL && hits != NULL, FALSE);
+  if (!g_variant_is_of_type (hits, G_VARIANT_TYPE ("(abab)")))
+    goto bad;
+  g_variant_get (hits, "(@ab@ab)", &include, &exclude);
+  /* "b" is one byte in a GVariant and gboolean an int: one by one */
+  n_inc = g_variant_n_children (include);
+  n_exc = g_variant_n_children (exclude);
+  if (n_inc != list->include->len || n_exc != list->exclude->len)
+    goto bad;
+  for (gsize k = 0; k < n_inc; k++)
+    g_variant_get_child (include, k, "b", &list->include_hit[k]);
+  for (gsize k = 0; k < n_exc; k++)
+    g_variant_get_child (exclude, k, "b", &list->exclude_hit[k]);
+  return TRUE;
+
+bad:
+  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+               "the saved pattern matches do not fit the include/exclude lists");
+  return FALSE;
+}

@@ -55,6 +55,9 @@ void slim_glob_list_free (SlimGlobList *list);
 gboolean slim_glob_list_match (SlimGlobList *list, const char *name);
 char **slim_glob_list_get_unmatched_include (const SlimGlobList *list);
 char **slim_glob_list_get_unmatched_exclude (const SlimGlobList *list);
+/* The hits behind those lists, for checkpoints: a GVariant "(abab)". */
+GVariant *slim_glob_list_save_hits (const SlimGlobList *list);
+gboolean slim_glob_list_restore_hits (SlimGlobList *list, GVariant *hits, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimGlobList, slim_glob_list_free)
 

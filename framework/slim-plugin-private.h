@@ -57,4 +57,29 @@ slim_plugin_check_result (
   return FALSE;
 }
 
+/* The same rule for a vfunc returning an object: NULL if and only if it
+ * sets error.  Returns the result the wrapper must return (transfer full). */
+static inline GBytes *
+slim_plugin_check_bytes_result (
+    gpointer object, const char *vfunc_name, GBytes *result, GError *local_error, GError **error)
+{
+  if (!slim_plugin_check_result (object, vfunc_name, result != NULL, local_error, error))
+    {
+      if (result != NULL)
+        g_bytes_unref (result);
+      return NULL;
+    }
+  return result;
+}
+
+/* A plugin that cannot do what the run needs (e.g. resume). */
+static inline void
+slim_plugin_set_unsupported (gpointer object, const char *what, GError **error)
+{
+  g_autofree char *who = slim_plugin_object_describe (object);
+
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "%s does not support %s", who, what);
+}
+
 G_END_DECLS

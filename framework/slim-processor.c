@@ -125,6 +125,54 @@ slim_processor_post_run (SlimProcessor *self, GError **error)
 }
 
 gboolean
+slim_processor_can_resume (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->save_state != NULL && klass->restore_state != NULL;
+}
+
+GBytes *
+slim_processor_save_state (SlimProcessor *self, GError **error)
+{
+  GError *local_error = NULL;
+  GBytes *state;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!slim_processor_can_resume (self))
+    {
+      slim_plugin_set_unsupported (self, "resuming (no save_state / restore_state)", error);
+      return NULL;
+    }
+  state = SLIM_PROCESSOR_GET_CLASS (self)->save_state (self, &local_error);
+  return slim_plugin_check_bytes_result (self, "save_state", state, local_error, error);
+}
+
+gboolean
+slim_processor_restore_state (SlimProcessor *self, GBytes *state, GError **error)
+{
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!slim_processor_can_resume (self))
+    {
+      slim_plugin_set_unsupported (self, "resuming (no save_state / restore_state)", error);
+      return FALSE;
+    }
+  ok = SLIM_PROCESSOR_GET_CLASS (self)->restore_state (self, state, &local_error);
+  return slim_plugin_check_result (self, "restore_state", ok, local_error, error);
+}
+
+gboolean
 slim_processor_is_data_free (SlimProcessor *self)
 {
   SlimProcessorClass *klass;

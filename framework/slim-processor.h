@@ -49,6 +49,14 @@ G_DECLARE_DERIVABLE_TYPE (SlimProcessor, slim_processor, SLIM, PROCESSOR, GObjec
  *   q/k/v states (optional, defaults to FALSE)
  * @supports_distributed: TRUE when layers may be processed by several
  *   workers (optional, defaults to FALSE)
+ * @save_state: what the processor carries from one layer to the next
+ *   (anything its post_run or later layers need), serialized, for the
+ *   checkpoint written after every layer; called between layers only
+ * @restore_state: on a new processor after pre_run, takes back what
+ *   save_state returned so that the run continues with the next layer;
+ *   the bytes come from a file: check them.  A processor implements both
+ *   or neither; one without them makes a run non-resumable (a stateless
+ *   processor returns an empty GBytes).
  */
 struct _SlimProcessorClass
 {
@@ -63,6 +71,8 @@ struct _SlimProcessorClass
   gboolean (*is_data_free) (SlimProcessor *self);
   gboolean (*needs_kv_cache) (SlimProcessor *self);
   gboolean (*supports_distributed) (SlimProcessor *self);
+  GBytes *(*save_state) (SlimProcessor *self, GError **error);
+  gboolean (*restore_state) (SlimProcessor *self, GBytes *state, GError **error);
 };
 
 /**
@@ -123,6 +133,32 @@ gboolean slim_processor_postprocess (SlimProcessor *self, SlimLayer *layer, GErr
  * Returns: TRUE on success; FALSE with @error set.
  */
 gboolean slim_processor_post_run (SlimProcessor *self, GError **error);
+
+/**
+ * slim_processor_can_resume:
+ * Returns: TRUE when the plugin implements save_state and restore_state.
+ */
+gboolean slim_processor_can_resume (SlimProcessor *self);
+
+/**
+ * slim_processor_save_state:
+ * @self: a processor, between two layers
+ * @error: return location for a GError (SLIM_PIPELINE_ERROR_INCOMPATIBLE
+ *   when the plugin cannot resume)
+ *
+ * Returns: (transfer full) (nullable): the state; NULL with @error set.
+ */
+GBytes *slim_processor_save_state (SlimProcessor *self, GError **error);
+
+/**
+ * slim_processor_restore_state:
+ * @self: a processor after pre_run
+ * @state: (transfer none): what save_state returned in the interrupted run
+ * @error: return location for a GError
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_processor_restore_state (SlimProcessor *self, GBytes *state, GError **error);
 
 /* Capability flags; FALSE when the plugin does not say. */
 gboolean slim_processor_is_data_free (SlimProcessor *self);

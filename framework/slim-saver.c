@@ -144,6 +144,70 @@ slim_saver_abort (SlimSaver *self)
     klass->abort (self);
 }
 
+gboolean
+slim_saver_can_resume (SlimSaver *self)
+{
+  SlimSaverClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_SAVER (self), FALSE);
+
+  klass = SLIM_SAVER_GET_CLASS (self);
+  return klass->save_progress != NULL && klass->resume != NULL;
+}
+
+GBytes *
+slim_saver_save_progress (SlimSaver *self, GError **error)
+{
+  SlimSaverPrivate *priv;
+  GError *local_error = NULL;
+  GBytes *progress;
+
+  g_return_val_if_fail (SLIM_IS_SAVER (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  priv = slim_saver_get_instance_private (self);
+  if (!slim_saver_can_resume (self))
+    {
+      slim_plugin_set_unsupported (self, "resuming (no save_progress / resume)", error);
+      return NULL;
+    }
+  if (priv->state != SAVER_STATE_WRITING)
+    {
+      wrong_state (self, "save_progress", error);
+      return NULL;
+    }
+  progress = SLIM_SAVER_GET_CLASS (self)->save_progress (self, &local_error);
+  return slim_plugin_check_bytes_result (self, "save_progress", progress, local_error, error);
+}
+
+gboolean
+slim_saver_resume (
+    SlimSaver *self, SlimModel *model, const char *out_dir, GBytes *progress, GError **error)
+{
+  SlimSaverPrivate *priv;
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_SAVER (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_MODEL (model), FALSE);
+  g_return_val_if_fail (out_dir != NULL && progress != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  priv = slim_saver_get_instance_private (self);
+  if (!slim_saver_can_resume (self))
+    {
+      slim_plugin_set_unsupported (self, "resuming (no save_progress / resume)", error);
+      return FALSE;
+    }
+  if (priv->state != SAVER_STATE_IDLE)
+    return wrong_state (self, "resume", error);
+  ok = SLIM_SAVER_GET_CLASS (self)->resume (self, model, out_dir, progress, &local_error);
+  ok = slim_plugin_check_result (self, "resume", ok, local_error, error);
+  if (ok)
+    priv->state = SAVER_STATE_WRITING;
+  return ok;
+}
+
 const char *
 slim_saver_get_type_name (SlimSaver *self)
 {

@@ -232,6 +232,64 @@ slim_group_processor_post_run (SlimProcessor *processor, GError **error)
   return TRUE;
 }
 
+/* The children's states, in list order: a GVariant "aay".  A child that
+ * cannot resume makes this fail with SLIM_PIPELINE_ERROR_INCOMPATIBLE. */
+static GBytes *
+slim_group_processor_save_state (SlimProcessor *processor, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+  g_autoptr (GVariant) all = NULL;
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aay"));
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    {
+      g_autoptr (GBytes) state = slim_processor_save_state (slim_group_child (self, i), error);
+      gsize n_bytes = 0;
+      gconstpointer data;
+
+      if (state == NULL)
+        {
+          g_variant_builder_clear (&builder);
+          slim_group_prefix_error (self, i, error);
+          return NULL;
+        }
+      data = g_bytes_get_data (state, &n_bytes);
+      g_variant_builder_add_value (
+          &builder, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, n_bytes, 1));
+    }
+  all = g_variant_ref_sink (g_variant_builder_end (&builder));
+  return g_variant_get_data_as_bytes (all);
+}
+
+static gboolean
+slim_group_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+  g_autoptr (GVariant) all
+      = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aay"), state, FALSE));
+
+  if (g_variant_n_children (all) != slim_group_n_children (self))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "group: the saved state has %" G_GSIZE_FORMAT " children, the config %u",
+                   g_variant_n_children (all), slim_group_n_children (self));
+      return FALSE;
+    }
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    {
+      g_autoptr (GVariant) child = g_variant_get_child_value (all, i);
+      g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (child);
+
+      if (!slim_processor_restore_state (slim_group_child (self, i), bytes, error))
+        {
+          slim_group_prefix_error (self, i, error);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 slim_group_processor_is_data_free (SlimProcessor *processor)
 {
@@ -342,6 +400,8 @@ slim_group_processor_class_init (SlimGroupProcessorClass *klass)
   processor_class->postprocess = slim_group_processor_postprocess;
   processor_class->post_run = slim_group_processor_post_run;
   processor_class->is_data_free = slim_group_processor_is_data_free;
+  processor_class->save_state = slim_group_processor_save_state;
+  processor_class->restore_state = slim_group_processor_restore_state;
   processor_class->needs_kv_cache = slim_group_processor_needs_kv_cache;
   processor_class->supports_distributed = slim_group_processor_supports_distributed;
 

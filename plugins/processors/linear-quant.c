@@ -616,6 +616,43 @@ slim_linear_quant_processor_post_run (SlimProcessor *processor, GError **error)
   return TRUE;
 }
 
+/* Between layers the only state carried over is which include / exclude
+ * patterns matched so far (the post_run warnings). */
+static GBytes *
+slim_linear_quant_processor_save_state (SlimProcessor *processor, GError **error)
+{
+  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
+  g_autoptr (GVariant) hits = NULL;
+
+  if (self->pending_order->len > 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "linear_quant: the state cannot be saved in the middle of a layer");
+      return NULL;
+    }
+  if (!slim_linear_quant_prepare (self, error))
+    return NULL;
+  hits = slim_glob_list_save_hits (self->globs);
+  return g_variant_get_data_as_bytes (hits);
+}
+
+static gboolean
+slim_linear_quant_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
+{
+  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
+  g_autoptr (GVariant) hits = NULL;
+
+  if (!slim_linear_quant_prepare (self, error))
+    return FALSE;
+  hits = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(abab)"), state, FALSE));
+  if (!slim_glob_list_restore_hits (self->globs, hits, error))
+    {
+      g_prefix_error (error, "linear_quant (%s): ", self->plan.label);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 slim_linear_quant_processor_is_data_free (SlimProcessor *processor)
 {
@@ -729,6 +766,8 @@ slim_linear_quant_processor_class_init (SlimLinearQuantProcessorClass *klass)
   processor_class->postprocess = slim_linear_quant_processor_postprocess;
   processor_class->post_run = slim_linear_quant_processor_post_run;
   processor_class->is_data_free = slim_linear_quant_processor_is_data_free;
+  processor_class->save_state = slim_linear_quant_processor_save_state;
+  processor_class->restore_state = slim_linear_quant_processor_restore_state;
   processor_class->supports_distributed = slim_linear_quant_processor_supports_distributed;
 
   properties[PROP_QCONFIG] = g_param_spec_object (

@@ -549,7 +549,7 @@ INSTANTIATE_TEST_SUITE_P (
                                       SLIM_PLUGIN_ERROR_NO_ENTRY_POINT,
                                       "slim_plugin_processor_no_entry_get_desc" },
                        BrokenFixture{ "wrong-abi", "slim-processor-wrong_abi.so",
-                                      SLIM_PLUGIN_ERROR_ABI_MISMATCH, "ABI version 1001" },
+                                      SLIM_PLUGIN_ERROR_ABI_MISMATCH, "ABI version 100" },
                        BrokenFixture{ "kind-mismatch", "slim-processor-kind_mismatch.so",
                                       SLIM_PLUGIN_ERROR_WRONG_KIND, "declares itself a saver" },
                        BrokenFixture{ "wrong-base", "slim-processor-wrong_base.so",

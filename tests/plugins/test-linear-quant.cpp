@@ -481,6 +481,52 @@ TEST (LinearQuant, IncludeExcludeAndNoMatchWarning)
   }
 }
 
+// Resume: the state saved after a layer carries which patterns matched,
+// so a new processor restored from it warns about exactly the patterns
+// the uninterrupted run warns about; bad states are refused.
+TEST (LinearQuant, SavedStateCarriesThePatternMatches)
+{
+  const std::string yaml = harness_linear_quant_yaml (
+      "", kW8Chan,
+      "include: [\"*q_proj\", \"*up_proj\", \"*nothing_here*\"]\n"
+      "exclude: [\"*never*\", \"*up_proj\"]\n");
+  GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, standard_linears (), 3));
+  auto first = make (yaml);
+  ASSERT_TRUE (slim_processor_can_resume (first.get ()));
+  run_layer (first.get (), layer.get ());
+  GError *error = nullptr;
+  GBytes *state = slim_processor_save_state (first.get (), &error);
+  ASSERT_NE (state, nullptr) << error->message;
+
+  auto second = make (yaml);
+  ASSERT_TRUE (slim_processor_validate (second.get (), &error));
+  ASSERT_TRUE (slim_processor_restore_state (second.get (), state, &error))
+      << (error ? error->message : "");
+  {
+    // "*q_proj" and "*up_proj" matched (and "*up_proj" excluded): only the
+    // never-matching ones are reported
+    ScopedExpectLog include_warning (G_LOG_LEVEL_WARNING, "expected: '*nothing_here*'");
+    ScopedExpectLog exclude_warning (G_LOG_LEVEL_WARNING, "expected: '*never*'");
+    EXPECT_TRUE (slim_processor_post_run (second.get (), &error));
+    EXPECT_EQ (include_warning.hits (), 1);
+    EXPECT_EQ (exclude_warning.hits (), 1);
+  }
+  // a fresh processor with no restored state would warn about all three
+  // include patterns; a state for other patterns is refused
+  auto other = make (harness_linear_quant_yaml ("", kW8Chan, "include: [\"*\"]\n"));
+  ASSERT_TRUE (slim_processor_validate (other.get (), &error));
+  EXPECT_FALSE (slim_processor_restore_state (other.get (), state, &error));
+  EXPECT_TRUE (g_error_matches (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID));
+  g_clear_error (&error);
+  GBytes *junk = g_bytes_new_static ("\x01\x02\x03", 3);
+  auto third = make (yaml);
+  EXPECT_FALSE (slim_processor_restore_state (third.get (), junk, &error));
+  EXPECT_TRUE (error != nullptr);
+  g_clear_error (&error);
+  g_bytes_unref (junk);
+  g_bytes_unref (state);
+}
+
 // A linear quantized by an earlier processor is left alone (msModelSlim
 // replaced it, so it is no nn.Linear any more), and pseudo-layers
 // (embeddings, lm_head) are never touched.
