@@ -45,7 +45,8 @@ struct _SlimAscendWriter
   GHashTable *labels;     /* key (owned by keys) -> char * label (owned) */
   char *model_quant_type; /* ascendv1: by priority; mindie: last label (NULL = none) */
   gint64 group_size;
-  GPtrArray *deferred; /* SlimTensor *, FLOAT tensors of the embeddings pseudo-layer */
+  char *deferred_path; /* the held-back embeddings, a safetensors file in out_dir */
+  GPtrArray *deferred; /* char *, their tensor names in write order */
   gboolean finished;
 };
 
@@ -128,7 +129,11 @@ slim_ascend_writer_new (SlimAscendFormat format,
   self->labels = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->model_quant_type
       = format == SLIM_ASCEND_FORMAT_MINDIE ? NULL : g_strdup (SLIM_QUANT_LABEL_UNKNOWN);
-  self->deferred = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  self->deferred = g_ptr_array_new_with_free_func (g_free);
+  self->deferred_path
+      = g_strdup_printf ("%s/.%s-deferred.safetensors", out_dir,
+                         format == SLIM_ASCEND_FORMAT_MINDIE ? SLIM_MINDIE_WEIGHTS_PREFIX
+                                                             : SLIM_ASCENDV1_WEIGHTS_PREFIX);
   return self;
 }
 
@@ -136,7 +141,8 @@ slim_ascend_writer_new (SlimAscendFormat format,
  * slim_ascend_writer_free:
  * @self: (nullable): a writer
  *
- * Drops the writer; shards not renamed by a finish are removed.
+ * Drops the writer; the partial files of a writer not finished are
+ * removed.
  */
 void
 slim_ascend_writer_free (SlimAscendWriter *self)
@@ -149,6 +155,9 @@ slim_ascend_writer_free (SlimAscendWriter *self)
   g_ptr_array_unref (self->keys);
   g_free (self->model_quant_type);
   g_ptr_array_unref (self->deferred);
+  if (!self->finished)
+    g_unlink (self->deferred_path);
+  g_free (self->deferred_path);
   g_free (self);
 }
 
@@ -477,11 +486,53 @@ slim_ascend_float_tensor (SlimLayer *layer, SlimTensor *tensor, GError **error)
 static gboolean
 slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
 {
+  g_autoptr (SlimSafetensors) held = NULL;
+
+  if (self->deferred->len == 0)
+    return TRUE;
+  held = slim_safetensors_open (self->deferred_path, error);
+  if (held == NULL)
+    return FALSE;
   for (guint i = 0; i < self->deferred->len; i++)
-    if (!slim_ascend_writer_add (self, slim_tensor_ref (g_ptr_array_index (self->deferred, i)),
-                                 "FLOAT", error))
-      return FALSE;
+    {
+      SlimTensor *t
+          = slim_safetensors_get_tensor (held, g_ptr_array_index (self->deferred, i), error);
+      if (t == NULL || !slim_ascend_writer_add (self, t, "FLOAT", error))
+        return FALSE;
+    }
+  /* the file itself goes at finish: a run killed before then resumes
+   * from a checkpoint that still needs it */
   g_ptr_array_set_size (self->deferred, 0);
+  return TRUE;
+}
+
+/* Holds the embeddings pseudo-layer back, on disk (they are written after
+ * the decoder layers, see slim-ascend-writer.h). */
+static gboolean
+slim_ascend_writer_defer (SlimAscendWriter *self, SlimLayer *layer, GError **error)
+{
+  g_autoptr (GPtrArray) tensors
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+
+  if (self->deferred->len > 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "the embeddings were written twice");
+      return FALSE;
+    }
+  for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
+    {
+      SlimTensor *t = slim_ascend_float_tensor (layer, slim_layer_get_tensor_at (layer, i), error);
+      if (t == NULL)
+        return FALSE;
+      g_ptr_array_add (tensors, t);
+    }
+  if (!slim_safetensors_write_file (self->deferred_path, (SlimTensor *const *)tensors->pdata,
+                                    tensors->len, NULL, error))
+    return FALSE;
+  for (guint i = 0; i < tensors->len; i++)
+    g_ptr_array_add (self->deferred,
+                     g_strdup (slim_tensor_get_name (g_ptr_array_index (tensors, i))));
   return TRUE;
 }
 
@@ -525,17 +576,7 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
 
   index = slim_layer_get_index (layer);
   if (index == SLIM_LAYER_INDEX_EMBED)
-    {
-      for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
-        {
-          SlimTensor *t
-              = slim_ascend_float_tensor (layer, slim_layer_get_tensor_at (layer, i), error);
-          if (t == NULL)
-            return FALSE;
-          g_ptr_array_add (self->deferred, t);
-        }
-      return TRUE;
-    }
+    return slim_ascend_writer_defer (self, layer, error);
   if (index == SLIM_LAYER_INDEX_HEAD && !slim_ascend_writer_flush_deferred (self, error))
     return FALSE;
 
@@ -979,6 +1020,7 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
       || !slim_safetensors_writer_finish (self->weights, error))
     return FALSE;
   self->finished = TRUE;
+  g_unlink (self->deferred_path);
 
   if (self->format == SLIM_ASCEND_FORMAT_MINDIE && self->model_quant_type != NULL)
     {
@@ -1016,6 +1058,118 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
       if (self->format == SLIM_ASCEND_FORMAT_ASCENDV1
           && !slim_ascend_strip_quantization_config (self->out_dir, error))
         return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- resume ------------------------------------------------------------ */
+
+#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxas)"
+
+/**
+ * slim_ascend_writer_save_state:
+ * @self: a writer, not finished
+ * @error: return location for a #GError
+ *
+ * What was written so far (the weight files' layout, the description keys
+ * and labels, model_quant_type, group_size, the held-back embeddings),
+ * with the data on disk made durable.
+ *
+ * Returns: (transfer full) (nullable): serialized state
+ */
+GBytes *
+slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
+{
+  g_autoptr (GVariant) weights = NULL;
+  g_autoptr (GVariant) state = NULL;
+  GVariantBuilder keys, deferred;
+
+  g_return_val_if_fail (self != NULL && !self->finished, NULL);
+
+  weights = slim_safetensors_writer_save_state (self->weights, error);
+  if (weights == NULL)
+    return NULL;
+  g_variant_builder_init (&keys, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; i < self->keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (self->keys, i);
+      g_variant_builder_add (&keys, "(ss)", key,
+                             (const char *)g_hash_table_lookup (self->labels, key));
+    }
+  g_variant_builder_init (&deferred, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < self->deferred->len; i++)
+    g_variant_builder_add (&deferred, "s", (const char *)g_ptr_array_index (self->deferred, i));
+  /* "" stands for no model_quant_type yet (mindie before any label) */
+  state = g_variant_ref_sink (g_variant_new (
+      SLIM_ASCEND_STATE_TYPE, weights, &keys,
+      self->model_quant_type != NULL ? self->model_quant_type : "", self->group_size, &deferred));
+  return g_variant_get_data_as_bytes (state);
+}
+
+static gboolean
+slim_ascend_state_invalid (GError **error, const char *what)
+{
+  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+               "the saved state of the ascend writer is corrupt: %s", what);
+  return FALSE;
+}
+
+/**
+ * slim_ascend_writer_restore_state:
+ * @self: a new writer on the interrupted run's folder, same arguments
+ * @state: what slim_ascend_writer_save_state() returned
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the writer continues where the state was saved.
+ */
+gboolean
+slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError **error)
+{
+  g_autoptr (GVariant) root = NULL;
+  g_autoptr (GVariant) weights = NULL;
+  g_autoptr (GVariant) keys = NULL;
+  g_autoptr (GVariant) deferred = NULL;
+  const char *quant_type;
+  gint64 group_size;
+  GVariantIter iter;
+  const char *key, *label;
+
+  g_return_val_if_fail (self != NULL && state != NULL, FALSE);
+  g_return_val_if_fail (self->keys->len == 0 && !self->finished, FALSE);
+
+  root = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_ASCEND_STATE_TYPE), state, FALSE));
+  g_variant_get (root, "(v@a(ss)&sx@as)", &weights, &keys, &quant_type, &group_size, &deferred);
+  if (!g_utf8_validate (quant_type, -1, NULL) || group_size < 0)
+    return slim_ascend_state_invalid (error, "model_quant_type or group_size");
+  if (!slim_safetensors_writer_restore_state (self->weights, weights, error))
+    return FALSE;
+  g_variant_iter_init (&iter, keys);
+  while (g_variant_iter_next (&iter, "(&s&s)", &key, &label))
+    {
+      char *owned;
+
+      if (g_hash_table_contains (self->labels, key) || !g_utf8_validate (key, -1, NULL)
+          || !g_utf8_validate (label, -1, NULL))
+        return slim_ascend_state_invalid (error, "description keys");
+      owned = g_strdup (key);
+      g_ptr_array_add (self->keys, owned);
+      g_hash_table_insert (self->labels, owned, g_strdup (label));
+    }
+  if (self->keys->len != slim_safetensors_writer_get_n_tensors (self->weights))
+    return slim_ascend_state_invalid (error, "description keys and weights differ");
+  g_free (self->model_quant_type);
+  self->model_quant_type = quant_type[0] != '\0' ? g_strdup (quant_type) : NULL;
+  self->group_size = group_size;
+  g_variant_iter_init (&iter, deferred);
+  while (g_variant_iter_next (&iter, "&s", &key))
+    g_ptr_array_add (self->deferred, g_strdup (key));
+  if (self->deferred->len > 0 && !g_file_test (self->deferred_path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                   "%s: the held-back embeddings of the interrupted run are missing",
+                   self->deferred_path);
+      return FALSE;
     }
   return TRUE;
 }

@@ -32,8 +32,9 @@
  * per-group asymmetric W8A8_DYNAMIC weight gets its real weight_offset
  * (msModelSlim writes zeros whatever the offsets are).
  *
- * The embeddings pseudo-layer is held back and written right before the
- * head pseudo-layer (or at finish), because msModelSlim writes
+ * The embeddings pseudo-layer is held back (in a hidden safetensors file
+ * of out_dir, not in memory) and written right before the head
+ * pseudo-layer (or at finish), because msModelSlim writes
  * embed_tokens, the final norm and lm_head in its post_run, after all
  * decoder layers; the description JSON keys follow the same order.
  */
@@ -68,6 +69,10 @@ gboolean slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *laye
 gboolean slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError **error);
 const char *slim_ascend_writer_get_model_quant_type (SlimAscendWriter *self);
 void slim_ascend_writer_free (SlimAscendWriter *self);
+/* Resume (see slim-saver.h): the state after the last written layer, and
+ * its restoration on a new writer created with the same arguments. */
+GBytes *slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error);
+gboolean slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimAscendWriter, slim_ascend_writer_free)
 
