@@ -53,8 +53,11 @@ typedef struct
   const char *out_dir; /* (nullable) where the savers write; NULL = savers not begun */
   const SlimCheckpointHashes *checkpoint_hashes; /* (nullable) enables a checkpoint in
                                                   * @work_dir after every layer */
-  GArray *layer_errors; /* (nullable) (element-type double) out: per decoder layer,
-                         * ||y_quant - y_float|| / ||y_float|| over all samples */
+  GArray *layer_errors;        /* (nullable) (element-type double) out: per decoder layer,
+                                * ||y_quant - y_float|| / ||y_float|| over all samples;
+                                * left empty when the run uses no calibration data */
+  SlimCheckpoint *resume_from; /* (nullable) a loaded checkpoint of this run: continue
+                                * after its last layer (slim-schedule.h) */
 } SlimRunContext;
 
 /* Zero-fills ctx. */

@@ -99,7 +99,19 @@ typedef struct
   gint64 *seq_lens;      /* (n_samples) tokens per sample */
   guint n_samples;
   gboolean *saver_started; /* (n_savers) */
+  gboolean checkpoints;    /* FALSE once a plugin turned out not to be resumable */
 } SlimSchedule;
+
+/* Checkpoint blob names: "<position>:<type>" for processors and savers
+ * (the position tells two plugins of one type apart), and the per-layer
+ * errors so far, a GVariant "ad", among the processor blobs. */
+#define LAYER_ERRORS_BLOB "layer_errors"
+
+static char *
+blob_name (guint position, const char *type_name)
+{
+  return g_strdup_printf ("%u:%s", position, type_name != NULL ? type_name : "?");
+}
 
 /* One forward of the layer over every sample of s->cur into s->next.
  * processor NULL: the deployed hooks only. */
@@ -218,16 +230,68 @@ swap_inputs (SlimSchedule *s, GError **error)
   return slim_activations_clear (s->next, error);
 }
 
+/* Fills the checkpoint's blobs; FALSE with error on a failure, FALSE
+ * without error when some plugin cannot resume (checkpoints then stop). */
+static gboolean
+fill_checkpoint (SlimSchedule *s, SlimCheckpoint *checkpoint, GError **error)
+{
+  GError *local_error = NULL;
+  SlimRunContext *ctx = s->ctx;
+
+  for (guint p = 0; p < ctx->processors->len && local_error == NULL; p++)
+    {
+      SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);
+      g_autofree char *name = blob_name (p, slim_processor_get_type_name (processor));
+      g_autoptr (GBytes) state = slim_processor_save_state (processor, &local_error);
+
+      if (state != NULL)
+        slim_checkpoint_set_processor_state (checkpoint, name, state);
+    }
+  for (guint i = 0; i < ctx->savers->len && local_error == NULL; i++)
+    {
+      SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
+      g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
+      g_autoptr (GBytes) progress = slim_saver_save_progress (saver, &local_error);
+
+      if (progress != NULL)
+        slim_checkpoint_set_saver_progress (checkpoint, name, progress);
+    }
+  if (g_error_matches (local_error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE))
+    {
+      g_warning ("no more checkpoints: %s; an interrupted run will start again from the first "
+                 "layer",
+                 local_error->message);
+      g_clear_error (&local_error);
+      s->checkpoints = FALSE;
+      return FALSE;
+    }
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+  if (ctx->layer_errors != NULL && ctx->layer_errors->len > 0)
+    {
+      g_autoptr (GVariant) errors = g_variant_ref_sink (g_variant_new_fixed_array (
+          G_VARIANT_TYPE_DOUBLE, ctx->layer_errors->data, ctx->layer_errors->len, sizeof (double)));
+      g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (errors);
+      slim_checkpoint_set_processor_state (checkpoint, LAYER_ERRORS_BLOB, bytes);
+    }
+  return TRUE;
+}
+
 static gboolean
 save_checkpoint (SlimSchedule *s, guint index, GError **error)
 {
   g_autoptr (SlimCheckpoint) checkpoint = NULL;
   const char *kill_after;
 
-  if (s->ctx->checkpoint_hashes == NULL || s->ctx->work_dir == NULL)
+  if (s->ctx->checkpoint_hashes == NULL || s->ctx->work_dir == NULL || !s->checkpoints)
     return TRUE;
   checkpoint = slim_checkpoint_new (s->ctx->checkpoint_hashes);
   slim_checkpoint_set_layer_done (checkpoint, index);
+  if (!fill_checkpoint (s, checkpoint, error))
+    return s->checkpoints ? FALSE : TRUE;
   if (!slim_checkpoint_save (checkpoint, s->ctx->work_dir, s->n_samples > 0 ? s->cur : NULL, error))
     return FALSE;
 
@@ -240,7 +304,90 @@ save_checkpoint (SlimSchedule *s, guint index, GError **error)
 }
 
 static gboolean
-run_layers (SlimSchedule *s, gboolean all_resident, GCancellable *cancellable, GError **error)
+resume_incompatible (GError **error, const char *what, const char *name)
+{
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "the checkpoint holds no %s for %s: it was not written by this pipeline", what,
+               name);
+  return FALSE;
+}
+
+/* Takes the state of the interrupted run back from ctx->resume_from:
+ * processors, savers (started), the next layer's inputs, the layer
+ * errors so far.  *out_first is the first layer left to do. */
+static gboolean
+resume_run (SlimSchedule *s, guint *out_first, GError **error)
+{
+  SlimRunContext *ctx = s->ctx;
+  SlimCheckpoint *checkpoint = ctx->resume_from;
+  gint64 done = slim_checkpoint_get_layer_done (checkpoint);
+  guint n_layers = slim_model_get_n_layers (ctx->model);
+  GBytes *blob;
+
+  if (done < 0 || done >= (gint64)n_layers)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "the checkpoint says layer %" G_GINT64_FORMAT " is done; the model has %u", done,
+                   n_layers);
+      return FALSE;
+    }
+  for (guint p = 0; p < ctx->processors->len; p++)
+    {
+      SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);
+      g_autofree char *name = blob_name (p, slim_processor_get_type_name (processor));
+
+      blob = slim_checkpoint_get_processor_state (checkpoint, name);
+      if (blob == NULL)
+        return resume_incompatible (error, "state", name);
+      if (!slim_processor_restore_state (processor, blob, error))
+        return FALSE;
+    }
+  for (guint i = 0; i < ctx->savers->len; i++)
+    {
+      SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
+      g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
+
+      blob = slim_checkpoint_get_saver_progress (checkpoint, name);
+      if (blob == NULL)
+        return resume_incompatible (error, "progress", name);
+      if (!slim_saver_resume (saver, ctx->model, ctx->out_dir, blob, error))
+        return FALSE;
+      s->saver_started[i] = TRUE;
+    }
+  if (s->n_samples > 0)
+    {
+      if (slim_checkpoint_get_n_inputs (checkpoint) != s->n_samples)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "the checkpoint holds %u calibration inputs, the run has %u",
+                       slim_checkpoint_get_n_inputs (checkpoint), s->n_samples);
+          return FALSE;
+        }
+      if (!slim_checkpoint_read_inputs (checkpoint, s->cur, error))
+        return FALSE;
+    }
+  blob = slim_checkpoint_get_processor_state (checkpoint, LAYER_ERRORS_BLOB);
+  if (ctx->layer_errors != NULL && blob != NULL)
+    {
+      g_autoptr (GVariant) errors
+          = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("ad"), blob, FALSE));
+      gsize n = 0;
+      const double *values = g_variant_get_fixed_array (errors, &n, sizeof (double));
+
+      if (n != (gsize)done + 1)
+        return resume_incompatible (error, "error of every layer done", LAYER_ERRORS_BLOB);
+      g_array_set_size (ctx->layer_errors, 0);
+      g_array_append_vals (ctx->layer_errors, values, (guint)n);
+    }
+  *out_first = (guint)done + 1;
+  return TRUE;
+}
+
+/* Decoder layers first.. then the head; the embeddings when first is 0
+ * and the run is not resumed. */
+static gboolean
+run_layers (
+    SlimSchedule *s, gboolean all_resident, guint first, GCancellable *cancellable, GError **error)
 {
   SlimRunContext *ctx = s->ctx;
   SlimModel *model = ctx->model;
@@ -249,14 +396,17 @@ run_layers (SlimSchedule *s, gboolean all_resident, GCancellable *cancellable, G
   g_autoptr (SlimLayer) embed = NULL;
   g_autoptr (SlimLayer) head = NULL;
 
-  embed = slim_model_load_embed (model, error);
-  if (embed == NULL || !process_unit (s, embed, error) || !embed_samples (s, embed, error)
-      || !save_unit (s, embed, error))
-    return FALSE;
-  g_clear_object (&embed);
+  if (ctx->resume_from == NULL)
+    {
+      embed = slim_model_load_embed (model, error);
+      if (embed == NULL || !process_unit (s, embed, error) || !embed_samples (s, embed, error)
+          || !save_unit (s, embed, error))
+        return FALSE;
+      g_clear_object (&embed);
+    }
 
   if (all_resident)
-    for (guint i = 0; i < n_layers; i++)
+    for (guint i = first; i < n_layers; i++)
       {
         SlimLayer *layer = slim_model_load_layer (model, i, error);
         if (layer == NULL)
@@ -264,20 +414,21 @@ run_layers (SlimSchedule *s, gboolean all_resident, GCancellable *cancellable, G
         g_ptr_array_add (resident, layer);
       }
 
-  for (guint i = 0; i < n_layers; i++)
+  for (guint i = first; i < n_layers; i++)
     {
       g_autoptr (SlimLayer) layer = NULL;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i))
+      layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i - first))
                            : slim_model_load_layer (model, i, error);
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
-      if (ctx->layer_errors != NULL)
+      /* without calibration samples there is nothing to measure on */
+      if (ctx->layer_errors != NULL && s->n_samples > 0)
         {
           double err = 0.0;
-          if (s->n_samples > 0 && !layer_error (s, i, &err, error))
+          if (!layer_error (s, i, &err, error))
             return FALSE;
           g_array_append_val (ctx->layer_errors, err);
         }
@@ -308,12 +459,14 @@ slim_schedule_run (SlimRunContext *ctx,
   guint64 budget;
   gboolean ok = FALSE;
   guint n_savers;
+  guint first = 0;
 
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (SLIM_IS_MODEL (ctx->model), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s.ctx = ctx;
+  s.checkpoints = TRUE;
   n_savers = ctx->savers->len;
   s.saver_started = g_new0 (gboolean, MAX (n_savers, 1));
   if (ctx->dataset != NULL)
@@ -342,7 +495,18 @@ slim_schedule_run (SlimRunContext *ctx,
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
       goto out;
-  if (ctx->out_dir != NULL)
+  if (ctx->resume_from != NULL)
+    {
+      if (ctx->out_dir == NULL)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                       "resuming needs the output folder of the interrupted run");
+          goto out;
+        }
+      if (!resume_run (&s, &first, error))
+        goto out;
+    }
+  else if (ctx->out_dir != NULL)
     for (guint i = 0; i < n_savers; i++)
       {
         if (!slim_saver_begin (g_ptr_array_index (ctx->savers, i), ctx->model, ctx->out_dir, error))
@@ -350,7 +514,7 @@ slim_schedule_run (SlimRunContext *ctx,
         s.saver_started[i] = TRUE;
       }
 
-  if (!run_layers (&s, all_resident, cancellable, error))
+  if (!run_layers (&s, all_resident, first, cancellable, error))
     goto out;
 
   for (guint p = 0; p < ctx->processors->len; p++)

@@ -18,9 +18,20 @@
  *     forward (quantization error propagates); when every processor is
  *     data-free, one forward with the deployed hooks gives them
  *     savers write the layer; the layer is released (layer_wise)
- *     a checkpoint is saved when ctx->checkpoint_hashes is set
+ *     a checkpoint is saved when ctx->checkpoint_hashes is set: the
+ *       next layer's inputs, every processor's save_state, every
+ *       saver's save_progress, the layer errors so far
+ *       (a plugin without resume support stops the checkpoints, with a
+ *       warning)
  *   head pseudo-layer (final norm + lm_head): preprocess/postprocess, savers
  *   post_run (every processor); finish (every saver)
+ *
+ * Resume (ctx->resume_from, a checkpoint of this run whose last layer
+ * done is k): pre_run; every processor's restore_state and every saver's
+ * resume (instead of begin) with the checkpoint's blobs; the inputs of
+ * layer k + 1 are read from the checkpoint; the embeddings pseudo-layer
+ * and layers 0..k are skipped and the loop above goes on from k + 1.  The
+ * output is byte-identical to that of an uninterrupted run.
  *
  * Inputs between layers live in two SlimActivations sharing
  * ctx->max_memory_bytes (half each); samples beyond it go to the HDF5
@@ -50,9 +61,10 @@ G_BEGIN_DECLS
  * @error: return location for a GError
  *
  * Runs the schedule above.  On failure every started saver is aborted.
- * ctx->resume is not consumed yet: a resumed run starts again from the
- * first layer (the savers keep no resumable state); the caller checks
- * that the checkpoint belongs to the same run (slimflow-quant.c).
+ * The caller checks that ctx->resume_from belongs to the same run
+ * (slim_checkpoint_load() with the run's hashes, slimflow-quant.c); a
+ * checkpoint that does not fit the pipeline (no blob for a plugin, another
+ * sample count) is a SLIM_PIPELINE_ERROR_INCOMPATIBLE.
  *
  * Returns: TRUE on success; FALSE with @error set.
  */

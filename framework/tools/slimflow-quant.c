@@ -141,10 +141,20 @@ peak_rss_kib (void)
   return usage.ru_maxrss; /* KiB on Linux */
 }
 
+/* The progress line counts the layers this run does (a resumed run
+ * starts at first_layer). */
+typedef struct
+{
+  SlimProgress *bar;
+  gint64 first_layer;
+} SlimQuantProgress;
+
 static void
 on_layer_done (guint layer_index, guint n_layers, gpointer user_data)
 {
-  slim_progress_update (user_data, (gint64)layer_index + 1);
+  SlimQuantProgress *p = user_data;
+
+  slim_progress_update (p->bar, (gint64)layer_index + 1 - p->first_layer);
 }
 
 static gboolean
@@ -234,6 +244,9 @@ print_summary (const SlimModelConfig *config,
         }
       printf ("max    %.6f\n", worst);
     }
+  else
+    printf ("per-layer error not measured: the pipeline uses no calibration data "
+            "(measure the output with slimflow eval --reference_model)\n");
 }
 
 static const char *const summary_text
@@ -276,7 +289,9 @@ slim_cmd_quant (int argc, char **argv)
   gsize config_bytes = 0;
   SlimRunContext ctx;
   SlimRunner *runner;
-  SlimProgress *progress = NULL;
+  SlimQuantProgress progress = { NULL, 0 };
+  g_autoptr (SlimCheckpoint) previous = NULL;
+  gint64 first_layer = 0;
   gint64 t_start = g_get_monotonic_time ();
   gboolean ok;
   const GOptionEntry entries[] = {
@@ -303,8 +318,8 @@ slim_cmd_quant (int argc, char **argv)
     { "max_length", 0, 0, G_OPTION_ARG_INT, &o.max_length,
       "Truncate every calibration sample to N tokens (0 = no limit)", "N" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &o.resume,
-      "Complete a killed run: checks its checkpoint in <save_path>.slimflow-work matches "
-      "(config, model, data) and reruns it (from layer 0 for now)",
+      "Complete a killed run: checks that its checkpoint in <save_path>.slimflow-work belongs "
+      "to this run (config, model, data) and continues after the last layer it finished",
       NULL },
     { "progress", 0, 0, G_OPTION_ARG_NONE, &o.progress,
       "Show the per-layer progress line even when stderr is not a terminal", NULL },
@@ -458,14 +473,10 @@ slim_cmd_quant (int argc, char **argv)
   g_strlcpy (hashes.dataset, dataset_hash, sizeof (hashes.dataset));
 
   /* --resume: the interrupted run must be this run (same config, model and
-   * calibration tokens).  NOTE: the schedule then starts again from the
-   * first layer (checkpoints are written after every layer but not yet
-   * consumed: savers have no resumable state), so a resumed run costs a
-   * full run and produces the same bytes. */
+   * calibration tokens); it continues after its last finished layer. */
   if (o.resume)
     {
-      g_autoptr (SlimCheckpoint) previous
-          = slim_checkpoint_load (slim_workdir_get_work_dir (workdir), &hashes, &error);
+      previous = slim_checkpoint_load (slim_workdir_get_work_dir (workdir), &hashes, &error);
       if (previous == NULL && g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         {
           fprintf (stderr,
@@ -483,13 +494,18 @@ slim_cmd_quant (int argc, char **argv)
           goto out;
         }
       else
-        fprintf (stderr,
-                 "slimflow " CMD ": resuming a run interrupted after layer %" G_GINT64_FORMAT
-                 " (recomputing from layer 0)\n",
-                 slim_checkpoint_get_layer_done (previous));
+        {
+          first_layer = slim_checkpoint_get_layer_done (previous) + 1;
+          fprintf (stderr,
+                   "slimflow " CMD ": resuming an interrupted run: layers 0-%" G_GINT64_FORMAT
+                   " of %" G_GINT64_FORMAT " are done, continuing with layer %" G_GINT64_FORMAT
+                   "\n",
+                   first_layer - 1, slim_model_get_config (model)->n_layers, first_layer);
+        }
     }
 
-  if (!slim_workdir_prepare (workdir, o.resume, &error))
+  /* Without a checkpoint the staging folder of an earlier run is stale. */
+  if (!slim_workdir_prepare (workdir, previous != NULL, &error))
     {
       code = fail (error, SLIM_EXIT_FAILURE);
       goto out;
@@ -506,14 +522,18 @@ slim_cmd_quant (int argc, char **argv)
   ctx.out_dir = slim_workdir_get_staging_dir (workdir);
   ctx.checkpoint_hashes = &hashes;
   ctx.layer_errors = layer_errors;
-  progress = slim_progress_new (CMD, "layers", MAX (slim_model_get_n_layers (model), 1),
-                                slim_progress_default_enabled (o.progress));
+  ctx.resume_from = previous;
+  /* a resumed run counts (and times) the layers it has left */
+  progress.bar = slim_progress_new (CMD, "layers",
+                                    MAX ((gint64)slim_model_get_n_layers (model) - first_layer, 1),
+                                    slim_progress_default_enabled (o.progress));
+  progress.first_layer = first_layer;
   ctx.progress = on_layer_done;
-  ctx.progress_data = progress;
+  ctx.progress_data = &progress;
 
   ok = slim_runner_run (runner, &ctx, NULL, &error);
-  slim_progress_finish (progress);
-  slim_progress_free (progress);
+  slim_progress_finish (progress.bar);
+  slim_progress_free (progress.bar);
   if (!ok || !slim_workdir_commit (workdir, &error))
     {
       slim_workdir_abort (workdir, NULL);
