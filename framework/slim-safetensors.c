@@ -23,6 +23,8 @@
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "slim-error.h"
 #include "slim-safetensors-private.h"
@@ -1368,10 +1370,52 @@ SlimTensor *
 slim_safetensors_get_tensor_f32 (SlimSafetensors *self, const char *name, GError **error)
 {
   g_autoptr (SlimTensor) view = slim_safetensors_get_tensor (self, name, error);
+  SlimTensor *out;
 
   if (view == NULL)
     return NULL;
-  return slim_tensor_to_f32 (view, error);
+  out = slim_tensor_to_f32 (view, error);
+  /* a converted copy no longer needs the file's pages */
+  if (out != NULL && slim_tensor_get_data (out) != slim_tensor_get_data (view))
+    slim_safetensors_release_pages (self, name);
+  return out;
+}
+
+/**
+ * slim_safetensors_release_pages:
+ * @self: a reader
+ * @name: a tensor name
+ *
+ * Tells the kernel that the mapped pages lying entirely inside the
+ * tensor's bytes are not needed now (MADV_DONTNEED; glibc's
+ * posix_madvise ignores its DONTNEED).  The mapping is read-only and
+ * private, so this is always safe: a page touched again is read back from
+ * the file.  It keeps the resident memory of a layer-wise
+ * run from growing with every layer read; pages shared with a
+ * neighbouring tensor are kept.
+ */
+void
+slim_safetensors_release_pages (SlimSafetensors *self, const char *name)
+{
+  const SlimSafetensorsSlot *slot;
+  const guint8 *contents; /* (length) the mapping */
+  gsize length, page = (gsize)sysconf (_SC_PAGESIZE);
+  guintptr begin, end;
+
+  g_return_if_fail (SLIM_IS_SAFETENSORS (self));
+  slot = name != NULL ? g_hash_table_lookup (self->slots, name) : NULL;
+  if (slot == NULL || slot->file->mapped == NULL || page == 0)
+    return;
+  contents = (const guint8 *)g_mapped_file_get_contents (slot->file->mapped);
+  length = g_mapped_file_get_length (slot->file->mapped);
+  if (contents == NULL || length == 0)
+    return;
+  begin = (guintptr)(contents + slot->file->header->data_offset_bytes + slot->entry->begin_bytes);
+  end = (guintptr)(contents + slot->file->header->data_offset_bytes + slot->entry->end_bytes);
+  begin = (begin + page - 1) / page * page;
+  end = end / page * page;
+  if (end > begin)
+    madvise ((void *)begin, end - begin, MADV_DONTNEED);
 }
 
 /**

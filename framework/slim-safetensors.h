@@ -49,6 +49,9 @@ SlimTensor *slim_safetensors_get_tensor (SlimSafetensors *self, const char *name
 /* The same converted to float32 (a new owned tensor). */
 SlimTensor *
 slim_safetensors_get_tensor_f32 (SlimSafetensors *self, const char *name, GError **error);
+/* Drops the resident mapped pages of a tensor (re-read if touched again);
+ * get_tensor_f32 does it after converting.  See slim-safetensors.c. */
+void slim_safetensors_release_pages (SlimSafetensors *self, const char *name);
 /* __metadata__ of the (first) file: string -> string; transfer none, may be empty. */
 GHashTable *slim_safetensors_get_metadata (SlimSafetensors *self);
 /* Sum of the tensors' byte sizes. */

@@ -5,6 +5,9 @@
  * failure, 2 usage or configuration error.
  */
 #include <locale.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +80,15 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   /* Numbers in files and messages are always C-locale. */
   setlocale (LC_NUMERIC, "C");
+#ifdef __GLIBC__
+  /* Layer-wise work allocates and frees tens of MiB per layer.  glibc
+   * raises its mmap threshold after such frees and then serves them from
+   * the heap, whose fragments made the peak resident memory of `quant`
+   * grow with the number of layers (bench/quant: +12% from 1 to 4 layers);
+   * a fixed threshold keeps big buffers in their own mappings, returned to
+   * the system when freed, and the peak flat. */
+  mallopt (M_MMAP_THRESHOLD, 4 << 20);
+#endif
 
   if (argc < 2)
     {
