@@ -36,6 +36,7 @@
 #include "slim-layer.h"
 #include "slim-model.h"
 #include "slim-tokenizer.h"
+#include "slim-text.h"
 #include "slim-glob.h"
 #include "slim-linalg.h"
 #include "slim-spill.h"

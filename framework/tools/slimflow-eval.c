@@ -6,72 +6,30 @@
  *   slimflow eval --model_path DIR --text FILE [--ctx N]
  *                 [--reference_model DIR] [--json] [--progress]
  *
- * The text is read as UTF-8 with CRLF turned into LF, tokenized once with
- * the model folder's tokenizer (BOS once at the start) and cut into
- * non-overlapping windows of --ctx tokens (default 2048, the GPTQ
- * protocol; see slim-eval.h).  Results go to stdout; the progress line
- * (when stderr is a terminal, or with --progress) and errors to stderr.
+ * The text is read as UTF-8 with CRLF turned into LF (slim-text.h),
+ * tokenized once with the model folder's tokenizer (BOS once at the
+ * start) and cut into non-overlapping windows of --ctx tokens (default
+ * 2048, the GPTQ protocol; see slim-eval.h).  Results go to stdout; the
+ * progress line (when stderr is a terminal, or with --progress) and
+ * errors to stderr.
  *
  * Exit codes: 0 success; 1 a model, tokenizer or text could not be read,
  * or the text is empty; 2 bad options.
  */
 #include <stdio.h>
-#include <string.h>
 
 #include <json-glib/json-glib.h>
 
-#include "slim-error.h"
 #include "slim-eval.h"
 #include "slim-linalg.h"
 #include "slim-model.h"
 #include "slim-progress.h"
 #include "slim-quant-model.h"
+#include "slim-text.h"
 #include "slim-tokenizer.h"
 #include "slimflow-commands.h"
 
 #define SLIM_EVAL_CMD "eval"
-/* Bound on the text file: 1 GiB. */
-#define SLIM_EVAL_MAX_TEXT_BYTES ((gsize)1 << 30)
-
-/* Reads path as text: size-checked, CRLF -> LF, non-empty.  transfer full. */
-static char *
-slim_eval_read_text (const char *path, GError **error)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_SIZE,
-                                                  G_FILE_QUERY_INFO_NONE, NULL, NULL);
-  if (info != NULL && (guint64)g_file_info_get_size (info) > SLIM_EVAL_MAX_TEXT_BYTES)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: file too large (more than %" G_GSIZE_FORMAT " bytes)", path,
-                   SLIM_EVAL_MAX_TEXT_BYTES);
-      return NULL;
-    }
-  char *text = NULL;
-  gsize n_bytes = 0;
-  if (!g_file_get_contents (path, &text, &n_bytes, error))
-    return NULL;
-  if (memchr (text, '\0', n_bytes) != NULL)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: contains NUL bytes (not a text file)", path);
-      g_free (text);
-      return NULL;
-    }
-  /* CRLF -> LF in place. */
-  gsize out = 0;
-  for (gsize i = 0; i < n_bytes; i++)
-    if (!(text[i] == '\r' && i + 1 < n_bytes && text[i + 1] == '\n'))
-      text[out++] = text[i];
-  text[out] = '\0';
-  if (out == 0)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT, "%s: the text is empty", path);
-      g_free (text);
-      return NULL;
-    }
-  return text;
-}
 
 static void
 slim_eval_print_json (const char *model_path,
@@ -221,7 +179,7 @@ slim_cmd_eval (int argc, char **argv)
       slim_cli_print_error (SLIM_EVAL_CMD, error);
       return SLIM_EXIT_FAILURE;
     }
-  g_autofree char *text = slim_eval_read_text (text_path, &error);
+  g_autofree char *text = slim_text_read_file (text_path, SLIM_TEXT_DEFAULT_MAX_BYTES, &error);
   if (text == NULL)
     {
       slim_cli_print_error (SLIM_EVAL_CMD, error);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * text.c: the "text" dataset: a plain UTF-8 text file (CRLF read as LF)
+ * text.c: the "text" dataset: a plain UTF-8 text file (CRLF read as LF,
+ * at most 1 GiB: slim_text_read_file in slim-text.h)
  * tokenized once, with BOS once at the start as the tokenizer asks, and
  * cut into consecutive windows of max-length tokens (2048 when
  * max-length is 0); the last, shorter window is kept.  max-samples keeps
@@ -8,10 +9,6 @@
  */
 #include "slim-plugin.h"
 
-#include <string.h>
-
-/* Bound on the file (untrusted): 1 GiB. */
-#define SLIM_TEXT_MAX_FILE_BYTES ((guint64)1 << 30)
 /* Window length when max-length is 0 (the GPTQ protocol's context). */
 #define SLIM_TEXT_DEFAULT_WINDOW 2048
 
@@ -29,45 +26,6 @@ struct _SlimTextDataset
 
 G_DEFINE_FINAL_TYPE (SlimTextDataset, slim_text_dataset, SLIM_TYPE_DATASET)
 
-static char *
-slim_text_read (const char *path, GError **error)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileInfo) info = g_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_SIZE,
-                                                  G_FILE_QUERY_INFO_NONE, NULL, NULL);
-  if (info != NULL && (guint64)g_file_info_get_size (info) > SLIM_TEXT_MAX_FILE_BYTES)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: file too large (more than %" G_GUINT64_FORMAT " bytes)", path,
-                   SLIM_TEXT_MAX_FILE_BYTES);
-      return NULL;
-    }
-  char *text = NULL;
-  gsize n_bytes = 0;
-  if (!g_file_get_contents (path, &text, &n_bytes, error))
-    return NULL;
-  if (memchr (text, '\0', n_bytes) != NULL)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: contains NUL bytes (not a text file)", path);
-      g_free (text);
-      return NULL;
-    }
-  gsize out = 0;
-  for (gsize i = 0; i < n_bytes; i++)
-    if (!(text[i] == '\r' && i + 1 < n_bytes && text[i + 1] == '\n'))
-      text[out++] = text[i];
-  text[out] = '\0';
-  if (out == 0)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID, "%s: the text is empty",
-                   path);
-      g_free (text);
-      return NULL;
-    }
-  return text;
-}
-
 static gboolean
 slim_text_dataset_load (SlimDataset *dataset, SlimTokenizer *tokenizer, GError **error)
 {
@@ -79,7 +37,7 @@ slim_text_dataset_load (SlimDataset *dataset, SlimTokenizer *tokenizer, GError *
                    "%s: the text dataset needs the model's tokenizer", path);
       return FALSE;
     }
-  g_autofree char *text = slim_text_read (path, error);
+  g_autofree char *text = slim_text_read_file (path, SLIM_TEXT_DEFAULT_MAX_BYTES, error);
   if (text == NULL)
     return FALSE;
   GArray *ids = slim_tokenizer_encode (tokenizer, text, TRUE, error);
