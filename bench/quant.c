@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * bench/quant: peak resident memory and wall time of `slimflow quant`
+ * (layer_wise, the shipped W8A8 static practice) on generated models of
+ * realistic shapes (bench-model.h) at several depths, then at the largest
+ * depth with a tight --max_memory so that the calibration activations
+ * spill to HDF5.  Layer-wise quantization must not need more memory for a
+ * deeper model: the last line compares the peaks.
+ *
+ * Every run is the real CLI in a child process; its peak RSS is the
+ * kernel's (wait4 rusage ru_maxrss), its time the wall clock around it.
+ * The models use the stories260K tokenizer (vocabulary 512), copied at run
+ * time from $SLIMFLOW_SHARED_DIR/models/stories260K (default ../shared):
+ * `slimflow quant` tokenizes the shipped lab_calib calibration text with
+ * it.  Nothing is written outside --tmpdir, and everything is removed at
+ * the end.
+ *
+ * Usage: quant [--slimflow PATH] [--depths 4,8,16] [--samples N]
+ *              [--max-length N] [--tight SIZE] [--tmpdir DIR]
+ */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench-model.h"
+
+#define BENCH_TOKENIZER_VOCAB 512
+
+typedef struct
+{
+  double wall_s;
+  double peak_rss_mib;
+  int exit_code;
+  char *out; /* the child's stdout (its summary) */
+  char *err; /* the child's stderr (warnings and the framework's debug log) */
+} BenchRun;
+
+/* Runs argv with stdout and stderr captured into two files.  The child
+ * logs the framework's debug messages (to stdout), which name every
+ * spilled tensor. */
+static gboolean
+bench_run_child (
+    char **argv, const char *stdout_path, const char *stderr_path, BenchRun *run, GError **error)
+{
+  struct rusage usage;
+  gint64 t0 = g_get_monotonic_time ();
+  int status = 0;
+  pid_t pid;
+
+  fflush (stdout); /* the child must not inherit unwritten output */
+  pid = fork ();
+
+  if (pid < 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "fork: %s",
+                   g_strerror (errno));
+      return FALSE;
+    }
+  if (pid == 0)
+    {
+      if (freopen (stdout_path, "w", stdout) == NULL || freopen (stderr_path, "w", stderr) == NULL)
+        _exit (127);
+      g_setenv ("G_MESSAGES_DEBUG", "slimflow", TRUE);
+      execv (argv[0], argv);
+      _exit (127);
+    }
+  while (wait4 (pid, &status, 0, &usage) < 0)
+    if (errno != EINTR)
+      {
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "wait4: %s",
+                     g_strerror (errno));
+        return FALSE;
+      }
+  run->wall_s = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
+  run->peak_rss_mib = (double)usage.ru_maxrss / 1024.0; /* KiB on Linux */
+  run->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  g_file_get_contents (stdout_path, &run->out, NULL, NULL);
+  g_file_get_contents (stderr_path, &run->err, NULL, NULL);
+  return TRUE;
+}
+
+/* Counts the "spill put 'KEY' (N bytes)" debug lines of slim-spill.c. */
+static gint
+bench_count_spills (const char *log, double *out_mib)
+{
+  const char *p = log;
+  gint n_puts = 0;
+  double n_bytes = 0.0;
+
+  while (p != NULL && (p = strstr (p, "spill put '")) != NULL)
+    {
+      const char *paren = strstr (p, "' (");
+
+      n_puts++;
+      if (paren != NULL)
+        n_bytes += g_ascii_strtod (paren + 3, NULL);
+      p += 11;
+    }
+  *out_mib = n_bytes / (1024.0 * 1024.0);
+  return n_puts;
+}
+
+static gboolean
+bench_copy_file (const char *from, const char *to, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize n_bytes = 0;
+
+  return g_file_get_contents (from, &contents, &n_bytes, error)
+         && g_file_set_contents (to, contents, (gssize)n_bytes, error);
+}
+
+/* A model of n_layers in dir, with the stories260K tokenizer. */
+static gboolean
+bench_make_model (const char *dir, gint n_layers, const char *tokenizer_dir, GError **error)
+{
+  const char *files[]
+      = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model" };
+
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot create %s", dir);
+      return FALSE;
+    }
+  if (!bench_model_write (dir, n_layers, BENCH_TOKENIZER_VOCAB, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *from = g_build_filename (tokenizer_dir, files[i], NULL);
+      g_autofree char *to = g_build_filename (dir, files[i], NULL);
+
+      if (g_file_test (from, G_FILE_TEST_EXISTS) && !bench_copy_file (from, to, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static double
+bench_dir_mib (const char *path)
+{
+  GStatBuf st;
+  GDir *dir;
+  const char *name;
+  double total = 0.0;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+    return g_stat (path, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
+  dir = g_dir_open (path, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      total += bench_dir_mib (child);
+    }
+  if (dir != NULL)
+    g_dir_close (dir);
+  return total;
+}
+
+/* One `slimflow quant` run; prints its table row. */
+static gboolean
+bench_quant (const char *slimflow,
+             const char *tmp,
+             const char *model,
+             gint n_layers,
+             gint samples,
+             gint max_length,
+             const char *max_memory,
+             double *out_peak,
+             GError **error)
+{
+  g_autofree char *save = g_build_filename (tmp, "out", NULL);
+  g_autofree char *log = g_build_filename (tmp, "summary.txt", NULL);
+  g_autofree char *err_log = g_build_filename (tmp, "stderr.txt", NULL);
+  g_autofree char *spill_s = NULL;
+  const char *self_peak;
+  double spilled_mib = 0.0;
+  gint n_spills;
+  g_autofree char *samples_s = g_strdup_printf ("%d", samples);
+  g_autofree char *length_s = g_strdup_printf ("%d", max_length);
+  const char *argv[20]; /* the child's command line, NULL-terminated */
+  guint n = 0;
+  BenchRun run = { 0 };
+  gboolean ok;
+
+  argv[n++] = slimflow;
+  argv[n++] = "quant";
+  argv[n++] = "--model_path";
+  argv[n++] = model;
+  argv[n++] = "--save_path";
+  argv[n++] = save;
+  argv[n++] = "--quant_type";
+  argv[n++] = "w8a8";
+  argv[n++] = "--max_samples";
+  argv[n++] = samples_s;
+  argv[n++] = "--max_length";
+  argv[n++] = length_s;
+  if (max_memory != NULL)
+    {
+      argv[n++] = "--max_memory";
+      argv[n++] = max_memory;
+    }
+  argv[n] = NULL;
+  ok = bench_run_child ((char **)argv, log, err_log, &run, error);
+  if (!ok)
+    return FALSE;
+  if (run.exit_code != 0)
+    {
+      const char *err = run.err != NULL ? run.err : "";
+      gsize n_chars = strlen (err);
+
+      /* the end of stderr holds the error; the debug log precedes it */
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "slimflow quant exited with %d:\n%s",
+                   run.exit_code, n_chars > 2000 ? err + n_chars - 2000 : err);
+      g_free (run.out);
+      g_free (run.err);
+      return FALSE;
+    }
+  /* GLib writes debug messages to stdout */
+  n_spills = bench_count_spills (run.out, &spilled_mib);
+  spill_s = n_spills > 0 ? g_strdup_printf ("yes (%d tensors, %.1f MiB)", n_spills, spilled_mib)
+                         : g_strdup ("no");
+  self_peak = run.out != NULL ? strstr (run.out, "peak resident memory ") : NULL;
+  printf ("%6d  %9.0f  %7.0f  %8.1f  %12.1f  %9.1f  %-10s  %s\n", n_layers, bench_dir_mib (model),
+          bench_dir_mib (save), run.wall_s, run.peak_rss_mib,
+          self_peak != NULL ? g_ascii_strtod (self_peak + 21, NULL) : 0.0,
+          max_memory != NULL ? max_memory : "default", spill_s);
+  fflush (stdout);
+  *out_peak = run.peak_rss_mib;
+  g_free (run.out);
+  g_free (run.err);
+  bench_remove_tree (save);
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *slimflow = NULL;
+  g_autofree char *depths_arg = NULL;
+  g_autofree char *tight = NULL;
+  g_autofree char *tmp_root = NULL;
+  g_autofree char *tmp = NULL;
+  g_autofree char *tokenizer_dir = NULL;
+  g_auto (GStrv) depths = NULL;
+  gint samples = 8, max_length = 128;
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *shared = g_getenv ("SLIMFLOW_SHARED_DIR");
+  double first_peak = 0.0, last_peak = 0.0;
+  gint first_depth = 0, last_depth = 0;
+  GOptionEntry entries[] = {
+    { "slimflow", 0, 0, G_OPTION_ARG_FILENAME, &slimflow,
+      "The slimflow CLI (default: $SLIMFLOW_CLI, else this build's framework/tools/slimflow)",
+      "PATH" },
+    { "depths", 0, 0, G_OPTION_ARG_STRING, &depths_arg, "Comma-separated layer counts (4,8,16)",
+      "LIST" },
+    { "samples", 0, 0, G_OPTION_ARG_INT, &samples, "Calibration samples (8)", "N" },
+    { "max-length", 0, 0, G_OPTION_ARG_INT, &max_length, "Tokens per sample at most (128)", "N" },
+    { "tight", 0, 0, G_OPTION_ARG_STRING, &tight,
+      "--max_memory of the last run (64K: below one sample's activations, so all spill)", "SIZE" },
+    { "tmpdir", 0, 0, G_OPTION_ARG_FILENAME, &tmp_root, "Where the models go (system temp dir)",
+      "DIR" },
+    { NULL },
+  };
+
+  context = g_option_context_new ("- memory and time of slimflow quant vs model depth");
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (
+      context, "The models use the stories260K tokenizer, copied at run time from\n"
+               "$SLIMFLOW_SHARED_DIR/models/stories260K (default: ../shared, relative to the\n"
+               "current directory).  Plugins come from $SLIMFLOW_PLUGIN_PATH, else this build's\n"
+               "plugins folder.  The child logs the framework's debug messages\n"
+               "(G_MESSAGES_DEBUG=slimflow) so that spilled tensors can be counted.\n"
+               "Each model takes about 103 MiB per layer under --tmpdir.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      fprintf (stderr, "quant: %s\n", error->message);
+      return 2;
+    }
+  if (slimflow == NULL)
+    slimflow
+        = g_strdup (g_getenv ("SLIMFLOW_CLI") != NULL ? g_getenv ("SLIMFLOW_CLI") : BENCH_SLIMFLOW);
+  if (g_getenv ("SLIMFLOW_PLUGIN_PATH") == NULL)
+    g_setenv ("SLIMFLOW_PLUGIN_PATH", BENCH_PLUGIN_DIR, TRUE);
+  if (samples <= 0 || max_length <= 0)
+    {
+      fprintf (stderr, "quant: --samples and --max-length must be > 0\n");
+      return 2;
+    }
+  if (!g_file_test (slimflow, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      fprintf (stderr, "quant: %s is not an executable slimflow CLI (use --slimflow)\n", slimflow);
+      return 2;
+    }
+  depths = g_strsplit (depths_arg != NULL ? depths_arg : "4,8,16", ",", -1);
+  tokenizer_dir
+      = g_build_filename (shared != NULL ? shared : "../shared", "models", "stories260K", NULL);
+  if (!g_file_test (tokenizer_dir, G_FILE_TEST_IS_DIR))
+    {
+      fprintf (stderr, "quant: %s not found (set SLIMFLOW_SHARED_DIR)\n", tokenizer_dir);
+      return 2;
+    }
+  tmp = g_build_filename (tmp_root != NULL ? tmp_root : g_get_tmp_dir (), "slimflow-bench-XXXXXX",
+                          NULL);
+  if (g_mkdtemp (tmp) == NULL)
+    {
+      fprintf (stderr, "quant: cannot create %s\n", tmp);
+      return 1;
+    }
+
+  printf ("slimflow quant --quant_type w8a8 (layer_wise), %d samples x <= %d tokens; "
+          "hidden %d, intermediate %d, bf16\n",
+          samples, max_length, BENCH_HIDDEN, BENCH_INTERMEDIATE);
+  printf ("layers  model MiB  out MiB    wall s  peak RSS MiB  (own MiB)  max_memory  spilled\n");
+  for (gint pass = 0; depths[pass] != NULL || (pass > 0 && tight != NULL && last_depth > 0); pass++)
+    {
+      gboolean tight_pass = depths[pass] == NULL;
+      gint n_layers = tight_pass ? last_depth : (gint)g_ascii_strtoll (depths[pass], NULL, 10);
+      g_autofree char *model = g_strdup_printf ("%s/model-%d", tmp, n_layers);
+      double peak = 0.0;
+
+      if (n_layers <= 0)
+        {
+          fprintf (stderr, "quant: bad depth '%s'\n", depths[pass]);
+          bench_remove_tree (tmp);
+          return 2;
+        }
+      if (!g_file_test (model, G_FILE_TEST_IS_DIR))
+        {
+          /* one model on disk at a time */
+          g_autofree char *previous = g_strdup_printf ("%s/model-%d", tmp, last_depth);
+          if (last_depth > 0)
+            bench_remove_tree (previous);
+          if (!bench_make_model (model, n_layers, tokenizer_dir, &error))
+            break;
+        }
+      if (!bench_quant (slimflow, tmp, model, n_layers, samples, max_length,
+                        tight_pass ? tight : NULL, &peak, &error))
+        break;
+      if (tight_pass)
+        break;
+      if (first_depth == 0)
+        {
+          first_depth = n_layers;
+          first_peak = peak;
+        }
+      last_depth = n_layers;
+      last_peak = peak;
+      if (depths[pass + 1] == NULL && tight == NULL)
+        tight = g_strdup ("64K");
+    }
+  bench_remove_tree (tmp);
+  if (error != NULL)
+    {
+      fprintf (stderr, "quant: %s\n", error->message);
+      return 1;
+    }
+  if (first_depth > 0 && last_depth > first_depth)
+    printf ("peak RSS at %d layers / at %d layers: %.2f (layer_wise memory %s with depth)\n",
+            last_depth, first_depth, last_peak / first_peak,
+            last_peak / first_peak < 1.10 ? "does not grow" : "GROWS");
+  return 0;
+}
