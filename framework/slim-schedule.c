@@ -247,15 +247,17 @@ fill_checkpoint (SlimSchedule *s, SlimCheckpoint *checkpoint, GError **error)
       if (state != NULL)
         slim_checkpoint_set_processor_state (checkpoint, name, state);
     }
+  /* savers not begun (no output folder) have nothing to resume */
   for (guint i = 0; i < ctx->savers->len && local_error == NULL; i++)
-    {
-      SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
-      g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
-      g_autoptr (GBytes) progress = slim_saver_save_progress (saver, &local_error);
+    if (s->saver_started[i])
+      {
+        SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
+        g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
+        g_autoptr (GBytes) progress = slim_saver_save_progress (saver, &local_error);
 
-      if (progress != NULL)
-        slim_checkpoint_set_saver_progress (checkpoint, name, progress);
-    }
+        if (progress != NULL)
+          slim_checkpoint_set_saver_progress (checkpoint, name, progress);
+      }
   if (g_error_matches (local_error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE))
     {
       g_warning ("no more checkpoints: %s; an interrupted run will start again from the first "
