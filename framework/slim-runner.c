@@ -55,10 +55,10 @@ check_context (SlimRunContext *ctx, GError **error)
                    "a processor needs calibration data but no dataset was given");
       return FALSE;
     }
-  if (ctx->resume && ctx->work_dir == NULL)
+  if (ctx->resume_from != NULL && ctx->out_dir == NULL)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                   "resuming a run needs a work directory");
+                   "resuming a run needs the output folder of the interrupted run");
       return FALSE;
     }
   return TRUE;

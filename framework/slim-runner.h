@@ -28,12 +28,13 @@ typedef void (*SlimRunProgressFunc) (guint layer_index, guint n_layers, gpointer
  *   processor is data-free
  * @work_dir: (nullable): directory for spilled activations and resume state
  * @max_memory_bytes: budget for resident activations; 0 = no limit
- * @resume: continue an interrupted run from @work_dir
  * @progress: (nullable): progress callback
  * @progress_data: user data for @progress
  * @out_dir: (nullable): output folder handed to slim_saver_begin()
  * @checkpoint_hashes: (nullable): three hashes identifying the run
  * @layer_errors: (nullable): filled with one relative output error per layer
+ * @resume_from: (nullable): a checkpoint of this run to continue from
+ *   (needs @out_dir, the interrupted run's output folder)
  *
  * Everything a runner needs for one run; a plain struct owned by the
  * caller, initialised with slim_run_context_init().
@@ -46,7 +47,6 @@ typedef struct
   SlimDataset *dataset;
   const char *work_dir;
   guint64 max_memory_bytes;
-  gboolean resume;
   SlimRunProgressFunc progress;
   gpointer progress_data;
   /* Added for the quantization pipeline (slim-schedule.h): */

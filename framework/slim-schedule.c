@@ -465,6 +465,8 @@ slim_schedule_run (SlimRunContext *ctx,
 
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (SLIM_IS_MODEL (ctx->model), FALSE);
+  /* slim_runner_run() reports this one to the user */
+  g_return_val_if_fail (ctx->resume_from == NULL || ctx->out_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s.ctx = ctx;
@@ -499,12 +501,6 @@ slim_schedule_run (SlimRunContext *ctx,
       goto out;
   if (ctx->resume_from != NULL)
     {
-      if (ctx->out_dir == NULL)
-        {
-          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                       "resuming needs the output folder of the interrupted run");
-          goto out;
-        }
       if (!resume_run (&s, &first, error))
         goto out;
     }

@@ -518,7 +518,6 @@ slim_cmd_quant (int argc, char **argv)
   ctx.dataset = dataset;
   ctx.work_dir = slim_workdir_get_work_dir (workdir);
   ctx.max_memory_bytes = max_memory_bytes;
-  ctx.resume = o.resume;
   ctx.out_dir = slim_workdir_get_staging_dir (workdir);
   ctx.checkpoint_hashes = &hashes;
   ctx.layer_errors = layer_errors;
