@@ -209,6 +209,21 @@ slim_minmax_rows (const float *x, gint64 n_rows, gint64 n_cols, float *out_min, 
     }
 }
 
+/* The integer level of x as a float: clamp(round(x / s + o), lo, hi).
+ * Clamping first, then the magic-number rounding (half to even in the
+ * default rounding mode), is exact because the bounds are integers; NaN
+ * ends at lo.  The one kernel step of quantize_rows and
+ * fake_quantize_rows. */
+static inline float
+slim_quant_level (float x, float s, float o, float lo, float hi)
+{
+  float v = x / s + o;
+
+  v = (v >= lo) ? v : lo;
+  v = (v <= hi) ? v : hi;
+  return (v + SLIM_ROUND_MAGIC) - SLIM_ROUND_MAGIC;
+}
+
 static gboolean
 slim_rows_args_ok (gint64 n_rows, gint64 n_cols, gint64 n_params)
 {
@@ -257,14 +272,7 @@ slim_quantize_rows (const SlimQParamsConfig *cfg,
       const float o = offset[n_params == 1 ? 0 : r];
 
       for (gint64 c = 0; c < n_cols; c++)
-        {
-          float v = row[c] / s + o;
-
-          v = (v >= lo) ? v : lo;
-          v = (v <= hi) ? v : hi;
-          v = (v + SLIM_ROUND_MAGIC) - SLIM_ROUND_MAGIC;
-          qrow[c] = (gint8)(int)v;
-        }
+        qrow[c] = (gint8)(int)slim_quant_level (row[c], s, o, lo, hi);
     }
 }
 
@@ -382,14 +390,7 @@ slim_fake_quantize_rows (const SlimQParamsConfig *cfg,
       const float o = offset[n_params == 1 ? 0 : r];
 
       for (gint64 c = 0; c < n_cols; c++)
-        {
-          float v = row[c] / s + o;
-
-          v = (v >= lo) ? v : lo;
-          v = (v <= hi) ? v : hi;
-          v = (v + SLIM_ROUND_MAGIC) - SLIM_ROUND_MAGIC;
-          orow[c] = (v - o) * s;
-        }
+        orow[c] = (slim_quant_level (row[c], s, o, lo, hi) - o) * s;
     }
 }
 
