@@ -29,6 +29,7 @@
 #include <glib/gstdio.h>
 
 #include "slim-error.h"
+#include "slim-json.h"
 #include "slim-pack.h"
 #include "slim-qlinear.h"
 #include "slim-qscheme.h"
@@ -631,63 +632,6 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
 
 /* ---- JSON in Python's json.dump format -------------------------------- */
 
-static void
-slim_ascend_append_py_string (GString *out, const char *text)
-{
-  const char *p = text;
-
-  g_string_append_c (out, '"');
-  while (*p != '\0')
-    {
-      gunichar c = g_utf8_get_char_validated (p, -1);
-
-      if (c == (gunichar)-1 || c == (gunichar)-2)
-        {
-          /* not UTF-8 (json-glib only hands out valid text): escape the byte */
-          g_string_append_printf (out, "\\u%04x", (guint)(guchar)*p);
-          p++;
-          continue;
-        }
-      switch (c)
-        {
-        case '"':
-          g_string_append (out, "\\\"");
-          break;
-        case '\\':
-          g_string_append (out, "\\\\");
-          break;
-        case '\n':
-          g_string_append (out, "\\n");
-          break;
-        case '\r':
-          g_string_append (out, "\\r");
-          break;
-        case '\t':
-          g_string_append (out, "\\t");
-          break;
-        case '\b':
-          g_string_append (out, "\\b");
-          break;
-        case '\f':
-          g_string_append (out, "\\f");
-          break;
-        default:
-          if (c < 0x20 || (c > 0x7e && c < 0x10000 && c != 0x7f))
-            g_string_append_printf (out, "\\u%04x", (guint)c);
-          else if (c >= 0x10000)
-            {
-              gunichar v = c - 0x10000;
-              g_string_append_printf (out, "\\u%04x\\u%04x", (guint)(0xd800 + (v >> 10)),
-                                      (guint)(0xdc00 + (v & 0x3ff)));
-            }
-          else
-            g_string_append_c (out, (char)c);
-        }
-      p = g_utf8_next_char (p);
-    }
-  g_string_append_c (out, '"');
-}
-
 /* Python's repr() of a float: the shortest digits that read back to the
  * same double, fixed notation for exponents -4..15 (with ".0" when
  * integral), else d.ddde+XX. */
@@ -788,7 +732,7 @@ slim_ascend_append_py_node (GString *out, JsonNode *node, guint indent, guint le
         for (GList *l = members; l != NULL; l = l->next)
           {
             slim_ascend_append_indent (out, indent, level + 1);
-            slim_ascend_append_py_string (out, l->data);
+            slim_json_append_string (out, l->data, TRUE);
             g_string_append (out, ": ");
             slim_ascend_append_py_node (out, json_object_get_member (object, l->data), indent,
                                         level + 1);
@@ -838,7 +782,7 @@ slim_ascend_append_py_node (GString *out, JsonNode *node, guint indent, guint le
           return;
         case G_TYPE_STRING:
         default:
-          slim_ascend_append_py_string (out, json_node_get_string (node));
+          slim_json_append_string (out, json_node_get_string (node), TRUE);
           return;
         }
     default:

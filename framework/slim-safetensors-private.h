@@ -55,9 +55,6 @@ const SlimSafetensorsEntry *slim_safetensors_header_lookup (const SlimSafetensor
 gboolean slim_safetensors_json_prescan (
     const char *text, gsize n_bytes, guint max_depth, guint64 *out_n_members, GError **error);
 
-/* Appends value as a JSON string literal (quoted, escaped). */
-void slim_safetensors_append_json_string (GString *out, const char *value);
-
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimSafetensorsHeader, slim_safetensors_header_free)
 
 G_END_DECLS

@@ -38,51 +38,8 @@
 #include <unistd.h>
 
 #include "slim-error.h"
+#include "slim-json.h"
 #include "slim-safetensors-private.h"
-
-/* ---- JSON helpers ------------------------------------------------------------ */
-
-/**
- * slim_safetensors_append_json_string:
- * @out: a string
- * @value: UTF-8 text
- *
- * Appends @value as a quoted, escaped JSON string.
- */
-void
-slim_safetensors_append_json_string (GString *out, const char *value)
-{
-  g_string_append_c (out, '"');
-  for (const char *p = value; *p != '\0'; p++)
-    {
-      guchar c = (guchar)*p;
-      switch (c)
-        {
-        case '"':
-          g_string_append (out, "\\\"");
-          break;
-        case '\\':
-          g_string_append (out, "\\\\");
-          break;
-        case '\n':
-          g_string_append (out, "\\n");
-          break;
-        case '\t':
-          g_string_append (out, "\\t");
-          break;
-        case '\r':
-          g_string_append (out, "\\r");
-          break;
-        default:
-          if (c < 0x20)
-            g_string_append_printf (out, "\\u%04x", c);
-          else
-            g_string_append_c (out, (char)c);
-          break;
-        }
-    }
-  g_string_append_c (out, '"');
-}
 
 /* One tensor as it is stored: packed types as bytes. */
 typedef struct
@@ -171,9 +128,9 @@ build_header (const SlimStoredEntry *entries, guint n_entries, GHashTable *metad
           const char *key = g_ptr_array_index (keys, i);
           if (i > 0)
             g_string_append_c (json, ',');
-          slim_safetensors_append_json_string (json, key);
+          slim_json_append_string (json, key, FALSE);
           g_string_append_c (json, ':');
-          slim_safetensors_append_json_string (json, g_hash_table_lookup (metadata, key));
+          slim_json_append_string (json, g_hash_table_lookup (metadata, key), FALSE);
         }
       g_string_append_c (json, '}');
       first = FALSE;
@@ -185,7 +142,7 @@ build_header (const SlimStoredEntry *entries, guint n_entries, GHashTable *metad
       if (!first)
         g_string_append_c (json, ',');
       first = FALSE;
-      slim_safetensors_append_json_string (json, e->name);
+      slim_json_append_string (json, e->name, FALSE);
       g_string_append_printf (json, ":{\"dtype\":\"%s\",\"shape\":[",
                               slim_dtype_get_info (e->dtype)->safetensors_name);
       for (guint d = 0; d < e->n_dims; d++)
@@ -654,9 +611,9 @@ write_index (SlimSafetensorsWriter *self, guint n_shards, GError **error)
       g_autofree char *file = shard_basename (self, shard, n_shards);
 
       g_string_append (json, i > 0 ? ",\n    " : "\n    ");
-      slim_safetensors_append_json_string (json, name);
+      slim_json_append_string (json, name, FALSE);
       g_string_append (json, ": ");
-      slim_safetensors_append_json_string (json, file);
+      slim_json_append_string (json, file, FALSE);
     }
   g_string_append (json, names->len > 0 ? "\n  }\n}\n" : "}\n}\n");
 

@@ -10,7 +10,7 @@
  * registry therefore always gives byte-identical files.
  */
 #include "slim-schema.h"
-#include "slim-safetensors-private.h"
+#include "slim-json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -39,11 +39,11 @@ slim_schema_file_free (SlimSchemaFile *file)
 
 /* ---- emitter ------------------------------------------------------- */
 
-/* Schemas use the same JSON string escaping as safetensors headers. */
+/* Schemas keep their UTF-8 text as is. */
 static void
 emit_string (GString *out, const char *text)
 {
-  slim_safetensors_append_json_string (out, text);
+  slim_json_append_string (out, text, FALSE);
 }
 
 /* Integral values below 1e15 as integers ("1000", not "1e+03"), others

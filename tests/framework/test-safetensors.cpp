@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "slim-error.h"
+#include "slim-json.h"
 #include "slim-safetensors-private.h"
 #include "slim-safetensors.h"
 
@@ -1122,3 +1123,27 @@ TEST (Safetensors, InspectUsage)
 }
 
 } // namespace
+
+// The one JSON string escaper (slim-json.h): safetensors headers, indexes
+// and schemas keep UTF-8; the ascend description escapes it as Python's
+// json.dump (ensure_ascii) does, with surrogate pairs above U+FFFF.
+TEST (Json, StringEscapingInBothModes)
+{
+  const char *text = "a\"b\\c\n\r\t\b\f\x01 \x7f é 😀";
+  GString *utf8 = g_string_new (nullptr);
+  GString *ascii = g_string_new (nullptr);
+  slim_json_append_string (utf8, text, FALSE);
+  slim_json_append_string (ascii, text, TRUE);
+  EXPECT_STREQ (utf8->str, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001 \x7f é 😀\"");
+  EXPECT_STREQ (ascii->str, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001 \x7f \\u00e9 \\ud83d\\ude00\"");
+  // both parse back to the original text
+  for (GString *s : { utf8, ascii })
+    {
+      JsonParser *parser = json_parser_new ();
+      ASSERT_TRUE (json_parser_load_from_data (parser, s->str, -1, nullptr)) << s->str;
+      EXPECT_STREQ (json_node_get_string (json_parser_get_root (parser)), text);
+      g_object_unref (parser);
+    }
+  g_string_free (utf8, TRUE);
+  g_string_free (ascii, TRUE);
+}
