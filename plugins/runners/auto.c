@@ -2,7 +2,7 @@
  *
  * auto.c: the "auto" runner plugin.  Automatic runner: layer_wise on a single process
  * (dp_layer_wise is not available yet). The loop itself is slim_schedule_run()
- * (framework/slim-schedule.h), shared by every runner so their outputs are byte-identical.
+ * (framework/runtime/slim-schedule.h), shared by every runner so their outputs are byte-identical.
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"

@@ -2,7 +2,7 @@
  *
  * layer-wise.c: the "layer_wise" runner plugin.  Layer-wise runner (msModelSlim layer_wise): one
  * decoder layer resident at a time. The loop itself is slim_schedule_run()
- * (framework/slim-schedule.h), shared by every runner so their outputs are byte-identical.
+ * (framework/runtime/slim-schedule.h), shared by every runner so their outputs are byte-identical.
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"

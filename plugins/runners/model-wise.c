@@ -2,7 +2,7 @@
  *
  * model-wise.c: the "model_wise" runner plugin.  Model-wise runner (msModelSlim model_wise): every
  * decoder layer resident, same numerics as layer_wise. The loop itself is slim_schedule_run()
- * (framework/slim-schedule.h), shared by every runner so their outputs are byte-identical.
+ * (framework/runtime/slim-schedule.h), shared by every runner so their outputs are byte-identical.
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"

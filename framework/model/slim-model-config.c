@@ -2,7 +2,7 @@
  *
  * slim-model-config.c: config.json -> SlimModelConfig.  Common Llama-
  * family fields are read here with the defaults transformers uses; the
- * adapter of the model_type reads the rest (framework/models/).  The file
+ * adapter of the model_type reads the rest (framework/model/adapters/).  The file
  * is untrusted: every number is range-checked before anything is sized
  * from it, and every dimension must fit the BLAS int.
  */

@@ -12,7 +12,7 @@
  * never crosses sequences, which is what a padded batch with an attention
  * mask computes.
  *
- * One adapter per architecture family lives in framework/models/.
+ * One adapter per architecture family lives in framework/model/adapters/.
  */
 #pragma once
 

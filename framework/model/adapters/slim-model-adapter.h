@@ -97,7 +97,7 @@ typedef struct
                              GPtrArray *subgraphs);
 } SlimModelAdapter;
 
-/* Adapters (framework/models/slim-llama.c, slim-moe.c). */
+/* Adapters (framework/model/adapters/slim-llama.c, slim-moe.c). */
 const SlimModelAdapter *slim_llama_adapter_get (void);
 const SlimModelAdapter *slim_moe_adapter_get (void);
 /* The adapter handling model_type, or NULL. */

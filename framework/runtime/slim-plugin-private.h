@@ -7,7 +7,7 @@
 
 #include <glib-object.h>
 #include "slim-error.h"
-#include "slim-plugin.h"
+#include "slim-plugin-desc.h"
 
 G_BEGIN_DECLS
 
