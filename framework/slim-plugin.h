@@ -26,8 +26,8 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes and the property tables
- * (slim-property.h). */
+ * shared numerics, the four base classes, SlimLinearProcessor and the
+ * property tables (slim-property.h). */
 #include "slim-plugin-desc.h"
 #include "slim-error.h"
 #include "slim-dtype.h"
@@ -53,6 +53,7 @@
 #include "slim-param.h"
 #include "slim-property.h"
 #include "slim-processor.h"
+#include "slim-linear-processor.h"
 #include "slim-saver.h"
 #include "slim-runner.h"
 #include "slim-schedule.h"
