@@ -14,6 +14,7 @@ struct _SlimLinearQConfig
   SlimQConfig *weight; /* required */
 };
 
+/* clang-format off */
 static const SlimPropertyDecl slim_linear_qconfig_properties[] = {
   SLIM_PROPERTY_OBJECT (
       SlimLinearQConfig, act, "act", "Activation quantization",
@@ -23,6 +24,7 @@ static const SlimPropertyDecl slim_linear_qconfig_properties[] = {
                         "How the linears' weights are quantized.", slim_qconfig_get_type,
                         .flags = SLIM_PARAM_REQUIRED),
 };
+/* clang-format on */
 
 G_DEFINE_FINAL_TYPE (SlimLinearQConfig, slim_linear_qconfig, G_TYPE_OBJECT)
 

@@ -17,6 +17,7 @@ struct _SlimQConfigExt
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
 
+/* clang-format off */
 static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
   SLIM_PROPERTY_INT64 (
       SlimQConfigExt, group_size, "group-size", "Group size",
@@ -34,6 +35,7 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "own bound).",
       0, 255, 0),
 };
+/* clang-format on */
 
 G_DEFINE_FINAL_TYPE (SlimQConfigExt, slim_qconfig_ext, G_TYPE_OBJECT)
 

@@ -20,6 +20,7 @@ struct _SlimQConfig
 /* Required keys; the defaults only exist because a GParamSpec needs one. */
 #define DEFAULT_METHOD SLIM_QMETHOD_MINMAX
 
+/* clang-format off */
 static const SlimPropertyDecl slim_qconfig_properties[] = {
   SLIM_PROPERTY_ENUM (SlimQConfig, dtype, "dtype", "Data type",
                       "Quantized data type (int8, int4, float, ...).", slim_qdtype_get_type,
@@ -41,6 +42,7 @@ static const SlimPropertyDecl slim_qconfig_properties[] = {
   SLIM_PROPERTY_OBJECT (SlimQConfig, ext, "ext", "Extensions",
                         "Method-specific settings (group_size, ...).", slim_qconfig_ext_get_type),
 };
+/* clang-format on */
 
 G_DEFINE_FINAL_TYPE (SlimQConfig, slim_qconfig, G_TYPE_OBJECT)
 

@@ -16,6 +16,7 @@ typedef struct
   gboolean loaded;
 } SlimDatasetPrivate;
 
+/* clang-format off */
 static const SlimPropertyDecl slim_dataset_properties[] = {
   SLIM_PROPERTY_STRING (SlimDatasetPrivate, path, "path", "Path",
                         "File holding the calibration data", NULL),
@@ -24,6 +25,7 @@ static const SlimPropertyDecl slim_dataset_properties[] = {
   SLIM_PROPERTY_UINT (SlimDatasetPrivate, max_length, "max-length", "Maximum length",
                       "Truncate every sample to this many tokens (0 = no limit)", 0, G_MAXUINT, 0),
 };
+/* clang-format on */
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimDataset, slim_dataset, G_TYPE_OBJECT)
 

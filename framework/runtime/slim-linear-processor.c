@@ -33,6 +33,7 @@ typedef struct
   GArray *claims; /* SlimLinearClaim */
 } SlimLinearProcessorPrivate;
 
+/* clang-format off */
 static const SlimPropertyDecl slim_linear_processor_properties[] = {
   SLIM_PROPERTY_STRV (
       SlimLinearProcessorPrivate, include, "include", "Include",
@@ -42,6 +43,7 @@ static const SlimPropertyDecl slim_linear_processor_properties[] = {
                       "Module name patterns left float; wins over include; default [].",
                       SLIM_STRV_EMPTY),
 };
+/* clang-format on */
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimLinearProcessor,
                                      slim_linear_processor,

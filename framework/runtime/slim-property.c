@@ -60,16 +60,16 @@ make_pspec (const SlimPropertyDecl *decl)
                                  (guint)decl->int_max, (guint)decl->int_default, flags);
       break;
     case SLIM_PROPERTY_TYPE_INT64:
-      pspec = g_param_spec_int64 (decl->name, decl->nick, decl->blurb, decl->int_min,
-                                  decl->int_max, decl->int_default, flags);
+      pspec = g_param_spec_int64 (decl->name, decl->nick, decl->blurb, decl->int_min, decl->int_max,
+                                  decl->int_default, flags);
       break;
     case SLIM_PROPERTY_TYPE_DOUBLE:
       pspec = g_param_spec_double (decl->name, decl->nick, decl->blurb, decl->double_min,
                                    decl->double_max, decl->double_default, flags);
       break;
     case SLIM_PROPERTY_TYPE_STRING:
-      pspec = g_param_spec_string (decl->name, decl->nick, decl->blurb, decl->string_default,
-                                   flags);
+      pspec
+          = g_param_spec_string (decl->name, decl->nick, decl->blurb, decl->string_default, flags);
       break;
     case SLIM_PROPERTY_TYPE_STRV:
       pspec = g_param_spec_boxed (decl->name, decl->nick, decl->blurb, G_TYPE_STRV, flags);

@@ -19,12 +19,14 @@ typedef struct
 /* 2^20 GB = 1 PB: far above any model, and the byte count fits in 64 bits. */
 #define MAX_PART_FILE_SIZE (1 << 20)
 
+/* clang-format off */
 static const SlimPropertyDecl slim_ascend_saver_properties[] = {
   SLIM_PROPERTY_INT (
       SlimAscendSaverPrivate, part_file_size, "part-file-size", "Part file size",
       "Size limit of one weight file in GB (2^30 bytes); 0 writes a single unsharded file.", 0,
       MAX_PART_FILE_SIZE, DEFAULT_PART_FILE_SIZE),
 };
+/* clang-format on */
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimAscendSaver, slim_ascend_saver, SLIM_TYPE_SAVER)
 

@@ -37,12 +37,14 @@ struct _SlimGroupProcessor
 };
 
 /* A plugin list only takes SlimProcessors (slim-property.h checks). */
+/* clang-format off */
 static const SlimPropertyDecl slim_group_properties[] = {
   SLIM_PROPERTY_PLUGIN_LIST (
       SlimGroupProcessor, configs, "configs", "Configs",
       "Processors run on one shared calibration forward, in list order.",
       SLIM_PLUGIN_KIND_PROCESSOR, .flags = SLIM_PARAM_REQUIRED | SLIM_PARAM_NON_EMPTY),
 };
+/* clang-format on */
 
 G_DEFINE_FINAL_TYPE (SlimGroupProcessor, slim_group_processor, SLIM_TYPE_PROCESSOR)
 

@@ -115,12 +115,14 @@ struct _SlimLinearQuantProcessor
 };
 
 /* include and exclude belong to SlimLinearProcessor. */
+/* clang-format off */
 static const SlimPropertyDecl slim_linear_quant_properties[] = {
   SLIM_PROPERTY_OBJECT (
       SlimLinearQuantProcessor, qconfig, "qconfig", "Quantization config",
       "Activation (act, optional: float) and weight (required) quantizer configs.",
       slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
 };
+/* clang-format on */
 
 G_DEFINE_FINAL_TYPE (SlimLinearQuantProcessor,
                      slim_linear_quant_processor,
@@ -539,8 +541,7 @@ slim_linear_quant_processor_is_data_free (SlimProcessor *processor)
 {
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
 
-  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (self), NULL)
-         && self->plan.data_free;
+  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (self), NULL) && self->plan.data_free;
 }
 
 static gboolean
