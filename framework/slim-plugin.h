@@ -54,6 +54,7 @@
 #include "slim-property.h"
 #include "slim-processor.h"
 #include "slim-linear-processor.h"
+#include "slim-state.h"
 #include "slim-saver.h"
 #include "slim-runner.h"
 #include "slim-schedule.h"

@@ -19,6 +19,7 @@
  *     char **targets;
  *   };
  *
+ *   // clang-format off
  *   static const SlimPropertyDecl slim_foo_properties[] = {
  *     SLIM_PROPERTY_INT (SlimFooProcessor, group_size, "group-size", "Group size",
  *                        "Input features per group.", 1, 4096, 128),
@@ -30,6 +31,7 @@
  *     SLIM_PROPERTY_STRV (SlimFooProcessor, targets, "targets", "Targets",
  *                         "Module name patterns.", SLIM_STRV ("*")),
  *   };
+ *   // clang-format on
  *
  *   static void
  *   slim_foo_processor_class_init (SlimFooProcessorClass *klass)
@@ -65,6 +67,11 @@
  *   - A PLUGIN_LIST only accepts objects of its kind's base class
  *     (slim_plugin_kind_get_base_type); anything else is refused with a
  *     g_critical.
+ *
+ * The tables are C (designated initializers); slim-state.h's field
+ * tables also compile as C++.  Keep a table between clang-format off/on
+ * comments: clang-format puts every macro argument inside a braced list on
+ * a line of its own.
  *
  * A base class with G_ADD_PRIVATE declares fields of its private struct
  * (SLIM_PROPERTY_INT (SlimFooPrivate, ...)) and installs the table with
@@ -150,8 +157,15 @@ typedef struct
 
 /* The offset of T.field, failing to compile unless the field has ctype
  * (or, for the _SIZE_ form, ctype's size). */
+/* clang-format off */
+#ifdef __cplusplus
+#define SLIM_PROPERTY_FIELD_(T, field, ctype)                                                      \
+  ((gsize)G_STRUCT_OFFSET (T, field) + 0 * sizeof (static_cast<ctype *> (&((T *)0)->field)))
+#else
 #define SLIM_PROPERTY_FIELD_(T, field, ctype)                                                      \
   ((gsize)G_STRUCT_OFFSET (T, field) + 0 * sizeof (_Generic (((T *)0)->field, ctype: 1)))
+#endif
+/* clang-format on */
 #define SLIM_PROPERTY_FIELD_SIZE_(T, field, ctype)                                                 \
   ((gsize)G_STRUCT_OFFSET (T, field)                                                               \
    + 0 * sizeof (char[sizeof (((T *)0)->field) == sizeof (ctype) ? 1 : -1]))
@@ -275,6 +289,7 @@ void slim_properties_set_property (GObject *object,
                                    guint prop_id,
                                    const GValue *value,
                                    GParamSpec *pspec);
-void slim_properties_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec);
+void
+slim_properties_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec);
 
 G_END_DECLS
