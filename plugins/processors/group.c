@@ -17,9 +17,10 @@
  *   needs_kv_cache        any child needs it
  *   supports_distributed  any child supports it (msModelSlim's rule)
  *
- * A linear matched by several linear_quant children is quantized by the
- * first one only: msModelSlim replaces the module on the first match, so
- * later children no longer see an nn.Linear.  The first failing child
+ * A linear matched by several linear_quant children (any
+ * SlimLinearProcessor) is taken by the first one only: msModelSlim
+ * replaces the module on the first match, so later children no longer see
+ * an nn.Linear (slim-linear-processor.h).  The first failing child
  * stops a fan-out; its error names the child ("configs[1] (linear_quant)").
  */
 #include "slim-plugin.h"
