@@ -26,7 +26,8 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes and the property helpers. */
+ * shared numerics, the four base classes, SlimLinearProcessor and the
+ * property tables (slim-property.h). */
 #include "slim-plugin-desc.h"
 #include "slim-error.h"
 #include "slim-dtype.h"
@@ -49,7 +50,11 @@
 #include "slim-qlinear.h"
 #include "slim-pack.h"
 #include "slim-ascend-writer.h"
+#include "slim-param.h"
+#include "slim-property.h"
 #include "slim-processor.h"
+#include "slim-linear-processor.h"
+#include "slim-state.h"
 #include "slim-saver.h"
 #include "slim-runner.h"
 #include "slim-schedule.h"
