@@ -26,7 +26,11 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes and the property helpers. */
+ * shared numerics, the four base classes and the property helpers.  All of them, and
+ * nothing else, are installed as the plugin SDK (include/slimflow-1,
+ * pkg-config slimflow-1; docs/plugin-guide.md); SLIM_PLUGIN_ABI_VERSION
+ * comes from the generated slim-version.h, which also says what changes
+ * bump it. */
 #include "slim-plugin-desc.h"
 #include "slim-error.h"
 #include "slim-dtype.h"
