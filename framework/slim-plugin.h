@@ -26,7 +26,8 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes and the property helpers.  All of them, and
+ * shared numerics, the four base classes, the property helpers and the
+ * test bench for its tests (slim-plugin-test.h).  All of them, and
  * nothing else, are installed as the plugin SDK (include/slimflow-1,
  * pkg-config slimflow-1; docs/plugin-guide.md); SLIM_PLUGIN_ABI_VERSION
  * comes from the generated slim-version.h, which also says what changes
@@ -60,6 +61,7 @@
 #include "slim-dataset.h"
 #include "slim-registry.h"
 #include "slim-config-object.h"
+#include "slim-plugin-test.h"
 
 G_BEGIN_DECLS
 
