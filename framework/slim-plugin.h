@@ -26,12 +26,12 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes, the property helpers and the
- * test bench for its tests (slim-plugin-test.h).  All of them, and
- * nothing else, are installed as the plugin SDK (include/slimflow-1,
- * pkg-config slimflow-1; docs/plugin-guide.md); SLIM_PLUGIN_ABI_VERSION
- * comes from the generated slim-version.h, which also says what changes
- * bump it. */
+ * shared numerics, the four base classes, SlimLinearProcessor, the
+ * property tables (slim-property.h) and the test bench for its tests
+ * (slim-plugin-test.h).  All of them, and nothing else, are installed as
+ * the plugin SDK (include/slimflow-1, pkg-config slimflow-1;
+ * docs/plugin-guide.md); SLIM_PLUGIN_ABI_VERSION comes from the
+ * generated slim-version.h, which also says what changes bump it. */
 #include "slim-plugin-desc.h"
 #include "slim-error.h"
 #include "slim-dtype.h"
@@ -54,7 +54,10 @@
 #include "slim-qlinear.h"
 #include "slim-pack.h"
 #include "slim-ascend-writer.h"
+#include "slim-param.h"
+#include "slim-property.h"
 #include "slim-processor.h"
+#include "slim-linear-processor.h"
 #include "slim-saver.h"
 #include "slim-runner.h"
 #include "slim-schedule.h"

@@ -23,94 +23,21 @@
  * The object is created with g_object_new_with_properties(), so a
  * half-configured object never exists.
  *
- * For plugin authors: mark properties with slim_param_spec_set_flags() in
- * class_init (after creating the pspec, before installing it):
- *
- *   properties[PROP_WEIGHT] = g_param_spec_object ("weight", "Weight", "...",
- *                                                  SLIM_TYPE_QCONFIG, flags);
- *   slim_param_spec_set_flags (properties[PROP_WEIGHT], SLIM_PARAM_REQUIRED);
- *
- * and declare a list of child plugins with slim_param_spec_plugin_list():
- *
- *   properties[PROP_CONFIGS] = slim_param_spec_plugin_list (
- *       "configs", "Configs", "Processors run on one shared calibration forward.",
- *       SLIM_PLUGIN_KIND_PROCESSOR, G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY
- *       | G_PARAM_STATIC_STRINGS);
- *
- * The property value is then a GPtrArray of the child objects (in YAML
- * order; g_object_get() returns a new reference to the array).
+ * Plugin authors declare their properties with slim-property.h (one
+ * SLIM_PROPERTY_* line each); the flags (required, non-empty), the
+ * plugin-list type and string-list defaults it records are read here
+ * through slim-param.h.  A plugin-list property's value is a GPtrArray of
+ * the child objects (in YAML order; g_object_get() returns a new reference
+ * to the array).
  */
 #pragma once
 
 #include <glib-object.h>
 #include "slim-config.h"
+#include "slim-param.h"
 #include "slim-registry.h"
 
 G_BEGIN_DECLS
-
-/**
- * SlimParamFlags:
- * @SLIM_PARAM_REQUIRED: the key must be present in the YAML mapping
- * @SLIM_PARAM_NON_EMPTY: a list (GStrv, flags, plugin list) must not be empty
- *
- * Config-level constraints a GParamSpec cannot express, attached with
- * slim_param_spec_set_flags() and honoured by the loader and the schemas.
- */
-typedef enum
-{
-  SLIM_PARAM_NONE = 0,
-  SLIM_PARAM_REQUIRED = 1 << 0,
-  SLIM_PARAM_NON_EMPTY = 1 << 1,
-} SlimParamFlags;
-
-/**
- * slim_param_spec_set_flags:
- * @pspec: a param spec of a plugin property
- * @flags: the constraints to attach (replaces earlier ones)
- *
- * Call in class_init, before installing @pspec.
- */
-void slim_param_spec_set_flags (GParamSpec *pspec, SlimParamFlags flags);
-
-/**
- * slim_param_spec_get_flags:
- * @pspec: a param spec
- *
- * Returns: the flags set with slim_param_spec_set_flags(), or SLIM_PARAM_NONE.
- */
-SlimParamFlags slim_param_spec_get_flags (GParamSpec *pspec);
-
-/**
- * SLIM_TYPE_PLUGIN_LIST:
- *
- * Boxed type of a #GPtrArray of plugin #GObjects (copy = g_ptr_array_ref).
- */
-typedef GPtrArray SlimPluginList;
-GType slim_plugin_list_get_type (void);
-#define SLIM_TYPE_PLUGIN_LIST (slim_plugin_list_get_type ())
-
-/**
- * slim_param_spec_plugin_list:
- * @name: canonical property name
- * @nick: short title
- * @blurb: one sentence
- * @kind: the kind of plugin the list holds
- * @flags: GParamFlags
- *
- * Returns: (transfer floating): a boxed pspec of type SLIM_TYPE_PLUGIN_LIST
- *   remembering @kind.
- */
-GParamSpec *slim_param_spec_plugin_list (
-    const char *name, const char *nick, const char *blurb, SlimPluginKind kind, GParamFlags flags);
-
-/**
- * slim_param_spec_get_plugin_kind:
- * @pspec: a param spec
- * @out_kind: (out) (optional): the kind of plugin the list holds
- *
- * Returns: TRUE when @pspec was made by slim_param_spec_plugin_list().
- */
-gboolean slim_param_spec_get_plugin_kind (GParamSpec *pspec, SlimPluginKind *out_kind);
 
 /**
  * slim_config_object_new:

@@ -4,7 +4,7 @@
  */
 #include "slim-linear-qconfig.h"
 
-#include "slim-config-object.h"
+#include "slim-property.h"
 
 struct _SlimLinearQConfig
 {
@@ -14,86 +14,30 @@ struct _SlimLinearQConfig
   SlimQConfig *weight; /* required */
 };
 
-enum
-{
-  PROP_0,
-  PROP_ACT,
-  PROP_WEIGHT,
-  N_PROPS
+static const SlimPropertyDecl slim_linear_qconfig_properties[] = {
+  SLIM_PROPERTY_OBJECT (
+      SlimLinearQConfig, act, "act", "Activation quantization",
+      "How the linears' inputs are quantized; omitted = float activations (weight-only).",
+      slim_qconfig_get_type),
+  SLIM_PROPERTY_OBJECT (SlimLinearQConfig, weight, "weight", "Weight quantization",
+                        "How the linears' weights are quantized.", slim_qconfig_get_type,
+                        .flags = SLIM_PARAM_REQUIRED),
 };
-
-static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (SlimLinearQConfig, slim_linear_qconfig, G_TYPE_OBJECT)
 
 static void
-slim_linear_qconfig_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+slim_linear_qconfig_finalize (GObject *object)
 {
-  SlimLinearQConfig *self = SLIM_LINEAR_QCONFIG (object);
-
-  switch (prop_id)
-    {
-    case PROP_ACT:
-      g_value_set_object (value, self->act);
-      break;
-    case PROP_WEIGHT:
-      g_value_set_object (value, self->weight);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_linear_qconfig_set_property (GObject *object,
-                                  guint prop_id,
-                                  const GValue *value,
-                                  GParamSpec *pspec)
-{
-  SlimLinearQConfig *self = SLIM_LINEAR_QCONFIG (object);
-
-  switch (prop_id)
-    {
-    case PROP_ACT:
-      g_set_object (&self->act, g_value_get_object (value));
-      break;
-    case PROP_WEIGHT:
-      g_set_object (&self->weight, g_value_get_object (value));
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_linear_qconfig_dispose (GObject *object)
-{
-  SlimLinearQConfig *self = SLIM_LINEAR_QCONFIG (object);
-
-  g_clear_object (&self->act);
-  g_clear_object (&self->weight);
-  G_OBJECT_CLASS (slim_linear_qconfig_parent_class)->dispose (object);
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_linear_qconfig_parent_class)->finalize (object);
 }
 
 static void
 slim_linear_qconfig_class_init (SlimLinearQConfigClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
-
-  object_class->get_property = slim_linear_qconfig_get_property;
-  object_class->set_property = slim_linear_qconfig_set_property;
-  object_class->dispose = slim_linear_qconfig_dispose;
-
-  properties[PROP_ACT] = g_param_spec_object (
-      "act", "Activation quantization",
-      "How the linears' inputs are quantized; omitted = float activations (weight-only).",
-      SLIM_TYPE_QCONFIG, flags);
-  properties[PROP_WEIGHT]
-      = g_param_spec_object ("weight", "Weight quantization",
-                             "How the linears' weights are quantized.", SLIM_TYPE_QCONFIG, flags);
-  slim_param_spec_set_flags (properties[PROP_WEIGHT], SLIM_PARAM_REQUIRED);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  G_OBJECT_CLASS (klass)->finalize = slim_linear_qconfig_finalize;
+  SLIM_PROPERTIES_INSTALL (klass, slim_linear_qconfig_properties);
 }
 
 static void

@@ -315,14 +315,18 @@ property_schema (JsonObject *schema,
   else if (type == G_TYPE_STRV)
     {
       JsonObject *items = json_object_new ();
+      /* a boxed pspec's default is NULL: the plugin's own is recorded apart */
+      const char *const *strv = g_value_get_boxed (def) != NULL
+                                    ? g_value_get_boxed (def)
+                                    : slim_param_spec_get_default_strv (pspec);
 
       json_object_set_string_member (schema, "type", "array");
       json_object_set_string_member (items, "type", "string");
       json_object_set_object_member (schema, "items", items);
       if (non_empty)
         json_object_set_int_member (schema, "minItems", 1);
-      if (g_value_get_boxed (def) != NULL)
-        json_object_set_array_member (schema, "default", string_array (g_value_get_boxed (def)));
+      if (strv != NULL)
+        json_object_set_array_member (schema, "default", string_array (strv));
     }
   else if (G_TYPE_IS_ENUM (type))
     {

@@ -6,20 +6,7 @@
 #include "slim-dataset.h"
 
 #include "slim-plugin-private.h"
-
-enum
-{
-  PROP_0,
-  PROP_PATH,
-  PROP_MAX_SAMPLES,
-  PROP_MAX_LENGTH,
-  N_PROPS
-};
-
-#define DEFAULT_MAX_SAMPLES 0
-#define DEFAULT_MAX_LENGTH 0
-
-static GParamSpec *properties[N_PROPS];
+#include "slim-property.h"
 
 typedef struct
 {
@@ -29,89 +16,35 @@ typedef struct
   gboolean loaded;
 } SlimDatasetPrivate;
 
+static const SlimPropertyDecl slim_dataset_properties[] = {
+  SLIM_PROPERTY_STRING (SlimDatasetPrivate, path, "path", "Path",
+                        "File holding the calibration data", NULL),
+  SLIM_PROPERTY_UINT (SlimDatasetPrivate, max_samples, "max-samples", "Maximum samples",
+                      "Use at most this many samples (0 = all)", 0, G_MAXUINT, 0),
+  SLIM_PROPERTY_UINT (SlimDatasetPrivate, max_length, "max-length", "Maximum length",
+                      "Truncate every sample to this many tokens (0 = no limit)", 0, G_MAXUINT, 0),
+};
+
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimDataset, slim_dataset, G_TYPE_OBJECT)
-
-static void
-slim_dataset_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
-
-  switch (prop_id)
-    {
-    case PROP_PATH:
-      g_value_set_string (value, priv->path);
-      break;
-    case PROP_MAX_SAMPLES:
-      g_value_set_uint (value, priv->max_samples);
-      break;
-    case PROP_MAX_LENGTH:
-      g_value_set_uint (value, priv->max_length);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_dataset_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
-{
-  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
-
-  switch (prop_id)
-    {
-    case PROP_PATH:
-      g_free (priv->path);
-      priv->path = g_value_dup_string (value);
-      break;
-    case PROP_MAX_SAMPLES:
-      priv->max_samples = g_value_get_uint (value);
-      break;
-    case PROP_MAX_LENGTH:
-      priv->max_length = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
 
 static void
 slim_dataset_finalize (GObject *object)
 {
-  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (SLIM_DATASET (object));
-
-  g_clear_pointer (&priv->path, g_free);
-
+  /* the property fields of every table in the plugin's ancestry */
+  slim_properties_clear (object);
   G_OBJECT_CLASS (slim_dataset_parent_class)->finalize (object);
 }
 
 static void
 slim_dataset_class_init (SlimDatasetClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
-
-  object_class->get_property = slim_dataset_get_property;
-  object_class->set_property = slim_dataset_set_property;
-  object_class->finalize = slim_dataset_finalize;
-
-  properties[PROP_PATH]
-      = g_param_spec_string ("path", "Path", "File holding the calibration data", NULL, flags);
-  properties[PROP_MAX_SAMPLES] = g_param_spec_uint ("max-samples", "Maximum samples",
-                                                    "Use at most this many samples (0 = all)", 0,
-                                                    G_MAXUINT, DEFAULT_MAX_SAMPLES, flags);
-  properties[PROP_MAX_LENGTH] = g_param_spec_uint (
-      "max-length", "Maximum length", "Truncate every sample to this many tokens (0 = no limit)", 0,
-      G_MAXUINT, DEFAULT_MAX_LENGTH, flags);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  G_OBJECT_CLASS (klass)->finalize = slim_dataset_finalize;
+  SLIM_PROPERTIES_INSTALL_PRIVATE (klass, slim_dataset_properties);
 }
 
 static void
 slim_dataset_init (SlimDataset *self)
 {
-  SlimDatasetPrivate *priv = slim_dataset_get_instance_private (self);
-
-  priv->max_samples = DEFAULT_MAX_SAMPLES;
-  priv->max_length = DEFAULT_MAX_LENGTH;
 }
 
 const char *

@@ -7,12 +7,22 @@
 
 #include <string.h>
 #include "slim-plugin-private.h"
+#include "slim-property.h"
 
 G_DEFINE_ABSTRACT_TYPE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
 
 static void
+slim_processor_finalize (GObject *object)
+{
+  /* the property fields of every table in the plugin's ancestry */
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_processor_parent_class)->finalize (object);
+}
+
+static void
 slim_processor_class_init (SlimProcessorClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = slim_processor_finalize;
   /* Every vfunc is optional: the wrappers treat NULL as "nothing to do". */
 }
 

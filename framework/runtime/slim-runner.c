@@ -7,14 +7,24 @@
 
 #include <string.h>
 #include "slim-plugin-private.h"
+#include "slim-property.h"
 #include "slim-processor.h"
 #include "slim-saver.h"
 
 G_DEFINE_ABSTRACT_TYPE (SlimRunner, slim_runner, G_TYPE_OBJECT)
 
 static void
+slim_runner_finalize (GObject *object)
+{
+  /* the property fields of every table in the plugin's ancestry */
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_runner_parent_class)->finalize (object);
+}
+
+static void
 slim_runner_class_init (SlimRunnerClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = slim_runner_finalize;
   /* run is required (checked when called). */
 }
 

@@ -8,6 +8,7 @@
 #include "slim-saver.h"
 
 #include "slim-plugin-private.h"
+#include "slim-property.h"
 
 typedef enum
 {
@@ -24,8 +25,17 @@ typedef struct
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimSaver, slim_saver, G_TYPE_OBJECT)
 
 static void
+slim_saver_finalize (GObject *object)
+{
+  /* the property fields of every table in the plugin's ancestry */
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_saver_parent_class)->finalize (object);
+}
+
+static void
 slim_saver_class_init (SlimSaverClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = slim_saver_finalize;
   /* begin, write_layer and finish are required (checked when called);
    * abort is optional. */
 }

@@ -6,6 +6,7 @@
 #include "slim-ascend-saver.h"
 
 #include "slim-model.h"
+#include "slim-property.h"
 
 typedef struct
 {
@@ -14,18 +15,16 @@ typedef struct
   SlimAscendWriter *writer;
 } SlimAscendSaverPrivate;
 
-enum
-{
-  PROP_0,
-  PROP_PART_FILE_SIZE,
-  N_PROPS
-};
-
 #define DEFAULT_PART_FILE_SIZE 4
 /* 2^20 GB = 1 PB: far above any model, and the byte count fits in 64 bits. */
 #define MAX_PART_FILE_SIZE (1 << 20)
 
-static GParamSpec *properties[N_PROPS];
+static const SlimPropertyDecl slim_ascend_saver_properties[] = {
+  SLIM_PROPERTY_INT (
+      SlimAscendSaverPrivate, part_file_size, "part-file-size", "Part file size",
+      "Size limit of one weight file in GB (2^30 bytes); 0 writes a single unsharded file.", 0,
+      MAX_PART_FILE_SIZE, DEFAULT_PART_FILE_SIZE),
+};
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimAscendSaver, slim_ascend_saver, SLIM_TYPE_SAVER)
 
@@ -121,41 +120,6 @@ slim_ascend_saver_resume (
 }
 
 static void
-slim_ascend_saver_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  SlimAscendSaverPrivate *priv
-      = slim_ascend_saver_get_instance_private (SLIM_ASCEND_SAVER (object));
-
-  switch (prop_id)
-    {
-    case PROP_PART_FILE_SIZE:
-      g_value_set_int (value, priv->part_file_size);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_ascend_saver_set_property (GObject *object,
-                                guint prop_id,
-                                const GValue *value,
-                                GParamSpec *pspec)
-{
-  SlimAscendSaverPrivate *priv
-      = slim_ascend_saver_get_instance_private (SLIM_ASCEND_SAVER (object));
-
-  switch (prop_id)
-    {
-    case PROP_PART_FILE_SIZE:
-      priv->part_file_size = g_value_get_int (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
 slim_ascend_saver_dispose (GObject *object)
 {
   slim_ascend_saver_drop (SLIM_ASCEND_SAVER (object));
@@ -168,8 +132,6 @@ slim_ascend_saver_class_init (SlimAscendSaverClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   SlimSaverClass *saver_class = SLIM_SAVER_CLASS (klass);
 
-  object_class->get_property = slim_ascend_saver_get_property;
-  object_class->set_property = slim_ascend_saver_set_property;
   object_class->dispose = slim_ascend_saver_dispose;
   saver_class->begin = slim_ascend_saver_begin;
   saver_class->write_layer = slim_ascend_saver_write_layer;
@@ -178,18 +140,10 @@ slim_ascend_saver_class_init (SlimAscendSaverClass *klass)
   saver_class->save_progress = slim_ascend_saver_save_progress;
   saver_class->resume = slim_ascend_saver_resume;
 
-  properties[PROP_PART_FILE_SIZE] = g_param_spec_int (
-      "part-file-size", "Part file size",
-      "Size limit of one weight file in GB (2^30 bytes); 0 writes a single unsharded file.", 0,
-      MAX_PART_FILE_SIZE, DEFAULT_PART_FILE_SIZE,
-      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  SLIM_PROPERTIES_INSTALL_PRIVATE (klass, slim_ascend_saver_properties);
 }
 
 static void
 slim_ascend_saver_init (SlimAscendSaver *self)
 {
-  SlimAscendSaverPrivate *priv = slim_ascend_saver_get_instance_private (self);
-
-  priv->part_file_size = DEFAULT_PART_FILE_SIZE;
 }

@@ -178,6 +178,8 @@ describe_default (GParamSpec *pspec)
       const char *const *strv = g_value_get_boxed (value);
       g_autofree char *joined = NULL;
       if (strv == NULL)
+        strv = slim_param_spec_get_default_strv (pspec);
+      if (strv == NULL)
         return g_strdup ("(none)");
       joined = g_strjoinv (", ", (char **)strv);
       return g_strdup_printf ("[%s]", joined);

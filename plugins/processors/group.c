@@ -24,8 +24,6 @@
  */
 #include "slim-plugin.h"
 
-#include "slim-config-object.h"
-
 #define SLIM_TYPE_GROUP_PROCESSOR (slim_group_processor_get_type ())
 G_DECLARE_FINAL_TYPE (
     SlimGroupProcessor, slim_group_processor, SLIM, GROUP_PROCESSOR, SlimProcessor)
@@ -38,14 +36,13 @@ struct _SlimGroupProcessor
   GArray *hooks;      /* SlimForwardHooks of the children, for the current forward */
 };
 
-enum
-{
-  PROP_0,
-  PROP_CONFIGS,
-  N_PROPS
+/* A plugin list only takes SlimProcessors (slim-property.h checks). */
+static const SlimPropertyDecl slim_group_properties[] = {
+  SLIM_PROPERTY_PLUGIN_LIST (
+      SlimGroupProcessor, configs, "configs", "Configs",
+      "Processors run on one shared calibration forward, in list order.",
+      SLIM_PLUGIN_KIND_PROCESSOR, .flags = SLIM_PARAM_REQUIRED | SLIM_PARAM_NON_EMPTY),
 };
-
-static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (SlimGroupProcessor, slim_group_processor, SLIM_TYPE_PROCESSOR)
 
@@ -324,57 +321,6 @@ slim_group_processor_supports_distributed (SlimProcessor *processor)
 }
 
 static void
-slim_group_processor_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
-{
-  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
-
-  switch (prop_id)
-    {
-    case PROP_CONFIGS:
-      g_value_set_boxed (value, self->configs);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_group_processor_set_property (GObject *object,
-                                   guint prop_id,
-                                   const GValue *value,
-                                   GParamSpec *pspec)
-{
-  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
-  GPtrArray *configs;
-
-  switch (prop_id)
-    {
-    case PROP_CONFIGS:
-      configs = g_value_get_boxed (value);
-      for (guint i = 0; configs != NULL && i < configs->len; i++)
-        if (!SLIM_IS_PROCESSOR (g_ptr_array_index (configs, i)))
-          {
-            g_critical ("group: configs[%u] is not a SlimProcessor", i);
-            return;
-          }
-      g_clear_pointer (&self->configs, g_ptr_array_unref);
-      self->configs = g_value_dup_boxed (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_group_processor_dispose (GObject *object)
-{
-  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
-
-  g_clear_pointer (&self->configs, g_ptr_array_unref);
-  G_OBJECT_CLASS (slim_group_processor_parent_class)->dispose (object);
-}
-
-static void
 slim_group_processor_finalize (GObject *object)
 {
   SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (object);
@@ -389,9 +335,6 @@ slim_group_processor_class_init (SlimGroupProcessorClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
 
-  object_class->get_property = slim_group_processor_get_property;
-  object_class->set_property = slim_group_processor_set_property;
-  object_class->dispose = slim_group_processor_dispose;
   object_class->finalize = slim_group_processor_finalize;
   processor_class->validate = slim_group_processor_validate;
   processor_class->pre_run = slim_group_processor_pre_run;
@@ -404,13 +347,7 @@ slim_group_processor_class_init (SlimGroupProcessorClass *klass)
   processor_class->restore_state = slim_group_processor_restore_state;
   processor_class->needs_kv_cache = slim_group_processor_needs_kv_cache;
   processor_class->supports_distributed = slim_group_processor_supports_distributed;
-
-  properties[PROP_CONFIGS] = slim_param_spec_plugin_list (
-      "configs", "Configs", "Processors run on one shared calibration forward, in list order.",
-      SLIM_PLUGIN_KIND_PROCESSOR,
-      G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  slim_param_spec_set_flags (properties[PROP_CONFIGS], SLIM_PARAM_REQUIRED | SLIM_PARAM_NON_EMPTY);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  SLIM_PROPERTIES_INSTALL (klass, slim_group_properties);
 }
 
 static void

@@ -64,21 +64,23 @@
  *   - `ext` accepts group_size, aggregation_type and max_bound only.
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
+ *
+ * The base class SlimLinearProcessor (slim-linear-processor.h) owns
+ * include/exclude, the walk over a layer's linears, which linears are
+ * taken, those warnings and the pattern hits of the saved state; this file
+ * is the quantization: prepare, process_linear, the linear_input hook and
+ * finish_layer.
  */
 #include "slim-plugin.h"
 
 #include <string.h>
-
-#include "slim-config-object.h"
-#include "slim-linear-qconfig.h"
-#include "slim-qlinear.h"
 
 #define SLIM_TYPE_LINEAR_QUANT_PROCESSOR (slim_linear_quant_processor_get_type ())
 G_DECLARE_FINAL_TYPE (SlimLinearQuantProcessor,
                       slim_linear_quant_processor,
                       SLIM,
                       LINEAR_QUANT_PROCESSOR,
-                      SlimProcessor)
+                      SlimLinearProcessor)
 
 /* What the configuration resolves to (filled once by prepare). */
 typedef struct
@@ -103,31 +105,26 @@ typedef struct
 
 struct _SlimLinearQuantProcessor
 {
-  SlimProcessor parent_instance;
+  SlimLinearProcessor parent_instance;
 
   SlimLinearQConfig *qconfig;
-  char **include;
-  char **exclude;
 
-  gboolean prepared;
-  SlimLinearQuantPlan plan;
-  SlimGlobList *globs;
+  SlimLinearQuantPlan plan; /* valid once the base is prepared */
   GHashTable *pending;      /* module (owned by the record) -> SlimLinearQuantPending */
   GPtrArray *pending_order; /* SlimLinearQuantPending, owned */
 };
 
-enum
-{
-  PROP_0,
-  PROP_QCONFIG,
-  PROP_INCLUDE,
-  PROP_EXCLUDE,
-  N_PROPS
+/* include and exclude belong to SlimLinearProcessor. */
+static const SlimPropertyDecl slim_linear_quant_properties[] = {
+  SLIM_PROPERTY_OBJECT (
+      SlimLinearQuantProcessor, qconfig, "qconfig", "Quantization config",
+      "Activation (act, optional: float) and weight (required) quantizer configs.",
+      slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
 };
 
-static GParamSpec *properties[N_PROPS];
-
-G_DEFINE_FINAL_TYPE (SlimLinearQuantProcessor, slim_linear_quant_processor, SLIM_TYPE_PROCESSOR)
+G_DEFINE_FINAL_TYPE (SlimLinearQuantProcessor,
+                     slim_linear_quant_processor,
+                     SLIM_TYPE_LINEAR_PROCESSOR)
 
 /* ---- extensions to the quantizer and combination tables -------------- */
 
@@ -185,37 +182,6 @@ slim_linear_quant_lookup_label (const SlimQScheme *act, const SlimQScheme *weigh
   return label;
 }
 
-/* ---- claims: linears selected by some linear_quant but not yet deployed */
-
-static GQuark
-slim_linear_quant_claims_quark (void)
-{
-  return g_quark_from_static_string ("slim-linear-quant-claims");
-}
-
-static GHashTable *
-slim_linear_quant_get_claims (SlimLayer *layer, gboolean create)
-{
-  GQuark quark = slim_linear_quant_claims_quark ();
-  GHashTable *claims = g_object_get_qdata (G_OBJECT (layer), quark);
-
-  if (claims == NULL && create)
-    {
-      claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      g_object_set_qdata_full (G_OBJECT (layer), quark, claims, (GDestroyNotify)g_hash_table_unref);
-    }
-  return claims;
-}
-
-static gboolean
-slim_linear_quant_is_taken (SlimLayer *layer, const char *module)
-{
-  GHashTable *claims = slim_linear_quant_get_claims (layer, FALSE);
-
-  return slim_layer_get_qlinear (layer, module) != NULL
-         || (claims != NULL && g_hash_table_contains (claims, module));
-}
-
 /* ---- configuration ------------------------------------------------------ */
 
 static void
@@ -225,10 +191,12 @@ slim_linear_quant_pending_free (SlimLinearQuantPending *pending)
   g_free (pending);
 }
 
-/* Resolves and checks the configuration once; no model needed. */
+/* Resolves and checks the configuration (once: the base calls it before
+ * compiling include / exclude); no model needed. */
 static gboolean
-slim_linear_quant_prepare (SlimLinearQuantProcessor *self, GError **error)
+slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **error)
 {
+  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
   SlimLinearQuantPlan plan = { 0 };
   SlimQConfig *act, *weight;
   SlimQConfigExt *act_ext, *weight_ext;
@@ -236,8 +204,6 @@ slim_linear_quant_prepare (SlimLinearQuantProcessor *self, GError **error)
   const SlimQuantizerInfo *act_info, *weight_info;
   gint act_max_bound = 0;
 
-  if (self->prepared)
-    return TRUE;
   if (self->qconfig == NULL || slim_linear_qconfig_get_weight (self->qconfig) == NULL)
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
@@ -313,31 +279,21 @@ slim_linear_quant_prepare (SlimLinearQuantProcessor *self, GError **error)
       return FALSE;
     }
   plan.data_free = act_info->data_free && weight_info->data_free;
-
-  self->globs = slim_glob_list_new ((const char *const *)self->include,
-                                    (const char *const *)self->exclude, error);
-  if (self->globs == NULL)
-    return FALSE;
   self->plan = plan;
-  self->prepared = TRUE;
   return TRUE;
 }
 
 /* ---- processor hooks ---------------------------------------------------- */
 
+/* Quantizes one selected linear's weight and replaces it by its
+ * dequantized values. */
 static gboolean
-slim_linear_quant_processor_validate (SlimProcessor *processor, GError **error)
+slim_linear_quant_processor_process_linear (SlimLinearProcessor *processor,
+                                            SlimLayer *layer,
+                                            const char *module,
+                                            GError **error)
 {
-  return slim_linear_quant_prepare (SLIM_LINEAR_QUANT_PROCESSOR (processor), error);
-}
-
-/* Quantizes one linear's weight and replaces it by its dequantized values. */
-static gboolean
-slim_linear_quant_select (SlimLinearQuantProcessor *self,
-                          SlimLayer *layer,
-                          const char *module,
-                          GError **error)
-{
+  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
   const SlimLinearQuantPlan *plan = &self->plan;
   g_autofree char *weight_name = g_strconcat (module, ".weight", NULL);
   SlimTensor *weight = slim_layer_require_tensor (layer, weight_name, error);
@@ -425,33 +381,8 @@ slim_linear_quant_select (SlimLinearQuantProcessor *self,
   slim_minmax_observer_init (&pending->observer, plan->aggregation);
   g_hash_table_insert (self->pending, pending->record->module, pending);
   g_ptr_array_add (self->pending_order, pending);
-  g_hash_table_add (slim_linear_quant_get_claims (layer, TRUE), g_strdup (module));
   g_debug ("%s: %s, weight %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT " quantized", module,
            plan->label, n_out, n_in);
-  return TRUE;
-}
-
-static gboolean
-slim_linear_quant_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  const char *const *names;
-
-  if (!slim_linear_quant_prepare (self, error))
-    return FALSE;
-  /* decoder layers only: embeddings and lm_head stay FLOAT */
-  if (slim_layer_get_index (layer) < 0)
-    return TRUE;
-  names = slim_layer_get_linear_names (layer);
-  for (guint i = 0; names != NULL && names[i] != NULL; i++)
-    {
-      if (slim_linear_quant_is_taken (layer, names[i]))
-        continue;
-      if (!slim_glob_list_match (self->globs, names[i]))
-        continue;
-      if (!slim_linear_quant_select (self, layer, names[i], error))
-        return FALSE;
-    }
   return TRUE;
 }
 
@@ -520,18 +451,22 @@ slim_linear_quant_processor_get_forward_hooks (SlimProcessor *processor,
 {
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
 
-  if (!self->prepared || self->plan.act.dtype == SLIM_QDTYPE_FLOAT)
+  if (!slim_linear_processor_is_prepared (SLIM_LINEAR_PROCESSOR (self))
+      || self->plan.act.dtype == SLIM_QDTYPE_FLOAT)
     return;
   hooks->linear_input = slim_linear_quant_linear_input;
   hooks->user_data = self;
 }
 
+/* Computes the static input scales and deploys the layer's records (the
+ * base then releases the layer's linears). */
 static gboolean
-slim_linear_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
+slim_linear_quant_processor_finish_layer (SlimLinearProcessor *processor,
+                                          SlimLayer *layer,
+                                          GError **error)
 {
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
   const SlimLinearQuantPlan *plan = &self->plan;
-  GHashTable *claims = slim_linear_quant_get_claims (layer, FALSE);
   g_autoptr (GPtrArray) keep
       = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
   gboolean ok = TRUE;
@@ -578,8 +513,6 @@ slim_linear_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *la
           continue;
         }
       g_hash_table_remove (self->pending, pending->record->module);
-      if (claims != NULL)
-        g_hash_table_remove (claims, pending->record->module);
       if (ok)
         {
           slim_layer_set_qlinear (layer, g_steal_pointer (&pending->record));
@@ -592,65 +525,13 @@ slim_linear_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *la
   return ok;
 }
 
-static gboolean
-slim_linear_quant_processor_post_run (SlimProcessor *processor, GError **error)
+/* "linear_quant (W8A8)" in the base's messages (unmatched patterns). */
+static char *
+slim_linear_quant_processor_describe (SlimLinearProcessor *processor)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  const char *which[] = { "include", "exclude" };
+  const char *label = SLIM_LINEAR_QUANT_PROCESSOR (processor)->plan.label;
 
-  if (self->globs == NULL)
-    return TRUE;
-  for (guint k = 0; k < 2; k++)
-    {
-      g_auto (GStrv) unmatched = k == 0 ? slim_glob_list_get_unmatched_include (self->globs)
-                                        : slim_glob_list_get_unmatched_exclude (self->globs);
-      g_autofree char *list = NULL;
-
-      if (unmatched == NULL || unmatched[0] == NULL)
-        continue;
-      list = g_strjoinv ("', '", unmatched);
-      g_warning ("linear_quant (%s): these %s patterns matched no module, please check that this "
-                 "is expected: '%s'",
-                 self->plan.label, which[k], list);
-    }
-  return TRUE;
-}
-
-/* Between layers the only state carried over is which include / exclude
- * patterns matched so far (the post_run warnings). */
-static GBytes *
-slim_linear_quant_processor_save_state (SlimProcessor *processor, GError **error)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  g_autoptr (GVariant) hits = NULL;
-
-  if (self->pending_order->len > 0)
-    {
-      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                   "linear_quant: the state cannot be saved in the middle of a layer");
-      return NULL;
-    }
-  if (!slim_linear_quant_prepare (self, error))
-    return NULL;
-  hits = slim_glob_list_save_hits (self->globs);
-  return g_variant_get_data_as_bytes (hits);
-}
-
-static gboolean
-slim_linear_quant_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  g_autoptr (GVariant) hits = NULL;
-
-  if (!slim_linear_quant_prepare (self, error))
-    return FALSE;
-  hits = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(abab)"), state, FALSE));
-  if (!slim_glob_list_restore_hits (self->globs, hits, error))
-    {
-      g_prefix_error (error, "linear_quant (%s): ", self->plan.label);
-      return FALSE;
-    }
-  return TRUE;
+  return label != NULL ? g_strdup_printf ("linear_quant (%s)", label) : g_strdup ("linear_quant");
 }
 
 static gboolean
@@ -658,7 +539,8 @@ slim_linear_quant_processor_is_data_free (SlimProcessor *processor)
 {
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
 
-  return slim_linear_quant_prepare (self, NULL) && self->plan.data_free;
+  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (self), NULL)
+         && self->plan.data_free;
 }
 
 static gboolean
@@ -671,79 +553,10 @@ slim_linear_quant_processor_supports_distributed (SlimProcessor *processor)
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
-slim_linear_quant_processor_get_property (GObject *object,
-                                          guint prop_id,
-                                          GValue *value,
-                                          GParamSpec *pspec)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (object);
-
-  switch (prop_id)
-    {
-    case PROP_QCONFIG:
-      g_value_set_object (value, self->qconfig);
-      break;
-    case PROP_INCLUDE:
-      g_value_set_boxed (value, self->include);
-      break;
-    case PROP_EXCLUDE:
-      g_value_set_boxed (value, self->exclude);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_linear_quant_processor_set_property (GObject *object,
-                                          guint prop_id,
-                                          const GValue *value,
-                                          GParamSpec *pspec)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (object);
-
-  switch (prop_id)
-    {
-    case PROP_QCONFIG:
-      g_set_object (&self->qconfig, g_value_get_object (value));
-      break;
-    case PROP_INCLUDE:
-      /* NULL (the construct default) keeps the default ["*"] */
-      if (g_value_get_boxed (value) != NULL)
-        {
-          g_strfreev (self->include);
-          self->include = g_value_dup_boxed (value);
-        }
-      break;
-    case PROP_EXCLUDE:
-      if (g_value_get_boxed (value) != NULL)
-        {
-          g_strfreev (self->exclude);
-          self->exclude = g_value_dup_boxed (value);
-        }
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-    }
-}
-
-static void
-slim_linear_quant_processor_dispose (GObject *object)
-{
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (object);
-
-  g_clear_object (&self->qconfig);
-  G_OBJECT_CLASS (slim_linear_quant_processor_parent_class)->dispose (object);
-}
-
-static void
 slim_linear_quant_processor_finalize (GObject *object)
 {
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (object);
 
-  g_strfreev (self->include);
-  g_strfreev (self->exclude);
-  g_clear_pointer (&self->globs, slim_glob_list_free);
   g_hash_table_unref (self->pending);
   g_ptr_array_unref (self->pending_order);
   G_OBJECT_CLASS (slim_linear_quant_processor_parent_class)->finalize (object);
@@ -752,46 +565,23 @@ slim_linear_quant_processor_finalize (GObject *object)
 static void
 slim_linear_quant_processor_class_init (SlimLinearQuantProcessorClass *klass)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
   SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
-  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS;
+  SlimLinearProcessorClass *linear_class = SLIM_LINEAR_PROCESSOR_CLASS (klass);
 
-  object_class->get_property = slim_linear_quant_processor_get_property;
-  object_class->set_property = slim_linear_quant_processor_set_property;
-  object_class->dispose = slim_linear_quant_processor_dispose;
-  object_class->finalize = slim_linear_quant_processor_finalize;
-  processor_class->validate = slim_linear_quant_processor_validate;
-  processor_class->preprocess = slim_linear_quant_processor_preprocess;
+  G_OBJECT_CLASS (klass)->finalize = slim_linear_quant_processor_finalize;
   processor_class->get_forward_hooks = slim_linear_quant_processor_get_forward_hooks;
-  processor_class->postprocess = slim_linear_quant_processor_postprocess;
-  processor_class->post_run = slim_linear_quant_processor_post_run;
   processor_class->is_data_free = slim_linear_quant_processor_is_data_free;
-  processor_class->save_state = slim_linear_quant_processor_save_state;
-  processor_class->restore_state = slim_linear_quant_processor_restore_state;
   processor_class->supports_distributed = slim_linear_quant_processor_supports_distributed;
-
-  properties[PROP_QCONFIG] = g_param_spec_object (
-      "qconfig", "Quantization config",
-      "Activation (act, optional: float) and weight (required) quantizer configs.",
-      SLIM_TYPE_LINEAR_QCONFIG, flags);
-  slim_param_spec_set_flags (properties[PROP_QCONFIG], SLIM_PARAM_REQUIRED);
-  properties[PROP_INCLUDE] = g_param_spec_boxed (
-      "include", "Include",
-      "Module name patterns to quantize (`*` crosses dots, ?, [abc], {a,b}); default [\"*\"].",
-      G_TYPE_STRV, flags);
-  properties[PROP_EXCLUDE] = g_param_spec_boxed (
-      "exclude", "Exclude", "Module name patterns left float; wins over include; default [].",
-      G_TYPE_STRV, flags);
-  g_object_class_install_properties (object_class, N_PROPS, properties);
+  linear_class->prepare = slim_linear_quant_processor_prepare;
+  linear_class->process_linear = slim_linear_quant_processor_process_linear;
+  linear_class->finish_layer = slim_linear_quant_processor_finish_layer;
+  linear_class->describe = slim_linear_quant_processor_describe;
+  SLIM_PROPERTIES_INSTALL (klass, slim_linear_quant_properties);
 }
 
 static void
 slim_linear_quant_processor_init (SlimLinearQuantProcessor *self)
 {
-  const char *const default_include[] = { "*", NULL };
-
-  self->include = g_strdupv ((char **)default_include);
-  self->exclude = g_new0 (char *, 1);
   self->pending = g_hash_table_new (g_str_hash, g_str_equal);
   self->pending_order
       = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
