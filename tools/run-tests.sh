@@ -2,8 +2,10 @@
 # The README's test command: installs what is missing, builds, runs every
 # test suite, then builds again with AddressSanitizer + UndefinedBehavior-
 # Sanitizer and runs the suites once more, then a short smoke run of each
-# fuzz target.  Prints the meson summaries and, last, one line
-# "N passed, N failed" counting every test of every configuration.
+# fuzz target and the include-layer check.  Prints the meson summaries and,
+# last, one line "N passed, N failed" counting test cases: every GoogleTest
+# case in each build configuration (tools/count-tests.py), each fuzz target,
+# and each check script.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,17 +14,28 @@ export SLIMFLOW_SHARED_DIR=${SLIMFLOW_SHARED_DIR:-"$top/../shared"}
 
 passed=0
 failed=0
+skipped=0
 
 count_results() {
-  # meson writes one JSON object per test to testlog.json
-  local log="$1/meson-logs/testlog.json"
-  if [ -f "$log" ]; then
-    local p f
-    p=$(grep -c '"result": "OK"' "$log" || true)
-    f=$(grep -c -E '"result": "(FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS)"' "$log" || true)
-    passed=$((passed + p))
-    failed=$((failed + f))
+  # every GoogleTest case of the build's last `meson test` (a suite that
+  # crashed or timed out without a failed case counts as one failure)
+  local p f sk
+  read -r p f sk < <(python3 tools/count-tests.py "$1" --list)
+  echo "== $1: $p cases passed, $f failed, $sk skipped"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + sk))
+}
+
+# One check script = one case.
+check_case() {
+  local name="$1"
+  shift
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
   else
+    echo "== $name: FAILED"
     failed=$((failed + 1))
   fi
 }
@@ -37,6 +50,7 @@ run_suite() {
     return
   fi
   echo "== $name: testing"
+  rm -f "$dir/meson-logs/testlog.json" "$dir/meson-logs/testlog.junit.xml"
   meson test -C "$dir" --print-errorlogs --num-processes 2 || true
   count_results "$dir"
 }
@@ -58,13 +72,24 @@ fi
 
 run_suite "asan+ubsan build" "$top/build-sanitize" -Db_sanitize=address,undefined -Db_lundef=false
 
-if [ -x tools/fuzz-smoke.sh ]; then
-  if bash tools/fuzz-smoke.sh; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-  fi
-fi
+check_case "include layers (tools/check-layers.py)" python3 tools/check-layers.py
 
-echo "$passed passed, $failed failed"
+# one case per fuzz target ("== fuzz-NAME: ok" / "FAILED"); a build failure is one failure
+fuzz_log=$(mktemp)
+bash tools/fuzz-smoke.sh 2>&1 | tee "$fuzz_log"
+fuzz_status=${PIPESTATUS[0]}
+fuzz_ok=$(grep -c -E '^== fuzz-[a-z0-9_-]+: ok$' "$fuzz_log" || true)
+fuzz_bad=$(grep -c -E '^== fuzz-[a-z0-9_-]+: FAILED' "$fuzz_log" || true)
+if [ "$fuzz_status" -ne 0 ] && [ "$fuzz_bad" -eq 0 ]; then
+  fuzz_bad=1
+fi
+passed=$((passed + fuzz_ok))
+failed=$((failed + fuzz_bad))
+rm -f "$fuzz_log"
+
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]
