@@ -26,8 +26,12 @@
 #include <gmodule.h>
 
 /* What a plugin may use: its description, data types, model access,
- * shared numerics, the four base classes, SlimLinearProcessor and the
- * property tables (slim-property.h). */
+ * shared numerics, the four base classes, SlimLinearProcessor, the
+ * property tables (slim-property.h) and the test bench for its tests
+ * (slim-plugin-test.h).  All of them, and nothing else, are installed as
+ * the plugin SDK (include/slimflow-1, pkg-config slimflow-1;
+ * docs/plugin-guide.md); SLIM_PLUGIN_ABI_VERSION comes from the
+ * generated slim-version.h, which also says what changes bump it. */
 #include "slim-plugin-desc.h"
 #include "slim-error.h"
 #include "slim-dtype.h"
@@ -61,6 +65,7 @@
 #include "slim-dataset.h"
 #include "slim-registry.h"
 #include "slim-config-object.h"
+#include "slim-plugin-test.h"
 
 G_BEGIN_DECLS
 

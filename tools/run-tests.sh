@@ -56,6 +56,20 @@ run_suite() {
 }
 
 run_suite "default build" "$top/build"
+
+# The plugin SDK, installed from the default build (tools/sdk-check.sh):
+# one test case per step (sdk-build, sdk-test, sdk-pipeline).
+echo "== plugin SDK: tools/sdk-check.sh"
+sdk_out=$(bash tools/sdk-check.sh "$top/build" 2>&1)
+echo "$sdk_out"
+sdk_counts=$(echo "$sdk_out" | sed -n 's/^sdk-check: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+if [ -n "$sdk_counts" ]; then
+  passed=$((passed + ${sdk_counts% *}))
+  failed=$((failed + ${sdk_counts#* }))
+else
+  failed=$((failed + 1)) # sdk-check.sh stopped before its summary
+fi
+
 run_suite "asan+ubsan build" "$top/build-sanitize" -Db_sanitize=address,undefined -Db_lundef=false
 
 check_case "include layers (tools/check-layers.py)" python3 tools/check-layers.py

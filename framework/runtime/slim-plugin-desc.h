@@ -9,12 +9,9 @@
 #pragma once
 
 #include <glib-object.h>
+#include "slim-version.h" /* SLIM_PLUGIN_ABI_VERSION (generated) */
 
 G_BEGIN_DECLS
-
-#ifndef SLIM_PLUGIN_ABI_VERSION
-#error "SLIM_PLUGIN_ABI_VERSION must be defined by the build (-DSLIM_PLUGIN_ABI_VERSION=N)"
-#endif
 
 /**
  * SlimPluginKind:
@@ -45,7 +42,8 @@ GType slim_plugin_kind_get_base_type (SlimPluginKind kind);
 
 /**
  * SlimPluginDesc:
- * @abi_version: SLIM_PLUGIN_ABI_VERSION the plugin was built with
+ * @abi_version: SLIM_PLUGIN_ABI_VERSION the plugin was built with (slim-version.h
+ *   says which changes bump it)
  * @kind: which base class the plugin's type derives from
  * @name: the YAML `type:` name, [a-z0-9_]+ (e.g. "linear_quant")
  * @aliases: (nullable): NULL-terminated other accepted names

@@ -238,6 +238,8 @@ TEST (Pipeline, FromFileNamesThePath)
 // Every example config (examples/*.yaml, examples/practices/**/*.yaml) must
 // pass the real loader with the plugins of this build (codebase-models.md
 // 8.5), so examples cannot rot when a plugin's properties change.
+// examples/plugin/ is left out: its pipeline needs the out-of-tree clip
+// plugin, and tools/sdk-check.sh runs it with that plugin loaded.
 void
 collect_yaml (const std::string &dir, std::vector<std::string> *out)
 {
@@ -249,7 +251,10 @@ collect_yaml (const std::string &dir, std::vector<std::string> *out)
     {
       std::string path = dir + "/" + entry;
       if (g_file_test (path.c_str (), G_FILE_TEST_IS_DIR))
-        collect_yaml (path, out);
+        {
+          if (path != slim_test_source_dir () + "/examples/plugin")
+            collect_yaml (path, out);
+        }
       else if (g_str_has_suffix (entry, ".yaml") || g_str_has_suffix (entry, ".yml"))
         out->push_back (path);
     }
