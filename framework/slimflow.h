@@ -9,7 +9,7 @@
 
 #include "slim-plugin.h"
 
-#include "slim-model-config.h"
+#include "slim-model-config-parser.h"
 #include "slim-spill-memory.h"
 #include "slim-spill-hdf5.h"
 #include "slim-checkpoint.h"

@@ -18,7 +18,7 @@
 #include "slim-decoder.h"
 #include "slim-error.h"
 #include "slim-model-adapter.h"
-#include "slim-model-config.h"
+#include "slim-model-config-parser.h"
 
 struct _SlimModel
 {

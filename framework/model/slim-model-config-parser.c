@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-model-config.c: config.json -> SlimModelConfig.  Common Llama-
+ * slim-model-config-parser.c: config.json -> SlimModelConfig.  Common Llama-
  * family fields are read here with the defaults transformers uses; the
  * adapter of the model_type reads the rest (framework/model/adapters/).  The file
  * is untrusted: every number is range-checked before anything is sized
  * from it, and every dimension must fit the BLAS int.
  */
-#include "slim-model-config.h"
+#include "slim-model-config-parser.h"
 
 #include <glib/gstdio.h>
 #include <math.h>

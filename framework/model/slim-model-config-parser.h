@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-model-config.h: reading a Hugging Face config.json (or its nested
+ * slim-model-config-parser.h: reading a Hugging Face config.json (or its nested
  * text_config) into SlimModelConfig.  Fields common to the Llama family
  * are read here; each architecture adapter (framework/model/adapters/) reads its
  * own and sets the defaults of its transformers class.  Every error names
