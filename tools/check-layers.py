@@ -35,7 +35,8 @@ LAYERS = {
 TOP = ["", "tools"]  # umbrella headers and the CLI: anything below
 
 # Headers that are not part of the plugin SDK (not installed).
-PRIVATE_HEADERS = {"slim-hdf5.h", "slim-model-adapter.h", "slim-decoder.h"}
+PRIVATE_HEADERS = {"slim-hdf5.h", "slim-model-adapter.h", "slim-decoder.h", "slim-config-reader.h",
+                   "slim-tensor-spec.h", "slim-model-adapter-table.h"}
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -9,246 +9,17 @@
 #include "slim-model-config-parser.h"
 
 #include <glib/gstdio.h>
-#include <math.h>
 #include <string.h>
 
 #include "slim-error.h"
 #include "slim-linalg.h"
-#include "slim-model-adapter.h"
+#include "slim-config-reader.h"
+#include "slim-model-adapter-table.h"
 
 /* Bounds on what a config may declare (far above any real model). */
 #define SLIM_CONFIG_MAX_LAYERS 4096
 #define SLIM_CONFIG_MAX_HEADS 65536
 #define SLIM_CONFIG_MAX_FILE_BYTES (16 * 1024 * 1024)
-
-/* ---- reader ------------------------------------------------------------ */
-
-static JsonNode *
-slim_config_reader_lookup (const SlimConfigReader *reader, const char *key)
-{
-  JsonNode *node = NULL;
-
-  if (reader->text != NULL && json_object_has_member (reader->text, key))
-    node = json_object_get_member (reader->text, key);
-  else if (reader->root != NULL && json_object_has_member (reader->root, key))
-    node = json_object_get_member (reader->root, key);
-  if (node != NULL && JSON_NODE_HOLDS_NULL (node))
-    return NULL;
-  return node;
-}
-
-gboolean
-slim_config_reader_has (const SlimConfigReader *reader, const char *key)
-{
-  return slim_config_reader_lookup (reader, key) != NULL;
-}
-
-static gboolean
-slim_config_missing (const SlimConfigReader *reader, const char *key, GError **error)
-{
-  g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG, "%s: missing field '%s'",
-               reader->what, key);
-  return FALSE;
-}
-
-gboolean
-slim_config_reader_get_int (const SlimConfigReader *reader,
-                            const char *key,
-                            gboolean required,
-                            gint64 fallback,
-                            gint64 min,
-                            gint64 max,
-                            gint64 *out,
-                            GError **error)
-{
-  JsonNode *node = slim_config_reader_lookup (reader, key);
-  gint64 value;
-
-  if (node == NULL)
-    {
-      if (required)
-        return slim_config_missing (reader, key, error);
-      *out = fallback;
-      return TRUE;
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' must be an integer", reader->what, key);
-      return FALSE;
-    }
-  value = json_node_get_int (node);
-  if (value < min || value > max)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' = %" G_GINT64_FORMAT " is outside %" G_GINT64_FORMAT
-                   "..%" G_GINT64_FORMAT,
-                   reader->what, key, value, min, max);
-      return FALSE;
-    }
-  *out = value;
-  return TRUE;
-}
-
-gboolean
-slim_config_reader_get_positive (const SlimConfigReader *reader,
-                                 const char *key,
-                                 gboolean required,
-                                 double fallback,
-                                 double *out,
-                                 GError **error)
-{
-  JsonNode *node = slim_config_reader_lookup (reader, key);
-  double value;
-
-  if (node == NULL)
-    {
-      if (required)
-        return slim_config_missing (reader, key, error);
-      *out = fallback;
-      return TRUE;
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node)
-      || (json_node_get_value_type (node) != G_TYPE_INT64
-          && json_node_get_value_type (node) != G_TYPE_DOUBLE))
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' must be a number", reader->what, key);
-      return FALSE;
-    }
-  value = json_node_get_value_type (node) == G_TYPE_INT64 ? (double)json_node_get_int (node)
-                                                          : json_node_get_double (node);
-  if (!isfinite (value) || value <= 0.0)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' = %g must be a finite number > 0", reader->what, key, value);
-      return FALSE;
-    }
-  *out = value;
-  return TRUE;
-}
-
-gboolean
-slim_config_reader_get_bool (const SlimConfigReader *reader,
-                             const char *key,
-                             gboolean fallback,
-                             gboolean *out,
-                             GError **error)
-{
-  JsonNode *node = slim_config_reader_lookup (reader, key);
-
-  if (node == NULL)
-    {
-      *out = fallback;
-      return TRUE;
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' must be true or false", reader->what, key);
-      return FALSE;
-    }
-  *out = json_node_get_boolean (node);
-  return TRUE;
-}
-
-static gboolean
-slim_config_reader_get_string (const SlimConfigReader *reader,
-                               const char *key,
-                               const char **out,
-                               GError **error)
-{
-  JsonNode *node = slim_config_reader_lookup (reader, key);
-
-  *out = NULL;
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' must be a string", reader->what, key);
-      return FALSE;
-    }
-  *out = json_node_get_string (node);
-  return TRUE;
-}
-
-/* bos/eos: an integer, null, or a list of integers (its first is taken). */
-static gboolean
-slim_config_reader_get_token (
-    const SlimConfigReader *reader, const char *key, gint64 vocab_size, gint64 *out, GError **error)
-{
-  JsonNode *node = slim_config_reader_lookup (reader, key);
-
-  *out = -1;
-  if (node == NULL)
-    return TRUE;
-  if (JSON_NODE_HOLDS_ARRAY (node))
-    {
-      JsonArray *array = json_node_get_array (node);
-
-      if (json_array_get_length (array) == 0)
-        return TRUE;
-      node = json_array_get_element (array, 0);
-    }
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64
-      || json_node_get_int (node) < 0 || json_node_get_int (node) >= vocab_size)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_CONFIG,
-                   "%s: field '%s' must be a token id in 0..%" G_GINT64_FORMAT, reader->what, key,
-                   vocab_size - 1);
-      return FALSE;
-    }
-  *out = json_node_get_int (node);
-  return TRUE;
-}
-
-/* ---- tensor specs and subgraphs ---------------------------------------- */
-
-static void
-slim_tensor_spec_clear (gpointer data)
-{
-  SlimTensorSpec *spec = data;
-
-  g_clear_pointer (&spec->name, g_free);
-}
-
-GArray *
-slim_tensor_specs_new (void)
-{
-  GArray *specs = g_array_new (FALSE, TRUE, sizeof (SlimTensorSpec));
-
-  g_array_set_clear_func (specs, slim_tensor_spec_clear);
-  return specs;
-}
-
-void
-slim_tensor_specs_add (GArray *specs, char *name, gint64 d0, gint64 d1)
-{
-  SlimTensorSpec spec = { name, d1 > 0 ? 2 : 1, { d0, d1 } };
-
-  g_array_append_val (specs, spec);
-}
-
-/* ---- adapters ---------------------------------------------------------- */
-
-const SlimModelAdapter *
-slim_model_adapter_find (const char *model_type)
-{
-  const SlimModelAdapter *adapters[] = { slim_llama_adapter_get (), slim_moe_adapter_get () };
-
-  for (gsize a = 0; a < G_N_ELEMENTS (adapters); a++)
-    for (const char *const *t = adapters[a]->model_types; *t != NULL; t++)
-      if (g_strcmp0 (*t, model_type) == 0)
-        return adapters[a];
-  return NULL;
-}
-
-const char *
-slim_model_config_get_supported_types (void)
-{
-  return "llama, mistral, qwen2, qwen3, mixtral, qwen2_moe, qwen3_moe";
-}
 
 /* ---- parsing ----------------------------------------------------------- */
 
@@ -281,7 +52,7 @@ slim_config_parse_rope_scaling (const SlimConfigReader *reader,
   if (type == NULL && !slim_config_reader_get_string (&sub, "type", &type, error))
     return FALSE;
   if (type == NULL)
-    return slim_config_missing (&sub, "rope_type", error);
+    return slim_config_reader_missing (&sub, "rope_type", error);
 
   if (strcmp (type, "default") == 0)
     return TRUE;
@@ -527,7 +298,7 @@ slim_model_config_parse (const char *text, gssize length, const char *what, GErr
     return NULL;
   if (model_type == NULL)
     {
-      slim_config_missing (&reader, "model_type", error);
+      slim_config_reader_missing (&reader, "model_type", error);
       return NULL;
     }
   config->model_type = g_strdup (model_type);
@@ -567,22 +338,4 @@ slim_model_config_load (const char *path, GError **error)
   if (!g_file_get_contents (path, &text, &length, error))
     return NULL;
   return slim_model_config_parse (text, (gssize)length, path, error);
-}
-
-void
-slim_model_config_free (SlimModelConfig *config)
-{
-  if (config == NULL)
-    return;
-  g_free (config->model_type);
-  g_free (config->architecture);
-  g_free (config->layer_is_moe);
-  g_free (config);
-}
-
-gboolean
-slim_model_config_layer_is_moe (const SlimModelConfig *config, guint index)
-{
-  g_return_val_if_fail (config != NULL, FALSE);
-  return config->layer_is_moe != NULL && index < config->n_layers && config->layer_is_moe[index];
 }

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-model-config-parser.h: reading a Hugging Face config.json (or its nested
- * text_config) into SlimModelConfig.  Fields common to the Llama family
- * are read here; each architecture adapter (framework/model/adapters/) reads its
- * own and sets the defaults of its transformers class.  Every error names
- * the file and the field.
+ * slim-model-config-parser.h: reading a Hugging Face config.json (or its
+ * nested text_config) into SlimModelConfig.  Fields common to the Llama
+ * family are read here; the architecture adapter of the model_type
+ * (framework/model/adapters/, found in slim-model-adapter-table.c) reads
+ * its own and sets the defaults of its transformers class.  Every error
+ * names the file and the field.
  */
 #pragma once
 
-#include <json-glib/json-glib.h>
-#include "slim-model.h"
+#include <glib.h>
+#include "slim-model-config.h"
 
 G_BEGIN_DECLS
 
@@ -27,15 +28,5 @@ SlimModelConfig *slim_model_config_load (const char *path, GError **error);
 /* The same from JSON text; @what names the file in messages. */
 SlimModelConfig *
 slim_model_config_parse (const char *text, gssize length, const char *what, GError **error);
-
-void slim_model_config_free (SlimModelConfig *config);
-
-/* TRUE when decoder layer index has a mixture-of-experts MLP. */
-gboolean slim_model_config_layer_is_moe (const SlimModelConfig *config, guint index);
-
-/* "llama, mistral, ..." (static string). */
-const char *slim_model_config_get_supported_types (void);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimModelConfig, slim_model_config_free)
 
 G_END_DECLS

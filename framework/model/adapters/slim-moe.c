@@ -26,7 +26,7 @@
 #include "slim-error.h"
 #include "slim-linalg.h"
 #include "slim-model-adapter.h"
-#include "slim-model-config-parser.h"
+#include "slim-model-config.h"
 
 typedef struct
 {
