@@ -40,6 +40,7 @@
 #include "slim-glob.h"
 #include "slim-linalg.h"
 #include "slim-spill.h"
+#include "slim-spill-factory.h"
 #include "slim-activations.h"
 #include "slim-qscheme.h"
 #include "slim-qparams.h"
