@@ -27,10 +27,11 @@ LAYERS = {
     "model/decoder": ["core", "quant", "io", "model"],
     "model/adapters": ["core", "quant", "io", "model", "model/decoder"],
     "model": ["core", "quant", "io", "model/decoder", "model/adapters"],
-    "runtime": ["core", "quant", "io", "model"],
-    "config": ["core", "quant", "io", "model", "runtime"],
-    "savers": ["core", "quant", "io", "model", "runtime"],
-    "eval": ["core", "quant", "io", "model", "savers"],
+    "model/tokenizer": ["core", "quant", "io", "model/decoder", "model/adapters"],
+    "runtime": ["core", "quant", "io", "model", "model/tokenizer"],
+    "config": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
+    "savers": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
+    "eval": ["core", "quant", "io", "model", "model/tokenizer", "savers"],
 }
 TOP = ["", "tools"]  # umbrella headers and the CLI: anything below
 
