@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-safetensors.c: the safetensors reader.
+ * slim-safetensors-header.c: the safetensors reader.
  *
  * File layout: an 8-byte little-endian header length N, N bytes of UTF-8
  * JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]},
