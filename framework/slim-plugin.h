@@ -38,6 +38,7 @@
 #include "slim-tokenizer.h"
 #include "slim-text.h"
 #include "slim-glob.h"
+#include "slim-glob-list.h"
 #include "slim-linalg.h"
 #include "slim-spill.h"
 #include "slim-spill-factory.h"
