@@ -2,14 +2,16 @@
  *
  * slimflow.h: umbrella header of libslimflow for programs and tests.
  * Plugins include slim-plugin.h instead (it holds the subset they need).
- * Private headers (*-private.h, slim-hdf5.h, models/slim-model-adapter.h)
- * are not part of the API and are not included.
+ * Private headers (*-private.h and the others in tools/check-layers.py's
+ * PRIVATE_HEADERS: slim-hdf5.h, the decoder kernels, the adapters, their
+ * table, the config.json reader, tensor specs) are not part of the API and
+ * are not included.
  */
 #pragma once
 
 #include "slim-plugin.h"
 
-#include "slim-model-config.h"
+#include "slim-model-config-parser.h"
 #include "slim-spill-memory.h"
 #include "slim-spill-hdf5.h"
 #include "slim-checkpoint.h"

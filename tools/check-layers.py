@@ -27,15 +27,17 @@ LAYERS = {
     "model/decoder": ["core", "quant", "io", "model"],
     "model/adapters": ["core", "quant", "io", "model", "model/decoder"],
     "model": ["core", "quant", "io", "model/decoder", "model/adapters"],
-    "runtime": ["core", "quant", "io", "model"],
-    "config": ["core", "quant", "io", "model", "runtime"],
-    "savers": ["core", "quant", "io", "model", "runtime"],
-    "eval": ["core", "quant", "io", "model", "savers"],
+    "model/tokenizer": ["core", "io"],
+    "runtime": ["core", "quant", "io", "model", "model/tokenizer"],
+    "config": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
+    "savers": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
+    "eval": ["core", "quant", "io", "model", "model/tokenizer", "savers"],
 }
 TOP = ["", "tools"]  # umbrella headers and the CLI: anything below
 
 # Headers that are not part of the plugin SDK (not installed).
-PRIVATE_HEADERS = {"slim-hdf5.h", "slim-model-adapter.h", "slim-decoder.h"}
+PRIVATE_HEADERS = {"slim-hdf5.h", "slim-model-adapter.h", "slim-decoder.h", "slim-config-reader.h",
+                   "slim-tensor-spec.h", "slim-model-adapter-table.h"}
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

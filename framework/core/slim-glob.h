@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-glob.h: module-name patterns for include/exclude lists, with the
- * semantics of msModelSlim's `wcmatch.fnmatch(name, pattern, flags=BRACE)`
+ * slim-glob.h: SlimGlob, a module-name pattern of an include/exclude list
+ * (the lists are SlimGlobList, slim-glob-list.h), with the semantics of
+ * msModelSlim's `wcmatch.fnmatch(name, pattern, flags=BRACE)`
  * (modelslim-v1-spec.md 2.1):
  *
  *   - an exact string comparison is tried first (so "a[0]" matches itself);
@@ -43,22 +44,5 @@ guint slim_glob_get_n_expansions (const SlimGlob *glob);
 gboolean slim_glob_match (const char *pattern, const char *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimGlob, slim_glob_free)
-
-/* An include list and an exclude list, as linear_quant's `include` and
- * `exclude`: a name is selected when it matches some include pattern and
- * no exclude pattern (exclude wins). */
-typedef struct _SlimGlobList SlimGlobList;
-
-SlimGlobList *
-slim_glob_list_new (const char *const *include, const char *const *exclude, GError **error);
-void slim_glob_list_free (SlimGlobList *list);
-gboolean slim_glob_list_match (SlimGlobList *list, const char *name);
-char **slim_glob_list_get_unmatched_include (const SlimGlobList *list);
-char **slim_glob_list_get_unmatched_exclude (const SlimGlobList *list);
-/* The hits behind those lists, for checkpoints: a GVariant "(abab)". */
-GVariant *slim_glob_list_save_hits (const SlimGlobList *list);
-gboolean slim_glob_list_restore_hits (SlimGlobList *list, GVariant *hits, GError **error);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimGlobList, slim_glob_list_free)
 
 G_END_DECLS

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-safetensors-private.h: the safetensors header parser, exposed for
- * the tests and the fuzz target (it parses from memory, no file needed),
- * and helpers shared by the reader and the writer.
+ * slim-safetensors-private.h: the safetensors header parser
+ * (slim-safetensors-header.c), exposed for the reader, the tests and the
+ * fuzz target (it parses from memory, no file needed), and helpers shared
+ * by the reader and the writer.
  */
 #pragma once
 

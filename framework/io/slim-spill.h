@@ -9,9 +9,7 @@
  * Callers use the slim_spill_*() wrappers, never the vfuncs: they check
  * arguments, log timings at debug level and enforce "error set iff FALSE".
  *
- * slim_spill_new() picks the implementation; the environment variable
- * SLIM_SPILL=memory|hdf5 overrides the configured choice (tests run with
- * SLIM_SPILL=memory, as GEGL's run with GEGL_SWAP=RAM).
+ * slim_spill_new() (slim-spill-factory.h) picks the implementation.
  */
 #pragma once
 
@@ -41,27 +39,6 @@ struct _SlimSpillInterface
   /* Removes every key. */
   gboolean (*clear) (SlimSpill *self, GError **error);
 };
-
-typedef enum
-{
-  SLIM_SPILL_KIND_AUTO,   /* HDF5 in the work dir (the default for real runs) */
-  SLIM_SPILL_KIND_MEMORY, /* keep everything in RAM */
-  SLIM_SPILL_KIND_HDF5,
-} SlimSpillKind;
-
-/* Name of the HDF5 spill file inside a work dir. */
-#define SLIM_SPILL_FILE_NAME "spill.h5"
-
-/**
- * slim_spill_new:
- * @kind: the configured kind; $SLIM_SPILL ("memory" or "hdf5") overrides it
- * @work_dir: (nullable): directory for the HDF5 file (required unless memory)
- * @error: return location for an error
- *
- * Returns: (transfer full) (nullable): a new, empty store.  An HDF5 store
- * creates (truncating) @work_dir/spill.h5.
- */
-SlimSpill *slim_spill_new (SlimSpillKind kind, const char *work_dir, GError **error);
 
 /**
  * slim_spill_put:

@@ -17,8 +17,9 @@
 
 #include "slim-decoder.h"
 #include "slim-error.h"
-#include "slim-model-adapter.h"
-#include "slim-model-config.h"
+#include "slim-model-adapter-table.h"
+#include "slim-model-config-parser.h"
+#include "slim-tensor-spec.h"
 
 struct _SlimModel
 {
@@ -702,31 +703,6 @@ slim_model_forward_logits_full (SlimModel *self,
 }
 
 /* ---- structure --------------------------------------------------------- */
-
-SlimSubgraph *
-slim_subgraph_new (SlimSubgraphType type, const char *source, const char *const *targets)
-{
-  SlimSubgraph *subgraph = g_new0 (SlimSubgraph, 1);
-
-  subgraph->type = type;
-  subgraph->source = g_strdup (source);
-  subgraph->targets = g_strdupv ((char **)targets);
-  return subgraph;
-}
-
-/**
- * slim_subgraph_free:
- * @subgraph: (transfer full) (nullable): a subgraph
- */
-void
-slim_subgraph_free (SlimSubgraph *subgraph)
-{
-  if (subgraph == NULL)
-    return;
-  g_free (subgraph->source);
-  g_strfreev (subgraph->targets);
-  g_free (subgraph);
-}
 
 /**
  * slim_model_get_subgraphs:

@@ -17,99 +17,15 @@
 #pragma once
 
 #include <glib-object.h>
+#include "slim-forward-hooks.h"
 #include "slim-layer.h"
+#include "slim-model-config.h"
 #include "slim-progress.h"
 #include "slim-safetensors.h"
+#include "slim-subgraph.h"
 #include "slim-tensor.h"
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  SLIM_ROPE_SCALING_NONE,
-  SLIM_ROPE_SCALING_LINEAR,
-  SLIM_ROPE_SCALING_LLAMA3,
-} SlimRopeScalingType;
-
-typedef struct
-{
-  char *model_type; /* "llama", "qwen2", "qwen2_moe", ... */
-  char *architecture; /* architectures[0], e.g. "LlamaForCausalLM" */
-  gint64 vocab_size;
-  gint64 hidden_size;
-  gint64 intermediate_size;
-  gint64 n_layers;
-  gint64 n_heads;
-  gint64 n_kv_heads;
-  gint64 head_dim;
-  gint64 max_position_embeddings;
-  double rms_norm_eps;
-  double rope_theta;
-  SlimRopeScalingType rope_scaling_type;
-  double rope_scaling_factor;
-  double rope_low_freq_factor;  /* llama3 */
-  double rope_high_freq_factor; /* llama3 */
-  gint64 rope_original_max_position_embeddings; /* llama3 */
-  gboolean tie_word_embeddings;
-  gboolean attention_bias; /* q/k/v/o bias (qwen2: q/k/v only) */
-  gboolean o_proj_bias;    /* o_proj has a bias (llama/qwen3 attention_bias; never qwen2) */
-  gboolean mlp_bias;
-  gboolean qk_norm;      /* qwen3: per-head RMSNorm on q and k before RoPE */
-  gint64 sliding_window; /* mistral/mixtral: a query sees the last sliding_window keys; 0: all */
-  /* MoE (0 experts for dense models) */
-  gint64 n_experts;
-  gint64 n_experts_per_tok;
-  gint64 moe_intermediate_size;
-  gint64 shared_expert_intermediate_size; /* qwen2_moe; 0 if none */
-  gboolean norm_topk_prob;
-  gboolean *layer_is_moe; /* (n_layers) TRUE when layer i's MLP is a mixture of experts */
-  gint64 bos_token_id;    /* -1 if none */
-  gint64 eos_token_id;    /* -1 if none */
-  SlimDType torch_dtype;  /* the weights' declared dtype */
-} SlimModelConfig;
-
-/* Sequence lengths of a packed batch. */
-typedef struct
-{
-  guint n_seqs;
-  const gint64 *seq_lens; /* (n_seqs) */
-} SlimBatch;
-
-/* Forward hooks: called during slim_model_forward_layer/_head to observe or
- * replace values.  Any member may be NULL.  A hook returning FALSE must set
- * error; the forward stops and returns FALSE. */
-typedef struct
-{
-  /* Before every linear (experts and the router included) with its input
-   * x (n_tokens, n_in) row-major; module is the full name
-   * ("model.layers.3.mlp.experts.2.up_proj"). x is private to this linear:
-   * the hook may modify it in place (e.g. fake-quantize it). */
-  gboolean (*linear_input) (const char *module, float *x, gint64 n_tokens, gint64 n_in,
-                            gpointer user_data, GError **error);
-  /* After q/k/v projections (and q/k norm and RoPE on q,k), per layer:
-   * q (n_tokens, n_heads*head_dim), k and v (n_tokens, n_kv_heads*head_dim).
-   * May modify in place (KV-cache quantization). attn is
-   * "model.layers.3.self_attn". */
-  gboolean (*qkv_states) (const char *attn, float *q, float *k, float *v, gint64 n_tokens,
-                          const SlimModelConfig *config, gpointer user_data, GError **error);
-  gpointer user_data;
-} SlimForwardHooks;
-
-/* Smoothing / rotation structure, in msModelSlim's terms (spec 2.3). */
-typedef enum
-{
-  SLIM_SUBGRAPH_NORM_LINEAR, /* source = norm module, targets = linears it feeds */
-  SLIM_SUBGRAPH_LINEAR_LINEAR,
-  SLIM_SUBGRAPH_OV,          /* source = v_proj, targets = o_proj */
-  SLIM_SUBGRAPH_UP_DOWN,     /* source = up_proj, targets = down_proj */
-} SlimSubgraphType;
-
-typedef struct
-{
-  SlimSubgraphType type;
-  char *source;   /* module name, e.g. "model.layers.0.input_layernorm" */
-  char **targets; /* NULL-terminated module names */
-} SlimSubgraph;
 
 #define SLIM_TYPE_MODEL (slim_model_get_type ())
 G_DECLARE_FINAL_TYPE (SlimModel, slim_model, SLIM, MODEL, GObject)
@@ -158,6 +74,5 @@ SlimTensor *slim_model_forward_logits_full (SlimModel *self,
 /* Structure of decoder layer i (transfer full array of SlimSubgraph*, with
  * free func set). */
 GPtrArray *slim_model_get_subgraphs (SlimModel *self, guint index);
-void slim_subgraph_free (SlimSubgraph *subgraph);
 
 G_END_DECLS

@@ -13,7 +13,7 @@
 #include "slim-processor.h"
 #include "slim-qlinear.h"
 #include "slim-saver.h"
-#include "slim-spill.h"
+#include "slim-spill-factory.h"
 
 /* Deployed hooks of the layer followed by one processor's own hooks. */
 typedef struct

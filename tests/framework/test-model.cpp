@@ -22,7 +22,7 @@
 #include "slim-error.h"
 #include "slim-layer.h"
 #include "slim-linalg.h"
-#include "slim-model-config.h"
+#include "slim-model-config-parser.h"
 #include "slim-model.h"
 #include "slim-npy.h"
 #include "slim-safetensors.h"

@@ -11,6 +11,7 @@
 extern "C"
 {
 #include "slim-error.h"
+#include "slim-glob-list.h"
 #include "slim-glob.h"
 #include "slim-pack.h"
 #include "slim-qparams.h"

@@ -20,6 +20,7 @@
 #include "slim-activations.h"
 #include "slim-checkpoint.h"
 #include "slim-error.h"
+#include "slim-spill-factory.h"
 #include "slim-spill-hdf5.h"
 #include "slim-spill-memory.h"
 #include "slim-spill.h"

@@ -9,61 +9,17 @@
  */
 #pragma once
 
-#include <json-glib/json-glib.h>
-#include "slim-model.h"
+#include "slim-config-reader.h"
+#include "slim-forward-hooks.h"
+#include "slim-layer.h"
+#include "slim-model-config.h"
+#include "slim-subgraph.h"
+#include "slim-tensor-spec.h"
 
 G_BEGIN_DECLS
 
-/* Lookups in config.json: the nested text_config first (when present),
- * then the top level.  Errors: SLIM_MODEL_ERROR_CONFIG naming what and
- * the key. */
-typedef struct
-{
-  JsonObject *text; /* text_config, or root */
-  JsonObject *root;
-  const char *what; /* file name for messages */
-} SlimConfigReader;
-
-/* TRUE when the key is present and not null. */
-gboolean slim_config_reader_has (const SlimConfigReader *reader, const char *key);
-/* Integer in [min, max]; when absent or null: an error if required, else
- * *out = fallback. */
-gboolean slim_config_reader_get_int (const SlimConfigReader *reader,
-                                     const char *key,
-                                     gboolean required,
-                                     gint64 fallback,
-                                     gint64 min,
-                                     gint64 max,
-                                     gint64 *out,
-                                     GError **error);
-/* Finite number > 0 (integers accepted). */
-gboolean slim_config_reader_get_positive (const SlimConfigReader *reader,
-                                          const char *key,
-                                          gboolean required,
-                                          double fallback,
-                                          double *out,
-                                          GError **error);
-gboolean slim_config_reader_get_bool (const SlimConfigReader *reader,
-                                      const char *key,
-                                      gboolean fallback,
-                                      gboolean *out,
-                                      GError **error);
-
 /* Bound on the number of experts a config may declare. */
 #define SLIM_CONFIG_MAX_EXPERTS 65536
-
-/* A tensor a layer needs: full name and shape (1-D or 2-D). */
-typedef struct
-{
-  char *name;
-  guint n_dims;
-  gint64 shape[2];
-} SlimTensorSpec;
-
-/* Appends a spec (the array's clear func frees the name). */
-void slim_tensor_specs_add (GArray *specs, char *name /* transfer full */, gint64 d0, gint64 d1);
-/* A GArray of SlimTensorSpec with its clear func set. */
-GArray *slim_tensor_specs_new (void);
 
 typedef struct
 {
@@ -97,14 +53,9 @@ typedef struct
                              GPtrArray *subgraphs);
 } SlimModelAdapter;
 
-/* Adapters (framework/model/adapters/slim-llama.c, slim-moe.c). */
+/* Adapters (framework/model/adapters/slim-llama.c, slim-moe.c); the table
+ * of them is slim-model-adapter-table.c. */
 const SlimModelAdapter *slim_llama_adapter_get (void);
 const SlimModelAdapter *slim_moe_adapter_get (void);
-/* The adapter handling model_type, or NULL. */
-const SlimModelAdapter *slim_model_adapter_find (const char *model_type);
-
-/* New subgraph (targets NULL-terminated, all strings copied). */
-SlimSubgraph *
-slim_subgraph_new (SlimSubgraphType type, const char *source, const char *const *targets);
 
 G_END_DECLS

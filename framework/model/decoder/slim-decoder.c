@@ -11,7 +11,7 @@
 
 #include "slim-error.h"
 #include "slim-linalg.h"
-#include "slim-model-adapter.h"
+#include "slim-tensor-spec.h"
 
 /* Query rows per attention block: the keys a block needs stop at its last
  * row, so blocks skip most of the masked upper triangle while each sgemm

@@ -13,8 +13,9 @@
  */
 #pragma once
 
+#include "slim-forward-hooks.h"
 #include "slim-layer.h"
-#include "slim-model.h"
+#include "slim-model-config.h"
 
 G_BEGIN_DECLS
 

@@ -27,6 +27,11 @@
  * Everything read from the files is checked before use: ids are bounded
  * by SLIM_TOKENIZER_MAX_VOCAB, merges must name known tokens, and the
  * files are size-limited before they are read.
+ *
+ * This file holds the object and its API, the loading of both files, the
+ * normalizer, the encode driver (step 1) and the decoder chain; the
+ * pre-tokenizer (step 2), the merge (steps 3 and 4) and the two BPE
+ * flavours are in the files slim-tokenizer-private.h lists.
  */
 #include "slim-tokenizer.h"
 
@@ -34,10 +39,10 @@
 #include <string.h>
 
 #include "slim-error.h"
+#include "slim-tokenizer-private.h"
 
 #define SLIM_TOKENIZER_MAX_VOCAB (1 << 24)
 #define SLIM_TOKENIZER_MAX_FILE_BYTES ((gsize)1 << 30)
-#define SLIM_TOKENIZER_WORD_CACHE_MAX 100000
 
 /* GPT-2's pre-tokenizer pattern, used by ByteLevel with use_regex. */
 #define SLIM_GPT2_PATTERN                                                                          \
@@ -58,33 +63,6 @@ typedef struct
   char *a; /* prepended text, or the replaced pattern */
   char *b; /* replacement */
 } SlimNormStep;
-
-typedef enum
-{
-  SLIM_SPLIT_ISOLATED,
-  SLIM_SPLIT_REMOVED,
-  SLIM_SPLIT_MERGED_WITH_PREVIOUS,
-  SLIM_SPLIT_MERGED_WITH_NEXT,
-} SlimSplitBehavior;
-
-typedef enum
-{
-  SLIM_PRE_SPLIT,
-  SLIM_PRE_BYTE_LEVEL,
-  SLIM_PRE_METASPACE,
-} SlimPreKind;
-
-typedef struct
-{
-  SlimPreKind kind;
-  GRegex *regex; /* SPLIT; BYTE_LEVEL when use_regex */
-  SlimSplitBehavior behavior;
-  gboolean add_prefix_space; /* BYTE_LEVEL */
-  char *replacement;         /* METASPACE */
-  gboolean prepend_always;   /* METASPACE: "always"; FALSE = "first" or "never" */
-  gboolean prepend_first;    /* METASPACE: "first" */
-  gboolean split;            /* METASPACE */
-} SlimPreStep;
 
 typedef enum
 {
@@ -115,51 +93,6 @@ typedef struct
   gboolean rstrip;
 } SlimAddedToken;
 
-/* Open-addressing map (left id, right id) -> merge. */
-typedef struct
-{
-  guint64 *keys;   /* (n_slots) G_MAXUINT64 = empty */
-  gint32 *ranks;   /* (n_slots) priority of the merge */
-  gint32 *results; /* (n_slots) id of the merged token */
-  gsize n_slots;
-} SlimMergeMap;
-
-struct _SlimTokenizer
-{
-  GObject parent_instance;
-
-  GPtrArray *id_to_token;  /* (vocab_size) char*, NULL for unused ids */
-  GHashTable *token_to_id; /* char* (owned by id_to_token) -> GINT_TO_POINTER (id + 1) */
-  guint8 *special;         /* (vocab_size) 1 for special added tokens */
-  guint8 *added;           /* (vocab_size) 1 for added tokens */
-  gint64 vocab_size;
-
-  SlimMergeMap merges;
-  gboolean piece_priority; /* SentencePiece-style: priority of the merged piece */
-  gboolean byte_fallback;
-  gboolean ignore_merges;
-  gint32 unk_id;
-  gint32 byte_ids[256]; /* id of <0xNN>, -1 if absent */
-
-  gboolean byte_level;       /* words are byte-mapped before BPE */
-  char byte_chars[256][4];   /* byte -> its printable UTF-8 character (NUL-terminated) */
-  gint32 byte_char_ids[256]; /* id of byte_chars[b], -1 if absent */
-  guint8 char_to_byte[512];  /* code point (< 512) -> byte, for ByteLevel decoding */
-
-  GArray *normalizers;           /* SlimNormStep */
-  GArray *pretokenizers;         /* SlimPreStep */
-  GArray *decoders;              /* SlimDecStep */
-  GArray *added_tokens;          /* SlimAddedToken, longest content first */
-  GPtrArray *added_by_byte[256]; /* first byte -> SlimAddedToken* (longest first); NULL if none */
-
-  gint32 bos_id;
-  gint32 eos_id;
-  gboolean add_bos;
-  gboolean add_eos;
-
-  GHashTable *word_cache; /* char* word -> GArray of gint32 (byte-level only) */
-};
-
 G_DEFINE_TYPE (SlimTokenizer, slim_tokenizer, G_TYPE_OBJECT)
 
 static void
@@ -168,14 +101,6 @@ slim_norm_step_clear (gpointer data)
   SlimNormStep *step = data;
   g_free (step->a);
   g_free (step->b);
-}
-
-static void
-slim_pre_step_clear (gpointer data)
-{
-  SlimPreStep *step = data;
-  g_clear_pointer (&step->regex, g_regex_unref);
-  g_free (step->replacement);
 }
 
 static void
@@ -245,80 +170,6 @@ slim_tokenizer_init (SlimTokenizer *self)
       self->byte_ids[i] = -1;
       self->byte_char_ids[i] = -1;
     }
-}
-
-/* ---------------------------------------------------------------------- */
-/* Merge map                                                                */
-
-static guint64
-slim_merge_key (gint32 left, gint32 right)
-{
-  return ((guint64)(guint32)left << 32) | (guint32)right;
-}
-
-static gsize
-slim_merge_slot (const SlimMergeMap *map, guint64 key)
-{
-  /* 64-bit mix (splitmix64 finalizer) so that neighbouring ids spread. */
-  guint64 h = key;
-  h ^= h >> 30;
-  h *= G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-  h ^= h >> 27;
-  h *= G_GUINT64_CONSTANT (0x94d049bb133111eb);
-  h ^= h >> 31;
-  return (gsize)h & (map->n_slots - 1);
-}
-
-static void
-slim_merge_map_init (SlimMergeMap *map, gsize n_merges)
-{
-  gsize n_slots = 16;
-  while (n_slots < 2 * n_merges + 1)
-    n_slots *= 2;
-  map->n_slots = n_slots;
-  map->keys = g_new (guint64, n_slots);    /* (n_slots) */
-  map->ranks = g_new0 (gint32, n_slots);   /* (n_slots) */
-  map->results = g_new0 (gint32, n_slots); /* (n_slots) */
-  for (gsize i = 0; i < n_slots; i++)
-    map->keys[i] = G_MAXUINT64;
-}
-
-/* Inserts unless the pair is already known (the first, lowest rank wins). */
-static void
-slim_merge_map_insert (SlimMergeMap *map, gint32 left, gint32 right, gint32 rank, gint32 result)
-{
-  guint64 key = slim_merge_key (left, right);
-  gsize slot = slim_merge_slot (map, key);
-  while (map->keys[slot] != G_MAXUINT64)
-    {
-      if (map->keys[slot] == key)
-        return;
-      slot = (slot + 1) & (map->n_slots - 1);
-    }
-  map->keys[slot] = key;
-  map->ranks[slot] = rank;
-  map->results[slot] = result;
-}
-
-static gboolean
-slim_merge_map_lookup (
-    const SlimMergeMap *map, gint32 left, gint32 right, gint32 *out_rank, gint32 *out_result)
-{
-  if (map->n_slots == 0 || left < 0 || right < 0)
-    return FALSE;
-  guint64 key = slim_merge_key (left, right);
-  gsize slot = slim_merge_slot (map, key);
-  while (map->keys[slot] != G_MAXUINT64)
-    {
-      if (map->keys[slot] == key)
-        {
-          *out_rank = map->ranks[slot];
-          *out_result = map->results[slot];
-          return TRUE;
-        }
-      slot = (slot + 1) & (map->n_slots - 1);
-    }
-  return FALSE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -465,7 +316,7 @@ slim_tokenizer_set_token (
   return TRUE;
 }
 
-static gint32
+gint32
 slim_tokenizer_lookup (SlimTokenizer *self, const char *token)
 {
   gpointer value = g_hash_table_lookup (self->token_to_id, token);
@@ -890,25 +741,6 @@ slim_tokenizer_add_decoder (SlimTokenizer *self,
   return TRUE;
 }
 
-/* GPT-2's reversible byte -> printable character map. */
-static void
-slim_tokenizer_init_byte_map (SlimTokenizer *self)
-{
-  guint n_shifted = 0;
-  for (guint b = 0; b < 256; b++)
-    {
-      gunichar c;
-      if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))
-        c = b;
-      else
-        c = 256 + n_shifted++;
-      gint n = g_unichar_to_utf8 (c, self->byte_chars[b]);
-      self->byte_chars[b][n] = '\0';
-      self->char_to_byte[c] = (guint8)b;
-      self->byte_char_ids[b] = slim_tokenizer_lookup (self, self->byte_chars[b]);
-    }
-}
-
 /* The special token named by a tokenizer_config.json entry, which is a
  * string or an object with "content". */
 static const char *
@@ -1028,7 +860,7 @@ slim_tokenizer_load (SlimTokenizer *self, const char *path, const char *config_p
       g_snprintf (name, sizeof name, "<0x%02X>", b);
       self->byte_ids[b] = slim_tokenizer_lookup (self, name);
     }
-  slim_tokenizer_init_byte_map (self);
+  slim_tokenizer_byte_level_init (self);
 
   /* BOS/EOS: tokenizer_config.json decides, the post-processor template
    * is the fallback (Llama 3 and Qwen configs have no add_bos_token). */
@@ -1124,253 +956,14 @@ slim_tokenizer_new_from_dir (const char *dir, GError **error)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Encoding                                                                 */
-
-typedef struct
-{
-  gint64 prev; /* -1 at the start */
-  gint64 next; /* -1 at the end */
-  gint32 id;   /* -1: not in the vocabulary */
-  guint32 start_bytes;
-  guint32 n_bytes; /* 0 once merged into its left neighbour */
-} SlimSymbol;
-
-typedef struct
-{
-  gint32 priority;
-  gint32 id_left;
-  gint32 id_right;
-  gint32 result;
-  gint64 left;
-  gint64 right;
-} SlimPairEntry;
-
-static gboolean
-slim_pair_before (const SlimPairEntry *a, const SlimPairEntry *b)
-{
-  return a->priority < b->priority || (a->priority == b->priority && a->left < b->left);
-}
-
-static void
-slim_heap_push (GArray *heap, const SlimPairEntry *entry)
-{
-  g_array_append_val (heap, *entry);
-  SlimPairEntry *items = (SlimPairEntry *)(gpointer)heap->data;
-  gsize i = heap->len - 1;
-  while (i > 0)
-    {
-      gsize parent = (i - 1) / 2;
-      if (!slim_pair_before (&items[i], &items[parent]))
-        break;
-      SlimPairEntry tmp = items[i];
-      items[i] = items[parent];
-      items[parent] = tmp;
-      i = parent;
-    }
-}
-
-static SlimPairEntry
-slim_heap_pop (GArray *heap)
-{
-  SlimPairEntry *items = (SlimPairEntry *)(gpointer)heap->data;
-  SlimPairEntry top = items[0];
-  items[0] = items[heap->len - 1];
-  g_array_set_size (heap, heap->len - 1);
-  gsize n = heap->len;
-  gsize i = 0;
-  for (;;)
-    {
-      gsize l = 2 * i + 1, r = l + 1, best = i;
-      if (l < n && slim_pair_before (&items[l], &items[best]))
-        best = l;
-      if (r < n && slim_pair_before (&items[r], &items[best]))
-        best = r;
-      if (best == i)
-        break;
-      SlimPairEntry tmp = items[i];
-      items[i] = items[best];
-      items[best] = tmp;
-      i = best;
-    }
-  return top;
-}
-
-static void
-slim_tokenizer_maybe_push (
-    SlimTokenizer *self, GArray *heap, const SlimSymbol *symbols, gint64 left, gint64 right)
-{
-  if (left < 0 || right < 0)
-    return;
-  SlimPairEntry entry = { .left = left, .right = right };
-  entry.id_left = symbols[left].id;
-  entry.id_right = symbols[right].id;
-  if (!slim_merge_map_lookup (&self->merges, entry.id_left, entry.id_right, &entry.priority,
-                              &entry.result))
-    return;
-  slim_heap_push (heap, &entry);
-}
-
-/* Emits the ids of one symbol: its token, or its bytes (byte fallback),
- * or the unknown token (consecutive unknowns fused). */
-static void
-slim_tokenizer_emit_symbol (SlimTokenizer *self,
-                            const char *word,
-                            const SlimSymbol *symbol,
-                            gboolean *last_was_unk,
-                            GArray *ids)
-{
-  if (symbol->id >= 0)
-    {
-      g_array_append_val (ids, symbol->id);
-      *last_was_unk = FALSE;
-      return;
-    }
-  if (self->byte_fallback)
-    {
-      gboolean all_known = TRUE;
-      for (guint32 i = 0; i < symbol->n_bytes; i++)
-        all_known = all_known && self->byte_ids[(guint8)word[symbol->start_bytes + i]] >= 0;
-      if (all_known)
-        {
-          for (guint32 i = 0; i < symbol->n_bytes; i++)
-            g_array_append_val (ids, self->byte_ids[(guint8)word[symbol->start_bytes + i]]);
-          *last_was_unk = FALSE;
-          return;
-        }
-    }
-  if (self->unk_id >= 0 && !*last_was_unk)
-    g_array_append_val (ids, self->unk_id);
-  *last_was_unk = self->unk_id >= 0;
-}
-
-/* BPE over one word (already normalized; for byte-level tokenizers the
- * raw bytes, mapped here). Appends ids. */
-static void
-slim_tokenizer_bpe (SlimTokenizer *self, const char *word, gsize word_bytes, GArray *ids)
-{
-  if (word_bytes == 0)
-    return;
-  if (self->ignore_merges && !self->byte_level)
-    {
-      g_autofree char *copy = g_strndup (word, word_bytes);
-      gint32 id = slim_tokenizer_lookup (self, copy);
-      if (id >= 0)
-        {
-          g_array_append_val (ids, id);
-          return;
-        }
-    }
-
-  g_autoptr (GArray) symbols_array
-      = g_array_sized_new (FALSE, FALSE, sizeof (SlimSymbol), word_bytes);
-  if (self->byte_level)
-    {
-      if (self->ignore_merges)
-        {
-          GString *mapped = g_string_sized_new (word_bytes * 2);
-          for (gsize i = 0; i < word_bytes; i++)
-            g_string_append (mapped, self->byte_chars[(guint8)word[i]]);
-          gint32 id = slim_tokenizer_lookup (self, mapped->str);
-          g_string_free (mapped, TRUE);
-          if (id >= 0)
-            {
-              g_array_append_val (ids, id);
-              return;
-            }
-        }
-      for (gsize i = 0; i < word_bytes; i++)
-        {
-          SlimSymbol s = { .prev = (gint64)i - 1,
-                           .next = i + 1 < word_bytes ? (gint64)i + 1 : -1,
-                           .id = self->byte_char_ids[(guint8)word[i]],
-                           .start_bytes = (guint32)i,
-                           .n_bytes = 1 };
-          g_array_append_val (symbols_array, s);
-        }
-    }
-  else
-    {
-      char buffer[8];
-      const char *p = word;
-      const char *end = word + word_bytes;
-      gint64 index = 0;
-      while (p < end)
-        {
-          const char *next = g_utf8_next_char (p);
-          if (next > end)
-            next = end;
-          gsize n = next - p;
-          memcpy (buffer, p, n);
-          buffer[n] = '\0';
-          SlimSymbol s = { .prev = index - 1,
-                           .next = next < end ? index + 1 : -1,
-                           .id = slim_tokenizer_lookup (self, buffer),
-                           .start_bytes = (guint32)(p - word),
-                           .n_bytes = (guint32)n };
-          g_array_append_val (symbols_array, s);
-          index++;
-          p = next;
-        }
-    }
-
-  SlimSymbol *symbols = (SlimSymbol *)(gpointer)symbols_array->data; /* (n_symbols) */
-  gint64 n_symbols = symbols_array->len;
-  g_autoptr (GArray) heap = g_array_new (FALSE, FALSE, sizeof (SlimPairEntry));
-  for (gint64 i = 0; i + 1 < n_symbols; i++)
-    slim_tokenizer_maybe_push (self, heap, symbols, i, i + 1);
-
-  while (heap->len > 0)
-    {
-      SlimPairEntry top = slim_heap_pop (heap);
-      SlimSymbol *left = &symbols[top.left];
-      SlimSymbol *right = &symbols[top.right];
-      /* Stale entries: a side was merged away or changed since the push. */
-      if (left->n_bytes == 0 || right->n_bytes == 0 || left->next != top.right
-          || left->id != top.id_left || right->id != top.id_right)
-        continue;
-      left->id = top.result;
-      left->n_bytes += right->n_bytes;
-      left->next = right->next;
-      if (right->next >= 0)
-        symbols[right->next].prev = top.left;
-      right->n_bytes = 0;
-      slim_tokenizer_maybe_push (self, heap, symbols, left->prev, top.left);
-      slim_tokenizer_maybe_push (self, heap, symbols, top.left, left->next);
-    }
-
-  gboolean last_was_unk = FALSE;
-  for (gint64 i = 0; i >= 0 && i < n_symbols; i = symbols[i].next)
-    slim_tokenizer_emit_symbol (self, word, &symbols[i], &last_was_unk, ids);
-}
-
-/* Cached BPE for byte-level words (natural text repeats words a lot). */
-static void
-slim_tokenizer_bpe_word (SlimTokenizer *self, const char *word, gsize word_bytes, GArray *ids)
-{
-  if (!self->byte_level || word_bytes > 256)
-    {
-      slim_tokenizer_bpe (self, word, word_bytes, ids);
-      return;
-    }
-  g_autofree char *key = g_strndup (word, word_bytes);
-  GArray *cached = g_hash_table_lookup (self->word_cache, key);
-  if (cached == NULL)
-    {
-      cached = g_array_new (FALSE, FALSE, sizeof (gint32));
-      slim_tokenizer_bpe (self, word, word_bytes, cached);
-      if (g_hash_table_size (self->word_cache) >= SLIM_TOKENIZER_WORD_CACHE_MAX)
-        g_hash_table_remove_all (self->word_cache);
-      g_hash_table_insert (self->word_cache, g_steal_pointer (&key), cached);
-    }
-  g_array_append_vals (ids, cached->data, cached->len);
-}
+/* Text helpers (the pre-tokenizer uses them too)                           */
 
 /* First occurrence of pattern (n_pattern > 0 bytes) in [p, end), or NULL.
  * memchr + memcmp instead of strstr: the sanitizers' strstr measures the
  * whole haystack on every call, which turns a loop over a long text
  * quadratic. */
-static const char *
-slim_find (const char *p, const char *end, const char *pattern, gsize n_pattern)
+const char *
+slim_tokenizer_find (const char *p, const char *end, const char *pattern, gsize n_pattern)
 {
   while (p < end && (gsize)(end - p) >= n_pattern)
     {
@@ -1384,8 +977,8 @@ slim_find (const char *p, const char *end, const char *pattern, gsize n_pattern)
   return NULL;
 }
 
-static char *
-slim_replace_all (const char *text, const char *pattern, const char *replacement)
+char *
+slim_tokenizer_replace_all (const char *text, const char *pattern, const char *replacement)
 {
   gsize n_text = strlen (text);
   gsize n_pattern = strlen (pattern);
@@ -1393,7 +986,7 @@ slim_replace_all (const char *text, const char *pattern, const char *replacement
   GString *out = g_string_sized_new (n_text + 1);
   const char *p = text;
   const char *hit;
-  while ((hit = slim_find (p, end, pattern, n_pattern)) != NULL)
+  while ((hit = slim_tokenizer_find (p, end, pattern, n_pattern)) != NULL)
     {
       g_string_append_len (out, p, hit - p);
       g_string_append (out, replacement);
@@ -1402,6 +995,9 @@ slim_replace_all (const char *text, const char *pattern, const char *replacement
   g_string_append_len (out, p, end - p);
   return g_string_free (out, FALSE);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Encoding                                                                 */
 
 static char *
 slim_tokenizer_normalize (SlimTokenizer *self, const char *segment)
@@ -1417,7 +1013,7 @@ slim_tokenizer_normalize (SlimTokenizer *self, const char *segment)
           next = text[0] != '\0' ? g_strconcat (step->a, text, NULL) : g_strdup (text);
           break;
         case SLIM_NORM_REPLACE:
-          next = slim_replace_all (text, step->a, step->b);
+          next = slim_tokenizer_replace_all (text, step->a, step->b);
           break;
         case SLIM_NORM_NFC:
           next = g_utf8_normalize (text, -1, G_NORMALIZE_DEFAULT_COMPOSE);
@@ -1435,169 +1031,6 @@ slim_tokenizer_normalize (SlimTokenizer *self, const char *segment)
   return text;
 }
 
-/* Splits every piece of pieces (GPtrArray of char*) at the matches of a
- * regex, keeping, dropping or attaching the matches per behavior. */
-static GPtrArray *
-slim_pre_split (const SlimPreStep *step, GPtrArray *pieces)
-{
-  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
-  for (guint p = 0; p < pieces->len; p++)
-    {
-      const char *text = g_ptr_array_index (pieces, p);
-      gsize text_bytes = strlen (text);
-      g_autoptr (GMatchInfo) match = NULL;
-      gsize last = 0;
-      char *pending = NULL; /* MERGED_WITH_NEXT: a match waiting for what follows */
-      g_regex_match (step->regex, text, 0, &match);
-      while (g_match_info_matches (match))
-        {
-          gint start, end;
-          g_match_info_fetch_pos (match, 0, &start, &end);
-          if (end > start)
-            {
-              char *before = (gsize)start > last ? g_strndup (text + last, start - last) : NULL;
-              char *matched = g_strndup (text + start, end - start);
-              if (before != NULL && pending != NULL)
-                {
-                  char *joined = g_strconcat (pending, before, NULL);
-                  g_free (before);
-                  g_clear_pointer (&pending, g_free);
-                  before = joined;
-                }
-              switch (step->behavior)
-                {
-                case SLIM_SPLIT_ISOLATED:
-                  if (before != NULL)
-                    g_ptr_array_add (out, before);
-                  g_ptr_array_add (out, matched);
-                  break;
-                case SLIM_SPLIT_REMOVED:
-                  if (before != NULL)
-                    g_ptr_array_add (out, before);
-                  g_free (matched);
-                  break;
-                case SLIM_SPLIT_MERGED_WITH_PREVIOUS:
-                  if (before != NULL)
-                    {
-                      g_ptr_array_add (out, g_strconcat (before, matched, NULL));
-                      g_free (before);
-                      g_free (matched);
-                    }
-                  else if (last > 0)
-                    {
-                      char **prev = (char **)&g_ptr_array_index (out, out->len - 1);
-                      char *joined = g_strconcat (*prev, matched, NULL);
-                      g_free (*prev);
-                      *prev = joined;
-                      g_free (matched);
-                    }
-                  else
-                    g_ptr_array_add (out, matched);
-                  break;
-                case SLIM_SPLIT_MERGED_WITH_NEXT:
-                  if (before != NULL)
-                    g_ptr_array_add (out, before);
-                  if (pending != NULL)
-                    {
-                      g_ptr_array_add (out, pending);
-                      pending = NULL;
-                    }
-                  pending = matched;
-                  break;
-                }
-              last = end;
-            }
-          g_match_info_next (match, NULL);
-        }
-      char *rest = last < text_bytes ? g_strdup (text + last) : NULL;
-      if (pending != NULL)
-        {
-          char *joined = g_strconcat (pending, rest != NULL ? rest : "", NULL);
-          g_free (pending);
-          g_free (rest);
-          rest = joined;
-        }
-      if (rest != NULL)
-        g_ptr_array_add (out, rest);
-    }
-  return out;
-}
-
-static GPtrArray *
-slim_tokenizer_pretokenize (SlimTokenizer *self, char *normalized, gboolean first_segment)
-{
-  GPtrArray *pieces = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_add (pieces, normalized);
-  for (guint i = 0; i < self->pretokenizers->len; i++)
-    {
-      SlimPreStep *step = &g_array_index (self->pretokenizers, SlimPreStep, i);
-      GPtrArray *next = NULL;
-      switch (step->kind)
-        {
-        case SLIM_PRE_SPLIT:
-          next = slim_pre_split (step, pieces);
-          break;
-        case SLIM_PRE_BYTE_LEVEL:
-          for (guint p = 0; step->add_prefix_space && p < pieces->len; p++)
-            {
-              char **piece = (char **)&g_ptr_array_index (pieces, p);
-              if ((*piece)[0] != ' ' && (*piece)[0] != '\0')
-                {
-                  char *prefixed = g_strconcat (" ", *piece, NULL);
-                  g_free (*piece);
-                  *piece = prefixed;
-                }
-            }
-          if (step->regex != NULL)
-            next = slim_pre_split (step, pieces);
-          break;
-        case SLIM_PRE_METASPACE:
-          {
-            next = g_ptr_array_new_with_free_func (g_free);
-            for (guint p = 0; p < pieces->len; p++)
-              {
-                const char *text = g_ptr_array_index (pieces, p);
-                g_autofree char *replaced = slim_replace_all (text, " ", step->replacement);
-                gboolean prepend
-                    = step->prepend_always || (step->prepend_first && first_segment && p == 0);
-                if (prepend && !g_str_has_prefix (replaced, step->replacement))
-                  {
-                    char *prefixed = g_strconcat (step->replacement, replaced, NULL);
-                    g_free (replaced);
-                    replaced = prefixed;
-                  }
-                if (!step->split)
-                  {
-                    g_ptr_array_add (next, g_steal_pointer (&replaced));
-                    continue;
-                  }
-                /* Split before every replacement character (MergedWithNext). */
-                gsize n_rep = strlen (step->replacement);
-                const char *start = replaced;
-                const char *scan = replaced;
-                const char *end = replaced + strlen (replaced);
-                while ((scan = slim_find (scan, end, step->replacement, n_rep)) != NULL)
-                  {
-                    if (scan > start)
-                      g_ptr_array_add (next, g_strndup (start, scan - start));
-                    start = scan;
-                    scan += n_rep;
-                  }
-                if (*start != '\0')
-                  g_ptr_array_add (next, g_strdup (start));
-              }
-          }
-          break;
-        }
-      if (next != NULL)
-        {
-          g_ptr_array_unref (pieces);
-          pieces = next;
-        }
-    }
-  return pieces;
-}
-
 static void
 slim_tokenizer_encode_segment (SlimTokenizer *self,
                                const char *segment,
@@ -1613,7 +1046,10 @@ slim_tokenizer_encode_segment (SlimTokenizer *self,
   for (guint i = 0; i < words->len; i++)
     {
       const char *word = g_ptr_array_index (words, i);
-      slim_tokenizer_bpe_word (self, word, strlen (word), ids);
+      if (self->byte_level)
+        slim_tokenizer_byte_level_bpe (self, word, strlen (word), ids);
+      else
+        slim_tokenizer_sentencepiece_bpe (self, word, strlen (word), ids);
     }
 }
 
@@ -1715,17 +1151,6 @@ slim_tokenizer_encode (SlimTokenizer *self, const char *text, gboolean add_speci
 /* ---------------------------------------------------------------------- */
 /* Decoding                                                                 */
 
-/* "<0xNN>" -> NN, or -1. */
-static gint
-slim_parse_byte_token (const char *token)
-{
-  if (strlen (token) != 6 || strncmp (token, "<0x", 3) != 0 || token[5] != '>')
-    return -1;
-  gint hi = g_ascii_xdigit_value (token[3]);
-  gint lo = g_ascii_xdigit_value (token[4]);
-  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
-}
-
 static void
 slim_tokenizer_decode_step (SlimTokenizer *self,
                             const SlimDecStep *step,
@@ -1738,7 +1163,7 @@ slim_tokenizer_decode_step (SlimTokenizer *self,
       for (guint i = 0; i < tokens->len; i++)
         {
           char **token = (char **)&g_ptr_array_index (tokens, i);
-          char *replaced = slim_replace_all (*token, step->a, step->b);
+          char *replaced = slim_tokenizer_replace_all (*token, step->a, step->b);
           g_free (*token);
           *token = replaced;
         }
@@ -1749,7 +1174,7 @@ slim_tokenizer_decode_step (SlimTokenizer *self,
           if (literal != NULL && literal[i])
             continue;
           char **token = (char **)&g_ptr_array_index (tokens, i);
-          gint byte = slim_parse_byte_token (*token);
+          gint byte = slim_tokenizer_parse_byte_token (*token);
           if (byte >= 0)
             {
               /* A raw byte; invalid sequences are repaired after Fuse. */
@@ -1799,31 +1224,16 @@ slim_tokenizer_decode_step (SlimTokenizer *self,
           if (literal != NULL && literal[i])
             continue;
           char **token = (char **)&g_ptr_array_index (tokens, i);
-          GString *bytes = g_string_new (NULL);
-          for (const char *p = *token; *p != '\0'; p = g_utf8_next_char (p))
-            {
-              gunichar c = g_utf8_get_char (p);
-              if (c < G_N_ELEMENTS (self->char_to_byte)
-                  && g_utf8_get_char (self->byte_chars[self->char_to_byte[c]]) == c)
-                {
-                  guint8 b = self->char_to_byte[c];
-                  if (b == 0)
-                    g_string_append (bytes, "\xef\xbf\xbd");
-                  else
-                    g_string_append_c (bytes, (char)b);
-                }
-              else
-                g_string_append_len (bytes, p, g_utf8_next_char (p) - p);
-            }
+          char *bytes = slim_tokenizer_byte_level_decode (self, *token);
           g_free (*token);
-          *token = g_string_free (bytes, FALSE);
+          *token = bytes;
         }
       break;
     case SLIM_DEC_METASPACE:
       for (guint i = 0; i < tokens->len; i++)
         {
           char **token = (char **)&g_ptr_array_index (tokens, i);
-          char *replaced = slim_replace_all (*token, step->a, " ");
+          char *replaced = slim_tokenizer_replace_all (*token, step->a, " ");
           if (i == 0 && step->prepend && replaced[0] == ' ')
             memmove (replaced, replaced + 1, strlen (replaced));
           g_free (*token);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-forward-hooks.h: what a forward pass is given besides weights and
+ * activations: SlimBatch, the sequence lengths of a packed batch (the
+ * tokens of all sequences one after another, no padding), and
+ * SlimForwardHooks, the callbacks processors use to observe or replace
+ * the inputs of linears and the q/k/v states.  Plain records, used by the
+ * decoder kernels, the adapters and SlimModel.
+ */
+#pragma once
+
+#include <glib.h>
+#include "slim-model-config.h"
+
+G_BEGIN_DECLS
+
+/* Sequence lengths of a packed batch. */
+typedef struct
+{
+  guint n_seqs;
+  const gint64 *seq_lens; /* (n_seqs) */
+} SlimBatch;
+
+/* Forward hooks: called during slim_model_forward_layer/_head to observe or
+ * replace values.  Any member may be NULL.  A hook returning FALSE must set
+ * error; the forward stops and returns FALSE. */
+typedef struct
+{
+  /* Before every linear (experts and the router included) with its input
+   * x (n_tokens, n_in) row-major; module is the full name
+   * ("model.layers.3.mlp.experts.2.up_proj"). x is private to this linear:
+   * the hook may modify it in place (e.g. fake-quantize it). */
+  gboolean (*linear_input) (const char *module, float *x, gint64 n_tokens, gint64 n_in,
+                            gpointer user_data, GError **error);
+  /* After q/k/v projections (and q/k norm and RoPE on q,k), per layer:
+   * q (n_tokens, n_heads*head_dim), k and v (n_tokens, n_kv_heads*head_dim).
+   * May modify in place (KV-cache quantization). attn is
+   * "model.layers.3.self_attn". */
+  gboolean (*qkv_states) (const char *attn, float *q, float *k, float *v, gint64 n_tokens,
+                          const SlimModelConfig *config, gpointer user_data, GError **error);
+  gpointer user_data;
+} SlimForwardHooks;
+
+G_END_DECLS
