@@ -11,6 +11,9 @@
 3. The plugin SDK: plugins/ and examples/plugin/ include only headers that
    are installed (framework headers, none ending in -private.h and none in
    PRIVATE_HEADERS).
+4. The installed header list (slim_public_headers in framework/meson.build)
+   is exactly slim-plugin.h and every framework header it includes,
+   transitively (generated headers such as slim-version.h excepted).
 
 Prints every violation and exits 1 when there is one; exits 0 otherwise.
 Usage: tools/check-layers.py [SOURCE_ROOT]
@@ -144,6 +147,31 @@ def main():
                         or folder_of(target) == "tools":
                     problems.append("%s includes %s, which is not part of the plugin SDK"
                                     % (f, inc))
+
+    # the installed headers: the closure of slim-plugin.h
+    closure, todo = set(), ["slim-plugin.h"]
+    while todo:
+        name = todo.pop()
+        if name in closure or name not in by_name:
+            continue
+        closure.add(name)
+        todo.extend(os.path.basename(i) for i in includes(root, by_name[name]))
+    with open(os.path.join(root, "framework", "meson.build"), encoding="utf-8") as fh:
+        build = fh.read()
+    m = re.search(r"slim_public_headers\s*=\s*files\(([^)]*)\)", build)
+    if m is None:
+        problems.append("framework/meson.build: no slim_public_headers = files(...) list")
+    else:
+        listed = {os.path.basename(x) for x in re.findall(r"'([^']+)'", m.group(1))}
+        for name in sorted(closure - listed):
+            problems.append("framework/meson.build: slim-plugin.h includes %s (%s), which "
+                            "slim_public_headers does not install" % (name, by_name[name]))
+        for name in sorted(listed - closure):
+            problems.append("framework/meson.build: slim_public_headers installs %s, which "
+                            "slim-plugin.h does not include" % name)
+        for name in sorted(closure):
+            if name.endswith("-private.h") or name in PRIVATE_HEADERS:
+                problems.append("slim-plugin.h includes the private header %s" % name)
 
     for p in problems:
         print("check-layers: " + p)

@@ -12,7 +12,7 @@
 #include "slim-linear-processor.h"
 
 #include "slim-error.h"
-#include "slim-glob.h"
+#include "slim-glob-list.h"
 #include "slim-property.h"
 #include "slim-qlinear.h"
 
