@@ -91,6 +91,20 @@ slim_gptq_find_non_finite (const float *x, gint64 n)
   return -1;
 }
 
+/* Copies the upper triangle of a (n, n) row-major matrix to the lower one,
+ * in tiles so both sides stay in cache. */
+static void
+slim_gptq_mirror_upper (float *a, gint64 n)
+{
+  const gint64 tile = 64;
+
+  for (gint64 i0 = 0; i0 < n; i0 += tile)
+    for (gint64 j0 = i0; j0 < n; j0 += tile)
+      for (gint64 i = i0; i < MIN (i0 + tile, n); i++)
+        for (gint64 j = MAX (j0, i + 1); j < MIN (j0 + tile, n); j++)
+          a[j * n + i] = a[i * n + j];
+}
+
 /**
  * slim_gptq_hessian_add_batch:
  * @self: an accumulator
@@ -158,9 +172,7 @@ slim_gptq_hessian_add_batch (SlimGptqHessian *self, const float *x, gint64 n_row
   slim_linalg_ssyrk_t (n_in, n_rows, 1.0f, xs, n_in, self->n_samples == 0 ? 0.0f : beta, self->data,
                        n_in);
   g_free (xs);
-  for (gint64 i = 0; i < n_in; i++)
-    for (gint64 j = i + 1; j < n_in; j++)
-      self->data[j * n_in + i] = self->data[i * n_in + j];
+  slim_gptq_mirror_upper (self->data, n_in);
   self->n_samples = n_total;
   return TRUE;
 }
@@ -400,9 +412,9 @@ slim_gptq_group_minmax (
 /* ------------------------------------------------------------------------ */
 
 /* torch.mean of a float32 vector: a float32 sum, then a division by the
- * count. */
+ * count (the sum is taken in float64 and rounded once). */
 static float
-slim_gptq_mean_f32 (const float *h, gint64 n_in)
+slim_gptq_mean_diag (const float *h, gint64 n_in)
 {
   double sum = 0.0;
 
@@ -412,60 +424,219 @@ slim_gptq_mean_f32 (const float *h, gint64 n_in)
 }
 
 /**
- * slim_gptq_quantize:
+ * slim_gptq_factor_init:
  * (see slim-gptq.h)
  */
 gboolean
-slim_gptq_quantize (const SlimGptqConfig *cfg,
-                    const SlimGptqHessian *hessian,
-                    const float *w,
-                    gint64 n_out,
-                    gint64 n_in,
-                    float *out_scale,
-                    float *out_offset,
-                    gint8 *q,
-                    float *out_dequant,
-                    GError **error)
+slim_gptq_factor_init (SlimGptqFactor *self,
+                       const SlimGptqHessian *hessian,
+                       double percdamp,
+                       gboolean act_order,
+                       GError **error)
 {
-  const gboolean per_group = cfg != NULL && cfg->scope == SLIM_QSCOPE_PER_GROUP;
-  const gint64 gs = per_group ? cfg->group_size : n_in;
-  gint64 n_groups;
-  gboolean static_groups;
-  gboolean ok = FALSE;
-  float *u = NULL;     /* (n_in, n_in): H, then its factors; finally U of H⁻¹ (upper) */
-  float *wt = NULL;    /* (n_in, n_out): working weight, transposed (row k = column k) */
-  float *wb = NULL;    /* (block, n_out): the current block being updated */
-  float *err = NULL;   /* (block, n_out): scaled errors of the current block */
-  gint8 *qt = NULL;    /* (n_in, n_out): codes, transposed */
-  float *dqt = NULL;   /* (n_in, n_out): dequantized, transposed */
-  float *gmin = NULL;  /* (n_out) */
-  float *gmax = NULL;  /* (n_out) */
-  float *cs = NULL;    /* (n_groups, n_out): static group scales, or (1, n_out) current */
-  float *co = NULL;    /* (n_groups, n_out): offsets to match */
-  gint64 *perm = NULL; /* (n_in): processing order -> original column */
-  gint64 info;
+  gint64 n_in, info;
+  float *u;
   float damp;
 
-  g_return_val_if_fail (cfg != NULL && hessian != NULL && w != NULL, FALSE);
-  g_return_val_if_fail (out_scale != NULL && out_offset != NULL && q != NULL, FALSE);
+  g_return_val_if_fail (self != NULL && hessian != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!slim_gptq_check_inputs (cfg, hessian->n_in, hessian->n_samples, w, n_out, n_in, error))
-    return FALSE;
-  if (hessian->data == NULL || slim_gptq_find_non_finite (hessian->data, n_in * n_in) >= 0)
+  memset (self, 0, sizeof *self);
+  n_in = hessian->n_in;
+  if (!(percdamp > 0.0) || !isfinite (percdamp))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "ext.percdamp = %g must be a finite number > 0", percdamp);
+      return FALSE;
+    }
+  if (hessian->n_samples <= 0)
+    {
+      g_set_error_literal (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                           "gptq: no calibration data reached this linear (the Hessian has 0 "
+                           "samples); msModelSlim stops with \"No hessian was set\" here too");
+      return FALSE;
+    }
+  if (hessian->data == NULL || n_in < 1
+      || slim_gptq_find_non_finite (hessian->data, n_in * n_in) >= 0)
     {
       g_set_error_literal (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
                            "gptq: the Hessian is missing or holds a non-finite value");
       return FALSE;
     }
+  u = g_try_malloc ((gsize)n_in * (gsize)n_in * sizeof (float));
+  if (u == NULL)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
+                   "gptq: cannot allocate the %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                   " inverse Hessian factor",
+                   n_in, n_in);
+      return FALSE;
+    }
+  self->n_in = n_in;
+  self->n_samples = hessian->n_samples;
+  self->percdamp = percdamp;
+  self->act_order = act_order;
+  self->u = u;
+  self->dead = g_new0 (gboolean, n_in);
+  memcpy (u, hessian->data, (gsize)n_in * (gsize)n_in * sizeof (float));
+
+  /* dead inputs: H[j][j] := 1 (their weight columns are zeroed later) */
+  for (gint64 j = 0; j < n_in; j++)
+    if (u[j * n_in + j] == 0.0f)
+      {
+        self->dead[j] = TRUE;
+        u[j * n_in + j] = 1.0f;
+      }
+  if (act_order)
+    {
+      /* the order of the undamped diagonal (GPTQ's), so that damping cannot
+       * round distinct values into ties */
+      double *diag = g_new (double, n_in);
+
+      self->perm = g_new (gint64, n_in);
+      for (gint64 j = 0; j < n_in; j++)
+        diag[j] = (double)u[j * n_in + j];
+      slim_gptq_order_columns (diag, n_in, self->perm);
+      g_free (diag);
+    }
+  damp = (float)percdamp * slim_gptq_mean_diag (u, n_in);
+  for (gint64 j = 0; j < n_in; j++)
+    u[j * n_in + j] += damp;
+
+  if (act_order)
+    {
+      float *tmp = g_try_malloc ((gsize)n_in * (gsize)n_in * sizeof (float));
+
+      if (tmp == NULL)
+        {
+          g_set_error_literal (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
+                               "gptq: cannot allocate the act_order permutation buffer");
+          goto fail;
+        }
+      for (gint64 a = 0; a < n_in; a++)
+        for (gint64 b = 0; b < n_in; b++)
+          tmp[a * n_in + b] = u[self->perm[a] * n_in + self->perm[b]];
+      g_free (u);
+      self->u = u = tmp;
+    }
+
+  /* torch.linalg.cholesky (lower, column-major = our upper) */
+  info = slim_linalg_spotrf (SLIM_LINALG_UPPER, n_in, u, n_in);
+  if (info != 0)
+    {
+      slim_gptq_set_not_pd (error, "the Cholesky factorisation of H + damp I", info, n_in,
+                            hessian->n_samples, percdamp);
+      goto fail;
+    }
+  /* torch.cholesky_inverse, then its symmetric fill */
+  info = slim_linalg_spotri (SLIM_LINALG_UPPER, n_in, u, n_in);
+  if (info != 0)
+    {
+      slim_gptq_set_not_pd (error, "the inversion of the Cholesky factor of H + damp I", info, n_in,
+                            hessian->n_samples, percdamp);
+      goto fail;
+    }
+  slim_gptq_mirror_upper (u, n_in);
+  /* torch.linalg.cholesky (upper=True): column-major 'U' = our lower
+   * triangle, which then holds Uᵀ; move U to the upper triangle */
+  info = slim_linalg_spotrf (SLIM_LINALG_LOWER, n_in, u, n_in);
+  if (info != 0)
+    {
+      slim_gptq_set_not_pd (error, "the upper Cholesky factorisation of (H + damp I)^-1", info,
+                            n_in, hessian->n_samples, percdamp);
+      goto fail;
+    }
+  for (gint64 i = 0; i < n_in; i++)
+    for (gint64 j = i + 1; j < n_in; j++)
+      u[i * n_in + j] = u[j * n_in + i];
+  if (slim_gptq_find_non_finite (u, n_in * n_in) >= 0)
+    {
+      g_set_error (
+          error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NOT_POSITIVE_DEFINITE,
+          "gptq: the inverse Hessian factor is not finite (Hessian of order %" G_GINT64_FORMAT
+          " from %" G_GINT64_FORMAT " rows, percdamp %g): raise ext.percdamp",
+          n_in, hessian->n_samples, percdamp);
+      goto fail;
+    }
+  return TRUE;
+
+fail:
+  slim_gptq_factor_clear (self);
+  return FALSE;
+}
+
+/**
+ * slim_gptq_factor_clear:
+ * @self: a factor (may be zero-filled or already cleared)
+ */
+void
+slim_gptq_factor_clear (SlimGptqFactor *self)
+{
+  g_return_if_fail (self != NULL);
+  g_clear_pointer (&self->u, g_free);
+  g_clear_pointer (&self->perm, g_free);
+  g_clear_pointer (&self->dead, g_free);
+  self->n_in = 0;
+  self->n_samples = 0;
+}
+
+/**
+ * slim_gptq_quantize_factored:
+ * (see slim-gptq.h)
+ */
+gboolean
+slim_gptq_quantize_factored (const SlimGptqConfig *cfg,
+                             const SlimGptqFactor *factor,
+                             const float *w,
+                             gint64 n_out,
+                             gint64 n_in,
+                             float *out_scale,
+                             float *out_offset,
+                             gint8 *q,
+                             float *out_dequant,
+                             GError **error)
+{
+  const gboolean per_group = cfg != NULL && cfg->scope == SLIM_QSCOPE_PER_GROUP;
+  const gint64 gs = per_group ? cfg->group_size : n_in;
+  const float *u;     /* (n_in, n_in): U of H⁻¹ in the upper triangle */
+  const gint64 *perm; /* (n_in): processing order -> original column, or NULL */
+  gint64 n_groups;
+  gboolean static_groups;
+  gboolean ok = FALSE;
+  float *wt = NULL;   /* (n_in, n_out): working weight, transposed, in processing order */
+  float *wb = NULL;   /* (block, n_out): the current block being updated */
+  float *err = NULL;  /* (block, n_out): scaled errors of the current block */
+  gint8 *qt = NULL;   /* (n_in, n_out): codes, transposed, original order */
+  float *dqt = NULL;  /* (n_in, n_out): dequantized, transposed, original order */
+  float *gmin = NULL; /* (n_out) */
+  float *gmax = NULL; /* (n_out) */
+  float *cs = NULL;   /* (n_groups, n_out): static group scales, or (1, n_out) current */
+  float *co = NULL;   /* (n_groups, n_out): offsets to match */
+
+  g_return_val_if_fail (cfg != NULL && factor != NULL && w != NULL, FALSE);
+  g_return_val_if_fail (out_scale != NULL && out_offset != NULL && q != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!slim_gptq_check_inputs (cfg, factor->n_in, factor->n_samples, w, n_out, n_in, error))
+    return FALSE;
+  if (factor->u == NULL || factor->percdamp != cfg->percdamp
+      || !factor->act_order != !cfg->act_order)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "gptq: the inverse Hessian factor was made with percdamp %g, act_order %d; "
+                   "the config asks percdamp %g, act_order %d",
+                   factor->percdamp, (int)factor->act_order, cfg->percdamp, (int)cfg->act_order);
+      return FALSE;
+    }
+  u = factor->u;
+  perm = factor->perm;
   n_groups = n_in / gs;
   static_groups = per_group && cfg->act_order;
 
-  u = g_try_malloc ((gsize)n_in * (gsize)n_in * sizeof (float));
   wt = g_try_malloc ((gsize)n_in * (gsize)n_out * sizeof (float));
   qt = g_try_malloc ((gsize)n_in * (gsize)n_out);
   dqt = g_try_malloc ((gsize)n_in * (gsize)n_out * sizeof (float));
-  if (u == NULL || wt == NULL || qt == NULL || dqt == NULL)
+  if (wt == NULL || qt == NULL || dqt == NULL)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
                    "gptq: cannot allocate the work buffers of a (%" G_GINT64_FORMAT
@@ -479,10 +650,6 @@ slim_gptq_quantize (const SlimGptqConfig *cfg,
   gmax = g_new (float, n_out);
   cs = g_new (float, (static_groups ? n_groups : 1) * n_out);
   co = g_new (float, (static_groups ? n_groups : 1) * n_out);
-  memcpy (u, hessian->data, (gsize)n_in * (gsize)n_in * sizeof (float));
-  for (gint64 r = 0; r < n_out; r++)
-    for (gint64 k = 0; k < n_in; k++)
-      wt[k * n_out + r] = w[r * n_in + k];
 
   /* per_channel: qparams of the original weight rows */
   if (!per_group)
@@ -492,17 +659,10 @@ slim_gptq_quantize (const SlimGptqConfig *cfg,
         slim_qparams_compute (&cfg->qparams, gmin[r], gmax[r], &out_scale[r], &out_offset[r]);
     }
 
-  /* dead inputs: H[j][j] := 1, W[:, j] := 0 */
-  for (gint64 j = 0; j < n_in; j++)
-    if (u[j * n_in + j] == 0.0f)
-      {
-        u[j * n_in + j] = 1.0f;
-        memset (wt + j * n_out, 0, (gsize)n_out * sizeof (float));
-      }
-
-  damp = (float)cfg->percdamp * slim_gptq_mean_f32 (u, n_in);
-  for (gint64 j = 0; j < n_in; j++)
-    u[j * n_in + j] += damp;
+  /* W transposed, dead input columns zeroed */
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 k = 0; k < n_in; k++)
+      wt[k * n_out + r] = factor->dead[k] ? 0.0f : w[r * n_in + k];
 
   if (static_groups)
     for (gint64 g = 0; g < n_groups; g++)
@@ -517,72 +677,12 @@ slim_gptq_quantize (const SlimGptqConfig *cfg,
           }
       }
 
-  if (cfg->act_order)
+  if (perm != NULL)
     {
-      double *diag = g_new (double, n_in);
-      float *tmp = g_try_malloc ((gsize)n_in * (gsize)MAX (n_in, n_out) * sizeof (float));
-
-      if (tmp == NULL)
-        {
-          g_free (diag);
-          g_set_error_literal (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
-                               "gptq: cannot allocate the act_order permutation buffer");
-          goto out;
-        }
-      perm = g_new (gint64, n_in);
-      for (gint64 j = 0; j < n_in; j++)
-        diag[j] = (double)u[j * n_in + j];
-      slim_gptq_order_columns (diag, n_in, perm);
-      g_free (diag);
+      /* dqt is free until the loop: permute through it */
+      memcpy (dqt, wt, (gsize)n_in * (gsize)n_out * sizeof (float));
       for (gint64 a = 0; a < n_in; a++)
-        for (gint64 b = 0; b < n_in; b++)
-          tmp[a * n_in + b] = u[perm[a] * n_in + perm[b]];
-      memcpy (u, tmp, (gsize)n_in * (gsize)n_in * sizeof (float));
-      for (gint64 a = 0; a < n_in; a++)
-        memcpy (tmp + a * n_out, wt + perm[a] * n_out, (gsize)n_out * sizeof (float));
-      memcpy (wt, tmp, (gsize)n_in * (gsize)n_out * sizeof (float));
-      g_free (tmp);
-    }
-
-  /* torch.linalg.cholesky (lower, column-major = our upper) */
-  info = slim_linalg_spotrf (SLIM_LINALG_UPPER, n_in, u, n_in);
-  if (info != 0)
-    {
-      slim_gptq_set_not_pd (error, "the Cholesky factorisation of H + damp I", info, n_in,
-                            hessian->n_samples, cfg->percdamp);
-      goto out;
-    }
-  /* torch.cholesky_inverse, then its symmetric fill */
-  info = slim_linalg_spotri (SLIM_LINALG_UPPER, n_in, u, n_in);
-  if (info != 0)
-    {
-      slim_gptq_set_not_pd (error, "the inversion of the Cholesky factor of H + damp I", info, n_in,
-                            hessian->n_samples, cfg->percdamp);
-      goto out;
-    }
-  for (gint64 i = 0; i < n_in; i++)
-    for (gint64 j = i + 1; j < n_in; j++)
-      u[j * n_in + i] = u[i * n_in + j];
-  /* torch.linalg.cholesky (upper=True): column-major 'U' = our lower
-   * triangle, which then holds Uᵀ; move U to the upper triangle */
-  info = slim_linalg_spotrf (SLIM_LINALG_LOWER, n_in, u, n_in);
-  if (info != 0)
-    {
-      slim_gptq_set_not_pd (error, "the upper Cholesky factorisation of (H + damp I)^-1", info,
-                            n_in, hessian->n_samples, cfg->percdamp);
-      goto out;
-    }
-  for (gint64 i = 0; i < n_in; i++)
-    for (gint64 j = i + 1; j < n_in; j++)
-      u[i * n_in + j] = u[j * n_in + i];
-  if (slim_gptq_find_non_finite (u, n_in * n_in) >= 0)
-    {
-      g_set_error (
-          error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NOT_POSITIVE_DEFINITE,
-          "gptq: the inverse Hessian factor is not finite (Hessian of order %" G_GINT64_FORMAT
-          " from %" G_GINT64_FORMAT " rows, percdamp %g): raise ext.percdamp",
-          n_in, hessian->n_samples, cfg->percdamp);
-      goto out;
+        memcpy (wt + a * n_out, dqt + perm[a] * n_out, (gsize)n_out * sizeof (float));
     }
 
   for (gint64 start = 0; start < n_in; start += cfg->block_size)
@@ -635,6 +735,8 @@ slim_gptq_quantize (const SlimGptqConfig *cfg,
           d = urow[j];
           for (gint64 r = 0; r < n_out; r++)
             ecol[r] = (wcol[r] - dqt[col * n_out + r]) / d;
+          /* the block's later columns: w_k -= e U[j][k], a product then a
+           * subtraction (torch's rank-1 matmul, then -=) */
           for (gint64 k = i + 1; k < count; k++)
             {
               const float hk = urow[start + k];
@@ -665,7 +767,6 @@ slim_gptq_quantize (const SlimGptqConfig *cfg,
   ok = TRUE;
 
 out:
-  g_free (u);
   g_free (wt);
   g_free (wb);
   g_free (err);
@@ -675,7 +776,39 @@ out:
   g_free (gmax);
   g_free (cs);
   g_free (co);
-  g_free (perm);
+  return ok;
+}
+
+/**
+ * slim_gptq_quantize:
+ * (see slim-gptq.h)
+ */
+gboolean
+slim_gptq_quantize (const SlimGptqConfig *cfg,
+                    const SlimGptqHessian *hessian,
+                    const float *w,
+                    gint64 n_out,
+                    gint64 n_in,
+                    float *out_scale,
+                    float *out_offset,
+                    gint8 *q,
+                    float *out_dequant,
+                    GError **error)
+{
+  SlimGptqFactor factor;
+  gboolean ok;
+
+  g_return_val_if_fail (cfg != NULL && hessian != NULL && w != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  /* the cheap checks before the factorisation */
+  if (!slim_gptq_check_inputs (cfg, hessian->n_in, hessian->n_samples, w, n_out, n_in, error))
+    return FALSE;
+  if (!slim_gptq_factor_init (&factor, hessian, cfg->percdamp, cfg->act_order, error))
+    return FALSE;
+  ok = slim_gptq_quantize_factored (cfg, &factor, w, n_out, n_in, out_scale, out_offset, q,
+                                    out_dequant, error);
+  slim_gptq_factor_clear (&factor);
   return ok;
 }
 
@@ -881,6 +1014,17 @@ slim_gptq_quantize_ref (const SlimGptqConfig *cfg,
           wo[r * n + j] = 0.0;
       }
   for (gint64 j = 0; j < n; j++)
+    perm[j] = j;
+  if (cfg->act_order)
+    {
+      double *diag = g_new (double, n);
+
+      for (gint64 j = 0; j < n; j++)
+        diag[j] = h[j * n + j];
+      slim_gptq_order_columns (diag, n, perm);
+      g_free (diag);
+    }
+  for (gint64 j = 0; j < n; j++)
     mean += h[j * n + j];
   mean /= (double)n;
   damp = cfg->percdamp * mean;
@@ -904,16 +1048,11 @@ slim_gptq_quantize_ref (const SlimGptqConfig *cfg,
         g_free (o);
       }
 
-  for (gint64 j = 0; j < n; j++)
-    perm[j] = j;
   if (cfg->act_order)
     {
-      double *diag = g_new (double, n);
-      double *tmp = g_new (double, n *MAX (n, n_out));
+      const gint64 n_tmp = n * MAX (n, n_out);
+      double *tmp = g_new (double, n_tmp);
 
-      for (gint64 j = 0; j < n; j++)
-        diag[j] = h[j * n + j];
-      slim_gptq_order_columns (diag, n, perm);
       for (gint64 a = 0; a < n; a++)
         for (gint64 b = 0; b < n; b++)
           tmp[a * n + b] = h[perm[a] * n + perm[b]];
@@ -923,7 +1062,6 @@ slim_gptq_quantize_ref (const SlimGptqConfig *cfg,
           tmp[r * n + k] = wo[r * n + perm[k]];
       memcpy (wo, tmp, (gsize)(n_out * n) * sizeof (double));
       g_free (tmp);
-      g_free (diag);
     }
 
   info = slim_gptq_inverse_upper_ref (h, n, u, &step);

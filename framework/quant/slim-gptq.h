@@ -29,10 +29,10 @@
  * msModelSlim's final quantize(Ŵᵀ)ᵀ of the dequantized result).
  *
  * act_order (not in msModelSlim; GPTQ / llm-compressor's option): columns
- * are processed in descending diag(H) order (after the dead-column fix),
- * the result is permuted back, so the saved format is unchanged; per_group
- * then uses "static groups": every group's qparams are computed up front
- * from W (dead columns zeroed) instead of at the group start.
+ * are processed in descending diag(H) order (after the dead-column fix,
+ * before damping, ties by index), the result is permuted back, so the saved format is unchanged;
+ * per_group then uses "static groups": every group's qparams are computed up front from W (dead
+ * columns zeroed) instead of at the group start.
  *
  * A non-positive-definite H + damp I (or a failed factorisation of H⁻¹) is
  * an error (SLIM_NUMERIC_ERROR_NOT_POSITIVE_DEFINITE), never NaN weights.
@@ -137,6 +137,44 @@ gboolean slim_gptq_quantize (const SlimGptqConfig *cfg,
                              gint8 *q,           /* (n_out, n_in) row-major */
                              float *out_dequant, /* (n_out, n_in) row-major, nullable */
                              GError **error);
+
+/* The weight-independent half of slim_gptq_quantize(): dead columns,
+ * damping, (act_order permutation,) the three factorisations.  Linears
+ * sharing a Hessian and settings (q/k/v, gate/up) share one factor;
+ * slim_gptq_quantize_factored() with it gives exactly what
+ * slim_gptq_quantize() gives. */
+typedef struct
+{
+  gint64 n_in;
+  gint64 n_samples; /* of the Hessian it was made from */
+  double percdamp;
+  gboolean act_order;
+  float *u;       /* (n_in, n_in) row-major: U of (H + damp I)⁻¹ = Uᵀ U in the upper
+                   * triangle, rows and columns in processing order */
+  gint64 *perm;   /* (n_in): processing position -> column; NULL without act_order */
+  gboolean *dead; /* (n_in): H[j][j] == 0, the weight column is zeroed */
+} SlimGptqFactor;
+
+/* Errors as slim_gptq_quantize() (no sample, non-finite Hessian, bad
+ * percdamp, not positive definite, out of memory). */
+gboolean slim_gptq_factor_init (SlimGptqFactor *self,
+                                const SlimGptqHessian *hessian,
+                                double percdamp,
+                                gboolean act_order,
+                                GError **error);
+void slim_gptq_factor_clear (SlimGptqFactor *self);
+/* As slim_gptq_quantize() with a ready factor; cfg->percdamp and
+ * cfg->act_order must be the factor's (SLIM_CONFIG_ERROR_BAD_VALUE). */
+gboolean slim_gptq_quantize_factored (const SlimGptqConfig *cfg,
+                                      const SlimGptqFactor *factor,
+                                      const float *w, /* (n_out, n_in) row-major */
+                                      gint64 n_out,
+                                      gint64 n_in,
+                                      float *out_scale,   /* (n_params) */
+                                      float *out_offset,  /* (n_params) */
+                                      gint8 *q,           /* (n_out, n_in) row-major */
+                                      float *out_dequant, /* (n_out, n_in) row-major, nullable */
+                                      GError **error);
 
 /* The same algorithm in plain loops with float64 everywhere except the
  * quantization step itself (qparams and codes use the float32 kernels of

@@ -478,8 +478,8 @@ INSTANTIATE_TEST_SUITE_P (Cases,
 // Shared Hessian, dead inputs
 // ===========================================================================
 
-// q/k/v read the same input: one accumulation serves all of them and gives
-// what one accumulation each gives.
+// q/k/v read the same input: one accumulation (and one factorisation)
+// serves all of them and gives what one of each per linear gives.
 TEST (Gptq, SharedHessianEqualsOwnHessian)
 {
   std::vector<float> w = oracle_f32 ("input.w.npy");
@@ -503,6 +503,39 @@ TEST (Gptq, SharedHessianEqualsOwnHessian)
   EXPECT_EQ (s1, s2);
   EXPECT_EQ (a.q, b.q);
   EXPECT_EQ (a.scale, b.scale);
+
+  // one factorisation for both linears: the same bits
+  for (bool act_order : { false, true })
+    {
+      cfg.act_order = act_order;
+      SlimGptqFactor factor;
+      ASSERT_TRUE (slim_gptq_factor_init (&factor, shared.get (), cfg.percdamp, act_order, &error));
+      QuantResult direct = run_gptq (cfg, shared.get (), w);
+      QuantResult f (direct);
+      ASSERT_TRUE (slim_gptq_quantize_factored (&cfg, &factor, w.data (), N_OUT, N_IN,
+                                                f.scale.data (), f.offset.data (),
+                                                (gint8 *)f.q.data (), f.dq.data (), &error));
+      EXPECT_EQ (f.q, direct.q);
+      EXPECT_EQ (f.scale, direct.scale);
+      EXPECT_EQ (f.dq, direct.dq);
+      std::vector<int8_t> q3 (64 * N_IN);
+      ASSERT_TRUE (slim_gptq_quantize_factored (&cfg, &factor, w2.data (), 64, N_IN, s1.data (),
+                                                o1.data (), (gint8 *)q3.data (), nullptr, &error));
+      ASSERT_TRUE (slim_gptq_quantize (&cfg, shared.get (), w2.data (), 64, N_IN, s2.data (),
+                                       o2.data (), (gint8 *)q2.data (), nullptr, &error));
+      EXPECT_EQ (q3, q2);
+      EXPECT_EQ (s1, s2);
+
+      // a factor made with other settings is refused
+      SlimGptqConfig other = cfg;
+      other.percdamp = 0.05;
+      EXPECT_FALSE (slim_gptq_quantize_factored (&other, &factor, w.data (), N_OUT, N_IN,
+                                                 f.scale.data (), f.offset.data (),
+                                                 (gint8 *)f.q.data (), nullptr, &error));
+      EXPECT_TRUE (g_error_matches (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE));
+      g_clear_error (&error);
+      slim_gptq_factor_clear (&factor);
+    }
 }
 
 // An input channel that is always zero: H[j][j] = 0 -> 1, W[:, j] := 0
