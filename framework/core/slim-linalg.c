@@ -56,6 +56,12 @@ slim_linalg_get_n_threads (void)
   return n;
 }
 
+const char *
+slim_linalg_get_core_name (void)
+{
+  return openblas_get_corename ();
+}
+
 void
 slim_linalg_sgemm (gboolean trans_a,
                    gboolean trans_b,
@@ -199,12 +205,15 @@ slim_linalg_ssyrk_t_ref (
 
 /* OpenBLAS's potrf and potri run another blocked algorithm with one
  * thread than with two or more, and the results differ in the last bits
- * (n >= 128: most elements); every count >= 2 gives the same bits.  The
- * factorisations therefore always run with at least two OpenBLAS threads:
- * their results do not depend on the thread setting, and they equal
- * torch's on a multi-threaded OpenBLAS (what msModelSlim's GPTQ oracle
- * recorded).  The library calls BLAS from one thread, so raising the count
- * for the duration of the call (under the lock) races with nothing. */
+ * (n >= 128: most elements).  msModelSlim's GPTQ oracle was recorded by
+ * torch on a multi-threaded OpenBLAS, so the factorisations always run
+ * with at least two threads: with the thread setting at one (the tests,
+ * the example digests) they give what two threads give, which on the
+ * SkylakeX/Cooperlake kernels is also what every count >= 2 gives and
+ * matches the oracle bit for bit.  (With the Haswell/Zen kernels OpenBLAS's
+ * threaded results, sgemm's included, change with the count.)  The library
+ * calls BLAS from one thread, so raising the count for the duration of the
+ * call (under the lock) races with nothing. */
 #define SLIM_LINALG_LAPACK_MIN_THREADS 2
 
 static gint

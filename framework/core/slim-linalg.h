@@ -36,6 +36,15 @@ void slim_linalg_set_n_threads (gint n_threads);
 gint slim_linalg_get_n_threads (void);
 
 /**
+ * slim_linalg_get_core_name:
+ *
+ * Returns: the OpenBLAS kernel set in use (openblas_get_corename(), e.g.
+ *   "Cooperlake", "Haswell"), for reports and for tests whose bit-exact
+ *   expectations hold for one kernel set only
+ */
+const char *slim_linalg_get_core_name (void);
+
+/**
  * slim_linalg_sgemm:
  * @trans_a: use A transposed: A is stored (k, m) instead of (m, k)
  * @trans_b: use B transposed: B is stored (n, k) instead of (k, n)
@@ -143,9 +152,11 @@ typedef enum
  * place: LOWER leaves L with A = L Lᵀ in the lower triangle, UPPER leaves U
  * with A = Uᵀ U in the upper triangle.  The other strict triangle is
  * untouched.  OpenBLAS's one-thread algorithm rounds differently from its
- * threaded one (all thread counts >= 2 agree bit for bit), so this and
- * slim_linalg_spotri() always run with at least two threads: the result
- * does not depend on the thread setting.
+ * threaded one, so this and slim_linalg_spotri() always run with at least
+ * two threads: a setting of one thread gives what two give (with the
+ * SkylakeX/Cooperlake kernels every count >= 2 agrees bit for bit; with
+ * Haswell/Zen kernels the threaded results, like sgemm's, vary with the
+ * count).
  *
  * Returns: 0 on success; k > 0 when the leading minor of order k is not
  *   positive definite (LAPACK's info; @a then holds a partial factor)

@@ -7,16 +7,19 @@
 // inputs.
 //
 // Tolerances: the oracle README asks rel ~1e-5 for what goes through
-// Cholesky/BLAS. Measured here: the Hessian diagonal is bit-equal, every
-// code q equals the oracle's (0 of 24576 differ in each case) and so do the
-// scales and offsets; the tests require exactly that. (This needs
-// OpenBLAS's threaded potrf/potri, which slim-linalg always uses: with its
-// one-thread algorithm the codes still all agree but per-group scales
-// move by up to 1.4e-5 relative.) Against the float64 reference the
-// float32 path rounds differently: measured 0 codes differ without
-// act_order and at most 21 of 24576 (by one step) with it; the bound is 1%,
-// no code more than one step off, scales within 1e-3 relative (measured
-// 2.1e-5).
+// Cholesky/BLAS. Measured on OpenBLAS's SkylakeX/Cooperlake kernels (this
+// machine): the Hessian diagonal is bit-equal, every code q equals the
+// oracle's (0 of 24576 differ in each case) and so do the scales and
+// offsets; there the tests require exactly that. This needs OpenBLAS's
+// threaded potrf/potri, which slim-linalg always uses (its one-thread
+// algorithm leaves the codes equal but moves per-group scales by up to
+// 1.4e-5). On other kernel sets the bounds in GptqOracle apply (measured
+// per kernel set there). Against the float64 reference the float32 path
+// rounds differently: measured 0 codes differ without act_order and at
+// most 21 of 24576 (by one step) with it, scales within 2.1e-5 (with
+// Sandybridge kernels: 51 codes, up to two steps, 4 scales beyond 1e-4);
+// the bounds: 1% of the codes, two steps, 2% of the scales beyond 1e-4,
+// output error within 2%.
 #include "oracle.h"
 #include "slim-test.h"
 
@@ -335,18 +338,52 @@ TEST_P (GptqOracle, MatchesMsModelSlim)
   QuantResult r = run_gptq (cfg, h.get (), w);
   ASSERT_TRUE (r.ok);
   ASSERT_EQ (r.scale.size (), scale.size ());
-  int64_t n_q = count_differences (r.q, q);
+  int64_t n_q = count_differences (r.q, q), max_step = 0, n_far_scales = 0;
+  for (size_t i = 0; i < q.size (); i++)
+    max_step = std::max<int64_t> (max_step, std::abs ((int)r.q[i] - (int)q[i]));
+  for (size_t i = 0; i < scale.size (); i++)
+    n_far_scales += std::fabs (r.scale[i] - scale[i]) > 1e-4 * std::fabs (scale[i]);
   double rel_scale = max_rel_diff (r.scale, scale);
   double max_offset = 0.0;
   for (size_t i = 0; i < offset.size (); i++)
     max_offset = std::fmax (max_offset, std::fabs (r.offset[i] - offset[i]));
-  std::printf ("%s: q differ %ld / %ld, scale max rel %.3g, offset max abs %g\n", c.name, (long)n_q,
-               (long)q.size (), rel_scale, max_offset);
-  EXPECT_EQ (n_q, 0);
-  EXPECT_EQ (rel_scale, 0.0);
-  EXPECT_EQ (max_offset, 0.0);
-  // dq is (q - offset) * scale
+  // msModelSlim's own output error, from its codes
   int64_t n_groups = (int64_t)scale.size () / N_OUT;
+  std::vector<float> oracle_dq (N_OUT * N_IN);
+  for (int64_t o = 0; o < N_OUT; o++)
+    for (int64_t k = 0; k < N_IN; k++)
+      {
+        int64_t p = o * n_groups + k / (N_IN / n_groups);
+        oracle_dq[o * N_IN + k] = ((float)q[o * N_IN + k] - offset[p]) * scale[p];
+      }
+  double e_oracle = output_rms_error (x, N_TOK, w, oracle_dq);
+  double e_ours = output_rms_error (x, N_TOK, w, r.dq);
+  const std::string core = slim_linalg_get_core_name ();
+  std::printf ("%s [%s]: q differ %ld / %ld (max step %ld), scale max rel %.3g (%ld beyond 1e-4), "
+               "offset max abs %g, output error %.6g vs oracle %.6g\n",
+               c.name, core.c_str (), (long)n_q, (long)q.size (), (long)max_step, rel_scale,
+               (long)n_far_scales, max_offset, e_ours, e_oracle);
+  if (core == "SkylakeX" || core == "Cooperlake")
+    {
+      // the kernels the oracle matches bit for bit
+      EXPECT_EQ (n_q, 0);
+      EXPECT_EQ (rel_scale, 0.0);
+      EXPECT_EQ (max_offset, 0.0);
+    }
+  else
+    {
+      // other kernel sets round the float32 BLAS steps differently and
+      // GPTQ on 64 tokens amplifies that. Measured with OPENBLAS_CORETYPE:
+      // Haswell/Zen 2 codes by one step, scales within 8.8e-6; Nehalem 0
+      // codes; Sandybridge (worst) 51 codes by up to two steps, 4 group
+      // scales beyond 1e-4 (one 7%), output error +0.03%.
+      EXPECT_LE (n_q, (int64_t)q.size () / 200);
+      EXPECT_LE (max_step, 2);
+      EXPECT_LE (n_far_scales, (int64_t)scale.size () / 50 + 1);
+      EXPECT_LE (max_offset, 1.0);
+      EXPECT_NEAR (e_ours, e_oracle, 0.02 * e_oracle);
+    }
+  // dq is (q - offset) * scale
   for (int64_t o = 0; o < N_OUT; o++)
     for (int64_t k = 0; k < N_IN; k++)
       {
@@ -415,19 +452,23 @@ TEST_P (GptqQuality, MatchesFloat64Reference)
       QuantResult ref = run_gptq_ref (cfg, hd, h->n_samples, w);
       ASSERT_TRUE (r.ok && ref.ok);
       int64_t n_q = count_differences (r.q, ref.q);
-      int64_t n_far = 0;
+      int64_t max_step = 0, n_far_scales = 0;
       for (size_t i = 0; i < r.q.size (); i++)
-        n_far += std::abs ((int)r.q[i] - (int)ref.q[i]) > 1;
+        max_step = std::max<int64_t> (max_step, std::abs ((int)r.q[i] - (int)ref.q[i]));
+      for (size_t i = 0; i < r.scale.size (); i++)
+        n_far_scales += std::fabs (r.scale[i] - ref.scale[i]) > 1e-4 * std::fabs (ref.scale[i]);
       double rel_scale = max_rel_diff (r.scale, ref.scale);
       double e_opt = output_rms_error (x, N_TOK, w, r.dq);
       double e_ref = output_rms_error (x, N_TOK, w, ref.dq);
-      std::printf ("%s act_order=%d: vs float64 reference q differ %ld (%ld by more than 1), scale "
-                   "max rel %.3g, error %.6g vs %.6g\n",
-                   c.name, (int)act_order, (long)n_q, (long)n_far, rel_scale, e_opt, e_ref);
-      // float32 vs float64 moves codes that sit near a rounding boundary
+      std::printf ("%s act_order=%d: vs float64 reference q differ %ld (max step %ld), scale "
+                   "max rel %.3g (%ld beyond 1e-4), error %.6g vs %.6g\n",
+                   c.name, (int)act_order, (long)n_q, (long)max_step, rel_scale, (long)n_far_scales,
+                   e_opt, e_ref);
+      // float32 vs float64 moves codes that sit near a rounding boundary,
+      // and GPTQ carries such a move into the row's later columns
       EXPECT_LE (n_q, (int64_t)r.q.size () / 100);
-      EXPECT_EQ (n_far, 0);
-      EXPECT_LE (rel_scale, 1e-3);
+      EXPECT_LE (max_step, 2);
+      EXPECT_LE (n_far_scales, (int64_t)r.scale.size () / 50 + 1);
       EXPECT_NEAR (e_opt, e_ref, 0.02 * e_ref);
     }
 }
@@ -635,23 +676,38 @@ TEST (GptqLinalg, CholeskyAndInverseReconstruct)
   EXPECT_EQ (slim_linalg_spotrf (SLIM_LINALG_UPPER, n, bad.data (), n), 6);
 }
 
-// The factorisations give the same bits whatever the thread setting.
-TEST (GptqLinalg, FactorisationIndependentOfThreads)
+// With one thread configured the factorisations still run OpenBLAS's
+// threaded algorithm (what the oracle recorded): the factor equals the one
+// made with two threads, on every kernel set. On the SkylakeX/Cooperlake
+// kernels every count >= 2 gives the same bits too (not on Haswell/Zen).
+TEST (GptqLinalg, FactorisationRunsThreaded)
 {
   std::vector<float> x = oracle_f32 ("input.x.npy");
-  std::vector<float> w = oracle_f32 ("input.w.npy");
   HessianPtr h = make_hessian (x, N_TOK, N_IN);
-  SlimGptqConfig cfg = make_config (kCases[3]);
   gint before = slim_linalg_get_n_threads ();
+  auto factor_with = [&] (gint n_threads) {
+    SlimGptqFactor f;
+    GError *error = nullptr;
+    std::vector<float> u;
 
-  slim_linalg_set_n_threads (1);
-  QuantResult one = run_gptq (cfg, h.get (), w);
-  slim_linalg_set_n_threads (3);
-  QuantResult three = run_gptq (cfg, h.get (), w);
+    slim_linalg_set_n_threads (n_threads);
+    EXPECT_TRUE (slim_gptq_factor_init (&f, h.get (), 0.01, FALSE, &error));
+    g_clear_error (&error);
+    if (f.u != nullptr)
+      u.assign (f.u, f.u + N_IN * N_IN);
+    slim_gptq_factor_clear (&f);
+    return u;
+  };
+
+  std::vector<float> one = factor_with (1), two = factor_with (2);
+  EXPECT_FALSE (one.empty ());
+  EXPECT_EQ (one, two);
+  const std::string core = slim_linalg_get_core_name ();
+  if (core == "SkylakeX" || core == "Cooperlake")
+    {
+      EXPECT_EQ (one, factor_with (3));
+    }
   slim_linalg_set_n_threads (before);
-  EXPECT_EQ (one.q, three.q);
-  EXPECT_EQ (one.scale, three.scale);
-  EXPECT_EQ (one.dq, three.dq);
 }
 
 // ===========================================================================
