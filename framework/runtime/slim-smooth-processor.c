@@ -86,7 +86,7 @@ typedef struct
   GPtrArray *subgraphs;  /* of the current layer (SlimSubgraph*) */
   GPtrArray *sites;      /* (SlimSmoothSite*) kept ones, adapter order */
   GHashTable *by_target; /* targets[0] -> SlimSmoothSite* (borrowed) */
-  GHashTable *scales;    /* module -> GArray of float, last layer */
+  GHashTable *scales[2]; /* by SlimSmoothScalesSide: module -> GArray of float */
 } SlimSmoothProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimSmoothProcessor,
@@ -178,7 +178,8 @@ slim_smooth_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GE
   const gint index = slim_layer_get_index (layer);
 
   clear_layer (priv);
-  g_hash_table_remove_all (priv->scales);
+  g_hash_table_remove_all (priv->scales[SLIM_SMOOTH_SCALES_INPUT]);
+  g_hash_table_remove_all (priv->scales[SLIM_SMOOTH_SCALES_OUTPUT]);
   if (index < 0)
     return TRUE; /* embeddings and head have no subgraphs */
   if (priv->model == NULL)
@@ -275,6 +276,7 @@ writable_weight (SlimSmoothProcessor *self,
   g_autofree char *name = g_strconcat (module, ".weight", NULL);
   SlimTensor *t = slim_layer_require_tensor (layer, name, error);
   g_autoptr (SlimTensor) copy = NULL;
+  float *data;
 
   if (t == NULL)
     return NULL;
@@ -294,10 +296,11 @@ writable_weight (SlimSmoothProcessor *self,
       return NULL;
     }
   copy = slim_tensor_copy (t, NULL);
-  slim_layer_set_tensor (layer, copy);
+  data = slim_tensor_get_data_mut (copy); /* before the layer takes its ref */
   *out_n_out = slim_tensor_get_dim (copy, 0);
   *out_n_in = slim_tensor_get_dim (copy, 1);
-  return slim_tensor_get_data_mut (copy);
+  slim_layer_set_tensor (layer, copy);
+  return data;
 }
 
 /* The 1-D tensor name (n) made writable; created zero-filled (with the
@@ -309,15 +312,17 @@ writable_vector (
 {
   SlimTensor *t = slim_layer_get_tensor (layer, name);
   g_autoptr (SlimTensor) copy = NULL;
+  float *data;
 
   if (t == NULL)
     {
       if (!create)
         return NULL;
       copy = slim_tensor_new_1d (name, SLIM_DTYPE_F32, n);
+      data = slim_tensor_get_data_mut (copy);
       slim_layer_set_tensor (layer, copy);
       slim_layer_set_source_dtype (layer, name, slim_layer_get_source_dtype (layer, like));
-      return slim_tensor_get_data_mut (copy);
+      return data;
     }
   if (slim_tensor_get_dtype (t) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (t) != 1
       || slim_tensor_get_dim (t, 0) != n)
@@ -327,8 +332,9 @@ writable_vector (
       return NULL;
     }
   copy = slim_tensor_copy (t, NULL);
+  data = slim_tensor_get_data_mut (copy);
   slim_layer_set_tensor (layer, copy);
-  return slim_tensor_get_data_mut (copy);
+  return data;
 }
 
 static gboolean
@@ -341,12 +347,16 @@ shape_error (SlimSmoothProcessor *self, const SlimSubgraph *sg, const char *what
 }
 
 static void
-record_scales (SlimSmoothProcessorPrivate *priv, const char *module, const float *s, gint64 n)
+record_scales (SlimSmoothProcessorPrivate *priv,
+               const char *module,
+               SlimSmoothScalesSide side,
+               const float *s,
+               gint64 n)
 {
   GArray *a = g_array_sized_new (FALSE, FALSE, sizeof (float), (guint)n);
 
   g_array_append_vals (a, s, (guint)n);
-  g_hash_table_replace (priv->scales, g_strdup (module), a);
+  g_hash_table_replace (priv->scales[side], g_strdup (module), a);
 }
 
 static gboolean
@@ -411,7 +421,7 @@ fuse_norm_linear (SlimSmoothProcessor *self,
             bias[i] += add[i];
         }
       slim_smooth_scale_columns (weights[k], n_out, n, scales);
-      record_scales (priv_of (self), sg->targets[k], scales, n);
+      record_scales (priv_of (self), sg->targets[k], SLIM_SMOOTH_SCALES_INPUT, scales, n);
     }
   /* norm: an existing bias /= s (once: msModelSlim's shift path divides it
    * a second time, which breaks exactness when the norm had a bias) */
@@ -490,8 +500,8 @@ fuse_linear_pair (SlimSmoothProcessor *self,
     return FALSE;
   slim_smooth_scale_columns (consumer, c_out, c_in, scales);
   slim_smooth_divide_rows (producer, bias, p_out, p_in, row_scales);
-  record_scales (priv, sg->targets[0], scales, n);
-  record_scales (priv, sg->source, row_scales, p_out);
+  record_scales (priv, sg->targets[0], SLIM_SMOOTH_SCALES_INPUT, scales, n);
+  record_scales (priv, sg->source, SLIM_SMOOTH_SCALES_OUTPUT, row_scales, p_out);
   return TRUE;
 }
 
@@ -612,12 +622,17 @@ slim_smooth_processor_get_exclude (SlimSmoothProcessor *self)
 }
 
 const float *
-slim_smooth_processor_get_scales (SlimSmoothProcessor *self, const char *module, gint64 *out_n)
+slim_smooth_processor_get_scales (SlimSmoothProcessor *self,
+                                  const char *module,
+                                  SlimSmoothScalesSide side,
+                                  gint64 *out_n)
 {
   GArray *a;
 
   g_return_val_if_fail (SLIM_IS_SMOOTH_PROCESSOR (self), NULL);
-  a = g_hash_table_lookup (priv_of (self)->scales, module);
+  g_return_val_if_fail (side == SLIM_SMOOTH_SCALES_INPUT || side == SLIM_SMOOTH_SCALES_OUTPUT,
+                        NULL);
+  a = g_hash_table_lookup (priv_of (self)->scales[side], module);
   if (out_n != NULL)
     *out_n = a != NULL ? (gint64)a->len : 0;
   return a != NULL ? (const float *)a->data : NULL;
@@ -633,7 +648,8 @@ slim_smooth_processor_finalize (GObject *object)
   clear_layer (priv);
   g_ptr_array_unref (priv->sites);
   g_hash_table_unref (priv->by_target);
-  g_hash_table_unref (priv->scales);
+  g_hash_table_unref (priv->scales[SLIM_SMOOTH_SCALES_INPUT]);
+  g_hash_table_unref (priv->scales[SLIM_SMOOTH_SCALES_OUTPUT]);
   g_clear_pointer (&priv->globs, slim_glob_list_free);
   g_clear_object (&priv->model);
   G_OBJECT_CLASS (slim_smooth_processor_parent_class)->finalize (object);
@@ -664,6 +680,7 @@ slim_smooth_processor_init (SlimSmoothProcessor *self)
 
   priv->sites = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_smooth_site_free);
   priv->by_target = g_hash_table_new (g_str_hash, g_str_equal);
-  priv->scales
-      = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
+  for (guint side = 0; side < 2; side++)
+    priv->scales[side]
+        = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
 }

@@ -94,12 +94,23 @@ struct _SlimSmoothProcessorClass
 const char *const *slim_smooth_processor_get_include (SlimSmoothProcessor *self);
 const char *const *slim_smooth_processor_get_exclude (SlimSmoothProcessor *self);
 
-/* Scales of the last layer postprocessed, by module they were fused into
- * ("model.layers.0.self_attn.o_proj": its input-column scales;
- * "model.layers.0.self_attn.v_proj": its row scales), for tests and later
- * processors; NULL when that module was not smoothed.  transfer none,
- * valid until the next preprocess. */
-const float *
-slim_smooth_processor_get_scales (SlimSmoothProcessor *self, const char *module, gint64 *out_n);
+/* Which scales of a module: the input columns it multiplied (a consumer:
+ * the norm's linears, o_proj, down_proj, linear2) or the output rows it
+ * divided (a producer: v_proj, up_proj, linear1).  A linear can be both
+ * (up_proj is a target of post_attention_layernorm and the source of
+ * up-down). */
+typedef enum
+{
+  SLIM_SMOOTH_SCALES_INPUT,
+  SLIM_SMOOTH_SCALES_OUTPUT,
+} SlimSmoothScalesSide;
+
+/* The scales fused into module in the last layer postprocessed, for tests
+ * and later processors; NULL when that side of the module was not
+ * smoothed.  transfer none, valid until the next preprocess. */
+const float *slim_smooth_processor_get_scales (SlimSmoothProcessor *self,
+                                               const char *module,
+                                               SlimSmoothScalesSide side,
+                                               gint64 *out_n);
 
 G_END_DECLS
