@@ -240,14 +240,20 @@ struct InputRecorder
 
 // iter_smooth's fused scales for layer 0 of qwen2 are the rule applied to
 // the statistics of the float layer's inputs: q_proj (norm-linear, |W| of
-// q, k, v), o_proj (ov: raw column max of o_proj, GQA mean), down_proj
-// (up-down: raw column max of down_proj).  Scales within rel 1e-6 (the
+// q, k, v), o_proj (ov: column max of o_proj, raw or |W|, GQA mean),
+// down_proj (up-down: column max of down_proj, raw or |W|).  Scales within rel 1e-6 (the
 // same float32 arithmetic; statistics recorded by the reference loop).
-TEST (SmoothProcessor, IterSmoothScalesFollowFromFloatStatistics)
+class IterSmoothScales : public ::testing::TestWithParam<bool>
 {
+};
+
+TEST_P (IterSmoothScales, FollowFromFloatStatistics)
+{
+  const bool abs_max = GetParam ();
   GError *error = nullptr;
   const std::string dir = model_dir ("tiny-random-qwen2");
-  GObjectPtr<SlimProcessor> p = make (kIter);
+  GObjectPtr<SlimProcessor> p
+      = make (abs_max ? "type: iter_smooth\nconsumer_abs_max: true\n" : kIter);
   ASSERT_TRUE (p);
   ASSERT_TRUE (slim_processor_validate (p.get (), &error));
   GObjectPtr<SlimModel> model (slim_model_open (dir.c_str (), &error));
@@ -309,7 +315,7 @@ TEST (SmoothProcessor, IterSmoothScalesFollowFromFloatStatistics)
     const float *w = weight ("self_attn.o_proj", &no, &ni);
     std::vector<float> w_max ((size_t)ni), s ((size_t)ni), o ((size_t)ni),
         v ((size_t)(config->n_kv_heads * config->head_dim));
-    slim_smooth_weight_column_max_ref (w, no, ni, FALSE, FALSE, w_max.data ());
+    slim_smooth_weight_column_max_ref (w, no, ni, abs_max, FALSE, w_max.data ());
     slim_smooth_scales_ref (st->smooth, w_max.data (), ni, 0.9, 1.0 - 0.9, 1e-5f, 1e-5f, s.data ());
     slim_smooth_gqa_reduce_mean (s.data (), config->n_heads, config->n_kv_heads, config->head_dim,
                                  o.data (), v.data ());
@@ -343,7 +349,7 @@ TEST (SmoothProcessor, IterSmoothScalesFollowFromFloatStatistics)
     ASSERT_NE (st, nullptr);
     const float *w = weight ("mlp.down_proj", &no, &ni);
     std::vector<float> w_max ((size_t)ni), s ((size_t)ni);
-    slim_smooth_weight_column_max_ref (w, no, ni, FALSE, FALSE, w_max.data ());
+    slim_smooth_weight_column_max_ref (w, no, ni, abs_max, FALSE, w_max.data ());
     slim_smooth_scales_ref (st->smooth, w_max.data (), ni, 0.9, 1.0 - 0.9, 1e-5f, 1e-5f, s.data ());
     check ("mlp.down_proj", SLIM_SMOOTH_SCALES_INPUT, s);
     check ("mlp.up_proj", SLIM_SMOOTH_SCALES_OUTPUT, s);
@@ -360,6 +366,15 @@ TEST (SmoothProcessor, IterSmoothScalesFollowFromFloatStatistics)
   EXPECT_EQ (0, memcmp (gate, up, (size_t)n_gate * sizeof (float)));
   ASSERT_TRUE (slim_processor_post_run (p.get (), &error));
 }
+
+// false: msModelSlim's consumer column max without abs() (the default);
+// true: consumer_abs_max takes |W|.
+INSTANTIATE_TEST_SUITE_P (ConsumerMax,
+                          IterSmoothScales,
+                          ::testing::Values (false, true),
+                          [] (const ::testing::TestParamInfo<bool> &info) {
+                            return std::string (info.param ? "abs" : "msmodelslim_raw");
+                          });
 
 // enable_subgraph_type and include/exclude select what is smoothed.
 TEST (SmoothProcessor, SubgraphTypesAndPatternsSelect)
