@@ -376,6 +376,51 @@ INSTANTIATE_TEST_SUITE_P (ConsumerMax,
                             return std::string (info.param ? "abs" : "msmodelslim_raw");
                           });
 
+gboolean
+inject_nan (const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer, GError **)
+{
+  if (g_str_has_suffix (module, "mlp.down_proj") && n_tokens > 1)
+    x[n_in + 3] = NAN;
+  return TRUE;
+}
+
+// A non-finite calibration activation: postprocess fails naming the
+// linear and the channel, nothing is fused.
+TEST (SmoothProcessor, NanInActivationStatisticsIsAnError)
+{
+  GError *error = nullptr;
+  const std::string dir = model_dir ("tiny-random-mistral");
+  GObjectPtr<SlimProcessor> p = make (kIter);
+  GObjectPtr<SlimModel> model (slim_model_open (dir.c_str (), &error));
+  ASSERT_TRUE (p && model);
+  ASSERT_TRUE (slim_processor_validate (p.get (), &error));
+  ASSERT_TRUE (slim_processor_pre_run (p.get (), model.get (), &error));
+  GObjectPtr<SlimLayer> embed (slim_model_load_embed (model.get (), &error));
+  GObjectPtr<SlimLayer> layer (slim_model_load_layer (model.get (), 0, &error));
+  ASSERT_TRUE (embed && layer);
+  ASSERT_TRUE (slim_processor_preprocess (p.get (), layer.get (), &error));
+  std::vector<gint32> ids = eval_ids (12, slim_model_get_config (model.get ())->vocab_size);
+  gint64 n = (gint64)ids.size ();
+  SlimBatch batch = { 1, &n };
+  TensorPtr h (slim_model_embed (model.get (), embed.get (), ids.data (), n, &error));
+  SlimForwardHooks nan_hook = {}, own = {};
+  nan_hook.linear_input = inject_nan;
+  slim_processor_get_forward_hooks (p.get (), layer.get (), &own);
+  HookChain chain;
+  harness_chain_hooks (&chain, &nan_hook, &own);
+  TensorPtr y (slim_model_forward_layer (model.get (), layer.get (), h.get (), &batch, &chain.hooks,
+                                         &error));
+  ASSERT_TRUE (y);
+  EXPECT_FALSE (slim_processor_postprocess (p.get (), layer.get (), &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_TRUE (g_error_matches (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE));
+  EXPECT_NE (std::string (error->message).find ("model.layers.0.mlp.down_proj"),
+             std::string::npos)
+      << error->message;
+  EXPECT_NE (std::string (error->message).find ("channel 3"), std::string::npos) << error->message;
+  g_clear_error (&error);
+}
+
 // enable_subgraph_type and include/exclude select what is smoothed.
 TEST (SmoothProcessor, SubgraphTypesAndPatternsSelect)
 {
