@@ -62,6 +62,16 @@ slim_smooth_parse_subgraph_types (const char *const *names,
   return TRUE;
 }
 
+gboolean
+slim_smooth_check_open_unit (const char *plugin, const char *key, double value, GError **error)
+{
+  if (value > 0.0 && value < 1.0)
+    return TRUE;
+  g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+               "%s: %s must be in the open range (0, 1), got %g", plugin, key, value);
+  return FALSE;
+}
+
 /* A kept subgraph of the layer being processed and its statistics. */
 typedef struct
 {

@@ -55,6 +55,11 @@ gboolean slim_smooth_parse_subgraph_types (const char *const *names,
                                            guint *out_mask,
                                            GError **error);
 
+/* msModelSlim's validate_normalized_value: value strictly inside (0, 1);
+ * otherwise an error naming plugin and key. */
+gboolean
+slim_smooth_check_open_unit (const char *plugin, const char *key, double value, GError **error);
+
 /**
  * SlimSmoothParams:
  * @subgraph_types: SLIM_SMOOTH_SUBGRAPH_BIT mask of the kinds to smooth

@@ -5,8 +5,8 @@
  * processor/anti_outlier/iter_smooth/):
  *
  *   type: iter_smooth
- *   alpha: 0.9                  migration strength, 0..1
- *   scale_min: 1e-5             lower clamp of the scales, 0..1
+ *   alpha: 0.9                  migration strength, in (0, 1)
+ *   scale_min: 1e-5             lower clamp of the scales, in (0, 1)
  *   symmetric: true             false: norm-linear inputs centred by a shift
  *   enable_subgraph_type: [norm-linear, linear-linear, ov, up-down]
  *   include: ["*"]              patterns over each subgraph's key module
@@ -48,9 +48,12 @@ struct _SlimIterSmoothProcessor
 /* clang-format off */
 static const SlimPropertyDecl slim_iter_smooth_properties[] = {
   SLIM_PROPERTY_DOUBLE (SlimIterSmoothProcessor, alpha, "alpha", "Alpha",
-                        "Migration strength: scales are A^alpha / W^(1 - alpha).", 0.0, 1.0, 0.9),
+                        "Migration strength: scales are A^alpha / W^(1 - alpha); strictly between 0 "
+                        "and 1.",
+                        0.0, 1.0, 0.9),
   SLIM_PROPERTY_DOUBLE (SlimIterSmoothProcessor, scale_min, "scale-min", "Scale minimum",
-                        "Lower clamp of the smoothing scales.", 0.0, 1.0, 1e-5),
+                        "Lower clamp of the smoothing scales; strictly between 0 and 1.", 0.0, 1.0,
+                        1e-5),
   SLIM_PROPERTY_BOOLEAN (SlimIterSmoothProcessor, symmetric, "symmetric", "Symmetric",
                          "false: centre each norm's output by (max + min) / 2, folded into a "
                          "norm bias and the linears' biases (norm-linear only).",
@@ -88,7 +91,9 @@ slim_iter_smooth_processor_validate (SlimProcessor *processor, GError **error)
 {
   SlimIterSmoothProcessor *self = SLIM_ITER_SMOOTH_PROCESSOR (processor);
 
-  if (!slim_iter_smooth_processor_parse (self, error))
+  if (!slim_smooth_check_open_unit ("iter_smooth", "alpha", self->alpha, error)
+      || !slim_smooth_check_open_unit ("iter_smooth", "scale_min", self->scale_min, error)
+      || !slim_iter_smooth_processor_parse (self, error))
     return FALSE;
   return SLIM_PROCESSOR_CLASS (slim_iter_smooth_processor_parent_class)
       ->validate (processor, error);

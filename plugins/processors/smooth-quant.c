@@ -4,7 +4,7 @@
  * 2.4; msModelSlim processor/anti_outlier/smooth_quant/):
  *
  *   type: smooth_quant
- *   alpha: 0.5        migration strength, 0..1
+ *   alpha: 0.5        migration strength, in (0, 1)
  *   symmetric: true   false: norm-linear inputs are centred by a shift
  *   include: ["*"]    patterns over the norm modules
  *   exclude: []
@@ -35,7 +35,9 @@ struct _SlimSmoothQuantProcessor
 /* clang-format off */
 static const SlimPropertyDecl slim_smooth_quant_properties[] = {
   SLIM_PROPERTY_DOUBLE (SlimSmoothQuantProcessor, alpha, "alpha", "Alpha",
-                        "Migration strength: scales are A^alpha / W^(1 - alpha).", 0.0, 1.0, 0.5),
+                        "Migration strength: scales are A^alpha / W^(1 - alpha); strictly between 0 "
+                        "and 1.",
+                        0.0, 1.0, 0.5),
   SLIM_PROPERTY_BOOLEAN (SlimSmoothQuantProcessor, symmetric, "symmetric", "Symmetric",
                          "false: centre each norm's output by (max + min) / 2, folded into a "
                          "norm bias and the linears' biases.",
@@ -60,6 +62,17 @@ slim_smooth_quant_processor_get_params (SlimSmoothProcessor *processor, SlimSmoo
 }
 
 static gboolean
+slim_smooth_quant_processor_validate (SlimProcessor *processor, GError **error)
+{
+  SlimSmoothQuantProcessor *self = SLIM_SMOOTH_QUANT_PROCESSOR (processor);
+
+  if (!slim_smooth_check_open_unit ("smooth_quant", "alpha", self->alpha, error))
+    return FALSE;
+  return SLIM_PROCESSOR_CLASS (slim_smooth_quant_processor_parent_class)
+      ->validate (processor, error);
+}
+
+static gboolean
 slim_smooth_quant_processor_supports_distributed (SlimProcessor *processor)
 {
   /* msModelSlim's smooth_quant keeps the base class's False: its
@@ -73,6 +86,7 @@ slim_smooth_quant_processor_class_init (SlimSmoothQuantProcessorClass *klass)
   SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
   SlimSmoothProcessorClass *smooth_class = SLIM_SMOOTH_PROCESSOR_CLASS (klass);
 
+  processor_class->validate = slim_smooth_quant_processor_validate;
   processor_class->supports_distributed = slim_smooth_quant_processor_supports_distributed;
   smooth_class->get_params = slim_smooth_quant_processor_get_params;
   SLIM_PROPERTIES_INSTALL (klass, slim_smooth_quant_properties);

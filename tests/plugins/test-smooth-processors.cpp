@@ -414,8 +414,7 @@ TEST (SmoothProcessor, NanInActivationStatisticsIsAnError)
   EXPECT_FALSE (slim_processor_postprocess (p.get (), layer.get (), &error));
   ASSERT_NE (error, nullptr);
   EXPECT_TRUE (g_error_matches (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE));
-  EXPECT_NE (std::string (error->message).find ("model.layers.0.mlp.down_proj"),
-             std::string::npos)
+  EXPECT_NE (std::string (error->message).find ("model.layers.0.mlp.down_proj"), std::string::npos)
       << error->message;
   EXPECT_NE (std::string (error->message).find ("channel 3"), std::string::npos) << error->message;
   g_clear_error (&error);
@@ -519,7 +518,14 @@ TEST (SmoothProcessor, BadConfigsFailWithTheKey)
   EXPECT_NE (e.find ("enable_subgraph_type"), std::string::npos) << e;
   e = config_error ("type: iter_smooth\nbeta: 0.1\n");
   EXPECT_NE (e.find ("beta"), std::string::npos) << e;
-  EXPECT_EQ (config_error ("type: iter_smooth\nalpha: 1.0\nscale_min: 0\n"), "");
+  // msModelSlim's validate_normalized_value: the open range (0, 1)
+  for (const char *y : { "type: iter_smooth\nalpha: 1.0\n", "type: iter_smooth\nscale_min: 0\n",
+                         "type: smooth_quant\nalpha: 0\n" })
+    {
+      e = config_error (y);
+      EXPECT_NE (e.find ("must be in the open range (0, 1)"), std::string::npos) << y << e;
+    }
+  EXPECT_EQ (config_error ("type: iter_smooth\nalpha: 0.999\nscale_min: 0.5\n"), "");
 }
 
 // A smoothing processor after the quantizer would change weights the
