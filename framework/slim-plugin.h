@@ -60,6 +60,8 @@
 #include "slim-property.h"
 #include "slim-processor.h"
 #include "slim-linear-processor.h"
+#include "slim-smooth.h"
+#include "slim-smooth-processor.h"
 #include "slim-state.h"
 #include "slim-saver.h"
 #include "slim-runner.h"

@@ -234,6 +234,51 @@ TEST_F (QuantBadInput, UnknownProcessor)
   expect_fails (run (std_args (quant_stories_model (), config_)), 2, "magic_quant");
 }
 
+// A smoothing processor before the quantizer, with one bad key.
+std::string
+with_smoothing (const std::string &entry)
+{
+  std::string y = yaml ();
+  const std::string process = "  process:\n";
+  y.insert (y.find (process) + process.size (), entry);
+  return y;
+}
+
+TEST_F (QuantBadInput, SmoothingAlphaOutOfRange)
+{
+  quant_write_file (config_, with_smoothing ("    - type: smooth_quant\n      alpha: 1.5\n"));
+  expect_fails (run (std_args (quant_stories_model (), config_)), 2, "alpha");
+}
+
+TEST_F (QuantBadInput, SmoothingUnknownSubgraphType)
+{
+  quant_write_file (config_, with_smoothing ("    - type: iter_smooth\n"
+                                             "      enable_subgraph_type: [norm-linear, qkv]\n"));
+  QuantChild r = run (std_args (quant_stories_model (), config_));
+  expect_fails (r, 2, "unknown subgraph type 'qkv'");
+  EXPECT_NE (r.err.find ("enable_subgraph_type"), std::string::npos) << r.err;
+}
+
+TEST_F (QuantBadInput, SmoothingExtraKey)
+{
+  quant_write_file (config_, with_smoothing ("    - type: smooth_quant\n      scale_min: 0.1\n"));
+  expect_fails (run (std_args (quant_stories_model (), config_)), 2, "scale_min");
+}
+
+// slimflow validate stops at the same errors, and accepts msModelSlim's
+// spelling (scale_min: 1e-5, a YAML 1.1 string, read as a number).
+TEST_F (QuantBadInput, SmoothingValidate)
+{
+  quant_write_file (config_, with_smoothing ("    - type: iter_smooth\n      alpha: -0.5\n"));
+  QuantChild bad = slimflow_cli ({ "validate", "--config_path", config_ });
+  EXPECT_EQ (bad.exit_code, 2) << bad.err;
+  EXPECT_NE (bad.err.find ("alpha"), std::string::npos) << bad.err;
+  quant_write_file (config_, with_smoothing ("    - type: iterative_smooth\n"
+                                             "      alpha: 0.9\n      scale_min: 1e-5\n"));
+  QuantChild good = slimflow_cli ({ "validate", "--config_path", config_ });
+  EXPECT_EQ (good.exit_code, 0) << good.err;
+}
+
 TEST_F (QuantBadInput, DpLayerWiseIsNotAvailableYet)
 {
   quant_write_file (config_, yaml ("dp_layer_wise"));

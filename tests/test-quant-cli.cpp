@@ -101,6 +101,11 @@ INSTANTIATE_TEST_SUITE_P (
     QuantExample,
     ::testing::Values (
         ExampleCase{ "dense-w8a8.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-smooth-quant.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-smooth-quant.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
+        ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
+        ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-mistral", "W8A8" },
         ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC" },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16" },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16" },
@@ -322,6 +327,7 @@ INSTANTIATE_TEST_SUITE_P (
     QuantResume,
     ::testing::Values (
         ResumeCase{ "static", "dense-w8a8.yaml", "", { "0", "3" } },
+        ResumeCase{ "iter_smooth", "dense-w8a8-iter-smooth.yaml", "", { "1" } },
         ResumeCase{ "datafree", "dense-w4a16-per-group.yaml", "", { "1", "2" } },
         ResumeCase{ "group", "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", { "0" } },
         ResumeCase{ "mindie", "", "", { "4" } }),

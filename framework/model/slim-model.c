@@ -318,6 +318,24 @@ slim_model_load_layer (SlimModel *self, guint index, GError **error)
       if (!slim_model_load_tensor (self, layer, name, name, error))
         return NULL;
     }
+  /* A bias the architecture does not declare, beside a norm's or a
+   * linear's weight: what asymmetric smoothing adds (a norm shift, W
+   * shift in the linears' biases), in a folder slimflow saved.  The
+   * forward checks its shape. */
+  for (guint i = 0; i < specs->len; i++)
+    {
+      const char *name = g_array_index (specs, SlimTensorSpec, i).name;
+      g_autofree char *bias = NULL;
+
+      if (!g_str_has_suffix (name, ".weight"))
+        continue;
+      bias = g_strconcat (name, NULL);
+      strcpy (bias + strlen (bias) - strlen ("weight"), "bias");
+      if (slim_layer_get_tensor (layer, bias) == NULL
+          && slim_safetensors_contains (self->weights, bias)
+          && !slim_model_load_tensor (self, layer, bias, bias, error))
+        return NULL;
+    }
   for (guint i = 0; i < linear_names->len; i++)
     slim_layer_add_linear_name (layer, g_ptr_array_index (linear_names, i));
   return g_steal_pointer (&layer);

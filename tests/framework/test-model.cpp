@@ -1125,6 +1125,55 @@ TEST (Model, LayerWiseApiEqualsForwardLogits)
              0);
 }
 
+// Biases the architecture does not declare, beside a norm's or a linear's
+// weight (what asymmetric smoothing saves): loaded with the layer and used
+// by the forward.  A zero bias changes nothing, a non-zero one does.
+TEST (Model, UndeclaredNormAndLinearBiasesAreLoaded)
+{
+  const char *names[]
+      = { "model.layers.1.input_layernorm.bias", "model.layers.1.self_attn.q_proj.bias" };
+  ModelPtr base = open_model (stories_dir ());
+  ASSERT_NE (base, nullptr);
+  const SlimModelConfig *config = slim_model_get_config (base.get ());
+  const gint64 hidden = config->hidden_size, q_out = config->n_heads * config->head_dim;
+  for (float value : { 0.0f, 0.25f })
+    {
+      std::string dir
+          = make_model_variant (stories_dir (), nullptr, [&] (std::vector<SlimTensor *> &t) {
+              SlimTensor *nb = slim_tensor_new_1d (names[0], SLIM_DTYPE_F32, hidden);
+              SlimTensor *qb = slim_tensor_new_1d (names[1], SLIM_DTYPE_F32, q_out);
+              std::fill ((float *)slim_tensor_get_data_mut (nb),
+                         (float *)slim_tensor_get_data_mut (nb) + hidden, value);
+              std::fill ((float *)slim_tensor_get_data_mut (qb),
+                         (float *)slim_tensor_get_data_mut (qb) + q_out, value);
+              t.push_back (nb);
+              t.push_back (qb);
+            });
+      ModelPtr model = open_model (dir);
+      ASSERT_NE (model, nullptr);
+      LayerPtr layer (slim_model_load_layer (model.get (), 1, nullptr));
+      ASSERT_NE (layer, nullptr);
+      for (const char *name : names)
+        EXPECT_NE (slim_layer_get_tensor (layer.get (), name), nullptr) << name;
+      LayerPtr other (slim_model_load_layer (model.get (), 2, nullptr));
+      EXPECT_EQ (slim_layer_get_tensor (other.get (), "model.layers.2.input_layernorm.bias"),
+                 nullptr);
+
+      std::vector<gint32> ids = { 1, 5, 9, 200, 33, 7 };
+      gint64 n = (gint64)ids.size ();
+      SlimBatch batch = { 1, &n };
+      SlimTensor *a = slim_model_forward_logits (base.get (), ids.data (), &batch, nullptr);
+      SlimTensor *b = slim_model_forward_logits (model.get (), ids.data (), &batch, nullptr);
+      ASSERT_TRUE (a != nullptr && b != nullptr);
+      bool same
+          = memcmp (slim_tensor_get_data (a), slim_tensor_get_data (b), slim_tensor_get_n_bytes (a))
+            == 0;
+      EXPECT_EQ (same, value == 0.0f) << "bias " << value;
+      slim_tensor_unref (a);
+      slim_tensor_unref (b);
+    }
+}
+
 TEST (Model, LayerHasHuggingFaceNamesAndLinearOrder)
 {
   ModelPtr model = open_model (stories_dir ());
