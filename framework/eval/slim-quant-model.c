@@ -11,6 +11,7 @@
 #include <string.h>
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
+#include "slim-qattention.h"
 #include "slim-qlinear.h"
 #include "slim-safetensors.h"
 
@@ -21,6 +22,9 @@ struct _SlimQuantModel
 {
   char *float_dir;     /* temporary folder, removed by free */
   GHashTable *records; /* module -> SlimQLinear* (act scheme and input scale/offset) */
+  /* attn -> SlimQAttention* (C8 / FAQuant); the head shape is taken from
+   * the model at the first forward (head_dim 0 until then) */
+  GHashTable *attentions;
 };
 
 gboolean
@@ -57,6 +61,7 @@ slim_quant_model_free (SlimQuantModel *self)
     remove_tree (self->float_dir);
   g_free (self->float_dir);
   g_clear_pointer (&self->records, g_hash_table_unref);
+  g_clear_pointer (&self->attentions, g_hash_table_unref);
   g_free (self);
 }
 
@@ -86,13 +91,197 @@ hook_linear_input (
   return TRUE;
 }
 
+/* The saved KV-cache / FA3 quantization of the attention, as deployed. */
+static gboolean
+hook_qkv_states (const char *attn,
+                 float *q,
+                 float *k,
+                 float *v,
+                 gint64 n_tokens,
+                 const SlimModelConfig *config,
+                 gpointer user_data,
+                 GError **error)
+{
+  SlimQuantModel *self = user_data;
+  SlimQAttention *record = g_hash_table_lookup (self->attentions, attn);
+
+  if (record == NULL)
+    return TRUE;
+  if (record->head_dim == 0)
+    {
+      /* first use: the saved vectors must fit the model's heads */
+      record->n_heads = config->n_heads;
+      record->n_kv_heads = config->n_kv_heads;
+      record->head_dim = config->head_dim;
+      if (!slim_qattention_check (record, error))
+        {
+          record->head_dim = 0;
+          return FALSE;
+        }
+    }
+  return slim_qattention_apply (record, q, k, v, n_tokens, config, error);
+}
+
 void
 slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks)
 {
   g_return_if_fail (self != NULL && hooks != NULL);
   memset (hooks, 0, sizeof (*hooks));
   hooks->linear_input = hook_linear_input;
+  if (g_hash_table_size (self->attentions) > 0)
+    hooks->qkv_states = hook_qkv_states;
   hooks->user_data = self;
+}
+
+/* The record of attn in self->attentions, created when missing. */
+static SlimQAttention *
+attention_record (SlimQuantModel *self, const char *attn)
+{
+  SlimQAttention *record = g_hash_table_lookup (self->attentions, attn);
+
+  if (record == NULL)
+    {
+      record = slim_qattention_new (attn, 0, 0, 0);
+      g_hash_table_insert (self->attentions, record->attn, record);
+    }
+  return record;
+}
+
+/* A C8 or FAQuant tensor "<attn>.<part>.<what>": the attention's module
+ * name and the part ("k_proj", "fa_q", ...), or FALSE when the name does
+ * not have that form. */
+static gboolean
+split_attention_name (const char *name, char **out_attn, char **out_part, const char **out_what)
+{
+  const char *last = strrchr (name, '.');
+  const char *part;
+
+  if (last == NULL || last == name)
+    return FALSE;
+  for (part = last - 1; part > name && *part != '.'; part--)
+    ;
+  if (part == name)
+    return FALSE;
+  *out_attn = g_strndup (name, (gsize)(part - name));
+  *out_part = g_strndup (part + 1, (gsize)(last - part - 1));
+  *out_what = last + 1;
+  return TRUE;
+}
+
+/* One C8 / FAQuant tensor of the description into its attention record. */
+static gboolean
+load_attention_tensor (
+    SlimQuantModel *self, SlimSafetensors *st, const char *name, const char *label, GError **error)
+{
+  g_autofree char *attn = NULL, *part = NULL;
+  const char *what = NULL;
+  g_autoptr (SlimTensor) raw = NULL;
+  SlimTensor *values;
+  SlimQAttention *record;
+  SlimTensor **slot = NULL;
+
+  if (!split_attention_name (name, &attn, &part, &what))
+    goto bad_name;
+  raw = slim_safetensors_get_tensor (st, name, error);
+  if (raw == NULL)
+    return FALSE;
+  record = attention_record (self, attn);
+  if (strcmp (label, "C8") == 0)
+    {
+      gboolean k = strcmp (part, "k_proj") == 0, v = strcmp (part, "v_proj") == 0;
+
+      if ((!k && !v)
+          || (strcmp (what, "kv_cache_scale") != 0 && strcmp (what, "kv_cache_offset") != 0))
+        goto bad_name;
+      slot = strcmp (what, "kv_cache_scale") == 0 ? (k ? &record->k_scale : &record->v_scale)
+                                                  : (k ? &record->k_offset : &record->v_offset);
+      record->kv_cache = TRUE;
+      record->kv_scheme = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, FALSE };
+    }
+  else
+    {
+      guint b;
+
+      for (b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+        if (strcmp (part, slim_qattention_branch_name (b)) == 0)
+          break;
+      if (b == SLIM_QATTENTION_N_BRANCHES
+          || (strcmp (what, "scale") != 0 && strcmp (what, "offset") != 0))
+        goto bad_name;
+      if (strcmp (what, "offset") == 0)
+        {
+          /* INT8 static: int8 zeros; FP8 static has float32 offsets */
+          if (slim_tensor_get_dtype (raw) != SLIM_DTYPE_I8)
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "%s: only INT8 FAQuant (int8 offsets) can be evaluated yet", name);
+              return FALSE;
+            }
+          return TRUE;
+        }
+      slot = &record->fa[b].scale;
+      record->fa[b].enabled = TRUE;
+      record->fa[b].scheme = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_HEAD, TRUE };
+    }
+  if (*slot != NULL)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID, "%s: given twice", name);
+      return FALSE;
+    }
+  values = slim_tensor_to_f32 (raw, error); /* (n) whatever the saved shape */
+  if (values == NULL)
+    return FALSE;
+  *slot = values;
+  return TRUE;
+
+bad_name:
+  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+               "%s: a %s tensor must be named <attn>.{k_proj,v_proj}.kv_cache_{scale,offset} "
+               "(C8) or <attn>.fa_{q,k,v}.{scale,offset} (FAQuant)",
+               name, label);
+  return FALSE;
+}
+
+/* Every record loaded complete: C8 with its four vectors, FAQuant with the
+ * scale of each branch; only static INT8 FA3 is evaluated. */
+static gboolean
+check_attention_records (SlimQuantModel *self, JsonObject *desc, GError **error)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->attentions);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      SlimQAttention *r = value;
+      g_autofree char *key = g_strconcat (r->attn, ".quant_type", NULL);
+      JsonNode *node = json_object_get_member (desc, key);
+      gboolean any_fa = FALSE;
+
+      if (r->kv_cache
+          && (r->k_scale == NULL || r->k_offset == NULL || r->v_scale == NULL
+              || r->v_offset == NULL))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: the C8 KV cache needs k_proj and v_proj kv_cache_scale and "
+                       "kv_cache_offset",
+                       r->attn);
+          return FALSE;
+        }
+      for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+        any_fa = any_fa || r->fa[b].enabled;
+      if (any_fa
+          && (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING
+              || g_str_has_suffix (json_node_get_string (node), "_DYNAMIC")
+              || strstr (json_node_get_string (node), "FP8") != NULL))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: FAQuant needs %s, and only static INT8 FA3 can be evaluated yet",
+                       r->attn, key);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 /* A float32 tensor <module>.<suffix>, checked to hold n_elements values. */
@@ -331,6 +520,8 @@ slim_quant_model_load (const char *dir, GError **error)
 
   self->records
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)slim_qlinear_free);
+  self->attentions
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)slim_qattention_free);
   if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
     return NULL;
   if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES
@@ -367,6 +558,12 @@ slim_quant_model_load (const char *dir, GError **error)
 
       if (strcmp (label, "FLOAT") == 0)
         t = slim_safetensors_get_tensor (st, names[i], error);
+      else if (strcmp (label, "C8") == 0 || strcmp (label, "FAQuant") == 0)
+        {
+          if (!load_attention_tensor (self, st, names[i], label, error))
+            return NULL;
+          continue;
+        }
       else if (g_str_has_suffix (names[i], ".weight"))
         {
           g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
@@ -382,6 +579,8 @@ slim_quant_model_load (const char *dir, GError **error)
       g_ptr_array_add (tensors, t);
     }
 
+  if (!check_attention_records (self, desc, error))
+    return NULL;
   self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);
   if (self->float_dir == NULL || !copy_side_files (dir, self->float_dir, error))
     return NULL;

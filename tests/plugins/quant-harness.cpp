@@ -27,6 +27,7 @@ harness_registry ()
   const std::string plugins = slim_test_build_dir () + "/plugins/";
   for (const char *file :
        { "processors/slim-processor-linear_quant.so", "processors/slim-processor-group.so",
+         "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
