@@ -58,6 +58,7 @@
 #include "slim-qattention.h"
 #include "slim-pack.h"
 #include "slim-channel-quant.h"
+#include "slim-fp8.h"
 #include "slim-recall-window.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"

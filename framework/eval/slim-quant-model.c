@@ -210,18 +210,14 @@ load_attention_tensor (
         goto bad_name;
       if (strcmp (what, "offset") == 0)
         {
-          /* INT8 static: int8 zeros; FP8 static has float32 offsets */
-          if (slim_tensor_get_dtype (raw) != SLIM_DTYPE_I8)
-            {
-              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                           "%s: only INT8 FAQuant (int8 offsets) can be evaluated yet", name);
-              return FALSE;
-            }
+          /* the static branch's dtype: int8 zeros for INT8, float32 for FP8
+           * (checked against <attn>.quant_type later) */
           return TRUE;
         }
       slot = &record->fa[b].scale;
       record->fa[b].enabled = TRUE;
-      record->fa[b].scheme = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_HEAD, TRUE };
+      record->fa[b].scheme.scope = SLIM_QSCOPE_PER_HEAD;
+      record->fa[b].scheme.symmetric = TRUE;
     }
   if (*slot != NULL)
     {
@@ -242,8 +238,84 @@ bad_name:
   return FALSE;
 }
 
-/* Every record loaded complete: C8 with its four vectors, FAQuant with the
- * scale of each branch; only static INT8 FA3 is evaluated. */
+/* Reads msModelSlim's per-attention FA3 string ("INT8", "FP8_DYNAMIC",
+ * "Q_FP8_DYNAMIC_KV_INT8": parts [ACTS_]DTYPE[_DYNAMIC], ACTS omitted for
+ * Q, K and V) into the record's branches: a dynamic branch is enabled per
+ * token, a static one must have its scale. */
+static gboolean
+apply_fa_quant_type (SlimQAttention *r, const char *text, GError **error)
+{
+  g_auto (GStrv) tok = g_strsplit (text, "_", -1);
+  gboolean seen[SLIM_QATTENTION_N_BRANCHES] = { FALSE };
+  guint i = 0, n = g_strv_length (tok);
+
+  while (i < n)
+    {
+      const char *acts = "QKV";
+      SlimQDtype dtype;
+      gboolean dynamic = FALSE;
+
+      if (strspn (tok[i], "QKVP") == strlen (tok[i]) && i + 1 < n)
+        acts = tok[i++];
+      if (strcmp (tok[i], "INT8") == 0)
+        dtype = SLIM_QDTYPE_INT8;
+      else if (strcmp (tok[i], "FP8") == 0)
+        dtype = SLIM_QDTYPE_FP8_E4M3;
+      else
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "\"%s\": FA3 type %s cannot be evaluated (INT8, FP8, with _DYNAMIC, can)",
+                       text, tok[i]);
+          return FALSE;
+        }
+      i++;
+      if (i < n && strcmp (tok[i], "DYNAMIC") == 0)
+        {
+          dynamic = TRUE;
+          i++;
+        }
+      for (const char *a = acts; *a != '\0'; a++)
+        {
+          guint b = *a == 'Q'   ? SLIM_QATTENTION_Q
+                    : *a == 'K' ? SLIM_QATTENTION_K
+                    : *a == 'V' ? SLIM_QATTENTION_V
+                                : SLIM_QATTENTION_N_BRANCHES;
+          SlimQAttentionFa *fa;
+
+          if (b == SLIM_QATTENTION_N_BRANCHES || seen[b])
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "\"%s\": branch %c is unknown or given twice", text, *a);
+              return FALSE;
+            }
+          seen[b] = TRUE;
+          fa = &r->fa[b];
+          if (dynamic != (fa->scale == NULL))
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "\"%s\": %s is %s but %s", text, slim_qattention_branch_name (b),
+                           dynamic ? "dynamic" : "static",
+                           dynamic ? "a scale is saved" : "no scale is saved");
+              return FALSE;
+            }
+          fa->enabled = TRUE;
+          fa->scheme = (SlimQScheme){ dtype, dynamic ? SLIM_QSCOPE_PER_TOKEN : SLIM_QSCOPE_PER_HEAD,
+                                      TRUE };
+        }
+    }
+  for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+    if (r->fa[b].enabled && !seen[b])
+      {
+        g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                     "\"%s\" does not name %s, which has saved scales", text,
+                     slim_qattention_branch_name (b));
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* Every record loaded complete: C8 with its four vectors, FA3 as its
+ * quant_type string says. */
 static gboolean
 check_attention_records (SlimQuantModel *self, JsonObject *desc, GError **error)
 {
@@ -270,14 +342,17 @@ check_attention_records (SlimQuantModel *self, JsonObject *desc, GError **error)
         }
       for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
         any_fa = any_fa || r->fa[b].enabled;
-      if (any_fa
-          && (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING
-              || g_str_has_suffix (json_node_get_string (node), "_DYNAMIC")
-              || strstr (json_node_get_string (node), "FP8") != NULL))
+      if (node == NULL && !any_fa)
+        continue;
+      if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
         {
           g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                       "%s: FAQuant needs %s, and only static INT8 FA3 can be evaluated yet",
-                       r->attn, key);
+                       "%s: FAQuant tensors need the string %s", r->attn, key);
+          return FALSE;
+        }
+      if (!apply_fa_quant_type (r, json_node_get_string (node), error))
+        {
+          g_prefix_error (error, "%s: ", key);
           return FALSE;
         }
     }
@@ -579,6 +654,23 @@ slim_quant_model_load (const char *dir, GError **error)
       g_ptr_array_add (tensors, t);
     }
 
+  /* dynamic-only FA3 attentions have a quant_type and no tensor */
+  {
+    g_autoptr (GList) members = json_object_get_members (desc);
+
+    for (GList *l = members; l != NULL; l = l->next)
+      {
+        const char *key = l->data;
+        JsonNode *node = json_object_get_member (desc, key);
+
+        if (g_str_has_suffix (key, ".quant_type") && strlen (key) > strlen (".quant_type")
+            && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+          {
+            g_autofree char *attn = g_strndup (key, strlen (key) - strlen (".quant_type"));
+            attention_record (self, attn);
+          }
+      }
+  }
   if (!check_attention_records (self, desc, error))
     return NULL;
   self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);

@@ -9,6 +9,9 @@
  * (B, S, H, D) -> (B*S, H*D) view of the cache:
  *   kv cache   x^[t, c] = (clamp (round (x / s[c] + o[c]), -128, 127) - o[c]) * s[c]
  *   fa3 int8   x^[t, h*D + d] = clamp (round (x / s[h]), -128, 127) * s[h]
+ *   fa3 fp8    x^[t, h*D + d] = e4m3 (clamp (x / s[h], +-448)) * s[h]  (slim-fp8.h)
+ *   dynamic    the same with s from each (token, head) row of D values:
+ *              int8 max |x| / 127, fp8 max |x| / 448 (FakeQuantActivationPerToken)
  * The records of a layer are qdata on the SlimLayer, as slim-qlinear.c
  * keeps its own.
  */
@@ -18,6 +21,7 @@
 #include <string.h>
 #include "slim-channel-quant.h"
 #include "slim-error.h"
+#include "slim-fp8.h"
 
 G_DEFINE_BOXED_TYPE (SlimQAttention, slim_qattention, slim_qattention_copy, slim_qattention_free)
 
@@ -159,35 +163,52 @@ slim_qattention_check (const SlimQAttention *self, GError **error)
       if (!self->fa[b].enabled)
         continue;
       what = g_strdup_printf ("%s scale", slim_qattention_branch_name (b));
-      if (self->fa[b].scheme.dtype != SLIM_QDTYPE_INT8
-          || self->fa[b].scheme.scope != SLIM_QSCOPE_PER_HEAD)
+      if ((self->fa[b].scheme.dtype != SLIM_QDTYPE_INT8
+           && self->fa[b].scheme.dtype != SLIM_QDTYPE_FP8_E4M3)
+          || (self->fa[b].scheme.scope != SLIM_QSCOPE_PER_HEAD
+              && self->fa[b].scheme.scope != SLIM_QSCOPE_PER_TOKEN))
         {
           g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
-                       "%s: %s: only int8 per_head is implemented", self->attn,
-                       slim_qattention_branch_name (b));
+                       "%s: %s: only int8 / fp8_e4m3 per_head or per_token is implemented",
+                       self->attn, slim_qattention_branch_name (b));
           return FALSE;
         }
-      if (!check_vector (self, self->fa[b].scale, what, heads, TRUE, error))
+      if (self->fa[b].scheme.scope == SLIM_QSCOPE_PER_HEAD
+          && !check_vector (self, self->fa[b].scale, what, heads, TRUE, error))
         return FALSE;
     }
   return TRUE;
 }
 
-/* Fake-quantizes x (n_tokens, n_heads * head_dim) per head, int8
- * symmetric. */
+/* Fake-quantizes x (n_tokens, n_heads * head_dim) as the branch says. */
 static void
-apply_per_head (
+apply_branch (
     const SlimQAttentionFa *fa, float *x, gint64 n_tokens, gint64 n_heads, gint64 head_dim)
 {
-  g_autofree float *scale = g_new (float, n_heads *head_dim);   /* (n_heads * head_dim) */
-  g_autofree float *offset = g_new0 (float, n_heads *head_dim); /* (n_heads * head_dim) */
-  const float *s = slim_tensor_get_data (fa->scale);            /* (n_heads) */
   SlimQParamsConfig cfg = { .bits = 8, .symmetric = TRUE, .max_bound = 0 };
+  g_autofree float *scale = NULL;  /* (n_heads * head_dim) */
+  g_autofree float *offset = NULL; /* (n_heads * head_dim) zeros */
+  const float *s;                  /* (n_heads) */
 
+  if (fa->scheme.scope == SLIM_QSCOPE_PER_TOKEN)
+    {
+      /* rows of head_dim values, one per (token, head) */
+      if (fa->scheme.dtype == SLIM_QDTYPE_FP8_E4M3)
+        slim_fp8_fake_quantize_rows_dynamic (x, n_tokens * n_heads, head_dim, x);
+      else
+        slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens * n_heads, head_dim, x);
+      return;
+    }
+  scale = g_new (float, n_heads *head_dim);
+  offset = g_new0 (float, n_heads *head_dim);
+  s = slim_tensor_get_data (fa->scale);
   for (gint64 h = 0; h < n_heads; h++)
     for (gint64 d = 0; d < head_dim; d++)
       scale[h * head_dim + d] = s[h];
-  slim_fake_quantize_cols (&cfg, x, n_tokens, n_heads * head_dim, scale, offset, x);
+  if (fa->scheme.dtype == SLIM_QDTYPE_FP8_E4M3)
+    slim_fp8_fake_quantize_cols (x, n_tokens, n_heads * head_dim, scale, x);
+  else
+    slim_fake_quantize_cols (&cfg, x, n_tokens, n_heads * head_dim, scale, offset, x);
 }
 
 /**
@@ -240,11 +261,11 @@ slim_qattention_apply (const SlimQAttention *self,
                                slim_tensor_get_data (self->v_offset), v);
     }
   if (self->fa[SLIM_QATTENTION_Q].enabled)
-    apply_per_head (&self->fa[SLIM_QATTENTION_Q], q, n_tokens, self->n_heads, self->head_dim);
+    apply_branch (&self->fa[SLIM_QATTENTION_Q], q, n_tokens, self->n_heads, self->head_dim);
   if (self->fa[SLIM_QATTENTION_K].enabled)
-    apply_per_head (&self->fa[SLIM_QATTENTION_K], k, n_tokens, self->n_kv_heads, self->head_dim);
+    apply_branch (&self->fa[SLIM_QATTENTION_K], k, n_tokens, self->n_kv_heads, self->head_dim);
   if (self->fa[SLIM_QATTENTION_V].enabled)
-    apply_per_head (&self->fa[SLIM_QATTENTION_V], v, n_tokens, self->n_kv_heads, self->head_dim);
+    apply_branch (&self->fa[SLIM_QATTENTION_V], v, n_tokens, self->n_kv_heads, self->head_dim);
   return TRUE;
 }
 

@@ -9,7 +9,9 @@
  *     fake-quantized per channel of the (n_kv_heads * head_dim) features,
  *     with the calibrated scale / offset of each channel;
  *   fa3 (fa3_quant, label FAQuant, spec 2.9): post-RoPE q, k and v each
- *     fake-quantized per head, static int8 symmetric (one scale per head).
+ *     fake-quantized symmetric, static per head (int8 or fp8_e4m3, one
+ *     scale per head) or dynamic per token (int8 or fp8_e4m3: each head's
+ *     head_dim values of a token get their own scale, nothing is saved).
  *
  * Every later forward of the layer applies the record at the qkv_states
  * hook (the deployed hooks, slim-qlinear.h): the kv cache first (the values
@@ -39,8 +41,8 @@ typedef enum
 typedef struct
 {
   gboolean enabled;
-  SlimQScheme scheme; /* int8 per_head sym */
-  SlimTensor *scale;  /* F32 (n_heads of the branch) */
+  SlimQScheme scheme; /* int8 / fp8_e4m3, per_head (static) or per_token (dynamic), sym */
+  SlimTensor *scale;  /* F32 (n_heads of the branch); NULL for per_token */
 } SlimQAttentionFa;
 
 typedef struct

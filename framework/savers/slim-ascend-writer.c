@@ -638,8 +638,10 @@ slim_ascend_fa_quant_type (const SlimQAttention *record)
  *            <attn>.v_proj.kv_cache_scale, .kv_cache_offset
  *            (n_kv_heads * head_dim), in the k_proj / v_proj weight's
  *            dtype; global kv_cache_type = kv_quant_type = "C8"
- *   FAQuant  <attn>.fa_{q,k,v}.scale f32 (heads, 1), .offset int8 zeros
- *            (heads, 1); <attn>.quant_type; global fa_quant_type "FAKQuant"
+ *   FAQuant  static branches: <attn>.fa_{q,k,v}.scale f32 (heads, 1),
+ *            .offset zeros (heads, 1), int8 for INT8, float32 for FP8, and
+ *            the global fa_quant_type "FAKQuant"; dynamic branches nothing;
+ *            every FA3 attention: <attn>.quant_type
  * No label enters model_quant_type (msModelSlim's neither). */
 static gboolean
 slim_ascend_write_qattentions (SlimAscendWriter *self, SlimLayer *layer, GError **error)
@@ -649,7 +651,7 @@ slim_ascend_write_qattentions (SlimAscendWriter *self, SlimLayer *layer, GError 
   for (guint i = 0; i < records->len; i++)
     {
       const SlimQAttention *r = g_ptr_array_index (records, i);
-      gboolean any_fa = FALSE;
+      gboolean any_fa = FALSE, any_static = FALSE;
 
       if (self->format != SLIM_ASCEND_FORMAT_ASCENDV1)
         {
@@ -687,19 +689,27 @@ slim_ascend_write_qattentions (SlimAscendWriter *self, SlimLayer *layer, GError 
           SlimTensor *scale, *offset;
           gint64 heads;
 
+          gboolean fp8;
+
           if (!r->fa[b].enabled)
             continue;
+          any_fa = TRUE;
+          if (r->fa[b].scheme.scope != SLIM_QSCOPE_PER_HEAD)
+            continue; /* dynamic: only the quant_type string */
+          fp8 = r->fa[b].scheme.dtype == SLIM_QDTYPE_FP8_E4M3;
           heads = slim_tensor_get_n_elements (r->fa[b].scale); /* checked above */
           prefix = g_strconcat (r->attn, ".", branch, NULL);
           scale = slim_ascend_new_2d (prefix, ".scale", SLIM_DTYPE_F32, heads, 1);
           memcpy (slim_tensor_get_data_mut (scale), slim_tensor_get_data (r->fa[b].scale),
                   (gsize)heads * sizeof (float));
-          offset = slim_ascend_new_2d (prefix, ".offset", SLIM_DTYPE_I8, heads, 1);
-          memset (slim_tensor_get_data_mut (offset), 0, (gsize)heads);
+          /* zeros: int8 for INT8, float32 for FP8 */
+          offset = slim_ascend_new_2d (prefix, ".offset", fp8 ? SLIM_DTYPE_F32 : SLIM_DTYPE_I8,
+                                       heads, 1);
+          memset (slim_tensor_get_data_mut (offset), 0, (gsize)heads * (fp8 ? sizeof (float) : 1));
           if (!slim_ascend_writer_add (self, scale, "FAQuant", error)
               || !slim_ascend_writer_add (self, offset, "FAQuant", error))
             return FALSE;
-          any_fa = TRUE;
+          any_static = TRUE;
         }
       if (any_fa)
         {
@@ -707,8 +717,10 @@ slim_ascend_write_qattentions (SlimAscendWriter *self, SlimLayer *layer, GError 
           g_autofree char *value = slim_ascend_fa_quant_type (r);
 
           slim_ascend_set_extra (self->attn_keys, self->attn_values, key, value);
-          slim_ascend_set_extra (self->global_keys, self->global_values, "fa_quant_type",
-                                 "FAKQuant");
+          /* msModelSlim sets it when saving static per-head scales only */
+          if (any_static)
+            slim_ascend_set_extra (self->global_keys, self->global_values, "fa_quant_type",
+                                   "FAKQuant");
         }
     }
   return TRUE;

@@ -8,7 +8,8 @@
  *
  *   type: fa3_quant
  *   qconfig: QConfig              one config for q, k and v; default
- *                                 {dtype: int8, scope: per_head, symmetric: true, method: minmax}
+ *                                 {dtype: int8, scope: per_head, symmetric: true, method: minmax};
+ *                                 also fp8_e4m3 per_head, int8 / fp8_e4m3 per_token
  *   details: {fa_q, fa_k, fa_v}   or one QConfig per branch (a branch left
  *                                 out stays float); not with qconfig
  *   include: [patterns]           attention modules, default ["*"]
@@ -42,9 +43,13 @@
  *     DeepSeek-V3 adapter gives its placeholders; the config has no key
  *     for it); a sample with fewer than 10000 values per head keeps all
  *     but one of them.
- *   - only int8 per_head symmetric is implemented; fp8_e4m3 per_head and
- *     the dynamic per_token / per_block variants are rejected by validate
- *     as not implemented yet (msModelSlim has them).
+ *   - implemented: int8 and fp8_e4m3, symmetric, per_head (static, as
+ *     above; fp8 scale_h = max (|min_h|, |max_h|) / 448, slim-fp8.h) and
+ *     per_token (dynamic: each token's head_dim values of a head get their
+ *     own scale at run time; nothing is calibrated or saved but the
+ *     quant_type string).  msModelSlim's mxfp per_block variant is
+ *     rejected by validate.  A config with only dynamic branches is
+ *     data-free.
  *   - `details` with no branch at all is an error (msModelSlim quantizes
  *     nothing).
  */
@@ -80,7 +85,8 @@ struct _SlimFa3QuantProcessor
 
   gboolean enabled[SLIM_QATTENTION_N_BRANCHES];
   SlimQScheme scheme[SLIM_QATTENTION_N_BRANCHES];
-  SlimAttentionSelect *select; /* NULL until validated */
+  SlimAttentionSelect *select;          /* NULL until validated */
+  gint64 n_heads, n_kv_heads, head_dim; /* the model's, from pre_run */
   SlimFa3Pending *pending;
 };
 
@@ -130,34 +136,27 @@ slim_fa3_check_qconfig (SlimQConfig *qconfig, const char *where, SlimQScheme *ou
   SlimQConfigExt *ext = slim_qconfig_get_ext (qconfig);
   g_autofree char *got = slim_qscheme_to_string (&scheme);
 
-  if (scheme.dtype == SLIM_QDTYPE_INT8 && scheme.scope == SLIM_QSCOPE_PER_HEAD && scheme.symmetric
-      && method == SLIM_QMETHOD_MINMAX)
+  if ((scheme.dtype == SLIM_QDTYPE_INT8 || scheme.dtype == SLIM_QDTYPE_FP8_E4M3)
+      && (scheme.scope == SLIM_QSCOPE_PER_HEAD || scheme.scope == SLIM_QSCOPE_PER_TOKEN)
+      && scheme.symmetric && method == SLIM_QMETHOD_MINMAX)
     {
       if (ext != NULL
           && (slim_qconfig_ext_get_max_bound (ext) != 0
               || slim_qconfig_ext_get_group_size (ext) != 0))
         {
           g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
-                       "fa3_quant: %s.ext: max_bound and group_size do not apply to per-head "
-                       "attention quantization",
+                       "fa3_quant: %s.ext: max_bound and group_size do not apply to attention "
+                       "activation quantization",
                        where);
           return FALSE;
         }
       *out = scheme;
       return TRUE;
     }
-  if (scheme.dtype == SLIM_QDTYPE_FP8_E4M3
-      && (scheme.scope == SLIM_QSCOPE_PER_HEAD || scheme.scope == SLIM_QSCOPE_PER_TOKEN))
-    {
-      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "fa3_quant: %s: %s is an msModelSlim FA3 scheme not implemented in slimflow "
-                   "yet; use {dtype: int8, scope: per_head, symmetric: true, method: minmax}",
-                   where, got);
-      return FALSE;
-    }
   g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
-               "fa3_quant: %s: %s method %s is not an FA3 quantizer; valid: {dtype: int8, "
-               "scope: per_head, symmetric: true, method: minmax}",
+               "fa3_quant: %s: %s method %s is not an FA3 quantizer; valid: {dtype: int8 or "
+               "fp8_e4m3, scope: per_head (static) or per_token (dynamic), symmetric: true, "
+               "method: minmax}",
                where, got, slim_qmethod_get_nick (method));
   return FALSE;
 }
@@ -222,6 +221,37 @@ slim_fa3_quant_processor_validate (SlimProcessor *processor, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+slim_fa3_is_static (SlimFa3QuantProcessor *self, guint branch)
+{
+  return self->enabled[branch] && self->scheme[branch].scope == SLIM_QSCOPE_PER_HEAD;
+}
+
+static gboolean
+slim_fa3_quant_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
+{
+  SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
+  const SlimModelConfig *config = slim_model_get_config (model);
+
+  self->n_heads = config->n_heads;
+  self->n_kv_heads = config->n_kv_heads;
+  self->head_dim = config->head_dim;
+  return TRUE;
+}
+
+static gboolean
+slim_fa3_quant_processor_is_data_free (SlimProcessor *processor)
+{
+  SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
+
+  if (!slim_fa3_quant_processor_validate (processor, NULL))
+    return FALSE;
+  for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+    if (slim_fa3_is_static (self, b))
+      return FALSE;
+  return TRUE; /* dynamic per_token only: nothing to calibrate */
 }
 
 static gboolean
@@ -344,7 +374,7 @@ slim_fa3_qkv_states (const char *attn,
   if (!slim_fa3_pending_shape (p, config, error))
     return FALSE;
   for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
-    if (self->enabled[b]
+    if (slim_fa3_is_static (self, b)
         && !slim_fa3_observe (attn, slim_qattention_branch_name (b), states[b], n_tokens,
                               slim_fa3_branch_heads (p, b), p->head_dim, p->min[b], p->max[b],
                               error))
@@ -375,15 +405,26 @@ slim_fa3_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
   g_autoptr (SlimQAttention) record = NULL;
   SlimQParamsConfig cfg = { .bits = 8, .symmetric = TRUE, .max_bound = 0 };
 
+  gboolean any_static = FALSE;
+
   if (p == NULL)
     return TRUE;
-  if (p->n_calls == 0)
+  for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+    any_static = any_static || slim_fa3_is_static (self, b);
+  if (any_static && p->n_calls == 0)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
                    "%s (fa3_quant): no calibration sample reached this attention, so its "
                    "per-head scales cannot be computed",
                    p->attn);
       return FALSE;
+    }
+  if (p->n_calls == 0)
+    {
+      /* dynamic only (data-free): the model's shape */
+      p->n_heads = self->n_heads;
+      p->n_kv_heads = self->n_kv_heads;
+      p->head_dim = self->head_dim;
     }
   old = slim_layer_get_qattention (layer, p->attn);
   for (guint b = 0; old != NULL && b < SLIM_QATTENTION_N_BRANCHES; b++)
@@ -404,15 +445,20 @@ slim_fa3_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
 
       if (!self->enabled[b])
         continue;
-      name = g_strdup_printf ("%s.%s.scale", p->attn, slim_qattention_branch_name (b));
       record->fa[b].enabled = TRUE;
       record->fa[b].scheme = self->scheme[b];
+      if (!slim_fa3_is_static (self, b))
+        continue; /* dynamic: nothing calibrated */
+      name = g_strdup_printf ("%s.%s.scale", p->attn, slim_qattention_branch_name (b));
       record->fa[b].scale = slim_tensor_new_1d (name, SLIM_DTYPE_F32, heads);
       scale = slim_tensor_get_data_mut (record->fa[b].scale);
       for (gint64 h = 0; h < heads; h++)
         {
           float offset;
-          slim_qparams_compute (&cfg, p->min[b][h], p->max[b][h], &scale[h], &offset);
+          if (self->scheme[b].dtype == SLIM_QDTYPE_FP8_E4M3)
+            scale[h] = slim_fp8_e4m3_scale (p->min[b][h], p->max[b][h]);
+          else
+            slim_qparams_compute (&cfg, p->min[b][h], p->max[b][h], &scale[h], &offset);
         }
     }
   if (!slim_qattention_check (record, error))
@@ -481,6 +527,8 @@ slim_fa3_quant_processor_class_init (SlimFa3QuantProcessorClass *klass)
 
   G_OBJECT_CLASS (klass)->finalize = slim_fa3_quant_processor_finalize;
   processor_class->validate = slim_fa3_quant_processor_validate;
+  processor_class->pre_run = slim_fa3_quant_processor_pre_run;
+  processor_class->is_data_free = slim_fa3_quant_processor_is_data_free;
   processor_class->preprocess = slim_fa3_quant_processor_preprocess;
   processor_class->get_forward_hooks = slim_fa3_quant_processor_get_forward_hooks;
   processor_class->postprocess = slim_fa3_quant_processor_postprocess;

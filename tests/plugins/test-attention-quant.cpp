@@ -29,6 +29,7 @@
 
 extern "C"
 {
+#include "slim-fp8.h"
 #include "slim-quant-model.h"
 #include "slim-safetensors.h"
 }
@@ -171,9 +172,25 @@ TEST (DynamicCache, ScalesArePerChannelMinMaxOverEverySample)
     }
 }
 
-TEST (Fa3Quant, ScalesAreRecallWindowsPerHeadAcrossSamples)
+std::vector<float> saved (const std::string &dir,
+                          const std::string &name,
+                          SlimDType *dtype = nullptr,
+                          std::vector<gint64> *shape = nullptr);
+JsonObject *description (const std::string &dir, JsonParser *parser);
+std::string quantize_and_save (const std::string &model,
+                               const std::vector<std::string> &attention_yaml);
+
+class Fa3Static : public ::testing::TestWithParam<bool> // fp8_e4m3?
 {
-  GObjectPtr<SlimProcessor> fa (processor (kFa3)); // the default qconfig
+};
+
+TEST_P (Fa3Static, ScalesAreRecallWindowsPerHeadAcrossSamples)
+{
+  const bool fp8 = GetParam ();
+  GObjectPtr<SlimProcessor> fa (processor (
+      fp8 ? "type: fa3_quant\n"
+            "qconfig: {dtype: fp8_e4m3, scope: per_head, symmetric: true, method: minmax}\n"
+          : kFa3)); // the default qconfig
   CaptureRun r;
   run (&r, { fa.get () }, 3, 8);
   GPtrArray *calls = slim_qkv_capture_processor_get_calls (r.capture.get ());
@@ -213,10 +230,97 @@ TEST (Fa3Quant, ScalesAreRecallWindowsPerHeadAcrossSamples)
           for (gint64 h = 0; h < heads; h++)
             {
               float off;
-              slim_qparams_compute (&sym, lo[(size_t)h], hi[(size_t)h], &scale[(size_t)h], &off);
+              if (fp8) // max (|min|, |max|) / 448
+                scale[(size_t)h]
+                    = std::max (std::max (std::fabs (lo[(size_t)h]), std::fabs (hi[(size_t)h])),
+                                1e-12f)
+                      / 448.0f;
+              else
+                slim_qparams_compute (&sym, lo[(size_t)h], hi[(size_t)h], &scale[(size_t)h], &off);
             }
+          EXPECT_EQ (rec->fa[b].scheme.dtype, fp8 ? SLIM_QDTYPE_FP8_E4M3 : SLIM_QDTYPE_INT8);
           EXPECT_EQ (values (rec->fa[b].scale), scale) << kvp.first << " branch " << b;
         }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P (Dtypes, Fa3Static, ::testing::Values (false, true));
+
+// Dynamic per-token branches: nothing calibrated or saved but the
+// quant_type string; the eval applies them per (token, head) row. Only
+// dynamic branches: data-free, and no global fa_quant_type (msModelSlim
+// sets it when saving static scales).
+TEST (Fa3Quant, DynamicBranchesSaveTheTypeAndEvalApplyThem)
+{
+  const std::string fp8_token
+      = "{dtype: fp8_e4m3, scope: per_token, symmetric: true, method: minmax}";
+  const std::string fp8_head
+      = "{dtype: fp8_e4m3, scope: per_head, symmetric: true, method: minmax}";
+  GObjectPtr<SlimProcessor> all_dynamic (
+      processor ("type: fa3_quant\nqconfig: " + fp8_token + "\n"));
+  EXPECT_TRUE (slim_processor_is_data_free (all_dynamic.get ()));
+  GObjectPtr<SlimProcessor> mixed (processor ("type: fa3_quant\ndetails:\n  fa_q: " + fp8_token
+                                              + "\n  fa_v: " + fp8_head + "\n"));
+  EXPECT_FALSE (slim_processor_is_data_free (mixed.get ()));
+
+  for (int k = 0; k < 2; k++)
+    {
+      std::string dir = quantize_and_save (
+          tiny_llama (), { k == 0 ? "type: fa3_quant\nqconfig: " + fp8_token + "\n"
+                                  : "type: fa3_quant\ndetails:\n  fa_q: " + fp8_token
+                                        + "\n  fa_v: " + fp8_head + "\n" });
+      SlimTestAscendv1Report report = slim_test_ascendv1_check (dir, SlimTestAscendv1Options ());
+      EXPECT_TRUE (report.ok ()) << report.summary ();
+      JsonParser *parser = json_parser_new ();
+      JsonObject *desc = description (dir, parser);
+      const std::string attn = "model.layers.0.self_attn";
+      EXPECT_STREQ (
+          json_object_get_string_member_with_default (desc, (attn + ".quant_type").c_str (), ""),
+          k == 0 ? "FP8_DYNAMIC" : "Q_FP8_DYNAMIC_V_FP8");
+      EXPECT_FALSE (json_object_has_member (desc, (attn + ".fa_q.scale").c_str ()));
+      EXPECT_EQ (json_object_has_member (desc, "fa_quant_type"), k == 1);
+      if (k == 1)
+        {
+          SlimDType dtype;
+          std::vector<gint64> shape;
+          std::vector<float> off = saved (dir, attn + ".fa_v.offset", &dtype, &shape);
+          EXPECT_EQ (dtype, SLIM_DTYPE_F32) << "FP8 offsets are float32 zeros";
+          EXPECT_EQ (off, std::vector<float> (2, 0.0f));
+        }
+      g_object_unref (parser);
+
+      // the eval's hook: q fp8 per (token, head) row of 16 values
+      GError *error = nullptr;
+      SlimQuantModel *qm = slim_quant_model_load (dir.c_str (), &error);
+      ASSERT_NE (qm, nullptr) << error->message;
+      SlimForwardHooks hooks;
+      slim_quant_model_get_hooks (qm, &hooks);
+      ASSERT_NE (hooks.qkv_states, nullptr);
+      SlimModelConfig config = {};
+      config.n_heads = 4;
+      config.n_kv_heads = 2;
+      config.head_dim = 16;
+      std::vector<float> q (2 * 64), kk (2 * 32, 0.5f), v (2 * 32, 0.25f);
+      for (size_t i = 0; i < q.size (); i++)
+        q[i] = std::sin (0.37f * (float)i) * (1.0f + (float)(i % 16));
+      std::vector<float> q0 = q;
+      ASSERT_TRUE (hooks.qkv_states (attn.c_str (), q.data (), kk.data (), v.data (), 2, &config,
+                                     hooks.user_data, &error))
+          << error->message;
+      for (size_t row = 0; row < 8; row++)
+        {
+          float amax = 0.0f;
+          for (size_t j = 0; j < 16; j++)
+            amax = std::max (amax, std::fabs (q0[row * 16 + j]));
+          float s = amax / 448.0f;
+          for (size_t j = 0; j < 16; j++)
+            {
+              float x = std::min (std::max (q0[row * 16 + j] / s, -448.0f), 448.0f);
+              EXPECT_EQ (q[row * 16 + j], slim_fp8_e4m3_round_ref (x) * s) << row << "," << j;
+            }
+        }
+      EXPECT_NE (q, q0);
+      slim_quant_model_free (qm);
     }
 }
 
@@ -241,8 +345,8 @@ TEST (Fa3Quant, IncludeAndDetailsSelectAttentionsAndBranches)
 std::vector<float>
 saved (const std::string &dir,
        const std::string &name,
-       SlimDType *dtype = nullptr,
-       std::vector<gint64> *shape = nullptr)
+       SlimDType *dtype,
+       std::vector<gint64> *shape)
 {
   GError *error = nullptr;
   GObjectPtr<SlimSafetensors> st (slim_safetensors_open (dir.c_str (), &error));
@@ -521,9 +625,13 @@ TEST (AttentionConfig, BadConfigsFailAtValidate)
   e = validate_error (
       "type: fa3_quant\n"
       "details:\n"
-      "  fa_v: {dtype: fp8_e4m3, scope: per_token, symmetric: true, method: minmax}\n");
+      "  fa_v: {dtype: mxfp4, scope: per_block, symmetric: true, method: minmax}\n");
   EXPECT_NE (e.find ("details.fa_v"), std::string::npos) << e;
-  EXPECT_NE (e.find ("not implemented"), std::string::npos) << e;
+  EXPECT_NE (e.find ("not an FA3 quantizer"), std::string::npos) << e;
+  EXPECT_EQ (validate_error ("type: fa3_quant\n"
+                             "qconfig: {dtype: fp8_e4m3, scope: per_token, symmetric: true, "
+                             "method: minmax}\n"),
+             "");
   e = validate_error ("type: fa3_quant\ndetails: {}\n");
   EXPECT_NE (e.find ("at least one of fa_q, fa_k, fa_v"), std::string::npos) << e;
   // an unknown branch is a config error of the details mapping
