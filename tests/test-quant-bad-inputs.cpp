@@ -242,16 +242,17 @@ TEST_F (QuantBadInput, DynamicCacheNotPerChannel)
 
 TEST_F (QuantBadInput, Fa3QconfigAndDetailsTogether)
 {
-  quant_write_file (config_, "apiversion: modelslim_v1\n"
-                             "spec:\n"
-                             "  process:\n"
-                             "    - type: fa3_quant\n"
-                             "      qconfig: {scope: per_head, dtype: int8, symmetric: true, "
-                             "method: minmax}\n"
-                             "      details: {fa_k: {scope: per_head, dtype: int8, symmetric: true, "
-                             "method: minmax}}\n"
-                             "  save:\n"
-                             "    - type: ascendv1_saver\n");
+  quant_write_file (config_,
+                    "apiversion: modelslim_v1\n"
+                    "spec:\n"
+                    "  process:\n"
+                    "    - type: fa3_quant\n"
+                    "      qconfig: {scope: per_head, dtype: int8, symmetric: true, "
+                    "method: minmax}\n"
+                    "      details: {fa_k: {scope: per_head, dtype: int8, symmetric: true, "
+                    "method: minmax}}\n"
+                    "  save:\n"
+                    "    - type: ascendv1_saver\n");
   expect_fails (run (std_args (quant_stories_model (), config_)), 2, "not both");
 }
 
