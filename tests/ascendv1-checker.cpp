@@ -34,9 +34,9 @@ const std::set<std::string> kGlobalKeys
     = { "version",       "model_quant_type", "metadata",      "group_size",       "optional",
         "kv_cache_type", "kv_quant_type",    "fa_quant_type", "reduce_quant_type" };
 const std::set<std::string> kLabels = {
-  "FLOAT",        "W8A8",         "W8A8_MIX", "W8A8_DYNAMIC", "W8A16",
-  "W4A8_DYNAMIC", "W4A4_DYNAMIC", "W16A16S",  "W4A16"
-}; // W4A16: slimflow extension (per-group)
+  "FLOAT",        "W8A8",    "W8A8_MIX", "W8A8_DYNAMIC", "W8A16",  "W4A8_DYNAMIC",
+  "W4A4_DYNAMIC", "W16A16S", "W4A16",    "C8",           "FAQuant"
+}; // W4A16: slimflow extension (per-group); C8, FAQuant: attention tensors
 
 struct Info
 {
@@ -79,6 +79,8 @@ private:
   std::map<std::string, SlimSafetensors *> owner_; // tensor name -> reader
   std::vector<SlimTensor *> views_;
   std::map<std::string, std::string> desc_labels_;
+  std::map<std::string, std::string> fa_quant_types_; // attn -> <attn>.quant_type value
+  std::map<std::string, std::string> globals_;        // kv_cache_type, ... -> value
   bool have_group_size_ = false;
   std::set<std::string> used_files_; // weight files that are part of the output
 
@@ -98,6 +100,7 @@ private:
                      const std::string &label,
                      const std::set<std::string> &suffixes);
   void check_model_quant_type (const std::string &written);
+  void check_attention ();
   void check_config ();
   bool info (const std::string &name, Info *out);
   bool expect (const std::string &name, SlimDType dtype, const std::vector<int64_t> &shape);
@@ -236,9 +239,24 @@ Checker::check_description ()
   for (GList *l = members; l != nullptr; l = l->next)
     {
       const char *key = static_cast<const char *> (l->data);
-      if (kGlobalKeys.count (key))
-        continue;
       JsonNode *n = json_object_get_member (obj, key);
+      if (kGlobalKeys.count (key))
+        {
+          if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+            globals_[key] = json_node_get_string (n);
+          continue;
+        }
+      if (g_str_has_suffix (key, ".quant_type"))
+        {
+          // FA3's per-attention quant type (spec 2.9), not a tensor label
+          std::string k (key);
+          if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
+            problem ("%s: \"%s\" is not a string", kDescriptionName, key);
+          else
+            fa_quant_types_[k.substr (0, k.size () - strlen (".quant_type"))]
+                = json_node_get_string (n);
+          continue;
+        }
       if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_STRING)
         {
           problem ("%s: \"%s\" is not a label string", kDescriptionName, key);
@@ -435,8 +453,8 @@ Checker::check_modules ()
   std::map<std::string, std::pair<std::string, std::set<std::string> > > modules;
   for (const auto &kv : desc_labels_)
     {
-      if (kv.second == "FLOAT")
-        continue;
+      if (kv.second == "FLOAT" || kv.second == "C8" || kv.second == "FAQuant")
+        continue; // attention tensors: check_attention
       size_t dot = kv.first.rfind ('.');
       if (dot == std::string::npos)
         {
@@ -762,6 +780,144 @@ Checker::check_config ()
   g_object_unref (parser);
 }
 
+// C8 (spec 2.8): <attn>.{k,v}_proj.kv_cache_{scale,offset}, one float
+// vector each of one length, positive finite scales, offsets integral
+// within int8, the global kv_cache_type / kv_quant_type "C8".  FAQuant
+// (spec 2.9): <attn>.fa_{q,k,v}.scale f32 (H, 1) positive, .offset int8
+// zeros (H, 1), <attn>.quant_type, the global fa_quant_type "FAKQuant".
+void
+Checker::check_attention ()
+{
+  bool any_c8 = false, any_fa = false;
+  std::set<std::string> fa_attns;
+  for (const auto &kv : desc_labels_)
+    {
+      const std::string &name = kv.first;
+      if (kv.second == "C8")
+        {
+          any_c8 = true;
+          static const char *const kParts[]
+              = { ".k_proj.kv_cache_scale", ".k_proj.kv_cache_offset", ".v_proj.kv_cache_scale",
+                  ".v_proj.kv_cache_offset" };
+          std::string attn;
+          for (const char *part : kParts)
+            if (g_str_has_suffix (name.c_str (), part))
+              attn = name.substr (0, name.size () - strlen (part));
+          if (attn.empty ())
+            {
+              problem ("%s: C8 tensor with an unknown name", name.c_str ());
+              continue;
+            }
+          if (name != attn + kParts[0])
+            continue; // checked with the k scale
+          Info first;
+          if (!info (name, &first) || first.shape.size () != 1)
+            {
+              problem ("%s: must be a vector", name.c_str ());
+              continue;
+            }
+          for (const char *part : kParts)
+            {
+              Info i;
+              std::string t = attn + part;
+              if (!info (t, &i))
+                {
+                  problem ("%s: missing tensor", t.c_str ());
+                  continue;
+                }
+              if (i.shape != first.shape)
+                problem ("%s: shape %s, expected %s", t.c_str (), shape_str (i.shape).c_str (),
+                         shape_str (first.shape).c_str ());
+              GError *error = nullptr;
+              SlimTensor *raw = slim_safetensors_get_tensor (owner_[t], t.c_str (), &error);
+              SlimTensor *f = raw != nullptr ? slim_tensor_to_f32 (raw, &error) : nullptr;
+              if (f == nullptr)
+                {
+                  problem ("%s: %s", t.c_str (), error != nullptr ? error->message : "unreadable");
+                  g_clear_error (&error);
+                }
+              else
+                {
+                  const float *d = static_cast<const float *> (slim_tensor_get_data (f));
+                  bool scale = g_str_has_suffix (part, "scale");
+                  for (int64_t c = 0; c < slim_tensor_get_n_elements (f); c++)
+                    if (scale ? !(std::isfinite (d[c]) && d[c] > 0.0f)
+                              : !(d[c] == std::round (d[c]) && d[c] >= -128.0f && d[c] <= 127.0f))
+                      {
+                        problem ("%s[%" G_GINT64_FORMAT "] = %g is not a usable %s", t.c_str (),
+                                 (gint64)c, (double)d[c], scale ? "scale" : "int8 offset");
+                        break;
+                      }
+                  slim_tensor_unref (f);
+                }
+              if (raw != nullptr)
+                slim_tensor_unref (raw);
+            }
+        }
+      else if (kv.second == "FAQuant")
+        {
+          any_fa = true;
+          size_t dot = name.rfind ('.');
+          size_t dot2
+              = dot != std::string::npos && dot > 0 ? name.rfind ('.', dot - 1) : std::string::npos;
+          std::string branch
+              = dot2 != std::string::npos ? name.substr (dot2 + 1, dot - dot2 - 1) : "";
+          std::string what = dot != std::string::npos ? name.substr (dot + 1) : "";
+          if ((branch != "fa_q" && branch != "fa_k" && branch != "fa_v")
+              || (what != "scale" && what != "offset"))
+            {
+              problem ("%s: FAQuant tensor with an unknown name", name.c_str ());
+              continue;
+            }
+          std::string attn = name.substr (0, dot2);
+          fa_attns.insert (attn);
+          if (what == "offset")
+            continue;
+          Info i;
+          std::string off = attn + "." + branch + ".offset";
+          if (!info (name, &i) || i.shape.size () != 2 || i.shape[1] != 1
+              || i.dtype != SLIM_DTYPE_F32)
+            {
+              problem ("%s: must be float32 (heads, 1)", name.c_str ());
+              continue;
+            }
+          Info oi;
+          bool fp8 = info (off, &oi) && oi.dtype == SLIM_DTYPE_F32; // FP8: float32 zeros
+          if (expect (off, fp8 ? SLIM_DTYPE_F32 : SLIM_DTYPE_I8, i.shape))
+            for (int64_t h = 0; h < i.shape[0]; h++)
+              if (fp8 ? data<float> (off)[h] != 0.0f : data<int8_t> (off)[h] != 0)
+                {
+                  problem ("%s: offsets must be zero", off.c_str ());
+                  break;
+                }
+          const float *d = data<float> (name);
+          for (int64_t h = 0; d != nullptr && h < i.shape[0]; h++)
+            if (!(std::isfinite (d[h]) && d[h] > 0.0f))
+              {
+                problem ("%s[%" G_GINT64_FORMAT "] = %g is not a usable scale", name.c_str (),
+                         (gint64)h, (double)d[h]);
+                break;
+              }
+        }
+    }
+  for (const char *key : { "kv_cache_type", "kv_quant_type" })
+    {
+      auto it = globals_.find (key);
+      if (any_c8 && (it == globals_.end () || it->second != "C8"))
+        problem ("%s: C8 tensors need \"%s\": \"C8\"", kDescriptionName, key);
+      if (!any_c8 && it != globals_.end ())
+        problem ("%s: \"%s\" without C8 tensors", kDescriptionName, key);
+    }
+  auto fa = globals_.find ("fa_quant_type");
+  if (any_fa && (fa == globals_.end () || fa->second != "FAKQuant"))
+    problem ("%s: FAQuant tensors need \"fa_quant_type\": \"FAKQuant\"", kDescriptionName);
+  for (const std::string &attn : fa_attns)
+    if (!fa_quant_types_.count (attn))
+      problem ("%s: FAQuant tensors of %s but no %s.quant_type", kDescriptionName, attn.c_str (),
+               attn.c_str ());
+  // (a quant_type without tensors is an attention with dynamic branches only)
+}
+
 void
 Checker::run ()
 {
@@ -770,6 +926,7 @@ Checker::run ()
   check_bijection ();
   check_modules ();
   check_model_quant_type (rep_->model_quant_type);
+  check_attention ();
   check_config ();
 }
 

@@ -226,6 +226,36 @@ TEST_F (QuantBadInput, IllegalQconfigCombination)
   expect_fails (run (std_args (quant_stories_model (), config_)), 2, "not a legal combination");
 }
 
+TEST_F (QuantBadInput, DynamicCacheNotPerChannel)
+{
+  quant_write_file (config_, "apiversion: modelslim_v1\n"
+                             "spec:\n"
+                             "  process:\n"
+                             "    - type: dynamic_cache\n"
+                             "      qconfig: {scope: per_tensor, dtype: int8, symmetric: true, "
+                             "method: minmax}\n"
+                             "  save:\n"
+                             "    - type: ascendv1_saver\n");
+  expect_fails (run (std_args (quant_stories_model (), config_)), 2,
+                "the KV cache is quantized with {dtype: int8, scope: per_channel, method: minmax}");
+}
+
+TEST_F (QuantBadInput, Fa3QconfigAndDetailsTogether)
+{
+  quant_write_file (config_,
+                    "apiversion: modelslim_v1\n"
+                    "spec:\n"
+                    "  process:\n"
+                    "    - type: fa3_quant\n"
+                    "      qconfig: {scope: per_head, dtype: int8, symmetric: true, "
+                    "method: minmax}\n"
+                    "      details: {fa_k: {scope: per_head, dtype: int8, symmetric: true, "
+                    "method: minmax}}\n"
+                    "  save:\n"
+                    "    - type: ascendv1_saver\n");
+  expect_fails (run (std_args (quant_stories_model (), config_)), 2, "not both");
+}
+
 TEST_F (QuantBadInput, UnknownProcessor)
 {
   std::string y = yaml ();

@@ -109,6 +109,9 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC" },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16" },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16" },
+        ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-c8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
+        ExampleCase{ "dense-w8a8-fa3.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/stories260K", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-qwen2-moe", "" }));
@@ -330,7 +333,11 @@ INSTANTIATE_TEST_SUITE_P (
         ResumeCase{ "iter_smooth", "dense-w8a8-iter-smooth.yaml", "", { "1" } },
         ResumeCase{ "datafree", "dense-w4a16-per-group.yaml", "", { "1", "2" } },
         ResumeCase{ "group", "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", { "0" } },
-        ResumeCase{ "mindie", "", "", { "4" } }),
+        ResumeCase{ "mindie", "", "", { "4" } },
+        // dynamic_cache / fa3_quant: per-layer observers, pattern hits and
+        // the saver's attention and global keys cross the checkpoint
+        ResumeCase{ "c8", "dense-w8a8-c8.yaml", "", { "1", "3" } },
+        ResumeCase{ "fa3", "dense-w8a8-fa3.yaml", "", { "2" } }),
     [] (const ::testing::TestParamInfo<ResumeCase> &info) { return std::string (info.param.name); });
 
 struct PracticeCase

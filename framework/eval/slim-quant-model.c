@@ -11,6 +11,7 @@
 #include <string.h>
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
+#include "slim-qattention.h"
 #include "slim-qlinear.h"
 #include "slim-safetensors.h"
 
@@ -21,6 +22,9 @@ struct _SlimQuantModel
 {
   char *float_dir;     /* temporary folder, removed by free */
   GHashTable *records; /* module -> SlimQLinear* (act scheme and input scale/offset) */
+  /* attn -> SlimQAttention* (C8 / FAQuant); the head shape is taken from
+   * the model at the first forward (head_dim 0 until then) */
+  GHashTable *attentions;
 };
 
 gboolean
@@ -57,6 +61,7 @@ slim_quant_model_free (SlimQuantModel *self)
     remove_tree (self->float_dir);
   g_free (self->float_dir);
   g_clear_pointer (&self->records, g_hash_table_unref);
+  g_clear_pointer (&self->attentions, g_hash_table_unref);
   g_free (self);
 }
 
@@ -86,13 +91,272 @@ hook_linear_input (
   return TRUE;
 }
 
+/* The saved KV-cache / FA3 quantization of the attention, as deployed. */
+static gboolean
+hook_qkv_states (const char *attn,
+                 float *q,
+                 float *k,
+                 float *v,
+                 gint64 n_tokens,
+                 const SlimModelConfig *config,
+                 gpointer user_data,
+                 GError **error)
+{
+  SlimQuantModel *self = user_data;
+  SlimQAttention *record = g_hash_table_lookup (self->attentions, attn);
+
+  if (record == NULL)
+    return TRUE;
+  if (record->head_dim == 0)
+    {
+      /* first use: the saved vectors must fit the model's heads */
+      record->n_heads = config->n_heads;
+      record->n_kv_heads = config->n_kv_heads;
+      record->head_dim = config->head_dim;
+      if (!slim_qattention_check (record, error))
+        {
+          record->head_dim = 0;
+          return FALSE;
+        }
+    }
+  return slim_qattention_apply (record, q, k, v, n_tokens, config, error);
+}
+
 void
 slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks)
 {
   g_return_if_fail (self != NULL && hooks != NULL);
   memset (hooks, 0, sizeof (*hooks));
   hooks->linear_input = hook_linear_input;
+  if (g_hash_table_size (self->attentions) > 0)
+    hooks->qkv_states = hook_qkv_states;
   hooks->user_data = self;
+}
+
+/* The record of attn in self->attentions, created when missing. */
+static SlimQAttention *
+attention_record (SlimQuantModel *self, const char *attn)
+{
+  SlimQAttention *record = g_hash_table_lookup (self->attentions, attn);
+
+  if (record == NULL)
+    {
+      record = slim_qattention_new (attn, 0, 0, 0);
+      g_hash_table_insert (self->attentions, record->attn, record);
+    }
+  return record;
+}
+
+/* A C8 or FAQuant tensor "<attn>.<part>.<what>": the attention's module
+ * name and the part ("k_proj", "fa_q", ...), or FALSE when the name does
+ * not have that form. */
+static gboolean
+split_attention_name (const char *name, char **out_attn, char **out_part, const char **out_what)
+{
+  const char *last = strrchr (name, '.');
+  const char *part;
+
+  if (last == NULL || last == name)
+    return FALSE;
+  for (part = last - 1; part > name && *part != '.'; part--)
+    ;
+  if (part == name)
+    return FALSE;
+  *out_attn = g_strndup (name, (gsize)(part - name));
+  *out_part = g_strndup (part + 1, (gsize)(last - part - 1));
+  *out_what = last + 1;
+  return TRUE;
+}
+
+/* One C8 / FAQuant tensor of the description into its attention record. */
+static gboolean
+load_attention_tensor (
+    SlimQuantModel *self, SlimSafetensors *st, const char *name, const char *label, GError **error)
+{
+  g_autofree char *attn = NULL, *part = NULL;
+  const char *what = NULL;
+  g_autoptr (SlimTensor) raw = NULL;
+  SlimTensor *values;
+  SlimQAttention *record;
+  SlimTensor **slot = NULL;
+
+  if (!split_attention_name (name, &attn, &part, &what))
+    goto bad_name;
+  raw = slim_safetensors_get_tensor (st, name, error);
+  if (raw == NULL)
+    return FALSE;
+  record = attention_record (self, attn);
+  if (strcmp (label, "C8") == 0)
+    {
+      gboolean k = strcmp (part, "k_proj") == 0, v = strcmp (part, "v_proj") == 0;
+
+      if ((!k && !v)
+          || (strcmp (what, "kv_cache_scale") != 0 && strcmp (what, "kv_cache_offset") != 0))
+        goto bad_name;
+      slot = strcmp (what, "kv_cache_scale") == 0 ? (k ? &record->k_scale : &record->v_scale)
+                                                  : (k ? &record->k_offset : &record->v_offset);
+      record->kv_cache = TRUE;
+      record->kv_scheme = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, FALSE };
+    }
+  else
+    {
+      guint b;
+
+      for (b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+        if (strcmp (part, slim_qattention_branch_name (b)) == 0)
+          break;
+      if (b == SLIM_QATTENTION_N_BRANCHES
+          || (strcmp (what, "scale") != 0 && strcmp (what, "offset") != 0))
+        goto bad_name;
+      if (strcmp (what, "offset") == 0)
+        {
+          /* the static branch's dtype: int8 zeros for INT8, float32 for FP8
+           * (checked against <attn>.quant_type later) */
+          return TRUE;
+        }
+      slot = &record->fa[b].scale;
+      record->fa[b].enabled = TRUE;
+      record->fa[b].scheme.scope = SLIM_QSCOPE_PER_HEAD;
+      record->fa[b].scheme.symmetric = TRUE;
+    }
+  if (*slot != NULL)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID, "%s: given twice", name);
+      return FALSE;
+    }
+  values = slim_tensor_to_f32 (raw, error); /* (n) whatever the saved shape */
+  if (values == NULL)
+    return FALSE;
+  *slot = values;
+  return TRUE;
+
+bad_name:
+  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+               "%s: a %s tensor must be named <attn>.{k_proj,v_proj}.kv_cache_{scale,offset} "
+               "(C8) or <attn>.fa_{q,k,v}.{scale,offset} (FAQuant)",
+               name, label);
+  return FALSE;
+}
+
+/* Reads msModelSlim's per-attention FA3 string ("INT8", "FP8_DYNAMIC",
+ * "Q_FP8_DYNAMIC_KV_INT8": parts [ACTS_]DTYPE[_DYNAMIC], ACTS omitted for
+ * Q, K and V) into the record's branches: a dynamic branch is enabled per
+ * token, a static one must have its scale. */
+static gboolean
+apply_fa_quant_type (SlimQAttention *r, const char *text, GError **error)
+{
+  g_auto (GStrv) tok = g_strsplit (text, "_", -1);
+  gboolean seen[SLIM_QATTENTION_N_BRANCHES] = { FALSE };
+  guint i = 0, n = g_strv_length (tok);
+
+  while (i < n)
+    {
+      const char *acts = "QKV";
+      SlimQDtype dtype;
+      gboolean dynamic = FALSE;
+
+      if (strspn (tok[i], "QKVP") == strlen (tok[i]) && i + 1 < n)
+        acts = tok[i++];
+      if (strcmp (tok[i], "INT8") == 0)
+        dtype = SLIM_QDTYPE_INT8;
+      else if (strcmp (tok[i], "FP8") == 0)
+        dtype = SLIM_QDTYPE_FP8_E4M3;
+      else
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "\"%s\": FA3 type %s cannot be evaluated (INT8, FP8, with _DYNAMIC, can)",
+                       text, tok[i]);
+          return FALSE;
+        }
+      i++;
+      if (i < n && strcmp (tok[i], "DYNAMIC") == 0)
+        {
+          dynamic = TRUE;
+          i++;
+        }
+      for (const char *a = acts; *a != '\0'; a++)
+        {
+          guint b = *a == 'Q'   ? SLIM_QATTENTION_Q
+                    : *a == 'K' ? SLIM_QATTENTION_K
+                    : *a == 'V' ? SLIM_QATTENTION_V
+                                : SLIM_QATTENTION_N_BRANCHES;
+          SlimQAttentionFa *fa;
+
+          if (b == SLIM_QATTENTION_N_BRANCHES || seen[b])
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "\"%s\": branch %c is unknown or given twice", text, *a);
+              return FALSE;
+            }
+          seen[b] = TRUE;
+          fa = &r->fa[b];
+          if (dynamic != (fa->scale == NULL))
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "\"%s\": %s is %s but %s", text, slim_qattention_branch_name (b),
+                           dynamic ? "dynamic" : "static",
+                           dynamic ? "a scale is saved" : "no scale is saved");
+              return FALSE;
+            }
+          fa->enabled = TRUE;
+          fa->scheme = (SlimQScheme){ dtype, dynamic ? SLIM_QSCOPE_PER_TOKEN : SLIM_QSCOPE_PER_HEAD,
+                                      TRUE };
+        }
+    }
+  for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+    if (r->fa[b].enabled && !seen[b])
+      {
+        g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                     "\"%s\" does not name %s, which has saved scales", text,
+                     slim_qattention_branch_name (b));
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* Every record loaded complete: C8 with its four vectors, FA3 as its
+ * quant_type string says. */
+static gboolean
+check_attention_records (SlimQuantModel *self, JsonObject *desc, GError **error)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->attentions);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      SlimQAttention *r = value;
+      g_autofree char *key = g_strconcat (r->attn, ".quant_type", NULL);
+      JsonNode *node = json_object_get_member (desc, key);
+      gboolean any_fa = FALSE;
+
+      if (r->kv_cache
+          && (r->k_scale == NULL || r->k_offset == NULL || r->v_scale == NULL
+              || r->v_offset == NULL))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: the C8 KV cache needs k_proj and v_proj kv_cache_scale and "
+                       "kv_cache_offset",
+                       r->attn);
+          return FALSE;
+        }
+      for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+        any_fa = any_fa || r->fa[b].enabled;
+      if (node == NULL && !any_fa)
+        continue;
+      if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: FAQuant tensors need the string %s", r->attn, key);
+          return FALSE;
+        }
+      if (!apply_fa_quant_type (r, json_node_get_string (node), error))
+        {
+          g_prefix_error (error, "%s: ", key);
+          return FALSE;
+        }
+    }
+  return TRUE;
 }
 
 /* A float32 tensor <module>.<suffix>, checked to hold n_elements values. */
@@ -331,6 +595,8 @@ slim_quant_model_load (const char *dir, GError **error)
 
   self->records
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)slim_qlinear_free);
+  self->attentions
+      = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)slim_qattention_free);
   if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
     return NULL;
   if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES
@@ -367,6 +633,12 @@ slim_quant_model_load (const char *dir, GError **error)
 
       if (strcmp (label, "FLOAT") == 0)
         t = slim_safetensors_get_tensor (st, names[i], error);
+      else if (strcmp (label, "C8") == 0 || strcmp (label, "FAQuant") == 0)
+        {
+          if (!load_attention_tensor (self, st, names[i], label, error))
+            return NULL;
+          continue;
+        }
       else if (g_str_has_suffix (names[i], ".weight"))
         {
           g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
@@ -382,6 +654,25 @@ slim_quant_model_load (const char *dir, GError **error)
       g_ptr_array_add (tensors, t);
     }
 
+  /* dynamic-only FA3 attentions have a quant_type and no tensor */
+  {
+    g_autoptr (GList) members = json_object_get_members (desc);
+
+    for (GList *l = members; l != NULL; l = l->next)
+      {
+        const char *key = l->data;
+        JsonNode *node = json_object_get_member (desc, key);
+
+        if (g_str_has_suffix (key, ".quant_type") && strlen (key) > strlen (".quant_type")
+            && JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+          {
+            g_autofree char *attn = g_strndup (key, strlen (key) - strlen (".quant_type"));
+            attention_record (self, attn);
+          }
+      }
+  }
+  if (!check_attention_records (self, desc, error))
+    return NULL;
   self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);
   if (self->float_dir == NULL || !copy_side_files (dir, self->float_dir, error))
     return NULL;

@@ -19,6 +19,9 @@
  * input_scale / input_offset, W8A8_DYNAMIC per token (symmetric int8),
  * nothing for the weight-only labels.  Other labels (W4A8_DYNAMIC,
  * W4A4_DYNAMIC, ...) are refused with SLIM_FORMAT_ERROR_INVALID.
+ * The attention tensors (C8 kv_cache_scale/offset, FAQuant fa_{q,k,v}
+ * scales and the <attn>.quant_type strings) become SlimQAttention records
+ * that the hooks' qkv_states applies as deployed (slim-qattention.h).
  *
  * The whole dequantized model is held in memory once while it is written
  * (fine for the models slimflow evaluates today).

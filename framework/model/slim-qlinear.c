@@ -23,6 +23,7 @@
 #include "slim-qlinear.h"
 
 #include "slim-error.h"
+#include "slim-qattention.h"
 #include "slim-qparams.h"
 
 #include <string.h>
@@ -290,7 +291,8 @@ slim_qlinear_deployed_linear_input (const char *module,
  * slim_qlinear_get_deployed_hooks:
  * @layer: a layer (not referenced: it must outlive the forward)
  * @hooks: (out caller-allocates): filled with a linear_input hook applying
- *   every record of @layer at forward time, other members cleared
+ *   every SlimQLinear record of @layer and a qkv_states hook applying every
+ *   SlimQAttention record (slim-qattention.h) at forward time
  *
  * The hook looks records up when it runs, so records attached after this
  * call are applied too.
@@ -303,5 +305,6 @@ slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks)
 
   memset (hooks, 0, sizeof *hooks);
   hooks->linear_input = slim_qlinear_deployed_linear_input;
+  hooks->qkv_states = slim_qattention_deployed_qkv_states;
   hooks->user_data = layer;
 }

@@ -57,8 +57,9 @@ const SlimQLinear *slim_layer_get_qlinear (SlimLayer *layer, const char *module)
 /* All records of the layer in the order they were set (transfer container). */
 GPtrArray *slim_layer_list_qlinears (SlimLayer *layer);
 
-/* Forward hooks that apply every deployed act quantization of the layer
- * (user_data = layer). Runners chain them before a processor's own hooks. */
+/* Forward hooks that apply every deployed act quantization of the layer,
+ * its SlimQAttention records included (user_data = layer). Runners chain
+ * them before a processor's own hooks. */
 void slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks);
 
 G_END_DECLS

@@ -31,6 +31,7 @@
 #include "slim-error.h"
 #include "slim-json.h"
 #include "slim-pack.h"
+#include "slim-qattention.h"
 #include "slim-qlinear.h"
 #include "slim-qscheme.h"
 #include "slim-safetensors.h"
@@ -48,6 +49,14 @@ struct _SlimAscendWriter
   gint64 group_size;
   char *deferred_path; /* the held-back embeddings, a safetensors file in out_dir */
   GPtrArray *deferred; /* char *, their tensor names in write order */
+  /* attention quantization (slim_ascend_write_qattentions): description
+   * keys that are no tensor, "<attn>.quant_type" (FA3), then the global
+   * keys kv_cache_type / kv_quant_type / fa_quant_type, each in the order
+   * first set, written after the tensor keys */
+  GPtrArray *attn_keys;    /* char * */
+  GHashTable *attn_values; /* key (owned by attn_keys) -> char * (owned) */
+  GPtrArray *global_keys;  /* char * */
+  GHashTable *global_values;
   gboolean finished;
 };
 
@@ -131,6 +140,10 @@ slim_ascend_writer_new (SlimAscendFormat format,
   self->model_quant_type
       = format == SLIM_ASCEND_FORMAT_MINDIE ? NULL : g_strdup (SLIM_QUANT_LABEL_UNKNOWN);
   self->deferred = g_ptr_array_new_with_free_func (g_free);
+  self->attn_keys = g_ptr_array_new_with_free_func (g_free);
+  self->attn_values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->global_keys = g_ptr_array_new_with_free_func (g_free);
+  self->global_values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->deferred_path
       = g_strdup_printf ("%s/.%s-deferred.safetensors", out_dir,
                          format == SLIM_ASCEND_FORMAT_MINDIE ? SLIM_MINDIE_WEIGHTS_PREFIX
@@ -156,6 +169,10 @@ slim_ascend_writer_free (SlimAscendWriter *self)
   g_ptr_array_unref (self->keys);
   g_free (self->model_quant_type);
   g_ptr_array_unref (self->deferred);
+  g_hash_table_unref (self->attn_values);
+  g_ptr_array_unref (self->attn_keys);
+  g_hash_table_unref (self->global_values);
+  g_ptr_array_unref (self->global_keys);
   if (!self->finished)
     g_unlink (self->deferred_path);
   g_free (self->deferred_path);
@@ -537,6 +554,178 @@ slim_ascend_writer_defer (SlimAscendWriter *self, SlimLayer *layer, GError **err
   return TRUE;
 }
 
+/* ---- attention quantization (C8, FAQuant) ----------------------------- */
+
+/* Sets key to value in an ordered key list + value table (the table's
+ * keys are owned by the list). */
+static void
+slim_ascend_set_extra (GPtrArray *keys, GHashTable *values, const char *key, const char *value)
+{
+  gpointer orig = NULL;
+  char *owned;
+
+  if (g_hash_table_lookup_extended (values, key, &orig, NULL))
+    {
+      /* keeps the key, frees the old value */
+      g_hash_table_insert (values, orig, g_strdup (value));
+      return;
+    }
+  owned = g_strdup (key);
+  g_ptr_array_add (keys, owned);
+  g_hash_table_insert (values, owned, g_strdup (value));
+}
+
+/* A C8 tensor: values (n) of @t converted to @dtype, named name. */
+static gboolean
+slim_ascend_add_kv (SlimAscendWriter *self,
+                    SlimTensor *t,
+                    const char *attn,
+                    const char *suffix,
+                    SlimDType dtype,
+                    GError **error)
+{
+  g_autofree char *name = g_strconcat (attn, suffix, NULL);
+  g_autoptr (SlimTensor) named = slim_ascend_named (t, name);
+  SlimTensor *out = dtype == SLIM_DTYPE_F32 ? slim_tensor_ref (named)
+                                            : slim_tensor_convert (named, dtype, error);
+
+  return out != NULL && slim_ascend_writer_add (self, out, "C8", error);
+}
+
+/* msModelSlim's update_fa_quant_type: branches with the same
+ * (dtype, static/dynamic) merged in Q, K, V order, "QKV" prefix omitted,
+ * "_DYNAMIC" for dynamic ones, parts joined by "_": "INT8", "QK_INT8". */
+static char *
+slim_ascend_fa_quant_type (const SlimQAttention *record)
+{
+  const char letters[] = { 'Q', 'K', 'V' };
+  g_autoptr (GString) out = g_string_new (NULL);
+  gboolean used[SLIM_QATTENTION_N_BRANCHES] = { FALSE };
+
+  for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+    {
+      g_autoptr (GString) acts = g_string_new (NULL);
+      SlimQScheme s = record->fa[b].scheme;
+      gboolean dynamic = s.scope == SLIM_QSCOPE_PER_TOKEN || s.scope == SLIM_QSCOPE_PER_BLOCK;
+
+      if (!record->fa[b].enabled || used[b])
+        continue;
+      for (guint o = b; o < SLIM_QATTENTION_N_BRANCHES; o++)
+        {
+          SlimQScheme t = record->fa[o].scheme;
+          gboolean o_dynamic = t.scope == SLIM_QSCOPE_PER_TOKEN || t.scope == SLIM_QSCOPE_PER_BLOCK;
+
+          if (record->fa[o].enabled && !used[o] && t.dtype == s.dtype && o_dynamic == dynamic)
+            {
+              used[o] = TRUE;
+              g_string_append_c (acts, letters[o]);
+            }
+        }
+      if (out->len > 0)
+        g_string_append_c (out, '_');
+      if (strcmp (acts->str, "QKV") != 0)
+        g_string_append_printf (out, "%s_", acts->str);
+      g_string_append (out, s.dtype == SLIM_QDTYPE_INT8 ? "INT8" : "FP8");
+      if (dynamic)
+        g_string_append (out, "_DYNAMIC");
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* The layer's SlimQAttention records (msModelSlim's on_dynamic_cache and
+ * _save_activation_per_head), after its other tensors:
+ *   C8       <attn>.k_proj.kv_cache_scale, .kv_cache_offset,
+ *            <attn>.v_proj.kv_cache_scale, .kv_cache_offset
+ *            (n_kv_heads * head_dim), in the k_proj / v_proj weight's
+ *            dtype; global kv_cache_type = kv_quant_type = "C8"
+ *   FAQuant  static branches: <attn>.fa_{q,k,v}.scale f32 (heads, 1),
+ *            .offset zeros (heads, 1), int8 for INT8, float32 for FP8, and
+ *            the global fa_quant_type "FAKQuant"; dynamic branches nothing;
+ *            every FA3 attention: <attn>.quant_type
+ * No label enters model_quant_type (msModelSlim's neither). */
+static gboolean
+slim_ascend_write_qattentions (SlimAscendWriter *self, SlimLayer *layer, GError **error)
+{
+  g_autoptr (GPtrArray) records = slim_layer_list_qattentions (layer);
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      const SlimQAttention *r = g_ptr_array_index (records, i);
+      gboolean any_fa = FALSE, any_static = FALSE;
+
+      if (self->format != SLIM_ASCEND_FORMAT_ASCENDV1)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                       "%s: KV-cache (C8) and FA3 (FAQuant) quantization are saved by "
+                       "ascendv1_saver only; use ascendv1_saver",
+                       r->attn);
+          return FALSE;
+        }
+      if (!slim_qattention_check (r, error))
+        return FALSE;
+      if (r->kv_cache)
+        {
+          g_autofree char *k_weight = g_strconcat (r->attn, ".k_proj.weight", NULL);
+          g_autofree char *v_weight = g_strconcat (r->attn, ".v_proj.weight", NULL);
+          SlimDType k_dtype = slim_layer_get_source_dtype (layer, k_weight);
+          SlimDType v_dtype = slim_layer_get_source_dtype (layer, v_weight);
+
+          if (!slim_ascend_add_kv (self, r->k_scale, r->attn, ".k_proj.kv_cache_scale", k_dtype,
+                                   error)
+              || !slim_ascend_add_kv (self, r->k_offset, r->attn, ".k_proj.kv_cache_offset",
+                                      k_dtype, error)
+              || !slim_ascend_add_kv (self, r->v_scale, r->attn, ".v_proj.kv_cache_scale", v_dtype,
+                                      error)
+              || !slim_ascend_add_kv (self, r->v_offset, r->attn, ".v_proj.kv_cache_offset",
+                                      v_dtype, error))
+            return FALSE;
+          slim_ascend_set_extra (self->global_keys, self->global_values, "kv_cache_type", "C8");
+          slim_ascend_set_extra (self->global_keys, self->global_values, "kv_quant_type", "C8");
+        }
+      for (guint b = 0; b < SLIM_QATTENTION_N_BRANCHES; b++)
+        {
+          const char *branch = slim_qattention_branch_name (b);
+          g_autofree char *prefix = NULL;
+          SlimTensor *scale, *offset;
+          gint64 heads;
+
+          gboolean fp8;
+
+          if (!r->fa[b].enabled)
+            continue;
+          any_fa = TRUE;
+          if (r->fa[b].scheme.scope != SLIM_QSCOPE_PER_HEAD)
+            continue; /* dynamic: only the quant_type string */
+          fp8 = r->fa[b].scheme.dtype == SLIM_QDTYPE_FP8_E4M3;
+          heads = slim_tensor_get_n_elements (r->fa[b].scale); /* checked above */
+          prefix = g_strconcat (r->attn, ".", branch, NULL);
+          scale = slim_ascend_new_2d (prefix, ".scale", SLIM_DTYPE_F32, heads, 1);
+          memcpy (slim_tensor_get_data_mut (scale), slim_tensor_get_data (r->fa[b].scale),
+                  (gsize)heads * sizeof (float));
+          /* zeros: int8 for INT8, float32 for FP8 */
+          offset = slim_ascend_new_2d (prefix, ".offset", fp8 ? SLIM_DTYPE_F32 : SLIM_DTYPE_I8,
+                                       heads, 1);
+          memset (slim_tensor_get_data_mut (offset), 0, (gsize)heads * (fp8 ? sizeof (float) : 1));
+          if (!slim_ascend_writer_add (self, scale, "FAQuant", error)
+              || !slim_ascend_writer_add (self, offset, "FAQuant", error))
+            return FALSE;
+          any_static = TRUE;
+        }
+      if (any_fa)
+        {
+          g_autofree char *key = g_strconcat (r->attn, ".quant_type", NULL);
+          g_autofree char *value = slim_ascend_fa_quant_type (r);
+
+          slim_ascend_set_extra (self->attn_keys, self->attn_values, key, value);
+          /* msModelSlim sets it when saving static per-head scales only */
+          if (any_static)
+            slim_ascend_set_extra (self->global_keys, self->global_values, "fa_quant_type",
+                                   "FAKQuant");
+        }
+    }
+  return TRUE;
+}
+
 /* The module of a ".weight" / ".bias" tensor name, else NULL. */
 static char *
 slim_ascend_module_of (const char *name, const char **suffix)
@@ -627,7 +816,7 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
         return FALSE;
       g_hash_table_add (written, q->module);
     }
-  return TRUE;
+  return slim_ascend_write_qattentions (self, layer, error);
 }
 
 /* ---- JSON in Python's json.dump format -------------------------------- */
@@ -821,6 +1010,16 @@ slim_ascend_writer_description_text (SlimAscendWriter *self)
       const char *key = g_ptr_array_index (self->keys, i);
       json_object_set_string_member (root, key, g_hash_table_lookup (self->labels, key));
     }
+  for (guint i = 0; i < self->attn_keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (self->attn_keys, i);
+      json_object_set_string_member (root, key, g_hash_table_lookup (self->attn_values, key));
+    }
+  for (guint i = 0; i < self->global_keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (self->global_keys, i);
+      json_object_set_string_member (root, key, g_hash_table_lookup (self->global_values, key));
+    }
   if (self->format == SLIM_ASCEND_FORMAT_ASCENDV1)
     {
       json_object_set_string_member (root, "version", "1.0.0");
@@ -1008,7 +1207,41 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
 
 /* ---- resume ------------------------------------------------------------ */
 
-#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxas)"
+/* weights, description keys + labels, model_quant_type, group_size,
+ * held-back embeddings, then the attention keys and the global keys
+ * (slim_ascend_write_qattentions). */
+#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxasa(ss)a(ss))"
+
+static GVariant *
+slim_ascend_save_extra (GPtrArray *keys, GHashTable *values)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; i < keys->len; i++)
+    {
+      const char *key = g_ptr_array_index (keys, i);
+      g_variant_builder_add (&b, "(ss)", key, (const char *)g_hash_table_lookup (values, key));
+    }
+  return g_variant_builder_end (&b);
+}
+
+static gboolean
+slim_ascend_restore_extra (GVariant *saved, GPtrArray *keys, GHashTable *values)
+{
+  GVariantIter iter;
+  const char *key, *value;
+
+  g_variant_iter_init (&iter, saved);
+  while (g_variant_iter_next (&iter, "(&s&s)", &key, &value))
+    {
+      if (g_hash_table_contains (values, key) || !g_utf8_validate (key, -1, NULL)
+          || !g_utf8_validate (value, -1, NULL))
+        return FALSE;
+      slim_ascend_set_extra (keys, values, key, value);
+    }
+  return TRUE;
+}
 
 /**
  * slim_ascend_writer_save_state:
@@ -1044,9 +1277,11 @@ slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
   for (guint i = 0; i < self->deferred->len; i++)
     g_variant_builder_add (&deferred, "s", (const char *)g_ptr_array_index (self->deferred, i));
   /* "" stands for no model_quant_type yet (mindie before any label) */
-  state = g_variant_ref_sink (g_variant_new (
-      SLIM_ASCEND_STATE_TYPE, weights, &keys,
-      self->model_quant_type != NULL ? self->model_quant_type : "", self->group_size, &deferred));
+  state = g_variant_ref_sink (
+      g_variant_new ("(va(ss)sxas@a(ss)@a(ss))", weights, &keys,
+                     self->model_quant_type != NULL ? self->model_quant_type : "", self->group_size,
+                     &deferred, slim_ascend_save_extra (self->attn_keys, self->attn_values),
+                     slim_ascend_save_extra (self->global_keys, self->global_values)));
   return g_variant_get_data_as_bytes (state);
 }
 
@@ -1073,6 +1308,8 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
   g_autoptr (GVariant) weights = NULL;
   g_autoptr (GVariant) keys = NULL;
   g_autoptr (GVariant) deferred = NULL;
+  g_autoptr (GVariant) attn_keys = NULL;
+  g_autoptr (GVariant) global_keys = NULL;
   const char *quant_type;
   gint64 group_size;
   GVariantIter iter;
@@ -1083,7 +1320,11 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
 
   root = g_variant_ref_sink (
       g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_ASCEND_STATE_TYPE), state, FALSE));
-  g_variant_get (root, "(v@a(ss)&sx@as)", &weights, &keys, &quant_type, &group_size, &deferred);
+  g_variant_get (root, "(v@a(ss)&sx@as@a(ss)@a(ss))", &weights, &keys, &quant_type, &group_size,
+                 &deferred, &attn_keys, &global_keys);
+  if (!slim_ascend_restore_extra (attn_keys, self->attn_keys, self->attn_values)
+      || !slim_ascend_restore_extra (global_keys, self->global_keys, self->global_values))
+    return slim_ascend_state_invalid (error, "attention or global keys");
   if (!g_utf8_validate (quant_type, -1, NULL) || group_size < 0)
     return slim_ascend_state_invalid (error, "model_quant_type or group_size");
   if (!slim_safetensors_writer_restore_state (self->weights, weights, error))

@@ -24,6 +24,15 @@
  *                 weight_offset f32 zeros (out, 1), scale_bias f32, bias
  *   W4A4_DYNAMIC  weight i8 unpacked values in [-8, 7], weight_scale, weight_offset
  *
+ * After a layer's tensors, its SlimQAttention records (slim-qattention.h):
+ *   C8       <attn>.{k,v}_proj.kv_cache_{scale,offset} (H * D) in the
+ *            k_proj / v_proj weight's source dtype
+ *   FAQuant  <attn>.fa_{q,k,v}.scale f32 (H, 1), .offset zeros (H, 1)
+ *            (int8 for INT8, f32 for FP8), static branches only
+ * and after every tensor key the <attn>.quant_type strings (FA3), then
+ * kv_cache_type / kv_quant_type "C8" and fa_quant_type "FAKQuant"
+ * (ascendv1 only: mindie refuses them).
+ *
  * weight_scale / weight_offset are (out, 1) per channel and (out, in / gs)
  * per group.  deq_scale is the float32 bit pattern widened to int64, or
  * float32 for a bfloat16 model (ascendv1) and always float32 (mindie).

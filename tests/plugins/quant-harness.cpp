@@ -28,6 +28,7 @@ harness_registry ()
   for (const char *file :
        { "processors/slim-processor-linear_quant.so", "processors/slim-processor-group.so",
          "processors/slim-processor-smooth_quant.so", "processors/slim-processor-iter_smooth.so",
+         "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
@@ -220,6 +221,9 @@ process_unit (SlimModel *model,
 {
   const bool decoder = slim_layer_get_index (layer) >= 0;
   bool forwarded = false;
+  // every processor's forward runs on the layer's inputs (as slim-schedule.c
+  // does); the last data-dependent forward's outputs become the next inputs
+  std::vector<TensorPtr> last;
   for (SlimProcessor *p : processors)
     {
       if (!slim_processor_preprocess (p, layer, error))
@@ -241,12 +245,14 @@ process_unit (SlimModel *model,
                 return false;
               out.emplace_back (y);
             }
-          *hidden = std::move (out);
+          last = std::move (out);
           forwarded = true;
         }
       if (!slim_processor_postprocess (p, layer, error))
         return false;
     }
+  if (forwarded)
+    *hidden = std::move (last);
   if (decoder && !forwarded)
     {
       // every processor was data-free: the layer as deployed gives the next input

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * dynamic-cache.c: msModelSlim's `dynamic_cache` processor, KV-cache int8
+ * quantization "C8" (modelslim-v1-spec.md 2.8; msModelSlim
+ * processor/quant/attention.py, core/quantizer/attention.py,
+ * ir/attention.py):
+ *
+ *   type: dynamic_cache
+ *   qconfig: {dtype: int8, scope: per_channel, symmetric: true|false, method: minmax}
+ *   include: [patterns]   over attention modules ("model.layers.3.self_attn"),
+ *                         default (and empty) ["*"]
+ *   exclude: [patterns]   default [], wins over include
+ *
+ * Only int8 per_channel minmax is accepted (validate says so for anything
+ * else).  Per selected attention:
+ *   forward      (qkv_states hook) the post-RoPE key and value states,
+ *                (n_tokens, n_kv_heads * head_dim) - msModelSlim's
+ *                (B, H, S, D) cache transposed to (B*S, H*D) - update a
+ *                running min/max per channel of H*D; k and v are then
+ *                fake-quantized with the running parameters, so the rest
+ *                of the calibration forward (and the next layer) sees the
+ *                quantized cache, as in msModelSlim's calibration;
+ *   postprocess  scale/offset per channel with the integer rules of
+ *                slim-qparams.h, attached as the kv-cache part of the
+ *                layer's SlimQAttention record (slim-qattention.h): every
+ *                later forward fake-quantizes k and v with it, the
+ *                ascendv1 saver writes <attn>.{k,v}_proj.kv_cache_{scale,offset}
+ *                labelled C8 with kv_cache_type / kv_quant_type "C8".
+ *
+ * Deviation from msModelSlim, deliberately: its per-channel activation
+ * observer (ActPerChannelMinmax) resets on every call, so the saved range
+ * is that of the LAST calibration sample only (spec 2.1).  slimflow
+ * accumulates the per-channel min/max over every calibration sample, the
+ * range a deployed cache must hold for any input.  With one calibration
+ * sample both agree.
+ * slimflow also needs no transformers DynamicCache hijack: the qkv_states
+ * hook is where the dense attention's k and v are the cache's contents.
+ */
+#include "slim-plugin.h"
+
+#include <string.h>
+
+#define SLIM_TYPE_DYNAMIC_CACHE_PROCESSOR (slim_dynamic_cache_processor_get_type ())
+G_DECLARE_FINAL_TYPE (SlimDynamicCacheProcessor,
+                      slim_dynamic_cache_processor,
+                      SLIM,
+                      DYNAMIC_CACHE_PROCESSOR,
+                      SlimProcessor)
+
+/* The attention of the layer being calibrated. */
+typedef struct
+{
+  char *attn;
+  gint64 n_heads, n_kv_heads, head_dim; /* set by the first forward */
+  gint64 n_calls;
+  float *k_min, *k_max; /* (n_kv_heads * head_dim) running range */
+  float *v_min, *v_max; /* (n_kv_heads * head_dim) */
+} SlimDynamicCachePending;
+
+struct _SlimDynamicCacheProcessor
+{
+  SlimProcessor parent_instance;
+
+  SlimQConfig *qconfig;
+  char **include;
+  char **exclude;
+
+  SlimQParamsConfig cfg;
+  SlimQScheme scheme;
+  SlimAttentionSelect *select; /* NULL until validated */
+  SlimDynamicCachePending *pending;
+};
+
+/* clang-format off */
+static const SlimPropertyDecl slim_dynamic_cache_properties[] = {
+  SLIM_PROPERTY_OBJECT (
+      SlimDynamicCacheProcessor, qconfig, "qconfig", "KV-cache quantization",
+      "Quantizer of the key and value states: only {dtype: int8, scope: per_channel, "
+      "method: minmax} (symmetric or not).",
+      slim_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
+  SLIM_PROPERTY_STRV (SlimDynamicCacheProcessor, include, "include", "Include",
+                      "Attention modules to quantize (patterns over names like "
+                      "model.layers.0.self_attn); empty means all.",
+                      SLIM_STRV ("*")),
+  SLIM_PROPERTY_STRV (SlimDynamicCacheProcessor, exclude, "exclude", "Exclude",
+                      "Attention modules to leave alone (wins over include).", SLIM_STRV_EMPTY),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimDynamicCacheProcessor, slim_dynamic_cache_processor, SLIM_TYPE_PROCESSOR)
+
+static void
+slim_dynamic_cache_pending_free (SlimDynamicCachePending *pending)
+{
+  if (pending == NULL)
+    return;
+  g_free (pending->attn);
+  g_free (pending->k_min);
+  g_free (pending->k_max);
+  g_free (pending->v_min);
+  g_free (pending->v_max);
+  g_free (pending);
+}
+
+static gboolean
+slim_dynamic_cache_processor_validate (SlimProcessor *processor, GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+  SlimQConfigExt *ext;
+
+  if (self->select != NULL)
+    return TRUE;
+  if (self->qconfig == NULL)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
+                   "dynamic_cache: missing required key 'qconfig'");
+      return FALSE;
+    }
+  self->scheme = slim_qconfig_get_scheme (self->qconfig);
+  if (self->scheme.dtype != SLIM_QDTYPE_INT8 || self->scheme.scope != SLIM_QSCOPE_PER_CHANNEL
+      || slim_qconfig_get_method (self->qconfig) != SLIM_QMETHOD_MINMAX)
+    {
+      g_autofree char *got = slim_qscheme_to_string (&self->scheme);
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "dynamic_cache: qconfig %s method %s is not supported; the KV cache is "
+                   "quantized with {dtype: int8, scope: per_channel, method: minmax} "
+                   "(symmetric true or false)",
+                   got, slim_qmethod_get_nick (slim_qconfig_get_method (self->qconfig)));
+      return FALSE;
+    }
+  ext = slim_qconfig_get_ext (self->qconfig);
+  if (ext != NULL
+      && (slim_qconfig_ext_get_max_bound (ext) != 0 || slim_qconfig_ext_get_group_size (ext) != 0))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "dynamic_cache: qconfig.ext: max_bound and group_size do not apply to the KV "
+                   "cache (the deployed cache uses the full int8 range, one scale per channel)");
+      return FALSE;
+    }
+  if (!slim_qparams_config_init (&self->cfg, self->scheme.dtype, self->scheme.symmetric, 0, error))
+    {
+      g_prefix_error (error, "dynamic_cache: qconfig: ");
+      return FALSE;
+    }
+  self->select = slim_attention_select_new ((const char *const *)self->include,
+                                            (const char *const *)self->exclude, error);
+  if (self->select == NULL)
+    {
+      g_prefix_error (error, "dynamic_cache: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_dynamic_cache_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+  char *attn;
+
+  if (!slim_dynamic_cache_processor_validate (processor, error))
+    return FALSE;
+  g_clear_pointer (&self->pending, slim_dynamic_cache_pending_free);
+  attn = slim_attention_select_layer (self->select, layer);
+  if (attn == NULL)
+    return TRUE;
+  self->pending = g_new0 (SlimDynamicCachePending, 1);
+  self->pending->attn = attn;
+  return TRUE;
+}
+
+/* Allocates the ranges at the first forward (its config gives the sizes). */
+static gboolean
+slim_dynamic_cache_pending_shape (SlimDynamicCachePending *p,
+                                  const SlimModelConfig *config,
+                                  GError **error)
+{
+  gint64 kv_dim;
+
+  if (p->k_min != NULL)
+    {
+      if (config->n_kv_heads != p->n_kv_heads || config->head_dim != p->head_dim)
+        {
+          g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                       "%s: the key/value shape changed between calibration samples", p->attn);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (config->n_kv_heads <= 0 || config->head_dim <= 0 || config->n_heads <= 0
+      || config->n_kv_heads > G_MAXINT32 / config->head_dim)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "%s: unusable attention shape (%" G_GINT64_FORMAT " kv heads x %" G_GINT64_FORMAT
+                   ")",
+                   p->attn, config->n_kv_heads, config->head_dim);
+      return FALSE;
+    }
+  p->n_heads = config->n_heads;
+  p->n_kv_heads = config->n_kv_heads;
+  p->head_dim = config->head_dim;
+  kv_dim = p->n_kv_heads * p->head_dim;
+  p->k_min = g_new (float, kv_dim);
+  p->k_max = g_new (float, kv_dim);
+  p->v_min = g_new (float, kv_dim);
+  p->v_max = g_new (float, kv_dim);
+  for (gint64 c = 0; c < kv_dim; c++)
+    {
+      p->k_min[c] = p->v_min[c] = G_MAXFLOAT;
+      p->k_max[c] = p->v_max[c] = -G_MAXFLOAT;
+    }
+  return TRUE;
+}
+
+/* Per-channel scale/offset (n) of a running range. */
+static void
+slim_dynamic_cache_params (const SlimQParamsConfig *cfg,
+                           const float *min,
+                           const float *max,
+                           gint64 n,
+                           float *scale, /* (n) */
+                           float *offset /* (n) */)
+{
+  for (gint64 c = 0; c < n; c++)
+    slim_qparams_compute (cfg, min[c], max[c], &scale[c], &offset[c]);
+}
+
+static gboolean
+slim_dynamic_cache_qkv_states (const char *attn,
+                               float *q,
+                               float *k, /* (n_tokens, n_kv_heads * head_dim) */
+                               float *v, /* (n_tokens, n_kv_heads * head_dim) */
+                               gint64 n_tokens,
+                               const SlimModelConfig *config,
+                               gpointer user_data,
+                               GError **error)
+{
+  SlimDynamicCacheProcessor *self = user_data;
+  SlimDynamicCachePending *p = self->pending;
+  g_autofree float *scale = NULL;  /* (kv_dim) */
+  g_autofree float *offset = NULL; /* (kv_dim) */
+  gint64 kv_dim;
+
+  if (p == NULL || strcmp (attn, p->attn) != 0 || n_tokens == 0)
+    return TRUE;
+  if (!slim_dynamic_cache_pending_shape (p, config, error))
+    return FALSE;
+  kv_dim = p->n_kv_heads * p->head_dim;
+  slim_minmax_cols_update (k, n_tokens, kv_dim, p->k_min, p->k_max);
+  slim_minmax_cols_update (v, n_tokens, kv_dim, p->v_min, p->v_max);
+  p->n_calls++;
+  scale = g_new (float, kv_dim);
+  offset = g_new (float, kv_dim);
+  slim_dynamic_cache_params (&self->cfg, p->k_min, p->k_max, kv_dim, scale, offset);
+  slim_fake_quantize_cols (&self->cfg, k, n_tokens, kv_dim, scale, offset, k);
+  slim_dynamic_cache_params (&self->cfg, p->v_min, p->v_max, kv_dim, scale, offset);
+  slim_fake_quantize_cols (&self->cfg, v, n_tokens, kv_dim, scale, offset, v);
+  return TRUE;
+}
+
+static void
+slim_dynamic_cache_processor_get_forward_hooks (SlimProcessor *processor,
+                                                SlimLayer *layer,
+                                                SlimForwardHooks *hooks)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+
+  if (self->pending == NULL)
+    return;
+  hooks->qkv_states = slim_dynamic_cache_qkv_states;
+  hooks->user_data = self;
+}
+
+/* A (n) float32 tensor named for messages. */
+static SlimTensor *
+slim_dynamic_cache_vector (const char *attn, const char *what, gint64 n)
+{
+  g_autofree char *name = g_strconcat (attn, ".", what, NULL);
+  return slim_tensor_new_1d (name, SLIM_DTYPE_F32, n);
+}
+
+static gboolean
+slim_dynamic_cache_processor_postprocess (SlimProcessor *processor,
+                                          SlimLayer *layer,
+                                          GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+  SlimDynamicCachePending *p = self->pending;
+  const SlimQAttention *old;
+  g_autoptr (SlimQAttention) record = NULL;
+  gint64 kv_dim;
+
+  if (p == NULL)
+    return TRUE;
+  if (p->n_calls == 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s (dynamic_cache): no calibration sample reached this attention, so its "
+                   "KV-cache scales cannot be computed",
+                   p->attn);
+      return FALSE;
+    }
+  old = slim_layer_get_qattention (layer, p->attn);
+  if (old != NULL && old->kv_cache)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s: the KV cache is already quantized by an earlier dynamic_cache", p->attn);
+      return FALSE;
+    }
+  record = old != NULL ? slim_qattention_copy (old)
+                       : slim_qattention_new (p->attn, p->n_heads, p->n_kv_heads, p->head_dim);
+  kv_dim = p->n_kv_heads * p->head_dim;
+  record->kv_cache = TRUE;
+  record->kv_scheme = self->scheme;
+  record->k_scale = slim_dynamic_cache_vector (p->attn, "k_proj.kv_cache_scale", kv_dim);
+  record->k_offset = slim_dynamic_cache_vector (p->attn, "k_proj.kv_cache_offset", kv_dim);
+  record->v_scale = slim_dynamic_cache_vector (p->attn, "v_proj.kv_cache_scale", kv_dim);
+  record->v_offset = slim_dynamic_cache_vector (p->attn, "v_proj.kv_cache_offset", kv_dim);
+  slim_dynamic_cache_params (&self->cfg, p->k_min, p->k_max, kv_dim,
+                             slim_tensor_get_data_mut (record->k_scale),
+                             slim_tensor_get_data_mut (record->k_offset));
+  slim_dynamic_cache_params (&self->cfg, p->v_min, p->v_max, kv_dim,
+                             slim_tensor_get_data_mut (record->v_scale),
+                             slim_tensor_get_data_mut (record->v_offset));
+  if (!slim_qattention_check (record, error))
+    return FALSE;
+  g_debug ("%s: C8 KV cache over %" G_GINT64_FORMAT " calibration samples", p->attn, p->n_calls);
+  slim_layer_set_qattention (layer, g_steal_pointer (&record));
+  g_clear_pointer (&self->pending, slim_dynamic_cache_pending_free);
+  return TRUE;
+}
+
+static gboolean
+slim_dynamic_cache_processor_post_run (SlimProcessor *processor, GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+
+  if (self->select != NULL)
+    slim_attention_select_warn_unmatched (self->select, "dynamic_cache");
+  return TRUE;
+}
+
+static gboolean
+slim_dynamic_cache_processor_needs_kv_cache (SlimProcessor *processor)
+{
+  return TRUE;
+}
+
+static GBytes *
+slim_dynamic_cache_processor_save_state (SlimProcessor *processor, GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+
+  /* the ranges are per layer: only the pattern hits cross layers */
+  if (!slim_dynamic_cache_processor_validate (processor, error))
+    return NULL;
+  return slim_attention_select_save (self->select);
+}
+
+static gboolean
+slim_dynamic_cache_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
+
+  if (!slim_dynamic_cache_processor_validate (processor, error))
+    return FALSE;
+  if (!slim_attention_select_restore (self->select, state, error))
+    {
+      g_prefix_error (error, "dynamic_cache: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+slim_dynamic_cache_processor_finalize (GObject *object)
+{
+  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (object);
+
+  g_clear_pointer (&self->pending, slim_dynamic_cache_pending_free);
+  g_clear_pointer (&self->select, slim_attention_select_free);
+  G_OBJECT_CLASS (slim_dynamic_cache_processor_parent_class)->finalize (object);
+}
+
+static void
+slim_dynamic_cache_processor_class_init (SlimDynamicCacheProcessorClass *klass)
+{
+  SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = slim_dynamic_cache_processor_finalize;
+  processor_class->validate = slim_dynamic_cache_processor_validate;
+  processor_class->preprocess = slim_dynamic_cache_processor_preprocess;
+  processor_class->get_forward_hooks = slim_dynamic_cache_processor_get_forward_hooks;
+  processor_class->postprocess = slim_dynamic_cache_processor_postprocess;
+  processor_class->post_run = slim_dynamic_cache_processor_post_run;
+  processor_class->needs_kv_cache = slim_dynamic_cache_processor_needs_kv_cache;
+  processor_class->save_state = slim_dynamic_cache_processor_save_state;
+  processor_class->restore_state = slim_dynamic_cache_processor_restore_state;
+  SLIM_PROPERTIES_INSTALL (klass, slim_dynamic_cache_properties);
+}
+
+static void
+slim_dynamic_cache_processor_init (SlimDynamicCacheProcessor *self)
+{
+}
+
+SLIM_PLUGIN_DEFINE (processor,
+                    dynamic_cache,
+                    SLIM_PLUGIN_NO_ALIASES,
+                    "KV-cache int8 quantization per channel (msModelSlim dynamic_cache: C8)",
+                    slim_dynamic_cache_processor_get_type)
