@@ -55,6 +55,7 @@
 #include "slim-linear-qconfig.h"
 #include "slim-qlinear.h"
 #include "slim-pack.h"
+#include "slim-admm.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"
 #include "slim-property.h"
