@@ -219,6 +219,7 @@ process_unit (SlimModel *model,
 {
   const bool decoder = slim_layer_get_index (layer) >= 0;
   bool forwarded = false;
+  bool stale = false; // as slim-schedule.c: a refreshing postprocess after the last forward
   for (SlimProcessor *p : processors)
     {
       if (!slim_processor_preprocess (p, layer, error))
@@ -242,11 +243,13 @@ process_unit (SlimModel *model,
             }
           *hidden = std::move (out);
           forwarded = true;
+          stale = false;
         }
       if (!slim_processor_postprocess (p, layer, error))
         return false;
+      stale = stale || slim_processor_refreshes_outputs (p);
     }
-  if (decoder && !forwarded)
+  if (decoder && (!forwarded || stale))
     {
       // every processor was data-free: the layer as deployed gives the next input
       std::vector<TensorPtr> out;
