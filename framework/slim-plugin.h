@@ -60,6 +60,7 @@
 #include "slim-channel-quant.h"
 #include "slim-fp8.h"
 #include "slim-recall-window.h"
+#include "slim-admm.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"
 #include "slim-property.h"

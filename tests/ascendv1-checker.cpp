@@ -493,7 +493,10 @@ Checker::check_module (const std::string &module,
   auto want = kSuffixes.find (label);
   if (want == kSuffixes.end ())
     return; // unknown labels are reported by check_description
-  if (suffixes != want->second)
+  // W16A16S labels every parameter of the module: weight, and bias when it has one
+  const bool w16a16s_bias
+      = label == "W16A16S" && suffixes == std::set<std::string>{ "weight", "bias" };
+  if (suffixes != want->second && !w16a16s_bias)
     {
       std::string have, need;
       for (const auto &s : suffixes)
@@ -505,7 +508,20 @@ Checker::check_module (const std::string &module,
       return;
     }
   if (label == "W16A16S")
-    return;
+    {
+      // the pruned float weight (and bias) in the model's float dtype
+      Info wi, bi;
+      const std::string w = module + ".weight", b = module + ".bias";
+      if (!info (w, &wi) || wi.shape.size () != 2
+          || (wi.dtype != SLIM_DTYPE_F32 && wi.dtype != SLIM_DTYPE_F16
+              && wi.dtype != SLIM_DTYPE_BF16))
+        problem ("%s (W16A16S): must be a 2-D float tensor", w.c_str ());
+      else if (suffixes.count ("bias")
+               && (!info (b, &bi) || bi.dtype != wi.dtype
+                   || bi.shape != std::vector<int64_t>{ wi.shape[0] }))
+        problem ("%s (W16A16S): must be a float vector of the weight's dtype and rows", b.c_str ());
+      return;
+    }
 
   const std::string w = module + ".weight";
   Info wi;

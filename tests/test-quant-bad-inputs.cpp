@@ -458,3 +458,20 @@ TEST_F (QuantBadInput, TrustRemoteCodeIsIgnoredWithAWarning)
 }
 
 } // namespace
+
+// float_sparse: sparse_ratio outside 0..1 is a configuration error naming
+// the file and line (exit 2, before any weight is read).
+TEST_F (QuantBadInput, FloatSparseRatioOutOfRange)
+{
+  std::string config = tmp_ + "/sparse.yaml";
+  quant_write_file (config, "apiversion: modelslim_v1\n"
+                            "spec:\n"
+                            "  process:\n"
+                            "    - type: float_sparse\n"
+                            "      sparse_ratio: 1.2\n"
+                            "  save:\n"
+                            "    - type: ascendv1_saver\n");
+  expect_fails (
+      run (std_args (quant_stories_model (), config)), 2,
+      "sparse.yaml:5:21: process[0] (float_sparse): 'sparse-ratio' = 1.2 is outside 0..1");
+}

@@ -112,6 +112,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
         ExampleCase{ "dense-w8a8-fa3.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-float-sparse.yaml", "models/stories260K", "W16A16S" },
+        ExampleCase{ "dense-float-sparse.yaml", "models/synthetic/tiny-random-qwen2", "W16A16S" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/stories260K", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-qwen2-moe", "" }));
@@ -254,7 +256,8 @@ TEST (QuantCli, KilledRunLeavesNothingAndResumeCompletesIt)
 // Several kills in a row, each resumed, for pipelines that exercise every
 // kind of state: calibration inputs spilled to HDF5 (static W8A8), no
 // calibration data at all (data-free W4A16), a `group` of two linear_quant
-// children with include patterns (MoE), and the mindie saver.
+// children with include patterns (MoE), the mindie saver, and float_sparse
+// (the extra forward after pruning feeds the checkpointed inputs).
 struct ResumeCase
 {
   const char *name;
@@ -271,8 +274,7 @@ TEST_P (QuantResume, ChainOfKillsGivesTheUninterruptedBytes)
 {
   const ResumeCase &c = GetParam ();
   std::string tmp = slim_test_make_tmpdir ();
-  std::string model
-      = c.model[0] != '\0' ? slim_test_shared_path (c.model) : quant_stories_model ();
+  std::string model = c.model[0] != '\0' ? slim_test_shared_path (c.model) : quant_stories_model ();
   std::string config = tmp + "/mindie.yaml";
   if (c.example[0] != '\0')
     config = quant_example (c.example);
@@ -332,6 +334,7 @@ INSTANTIATE_TEST_SUITE_P (
         ResumeCase{ "static", "dense-w8a8.yaml", "", { "0", "3" } },
         ResumeCase{ "iter_smooth", "dense-w8a8-iter-smooth.yaml", "", { "1" } },
         ResumeCase{ "datafree", "dense-w4a16-per-group.yaml", "", { "1", "2" } },
+        ResumeCase{ "float_sparse", "dense-float-sparse.yaml", "", { "1", "3" } },
         ResumeCase{ "group", "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", { "0" } },
         ResumeCase{ "mindie", "", "", { "4" } },
         // dynamic_cache / fa3_quant: per-layer observers, pattern hits and
@@ -444,6 +447,45 @@ TEST (QuantCli, QuantizedPerplexityWithinHalfAPercent)
       EXPECT_GT (f.kl, 0.0) << example;
       EXPECT_LT (f.kl, 0.01) << example;
     }
+}
+
+// float_sparse (examples/dense-float-sparse.yaml): the next layer is fed
+// by a forward with the pruned weights, as msModelSlim's postprocess
+// reruns the layer.  The summary's error of a layer compares those outputs
+// with the float layer on the same inputs, so it would be exactly 0 if the
+// calibration forward (float weights) fed the next layer; measured 0.09 ..
+// 0.12 per layer with this 4 x 64-token calibration.  The folder runs in
+// `slimflow eval`: 30% unstructured sparsity plus the 2-bit float16
+// mantissa costs this 260K-parameter model a lot (measured PPL 7.47 here,
+// 6.68 with the full lab_calib set; float 5.538); the bounds only check
+// that it is the same model, degraded: PPL in (float, 1.5 float), KL > 0.
+TEST (QuantCli, FloatSparseNextLayerSeesPrunedOutputsAndEvalRuns)
+{
+  const double float_ppl = 5.538;
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string save = tmp + "/out";
+  QuantChild r = quant_cli (
+      quant_args (quant_stories_model (), save, quant_example ("dense-float-sparse.yaml")));
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  int n_layers = 0;
+  gchar **lines = g_strsplit (r.out.c_str (), "\n", -1);
+  for (gchar **l = lines; *l != nullptr; l++)
+    {
+      unsigned index;
+      double err;
+      if (sscanf (*l, "%u %lf", &index, &err) == 2)
+        {
+          EXPECT_GT (err, 0.01) << *l;
+          EXPECT_LT (err, 0.5) << *l;
+          n_layers++;
+        }
+    }
+  g_strfreev (lines);
+  EXPECT_EQ (n_layers, 5) << r.out;
+  EvalFigures f = eval_against_float (save);
+  EXPECT_GT (f.perplexity, float_ppl);
+  EXPECT_LT (f.perplexity, float_ppl * 1.5);
+  EXPECT_GT (f.kl, 0.0);
 }
 
 } // namespace

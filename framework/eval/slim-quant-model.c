@@ -639,6 +639,31 @@ slim_quant_model_load (const char *dir, GError **error)
             return NULL;
           continue;
         }
+      else if (strcmp (label, "W16A16S") == 0)
+        {
+          /* float_sparse: the sparse weight (and bias) as stored, float activations */
+          t = slim_safetensors_get_tensor (st, names[i], error);
+          if (t != NULL && g_str_has_suffix (names[i], ".weight"))
+            {
+              g_autofree char *module
+                  = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
+              SlimQLinear *record = slim_qlinear_new (module, label);
+
+              if (slim_tensor_get_n_dims (t) != 2 || !slim_tensor_is_finite (t))
+                {
+                  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                               "%s (W16A16S): not a finite 2-D weight", names[i]);
+                  slim_qlinear_free (record);
+                  g_clear_pointer (&t, slim_tensor_unref);
+                }
+              else
+                {
+                  record->n_out = slim_tensor_get_dim (t, 0);
+                  record->n_in = slim_tensor_get_dim (t, 1);
+                  g_hash_table_insert (self->records, g_strdup (module), record);
+                }
+            }
+        }
       else if (g_str_has_suffix (names[i], ".weight"))
         {
           g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));

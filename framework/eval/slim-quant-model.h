@@ -13,6 +13,7 @@
  *   W8A8, W8A8_MIX  w = q * deq_scale / input_scale   (symmetric per channel)
  *   W8A8_DYNAMIC,
  *   W8A16, W4A16    w = (q - weight_offset) * weight_scale  (per channel or group)
+ *   W16A16S         w (and bias) as stored: the float_sparse weight
  *
  * Activations are fake-quantized by slim_quant_model_get_hooks() as the
  * deployed module does: W8A8 static per tensor with the saved

@@ -215,6 +215,17 @@ slim_processor_supports_distributed (SlimProcessor *self)
   return klass->supports_distributed != NULL ? klass->supports_distributed (self) : FALSE;
 }
 
+gboolean
+slim_processor_refreshes_outputs (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->refreshes_outputs != NULL ? klass->refreshes_outputs (self) : FALSE;
+}
+
 const char *
 slim_processor_get_type_name (SlimProcessor *self)
 {

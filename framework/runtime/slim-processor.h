@@ -49,6 +49,13 @@ G_DECLARE_DERIVABLE_TYPE (SlimProcessor, slim_processor, SLIM, PROCESSOR, GObjec
  *   q/k/v states (optional, defaults to FALSE)
  * @supports_distributed: TRUE when layers may be processed by several
  *   workers (optional, defaults to FALSE)
+ * @refreshes_outputs: TRUE when postprocess changes what the layer computes
+ *   after the processor's calibration forward (it prunes or quantizes from
+ *   statistics of that forward), so the next layer's inputs must come
+ *   from one more forward of the layer as deployed (msModelSlim's
+ *   _run_forward_if_need in postprocess); the scheduler runs it unless a
+ *   later data-dependent processor forwards the layer anyway (optional,
+ *   defaults to FALSE)
  * @save_state: what the processor carries from one layer to the next
  *   (anything its post_run or later layers need), serialized, for the
  *   checkpoint written after every layer; called between layers only
@@ -71,6 +78,7 @@ struct _SlimProcessorClass
   gboolean (*is_data_free) (SlimProcessor *self);
   gboolean (*needs_kv_cache) (SlimProcessor *self);
   gboolean (*supports_distributed) (SlimProcessor *self);
+  gboolean (*refreshes_outputs) (SlimProcessor *self);
   GBytes *(*save_state) (SlimProcessor *self, GError **error);
   gboolean (*restore_state) (SlimProcessor *self, GBytes *state, GError **error);
 };
@@ -164,6 +172,7 @@ gboolean slim_processor_restore_state (SlimProcessor *self, GBytes *state, GErro
 gboolean slim_processor_is_data_free (SlimProcessor *self);
 gboolean slim_processor_needs_kv_cache (SlimProcessor *self);
 gboolean slim_processor_supports_distributed (SlimProcessor *self);
+gboolean slim_processor_refreshes_outputs (SlimProcessor *self);
 
 /* The YAML type name the plugin was registered with ("linear_quant"), or
  * NULL for a type never added to a registry.  transfer none. */

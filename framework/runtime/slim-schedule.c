@@ -173,6 +173,7 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
 {
   const gboolean decoder = slim_layer_get_index (layer) >= 0;
   gboolean forwarded = FALSE;
+  gboolean stale = FALSE; /* the last forward ran before a refreshing postprocess */
   GPtrArray *processors = s->ctx->processors;
 
   for (guint p = 0; p < processors->len; p++)
@@ -186,11 +187,13 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
           if (!forward_all (s, layer, processor, error))
             return FALSE;
           forwarded = TRUE;
+          stale = FALSE;
         }
       if (!slim_processor_postprocess (processor, layer, error))
         return FALSE;
+      stale = stale || slim_processor_refreshes_outputs (processor);
     }
-  if (decoder && s->n_samples > 0 && !forwarded && !forward_all (s, layer, NULL, error))
+  if (decoder && s->n_samples > 0 && (!forwarded || stale) && !forward_all (s, layer, NULL, error))
     return FALSE;
   return TRUE;
 }

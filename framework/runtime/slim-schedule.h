@@ -16,7 +16,10 @@
  *       postprocess (layer)
  *     the next layer's inputs are the outputs of the LAST data-dependent
  *     forward (quantization error propagates); when every processor is
- *     data-free, one forward with the deployed hooks gives them
+ *     data-free, or when a processor that refreshes outputs (float_sparse
+ *     prunes in postprocess from its own forward's statistics) came after
+ *     the last data-dependent forward, one more forward with the deployed
+ *     hooks gives them (msModelSlim reruns the layer in that postprocess)
  *     savers write the layer; the layer is released (layer_wise)
  *     a checkpoint is saved when ctx->checkpoint_hashes is set: the
  *       next layer's inputs, every processor's save_state, every

@@ -501,6 +501,49 @@ slim_ascend_float_tensor (SlimLayer *layer, SlimTensor *tensor, GError **error)
   return slim_tensor_convert (tensor, dtype, error);
 }
 
+/* W16A16S (float_sparse): the layer's pruned float weight and its bias, in
+ * the dtype the model stored them in, both labelled W16A16S (msModelSlim
+ * on_w16a16s writes the module's parameters).  mindie refuses the label. */
+static gboolean
+slim_ascend_write_w16a16s (SlimAscendWriter *self,
+                           SlimLayer *layer,
+                           const SlimQLinear *q,
+                           GError **error)
+{
+  const char *suffixes[] = { ".weight", ".bias" };
+
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE)
+    return slim_ascend_unsupported (self, q, error);
+  for (gsize k = 0; k < G_N_ELEMENTS (suffixes); k++)
+    {
+      g_autofree char *name = g_strconcat (q->module, suffixes[k], NULL);
+      SlimTensor *tensor = slim_layer_get_tensor (layer, name);
+      SlimTensor *t;
+      gint64 n_expected = k == 0 ? q->n_out * q->n_in : q->n_out;
+
+      if (tensor == NULL && k == 1)
+        break;
+      if (tensor == NULL || slim_tensor_get_n_elements (tensor) != n_expected)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                       "%s (W16A16S): %s must be in the layer with %" G_GINT64_FORMAT " values",
+                       q->module, name, n_expected);
+          return FALSE;
+        }
+      if (!slim_tensor_is_finite (tensor))
+        {
+          g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
+                       "%s (W16A16S): %s has non-finite values", q->module, name);
+          return FALSE;
+        }
+      t = slim_ascend_float_tensor (layer, tensor, error);
+      if (t == NULL || !slim_ascend_writer_add (self, t, q->label, error))
+        return FALSE;
+    }
+  slim_ascend_writer_update_quant_type (self, q->label);
+  return TRUE;
+}
+
 static gboolean
 slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
 {
@@ -791,7 +834,10 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
           if (g_hash_table_contains (written, q->module))
             continue;
           bias_name = g_strconcat (q->module, ".bias", NULL);
-          if (!slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name), error))
+          if (strcmp (q->label, "W16A16S") == 0
+                  ? !slim_ascend_write_w16a16s (self, layer, q, error)
+                  : !slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name),
+                                                error))
             return FALSE;
           g_hash_table_add (written, q->module);
           continue;
@@ -812,7 +858,10 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
       if (g_hash_table_contains (written, q->module))
         continue;
       bias_name = g_strconcat (q->module, ".bias", NULL);
-      if (!slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name), error))
+      if (strcmp (q->label, "W16A16S") == 0
+              ? !slim_ascend_write_w16a16s (self, layer, q, error)
+              : !slim_ascend_write_qlinear (self, q, slim_layer_get_tensor (layer, bias_name),
+                                            error))
         return FALSE;
       g_hash_table_add (written, q->module);
     }

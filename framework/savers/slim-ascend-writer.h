@@ -23,6 +23,9 @@
  *   W4A8_DYNAMIC  weight i8 packed (out / 2, in), weight_scale f32 (out, 1),
  *                 weight_offset f32 zeros (out, 1), scale_bias f32, bias
  *   W4A4_DYNAMIC  weight i8 unpacked values in [-8, 7], weight_scale, weight_offset
+ *   W16A16S       weight (out, in) and bias in the model's dtype, both labelled
+ *                 W16A16S (float_sparse: the layer holds the pruned weight;
+ *                 ascendv1 only)
  *
  * After a layer's tensors, its SlimQAttention records (slim-qattention.h):
  *   C8       <attn>.{k,v}_proj.kv_cache_{scale,offset} (H * D) in the

@@ -16,6 +16,7 @@
  *   is_data_free          all children are data-free
  *   needs_kv_cache        any child needs it
  *   supports_distributed  any child supports it (msModelSlim's rule)
+ *   refreshes_outputs     any child does (float_sparse)
  *
  * A linear matched by several linear_quant children (any
  * SlimLinearProcessor) is taken by the first one only: msModelSlim
@@ -323,6 +324,17 @@ slim_group_processor_supports_distributed (SlimProcessor *processor)
   return FALSE;
 }
 
+static gboolean
+slim_group_processor_refreshes_outputs (SlimProcessor *processor)
+{
+  SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
+
+  for (guint i = 0; i < slim_group_n_children (self); i++)
+    if (slim_processor_refreshes_outputs (slim_group_child (self, i)))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 slim_group_processor_finalize (GObject *object)
 {
@@ -350,6 +362,7 @@ slim_group_processor_class_init (SlimGroupProcessorClass *klass)
   processor_class->restore_state = slim_group_processor_restore_state;
   processor_class->needs_kv_cache = slim_group_processor_needs_kv_cache;
   processor_class->supports_distributed = slim_group_processor_supports_distributed;
+  processor_class->refreshes_outputs = slim_group_processor_refreshes_outputs;
   SLIM_PROPERTIES_INSTALL (klass, slim_group_properties);
 }
 

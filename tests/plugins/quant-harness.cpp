@@ -29,6 +29,7 @@ harness_registry ()
        { "processors/slim-processor-linear_quant.so", "processors/slim-processor-group.so",
          "processors/slim-processor-smooth_quant.so", "processors/slim-processor-iter_smooth.so",
          "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
+         "processors/slim-processor-float_sparse.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
@@ -224,6 +225,7 @@ process_unit (SlimModel *model,
   // every processor's forward runs on the layer's inputs (as slim-schedule.c
   // does); the last data-dependent forward's outputs become the next inputs
   std::vector<TensorPtr> last;
+  bool stale = false; // as slim-schedule.c: a refreshing postprocess after the last forward
   for (SlimProcessor *p : processors)
     {
       if (!slim_processor_preprocess (p, layer, error))
@@ -247,15 +249,19 @@ process_unit (SlimModel *model,
             }
           last = std::move (out);
           forwarded = true;
+          stale = false;
         }
       if (!slim_processor_postprocess (p, layer, error))
         return false;
+      stale = stale || slim_processor_refreshes_outputs (p);
     }
-  if (forwarded)
+  if (forwarded && !stale)
     *hidden = std::move (last);
-  if (decoder && !forwarded)
+  else if (decoder)
     {
-      // every processor was data-free: the layer as deployed gives the next input
+      // every processor was data-free, or a postprocess changed the layer
+      // after the last forward: the layer as deployed, run on its inputs,
+      // gives the next input
       std::vector<TensorPtr> out;
       for (size_t s = 0; s < hidden->size (); s++)
         {
