@@ -55,6 +55,8 @@
 #include "slim-linear-qconfig.h"
 #include "slim-qlinear.h"
 #include "slim-pack.h"
+#include "slim-gptq.h"
+#include "slim-histogram.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"
 #include "slim-property.h"

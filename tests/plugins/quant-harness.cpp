@@ -26,8 +26,9 @@ harness_registry ()
   registry = slim_registry_new ();
   const std::string plugins = slim_test_build_dir () + "/plugins/";
   for (const char *file :
-       { "processors/slim-processor-linear_quant.so", "processors/slim-processor-group.so",
-         "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
+       { "processors/slim-processor-linear_quant.so", "processors/slim-processor-pdmix.so",
+         "processors/slim-processor-group.so", "savers/slim-saver-ascendv1_saver.so",
+         "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
       if (!slim_registry_load_module (registry, (plugins + file).c_str (), &error))
