@@ -76,7 +76,7 @@
  * and the shared-expert gate) share one accumulation and one
  * factorisation (ext.share_hessian, default true; results are the same as
  * unshared).  The count is logged per layer at debug level
- * ("GPTQ Hessians: ...", G_MESSAGES_DEBUG=slim-linear_quant).
+ * ("layer N: M GPTQ Hessians for K linears: ...", G_MESSAGES_DEBUG=slim-linear_quant).
  *
  * Where slimflow differs from msModelSlim, deliberately:
  *   - Only decoder layers are visited; lm_head and the embeddings stay FLOAT,
@@ -785,10 +785,11 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
       SlimHessianPoolStats stats;
 
       slim_hessian_pool_release (priv->hessians, layer, &stats);
-      g_debug ("layer %d: GPTQ Hessians: %" G_GUINT64_FORMAT
-               " accumulations (add_batch), %u factorisations, %u Hessians for %u linears",
-               slim_layer_get_index (layer), stats.n_add_batch, stats.n_factorisations,
-               stats.n_shares, stats.n_linears);
+      if (slim_layer_get_index (layer) >= 0)
+        g_debug ("layer %d: %u GPTQ Hessians for %u linears: %" G_GUINT64_FORMAT
+                 " accumulations (add_batch), %u factorisations",
+                 slim_layer_get_index (layer), stats.n_shares, stats.n_linears, stats.n_add_batch,
+                 stats.n_factorisations);
     }
   /* detach this layer's entries (all of them, also after an error) */
   for (guint i = 0; i < priv->pending_order->len;)

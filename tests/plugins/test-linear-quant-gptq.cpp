@@ -305,10 +305,10 @@ TEST (LinearQuantGptq, SharedHessianEqualsUnsharedWithFewerAccumulations)
                          + std::string (share ? "true" : "false") + "}}"));
       Capture capture;
       ScopedExpectLog log (G_LOG_LEVEL_DEBUG,
-                           share ? "layer 0: GPTQ Hessians: 12 accumulations (add_batch), 4 "
-                                   "factorisations, 4 Hessians for 7 linears"
-                                 : "layer 0: GPTQ Hessians: 21 accumulations (add_batch), 7 "
-                                   "factorisations, 7 Hessians for 7 linears");
+                           share ? "layer 0: 4 GPTQ Hessians for 7 linears: 12 accumulations "
+                                   "(add_batch), 4 factorisations"
+                                 : "layer 0: 7 GPTQ Hessians for 7 linears: 21 accumulations "
+                                   "(add_batch), 7 factorisations");
       ASSERT_TRUE (run_layer (p.get (), layer.get (), 3, 40, &capture, &error)) << error->message;
       (share ? shared : unshared) = snapshot (layer.get ());
     }
@@ -375,7 +375,7 @@ TEST (LinearQuantGptq, NoRowsOrOverflowingHessianIsAnErrorNamingTheModule)
     auto p = make (harness_linear_quant_yaml ("", w4_gptq ("")));
     ASSERT_TRUE (slim_processor_validate (p.get (), &error));
     ASSERT_TRUE (slim_processor_preprocess (p.get (), layer.get (), &error));
-    ScopedExpectLog log (G_LOG_LEVEL_DEBUG, "GPTQ Hessians: 0 accumulations");
+    ScopedExpectLog log (G_LOG_LEVEL_DEBUG, "layer 0: 0 GPTQ Hessians for 0 linears");
     EXPECT_FALSE (slim_processor_postprocess (p.get (), layer.get (), &error));
     ASSERT_NE (error, nullptr);
     std::string msg = error->message;
@@ -516,6 +516,41 @@ TEST (Pdmix, EqualsLinearQuantPdMix)
   ASSERT_NE (error, nullptr);
   EXPECT_NE (std::string (error->message).find ("group_size"), std::string::npos) << error->message;
   g_clear_error (&error);
+}
+
+// MoE (qwen2_moe: 4 experts, a shared expert, the router and the
+// shared-expert gate): each expert's gate/up share a Hessian, the router
+// and shared_expert_gate another, q/k/v another; the saved folder has the
+// same bytes as without sharing.
+TEST (LinearQuantGptq, MoeSharingSavesTheSameBytes)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::vector<std::string> files;
+  for (bool share : { true, false })
+    {
+      auto p = make (harness_linear_quant_yaml (
+          "", "{dtype: int8, scope: per_channel, symmetric: true, method: gptq, ext: "
+              "{share_hessian: "
+                  + std::string (share ? "true" : "false") + "}}"));
+      GError *error = nullptr;
+      GObjectPtr<SlimSaver> saver (
+          harness_saver ("type: ascendv1_saver\npart_file_size: 0\n", &error));
+      ASSERT_TRUE (saver) << error->message;
+      std::string out = tmp + (share ? "/shared" : "/unshared");
+      // q/k/v, o, 4 x (gate/up, down), shared expert (gate/up, down), router
+      // + shared_expert_gate: 13 Hessians for 21 linears
+      ScopedExpectLog l0 (G_LOG_LEVEL_DEBUG, share ? "layer 0: 13 GPTQ Hessians for 21 linears"
+                                                   : "layer 0: 21 GPTQ Hessians for 21 linears");
+      ScopedExpectLog l1 (G_LOG_LEVEL_DEBUG, share ? "layer 1: 13 GPTQ Hessians for 21 linears"
+                                                   : "layer 1: 21 GPTQ Hessians for 21 linears");
+      ASSERT_TRUE (
+          harness_run_model (slim_test_shared_path ("models/synthetic/tiny-random-qwen2-moe"),
+                             { p.get () }, { saver.get () }, out, 4, 64, &error))
+          << error->message;
+      files.push_back (harness_read_file (out + "/quant_model_weights.safetensors"));
+    }
+  ASSERT_FALSE (files[0].empty ());
+  EXPECT_TRUE (files[0] == files[1]);
 }
 
 // The same on a real model, saved: every file of the ascendv1 folder has
