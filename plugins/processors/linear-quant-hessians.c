@@ -196,6 +196,12 @@ slim_hessian_pool_add (SlimHessianPool *self,
       g_ptr_array_add (share->members, entry->module);
       entry->share = share;
     }
+  if (share->factored)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s: calibration call after its GPTQ Hessian was factorised", module);
+      return FALSE;
+    }
   if (share->n_in != n_in)
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
@@ -271,6 +277,8 @@ slim_hessian_pool_get_factor (
       return NULL;
     }
   share->factored = TRUE;
+  /* the factor is all the members need: the accumulator goes now */
+  slim_gptq_hessian_clear (&share->hessian);
   share->percdamp = percdamp;
   share->act_order = act_order;
   return &share->factor;

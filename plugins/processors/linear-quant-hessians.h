@@ -21,7 +21,8 @@
  *
  * The factorisation (slim_gptq_factor_init) is also done once per share
  * and reused by its members, which all come from one processor and so
- * have equal percdamp and act_order.
+ * have equal percdamp and act_order; the accumulator is freed once
+ * factorised (a call after that is an error).
  *
  * Every share belongs to an owner (the processor passes the layer) and is
  * freed with slim_hessian_pool_release (the processor does so in
