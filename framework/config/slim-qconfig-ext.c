@@ -5,6 +5,7 @@
 #include "slim-qconfig-ext.h"
 
 #include "slim-gptq.h"
+#include "slim-histogram.h"
 #include "slim-property.h"
 
 struct _SlimQConfigExt
@@ -18,6 +19,7 @@ struct _SlimQConfigExt
   gint64 block_size;
   gboolean act_order;
   gboolean share_hessian;
+  SlimHistogramMetric search_method;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -58,6 +60,11 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "gptq weights (slimflow extension): linears of one module reading the same input (q/k/v, "
       "gate/up) accumulate one Hessian; false gives each linear its own (same result).",
       TRUE),
+  SLIM_PROPERTY_ENUM (
+      SlimQConfigExt, search_method, "search-method", "Histogram search metric",
+      "histogram activations: the error the clip search minimises, l2_norm (default, "
+      "msModelSlim's) or kl_divergence (HistogramObserverConfig.search_method).",
+      slim_histogram_metric_get_type, SLIM_HISTOGRAM_L2_NORM),
 };
 /* clang-format on */
 
@@ -163,4 +170,17 @@ slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), TRUE);
   return self->share_hessian;
+}
+
+/**
+ * slim_qconfig_ext_get_search_method:
+ * @self: an ext mapping
+ *
+ * Returns: `search_method` (l2_norm by default)
+ */
+SlimHistogramMetric
+slim_qconfig_ext_get_search_method (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_HISTOGRAM_L2_NORM);
+  return self->search_method;
 }

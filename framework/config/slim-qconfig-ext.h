@@ -14,12 +14,16 @@
  *                     extension, SlimGptqConfig.act_order; format unchanged)
  *   share_hessian     gptq weights: linears reading the same input share one
  *                     Hessian (slimflow extension, default true)
+ *   search_method     histogram activations: l2_norm (default) or
+ *                     kl_divergence (msModelSlim's HistogramObserverConfig
+ *                     field, which its v1 YAML does not reach)
  * Keys a quantizer does not read are accepted and ignored (as msModelSlim
  * does with ext entries another method reads); unknown keys are refused.
  */
 #pragma once
 
 #include <glib-object.h>
+#include "slim-histogram.h"
 #include "slim-qscheme.h"
 
 G_BEGIN_DECLS
@@ -39,5 +43,6 @@ double slim_qconfig_ext_get_percdamp (SlimQConfigExt *self);
 gint64 slim_qconfig_ext_get_block_size (SlimQConfigExt *self);
 gboolean slim_qconfig_ext_get_act_order (SlimQConfigExt *self);
 gboolean slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self);
+SlimHistogramMetric slim_qconfig_ext_get_search_method (SlimQConfigExt *self);
 
 G_END_DECLS

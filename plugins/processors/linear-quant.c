@@ -41,7 +41,8 @@
  *                calibration: static per_tensor minmax accumulates min/max
  *                over every call so far (aggregation max or mean) and
  *                quantizes the call with the running parameters; histogram
- *                updates the linear's SlimHistogramObserver and quantizes
+ *                updates the linear's SlimHistogramObserver (clip search
+ *                by ext.search_method: l2_norm, or kl_divergence) and quantizes
  *                the call with the qparams of this call's clip bounds,
  *                clamped to them (ActPerTensorHistogram.forward);
  *                per_token quantizes each token row with its own min/max;
@@ -123,6 +124,7 @@ typedef struct
   SlimQParamsConfig act_cfg; /* integer activations only */
   SlimQParamsConfig weight_cfg;
   SlimQAggregation aggregation; /* static per-tensor minmax activation observer */
+  SlimHistogramMetric metric;   /* histogram activations' clip search */
   gint64 group_size;            /* per_group weights, else 0 */
   SlimGptqConfig gptq;          /* gptq weights */
   gboolean share_hessian;       /* gptq weights */
@@ -313,6 +315,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
   plan.aggregation
       = act_ext != NULL ? slim_qconfig_ext_get_aggregation_type (act_ext) : SLIM_QAGGREGATION_MAX;
   act_max_bound = act_ext != NULL ? slim_qconfig_ext_get_max_bound (act_ext) : 0;
+  plan.metric
+      = act_ext != NULL ? slim_qconfig_ext_get_search_method (act_ext) : SLIM_HISTOGRAM_L2_NORM;
 
   act_info = slim_linear_quant_lookup_quantizer (SLIM_QROLE_ACT, &plan.act, plan.act_method, error);
   if (act_info == NULL)
@@ -544,7 +548,7 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   if (plan->act_method == SLIM_QMETHOD_HISTOGRAM)
     {
       pending->histogram = g_new0 (SlimHistogramObserver, 1);
-      slim_histogram_observer_init (pending->histogram, &plan->act_cfg, SLIM_HISTOGRAM_L2_NORM);
+      slim_histogram_observer_init (pending->histogram, &plan->act_cfg, plan->metric);
     }
   g_hash_table_insert (priv->pending, pending->record->module, pending);
   g_ptr_array_add (priv->pending_order, pending);

@@ -126,14 +126,6 @@ run_layer (
   return slim_processor_postprocess (p, layer, error);
 }
 
-bool
-same_tensor (const SlimTensor *a, const SlimTensor *b)
-{
-  return a != nullptr && b != nullptr && slim_tensor_get_n_bytes (a) == slim_tensor_get_n_bytes (b)
-         && memcmp (slim_tensor_get_data (a), slim_tensor_get_data (b), slim_tensor_get_n_bytes (a))
-                == 0;
-}
-
 struct GptqCase
 {
   const char *name;
@@ -435,14 +427,18 @@ TEST (LinearQuantGptq, LoaderRejectsUnknownKeyAndBlockSizeZero)
 
 // Histogram activations: every calibration output is the observer's fake
 // quantization of that call (qparams of the call's clip bounds, clamped),
-// the saved input scale/offset get_qparams after the last call.
+// the saved input scale/offset get_qparams after the last call; asym, sym,
+// and asym with the KL search.
 TEST (LinearQuantHistogram, EqualsSlimHistogramObserverOnTheSameInputs)
 {
-  for (bool sym : { false, true })
+  for (int k = 0; k < 3; k++)
     {
-      SCOPED_TRACE (sym ? "sym" : "asym");
+      bool sym = k == 1;
+      SlimHistogramMetric metric = k == 2 ? SLIM_HISTOGRAM_KL_DIVERGENCE : SLIM_HISTOGRAM_L2_NORM;
+      SCOPED_TRACE (k);
       std::string act = std::string ("{dtype: int8, scope: per_tensor, symmetric: ")
-                        + (sym ? "true" : "false") + ", method: histogram}";
+                        + (sym ? "true" : "false") + ", method: histogram"
+                        + (k == 2 ? ", ext: {search_method: kl_divergence}}" : "}");
       GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, layer_linears (), 9));
       auto p = make (harness_linear_quant_yaml (act, kW8Chan));
       EXPECT_FALSE (slim_processor_is_data_free (p.get ()));
@@ -455,7 +451,7 @@ TEST (LinearQuantHistogram, EqualsSlimHistogramObserverOnTheSameInputs)
         {
           SCOPED_TRACE (l.name);
           SlimHistogramObserver obs;
-          slim_histogram_observer_init (&obs, &cfg, SLIM_HISTOGRAM_L2_NORM);
+          slim_histogram_observer_init (&obs, &cfg, metric);
           float cmin = 0, cmax = 0, scale = 0, offset = 0;
           for (int c = 0; c < 3; c++)
             {
@@ -474,7 +470,9 @@ TEST (LinearQuantHistogram, EqualsSlimHistogramObserverOnTheSameInputs)
           EXPECT_EQ (q->input_scale, scale);
           EXPECT_EQ (q->input_offset, offset);
           if (sym)
-            EXPECT_EQ (q->input_offset, 0.0f);
+            {
+              EXPECT_EQ (q->input_offset, 0.0f);
+            }
         }
     }
 }
