@@ -15,8 +15,15 @@
  * it.  Nothing is written outside --tmpdir, and everything is removed at
  * the end.
  *
+ * With --config, the runs use that modelslim_v1 YAML instead of the W8A8
+ * practice (e.g. examples/dense-w4a16-gptq.yaml for GPTQ); the child also
+ * logs linear_quant's debug lines, and for GPTQ the bench prints each
+ * run's Hessian accumulations per layer (the shared-Hessian saving: run
+ * once with a config whose ext has share_hessian: false to compare).
+ *
  * Usage: quant [--slimflow PATH] [--depths 4,8,16] [--samples N]
- *              [--max-length N] [--tight SIZE] [--tmpdir DIR]
+ *              [--max-length N] [--tight SIZE] [--no-tight] [--config YAML]
+ *              [--tmpdir DIR]
  */
 #include <errno.h>
 #include <glib.h>
@@ -66,7 +73,7 @@ bench_run_child (
     {
       if (freopen (stdout_path, "w", stdout) == NULL || freopen (stderr_path, "w", stderr) == NULL)
         _exit (127);
-      g_setenv ("G_MESSAGES_DEBUG", "slimflow", TRUE);
+      g_setenv ("G_MESSAGES_DEBUG", "slimflow slim-linear_quant", TRUE);
       execv (argv[0], argv);
       _exit (127);
     }
@@ -162,6 +169,52 @@ bench_dir_mib (const char *path)
   return total;
 }
 
+/* --config, else the W8A8 practice (--quant_type w8a8). */
+static const char *bench_config = NULL;
+
+/* linear_quant's per-layer GPTQ debug lines ("layer N: H GPTQ Hessians for
+ * L linears: A accumulations (add_batch), F factorisations"): the first
+ * layer's counts and the totals, printed under the table row. */
+static void
+bench_print_gptq (const char *out)
+{
+  const char *p = out;
+  guint64 total_a = 0, total_f = 0;
+  guint n_layers = 0, first_h = 0, first_l = 0;
+  guint64 first_a = 0, first_f = 0;
+
+  while (p != NULL && (p = strstr (p, "layer ")) != NULL)
+    {
+      int layer = 0;
+      unsigned h = 0, l = 0, f = 0;
+      unsigned long long a = 0;
+
+      if (sscanf (p,
+                  "layer %d: %u GPTQ Hessians for %u linears: %llu accumulations (add_batch), "
+                  "%u factorisations",
+                  &layer, &h, &l, &a, &f)
+          == 5)
+        {
+          if (n_layers == 0)
+            {
+              first_h = h;
+              first_l = l;
+              first_a = a;
+              first_f = f;
+            }
+          n_layers++;
+          total_a += a;
+          total_f += f;
+        }
+      p += 6;
+    }
+  if (n_layers > 0)
+    printf ("        gptq: per layer %u Hessians for %u linears, %" G_GUINT64_FORMAT
+            " add_batch, %" G_GUINT64_FORMAT " factorisations; %u layers: %" G_GUINT64_FORMAT
+            " add_batch, %" G_GUINT64_FORMAT " factorisations\n",
+            first_h, first_l, first_a, first_f, n_layers, total_a, total_f);
+}
+
 /* One `slimflow quant` run; prints its table row. */
 static gboolean
 bench_quant (const char *slimflow,
@@ -194,8 +247,16 @@ bench_quant (const char *slimflow,
   argv[n++] = model;
   argv[n++] = "--save_path";
   argv[n++] = save;
-  argv[n++] = "--quant_type";
-  argv[n++] = "w8a8";
+  if (bench_config != NULL)
+    {
+      argv[n++] = "--config_path";
+      argv[n++] = bench_config;
+    }
+  else
+    {
+      argv[n++] = "--quant_type";
+      argv[n++] = "w8a8";
+    }
   argv[n++] = "--max_samples";
   argv[n++] = samples_s;
   argv[n++] = "--max_length";
@@ -230,6 +291,8 @@ bench_quant (const char *slimflow,
           bench_dir_mib (save), run.wall_s, run.peak_rss_mib,
           self_peak != NULL ? g_ascii_strtod (self_peak + 21, NULL) : 0.0,
           max_memory != NULL ? max_memory : "default", spill_s);
+  if (run.out != NULL)
+    bench_print_gptq (run.out);
   fflush (stdout);
   *out_peak = run.peak_rss_mib;
   g_free (run.out);
@@ -245,6 +308,8 @@ main (int argc, char **argv)
   g_autofree char *depths_arg = NULL;
   g_autofree char *tight = NULL;
   g_autofree char *tmp_root = NULL;
+  g_autofree char *config = NULL;
+  gboolean no_tight = FALSE;
   g_autofree char *tmp = NULL;
   g_autofree char *tokenizer_dir = NULL;
   g_auto (GStrv) depths = NULL;
@@ -264,6 +329,9 @@ main (int argc, char **argv)
     { "max-length", 0, 0, G_OPTION_ARG_INT, &max_length, "Tokens per sample at most (128)", "N" },
     { "tight", 0, 0, G_OPTION_ARG_STRING, &tight,
       "--max_memory of the last run (64K: below one sample's activations, so all spill)", "SIZE" },
+    { "no-tight", 0, 0, G_OPTION_ARG_NONE, &no_tight, "Skip the spilling run", NULL },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config,
+      "A modelslim_v1 YAML instead of --quant_type w8a8", "YAML" },
     { "tmpdir", 0, 0, G_OPTION_ARG_FILENAME, &tmp_root, "Where the models go (system temp dir)",
       "DIR" },
     { NULL },
@@ -314,8 +382,10 @@ main (int argc, char **argv)
       return 1;
     }
 
-  printf ("slimflow quant --quant_type w8a8 (layer_wise), %d samples x <= %d tokens; "
+  bench_config = config;
+  printf ("slimflow quant %s%s (layer_wise), %d samples x <= %d tokens; "
           "hidden %d, intermediate %d, bf16\n",
+          config != NULL ? "--config_path " : "--quant_type w8a8", config != NULL ? config : "",
           samples, max_length, BENCH_HIDDEN, BENCH_INTERMEDIATE);
   printf ("layers  model MiB  out MiB    wall s  peak RSS MiB  (own MiB)  max_memory  spilled\n");
   for (gint pass = 0; depths[pass] != NULL || (pass > 0 && tight != NULL && last_depth > 0); pass++)
@@ -352,7 +422,7 @@ main (int argc, char **argv)
         }
       last_depth = n_layers;
       last_peak = peak;
-      if (depths[pass + 1] == NULL && tight == NULL)
+      if (depths[pass + 1] == NULL && tight == NULL && !no_tight)
         tight = g_strdup ("64K");
     }
   bench_remove_tree (tmp);

@@ -61,6 +61,8 @@
 #include "slim-fp8.h"
 #include "slim-recall-window.h"
 #include "slim-admm.h"
+#include "slim-gptq.h"
+#include "slim-histogram.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"
 #include "slim-property.h"

@@ -4,6 +4,8 @@
  */
 #include "slim-qconfig-ext.h"
 
+#include "slim-gptq.h"
+#include "slim-histogram.h"
 #include "slim-property.h"
 
 struct _SlimQConfigExt
@@ -13,6 +15,11 @@ struct _SlimQConfigExt
   gint64 group_size;
   SlimQAggregation aggregation_type;
   gint max_bound;
+  double percdamp;
+  gint64 block_size;
+  gboolean act_order;
+  gboolean share_hessian;
+  SlimHistogramMetric search_method;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -34,6 +41,30 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "Largest integer magnitude used instead of the dtype's (e.g. 119 for int8; 0 = the dtype's "
       "own bound).",
       0, 255, 0),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, percdamp, "percdamp", "GPTQ damping",
+      "gptq weights: damping added to the Hessian diagonal, as a fraction of its mean; must be "
+      "> 0 (default 0.01).",
+      0.0, G_MAXDOUBLE, SLIM_GPTQ_PERCDAMP_DEFAULT),
+  SLIM_PROPERTY_INT64 (
+      SlimQConfigExt, block_size, "block-size", "GPTQ block size",
+      "gptq weights: columns per error-compensation block (default 128).",
+      1, G_MAXINT32, SLIM_GPTQ_BLOCK_SIZE_DEFAULT),
+  SLIM_PROPERTY_BOOLEAN (
+      SlimQConfigExt, act_order, "act-order", "GPTQ activation order",
+      "gptq weights (slimflow extension): quantize columns in descending Hessian-diagonal order "
+      "(static groups for per_group); the saved format is unchanged.",
+      FALSE),
+  SLIM_PROPERTY_BOOLEAN (
+      SlimQConfigExt, share_hessian, "share-hessian", "GPTQ shared Hessian",
+      "gptq weights (slimflow extension): linears of one module reading the same input (q/k/v, "
+      "gate/up) accumulate one Hessian; false gives each linear its own (same result).",
+      TRUE),
+  SLIM_PROPERTY_ENUM (
+      SlimQConfigExt, search_method, "search-method", "Histogram search metric",
+      "histogram activations: the error the clip search minimises, l2_norm (default, "
+      "msModelSlim's) or kl_divergence (HistogramObserverConfig.search_method).",
+      slim_histogram_metric_get_type, SLIM_HISTOGRAM_L2_NORM),
 };
 /* clang-format on */
 
@@ -87,4 +118,69 @@ slim_qconfig_ext_get_max_bound (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0);
   return self->max_bound;
+}
+
+/**
+ * slim_qconfig_ext_get_percdamp:
+ * @self: an ext mapping
+ *
+ * Returns: `percdamp` (0.01 by default; the quantizer checks it is > 0)
+ */
+double
+slim_qconfig_ext_get_percdamp (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_GPTQ_PERCDAMP_DEFAULT);
+  return self->percdamp;
+}
+
+/**
+ * slim_qconfig_ext_get_block_size:
+ * @self: an ext mapping
+ *
+ * Returns: `block_size` (128 by default, >= 1)
+ */
+gint64
+slim_qconfig_ext_get_block_size (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_GPTQ_BLOCK_SIZE_DEFAULT);
+  return self->block_size;
+}
+
+/**
+ * slim_qconfig_ext_get_act_order:
+ * @self: an ext mapping
+ *
+ * Returns: `act_order` (FALSE by default)
+ */
+gboolean
+slim_qconfig_ext_get_act_order (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), FALSE);
+  return self->act_order;
+}
+
+/**
+ * slim_qconfig_ext_get_share_hessian:
+ * @self: an ext mapping
+ *
+ * Returns: `share_hessian` (TRUE by default)
+ */
+gboolean
+slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), TRUE);
+  return self->share_hessian;
+}
+
+/**
+ * slim_qconfig_ext_get_search_method:
+ * @self: an ext mapping
+ *
+ * Returns: `search_method` (l2_norm by default)
+ */
+SlimHistogramMetric
+slim_qconfig_ext_get_search_method (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_HISTOGRAM_L2_NORM);
+  return self->search_method;
 }

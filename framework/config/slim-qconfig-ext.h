@@ -8,10 +8,22 @@
  *   group_size        per_group weights: input features per group
  *   aggregation_type  per-tensor activation observer: max (default) or mean
  *   max_bound         replaces the largest integer magnitude (e.g. 119)
+ *   percdamp          gptq weights: Hessian damping fraction, > 0 (0.01)
+ *   block_size        gptq weights: columns per compensation block, >= 1 (128)
+ *   act_order         gptq weights: descending-diag(H) column order (slimflow
+ *                     extension, SlimGptqConfig.act_order; format unchanged)
+ *   share_hessian     gptq weights: linears reading the same input share one
+ *                     Hessian (slimflow extension, default true)
+ *   search_method     histogram activations: l2_norm (default) or
+ *                     kl_divergence (msModelSlim's HistogramObserverConfig
+ *                     field, which its v1 YAML does not reach)
+ * Keys a quantizer does not read are accepted and ignored (as msModelSlim
+ * does with ext entries another method reads); unknown keys are refused.
  */
 #pragma once
 
 #include <glib-object.h>
+#include "slim-histogram.h"
 #include "slim-qscheme.h"
 
 G_BEGIN_DECLS
@@ -27,5 +39,10 @@ gint64 slim_qconfig_ext_get_group_size (SlimQConfigExt *self);
 SlimQAggregation slim_qconfig_ext_get_aggregation_type (SlimQConfigExt *self);
 /* 0 when not set (the dtype's own bound). */
 gint slim_qconfig_ext_get_max_bound (SlimQConfigExt *self);
+double slim_qconfig_ext_get_percdamp (SlimQConfigExt *self);
+gint64 slim_qconfig_ext_get_block_size (SlimQConfigExt *self);
+gboolean slim_qconfig_ext_get_act_order (SlimQConfigExt *self);
+gboolean slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self);
+SlimHistogramMetric slim_qconfig_ext_get_search_method (SlimQConfigExt *self);
 
 G_END_DECLS

@@ -22,6 +22,11 @@
 #include <math.h>
 #include <string.h>
 
+G_DEFINE_ENUM_TYPE (SlimHistogramMetric,
+                    slim_histogram_metric,
+                    G_DEFINE_ENUM_VALUE (SLIM_HISTOGRAM_L2_NORM, "l2_norm"),
+                    G_DEFINE_ENUM_VALUE (SLIM_HISTOGRAM_KL_DIVERGENCE, "kl_divergence"))
+
 #define BINS SLIM_HISTOGRAM_BINS
 #define DST_NBINS SLIM_HISTOGRAM_DST_NBINS
 

@@ -39,7 +39,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <glib-object.h>
 
 #include "slim-qparams.h"
 
@@ -55,6 +55,10 @@ typedef enum
   SLIM_HISTOGRAM_L2_NORM,       /* msModelSlim's default (search_method l2_norm) */
   SLIM_HISTOGRAM_KL_DIVERGENCE, /* search_method kl_divergence */
 } SlimHistogramMetric;
+
+/* Nicks "l2_norm" and "kl_divergence" (msModelSlim's SearchMethod values). */
+GType slim_histogram_metric_get_type (void);
+#define SLIM_TYPE_HISTOGRAM_METRIC (slim_histogram_metric_get_type ())
 
 /* torch.histc(x, bins, lo, hi) (lo < hi), float32 counts: element e in
  * [lo, hi] goes to bin (int) ((e - lo) * bins / (hi - lo)), the top edge to

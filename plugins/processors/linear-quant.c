@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * linear-quant.c: msModelSlim's `linear_quant` processor (modelslim-v1-spec.md
- * 2.1; msModelSlim processor/quant/linear.py, core/quantizer/linear.py and
- * core/quantizer/impl/minmax.py): integer quantization of the weights and
- * activations of the linear modules selected by name.
+ * 2.1; msModelSlim processor/quant/linear.py, core/quantizer/linear.py,
+ * core/quantizer/impl/minmax.py, gptq.py and histogram.py): integer
+ * quantization of the weights and activations of the linear modules
+ * selected by name.
  *
  *   type: linear_quant
  *   qconfig:
@@ -14,54 +15,89 @@
  *
  * Patterns are matched against full module names with slim-glob.h
  * (wcmatch fnmatch + BRACE: `*` crosses dots).  validate checks, before any
- * weight is read, that both quantizers are registered (and implemented:
- * method minmax today) and that the act/weight pair is one of the legal
- * combinations; the pair decides the description label (W8A8,
- * W8A8_DYNAMIC, W8A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MIX).
+ * weight is read, that both quantizers are registered and implemented
+ * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
+ * int8/int4 per_channel/per_group, sym or asym) and that the act/weight
+ * pair is one of the legal combinations; the pair decides the description
+ * label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC,
+ * W8A8_MIX).  The `pdmix` processor (pdmix.c) is this code with the
+ * W8A8_MIX qconfig fixed.
  *
  * Per decoder layer, with msModelSlim's scheduling (spec 1.5):
  *   preprocess   for every linear of the layer matching include and not
  *                exclude (and not already quantized by an earlier
  *                processor or an earlier child of the same group, as in
  *                msModelSlim where a replaced module is no nn.Linear any
- *                more): quantize the weight with minmax (per channel: one
+ *                more): minmax weights are quantized now (per channel: one
  *                scale per output row; per group: runs of group_size input
- *                features) and replace the layer's weight by its
- *                dequantized values.  msModelSlim's LinearQuantizer also
- *                runs the calibration forward with fake-quantized weights,
- *                so doing it here gives the next layer the same input.
+ *                features) and the layer's weight is replaced by its
+ *                dequantized values, as msModelSlim's LinearQuantizer runs
+ *                the calibration forward with fake-quantized minmax weights.
+ *                gptq weights are only checked: their calibration forward
+ *                uses the float weights (WeightPerChannelGPTQ.forward
+ *                returns the float weight while accumulating).
  *   forward      (the linear_input hook) fake-quantizes each selected
  *                linear's input as msModelSlim's quantizers do during
- *                calibration: static per_tensor accumulates min/max over
- *                every call so far (aggregation max or mean) and quantizes
- *                the call with the running parameters; per_token
- *                quantizes each token row with its own min/max; pd_mix
- *                accumulates static parameters but quantizes per token
- *                (symmetric).
- *   postprocess  computes the static input scale/offset from all samples and
- *                attaches a SlimQLinear record (slim-qlinear.h) to the
- *                layer: later forwards and the savers use it.
+ *                calibration: static per_tensor minmax accumulates min/max
+ *                over every call so far (aggregation max or mean) and
+ *                quantizes the call with the running parameters; histogram
+ *                updates the linear's SlimHistogramObserver (clip search
+ *                by ext.search_method: l2_norm, or kl_divergence) and quantizes
+ *                the call with the qparams of this call's clip bounds,
+ *                clamped to them (ActPerTensorHistogram.forward);
+ *                per_token quantizes each token row with its own min/max;
+ *                pd_mix accumulates static parameters but quantizes per
+ *                token (symmetric).  Then, for gptq weights, the (fake-
+ *                quantized) input is added to the linear's Hessian, as
+ *                LinearQuantizer.forward hands the quantized x to the
+ *                weight quantizer.
+ *   postprocess  computes the static input scale/offset from all samples
+ *                (minmax: the accumulated range; histogram: get_q_param of
+ *                the last call's clip bounds), GPTQ-quantizes gptq weights
+ *                and replaces the layer's weight by the dequantized result,
+ *                and attaches a SlimQLinear record (slim-qlinear.h) to the
+ *                layer: later forwards and the savers use it.  The layer's
+ *                Hessians are freed here (also after an error).
+ * Which forward feeds the next layer (slim-schedule.c process_unit): every
+ * processor that is not data-free runs its own calibration forward of the
+ * layer into the next layer's input buffer, so the last such processor's
+ * forward wins; when none ran, one forward with the deployed records
+ * only.  With gptq that forward used the float weights (and this
+ * processor's activation fake-quant), so the next layer is calibrated on
+ * float-weight outputs, as in msModelSlim, unless a later processor of the
+ * same layer forwards again through the deployed (dequantized) records.
+ * A resume checkpoint is taken between layers; nothing of a finished layer
+ * (observers, Hessians) is needed later, so the saved state holds the
+ * pattern hits only.
  * Data-free configurations (per_token activations or float activations with
  * minmax weights) need no calibration forward.
+ *
+ * GPTQ Hessians (linear-quant-hessians.h): linears of one parent module
+ * reading the same input (q/k/v, gate/up, one expert's gate/up, the router
+ * and the shared-expert gate) share one accumulation and one
+ * factorisation (ext.share_hessian, default true; results are the same as
+ * unshared).  The count is logged per layer at debug level
+ * ("layer N: M GPTQ Hessians for K linears: ...", G_MESSAGES_DEBUG=slim-linear_quant).
  *
  * Where slimflow differs from msModelSlim, deliberately:
  *   - Only decoder layers are visited; lm_head and the embeddings stay FLOAT,
  *     as msModelSlim's layer-wise visit covers decoder layers only.
  *   - per_token activations use one scale per token row in calibration too
  *     (msModelSlim's ActPerTokenMinmax observes the whole tensor there).
- *   - Weights are quantized from their values at preprocess, not at the
- *     forward: a processor that changes weights of the same layer belongs
- *     before linear_quant (and is, in every practice).
+ *   - minmax weights are quantized from their values at preprocess, not at
+ *     the forward: a processor that changes weights of the same layer
+ *     belongs before linear_quant (and is, in every practice).
  *   - Extensions (documented, not in msModelSlim v1): minmax per_group
  *     weights (int8 and int4, sym or asym; msModelSlim reaches per_group
- *     only through gptq/autoround), and the label W4A16 for float
- *     activations with int4 per_group weights (saved as W8A16 per-group
- *     with int4 values in int8 storage).
+ *     only through gptq/autoround), the label W4A16 for float activations
+ *     with int4 per_group weights (saved as W8A16 per-group with int4
+ *     values in int8 storage), gptq ext.act_order and ext.share_hessian.
  *   - An illegal act/weight pair fails in validate; msModelSlim accepts the
  *     config and fails when deploying the first layer.
- *   - A static activation quantizer that saw no data (a linear the
- *     calibration forward never ran) is an error naming the module.
- *   - `ext` accepts group_size, aggregation_type and max_bound only.
+ *   - A static activation quantizer or gptq weight that saw no data (a
+ *     linear the calibration forward never ran) is an error naming the
+ *     module.
+ *   - `ext` accepts the keys of slim-qconfig-ext.h only.
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -69,65 +105,83 @@
  * include/exclude, the walk over a layer's linears, which linears are
  * taken, those warnings and the pattern hits of the saved state; this file
  * is the quantization: prepare, process_linear, the linear_input hook and
- * finish_layer.
+ * finish_layer, in the abstract SlimLinearQuantBase (linear-quant.h), and
+ * the linear_quant type, which adds the `qconfig` property.
  */
-#include "slim-plugin.h"
+#include "linear-quant.h"
+
+#include "linear-quant-hessians.h"
 
 #include <string.h>
-
-#define SLIM_TYPE_LINEAR_QUANT_PROCESSOR (slim_linear_quant_processor_get_type ())
-G_DECLARE_FINAL_TYPE (SlimLinearQuantProcessor,
-                      slim_linear_quant_processor,
-                      SLIM,
-                      LINEAR_QUANT_PROCESSOR,
-                      SlimLinearProcessor)
 
 /* What the configuration resolves to (filled once by prepare). */
 typedef struct
 {
   SlimQScheme act;
   SlimQScheme weight;
+  SlimQMethod act_method;    /* minmax or histogram for integer activations */
+  SlimQMethod weight_method; /* minmax or gptq */
   SlimQParamsConfig act_cfg; /* integer activations only */
   SlimQParamsConfig weight_cfg;
-  SlimQAggregation aggregation; /* static per-tensor activation observer */
+  SlimQAggregation aggregation; /* static per-tensor minmax activation observer */
+  SlimHistogramMetric metric;   /* histogram activations' clip search */
   gint64 group_size;            /* per_group weights, else 0 */
+  SlimGptqConfig gptq;          /* gptq weights */
+  gboolean share_hessian;       /* gptq weights */
   const char *label;
   gboolean data_free;
+  gboolean distributed;
 } SlimLinearQuantPlan;
 
 /* One selected linear between preprocess and postprocess. */
 typedef struct
 {
-  SlimLayer *layer;            /* not referenced: the layer being processed */
-  SlimQLinear *record;         /* weights filled in preprocess */
-  SlimMinMaxObserver observer; /* static (or pd_mix decode) activation range */
+  SlimLayer *layer;                 /* not referenced: the layer being processed */
+  SlimQLinear *record;              /* minmax weights filled in preprocess, gptq in postprocess */
+  SlimMinMaxObserver observer;      /* static (or pd_mix decode) minmax activation range */
+  SlimHistogramObserver *histogram; /* histogram activations, else NULL */
 } SlimLinearQuantPending;
 
-struct _SlimLinearQuantProcessor
+typedef struct
 {
-  SlimLinearProcessor parent_instance;
+  SlimLinearQConfig *qconfig; /* owned */
 
-  SlimLinearQConfig *qconfig;
+  SlimLinearQuantPlan plan;  /* valid once the base is prepared */
+  GHashTable *pending;       /* module (owned by the record) -> SlimLinearQuantPending */
+  GPtrArray *pending_order;  /* SlimLinearQuantPending, owned */
+  SlimHessianPool *hessians; /* gptq weights, else NULL */
+} SlimLinearQuantBasePrivate;
 
-  SlimLinearQuantPlan plan; /* valid once the base is prepared */
-  GHashTable *pending;      /* module (owned by the record) -> SlimLinearQuantPending */
-  GPtrArray *pending_order; /* SlimLinearQuantPending, owned */
-};
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimLinearQuantBase,
+                                     slim_linear_quant_base,
+                                     SLIM_TYPE_LINEAR_PROCESSOR)
 
-/* include and exclude belong to SlimLinearProcessor. */
-/* clang-format off */
-static const SlimPropertyDecl slim_linear_quant_properties[] = {
-  SLIM_PROPERTY_OBJECT (
-      SlimLinearQuantProcessor, qconfig, "qconfig", "Quantization config",
-      "Activation (act, optional: float) and weight (required) quantizer configs.",
-      slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
-};
-/* clang-format on */
+#define PRIV(self)                                                                                 \
+  ((SlimLinearQuantBasePrivate *)slim_linear_quant_base_get_instance_private (                     \
+      SLIM_LINEAR_QUANT_BASE (self)))
 
-G_DEFINE_FINAL_TYPE (SlimLinearQuantProcessor,
-                     slim_linear_quant_processor,
-                     SLIM_TYPE_LINEAR_PROCESSOR)
+void
+slim_linear_quant_base_set_qconfig (SlimLinearQuantBase *self, SlimLinearQConfig *qconfig)
+{
+  SlimLinearQuantBasePrivate *priv;
 
+  g_return_if_fail (SLIM_IS_LINEAR_QUANT_BASE (self));
+
+  priv = PRIV (self);
+  if (qconfig != NULL)
+    g_object_ref (qconfig);
+  g_clear_object (&priv->qconfig);
+  priv->qconfig = qconfig;
+}
+
+/* The registered type name ("linear_quant", "pdmix") for messages. */
+static const char *
+slim_linear_quant_type_name (gpointer self)
+{
+  const char *name = slim_processor_get_type_name (SLIM_PROCESSOR (self));
+
+  return name != NULL ? name : "linear_quant";
+}
 /* ---- extensions to the quantizer and combination tables -------------- */
 
 /* minmax per_group weights, slimflow's extension (see the file comment). */
@@ -190,49 +244,88 @@ static void
 slim_linear_quant_pending_free (SlimLinearQuantPending *pending)
 {
   slim_qlinear_free (pending->record);
+  g_free (pending->histogram);
   g_free (pending);
+}
+
+/* gptq settings from the weight's ext (msModelSlim's defaults when
+ * absent); percdamp must be > 0 and max_bound is not read by gptq. */
+static gboolean
+slim_linear_quant_prepare_gptq (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, GError **error)
+{
+  slim_gptq_config_init (&plan->gptq, &plan->weight_cfg, plan->weight.scope);
+  plan->share_hessian = TRUE;
+  if (ext != NULL)
+    {
+      plan->gptq.percdamp = slim_qconfig_ext_get_percdamp (ext);
+      plan->gptq.block_size = slim_qconfig_ext_get_block_size (ext);
+      plan->gptq.act_order = slim_qconfig_ext_get_act_order (ext);
+      plan->share_hessian = slim_qconfig_ext_get_share_hessian (ext);
+      if (slim_qconfig_ext_get_group_size (ext) > 0)
+        plan->gptq.group_size = slim_qconfig_ext_get_group_size (ext);
+      if (slim_qconfig_ext_get_max_bound (ext) != 0)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "qconfig.weight.ext.max_bound: not supported with method gptq (the "
+                       "dtype's own bound is used)");
+          return FALSE;
+        }
+    }
+  if (!(plan->gptq.percdamp > 0.0))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "qconfig.weight.ext.percdamp must be > 0 (msModelSlim: greater_than_zero), "
+                   "got %g",
+                   plan->gptq.percdamp);
+      return FALSE;
+    }
+  if (plan->weight.scope == SLIM_QSCOPE_PER_GROUP)
+    plan->group_size = plan->gptq.group_size;
+  return TRUE;
 }
 
 /* Resolves and checks the configuration (once: the base calls it before
  * compiling include / exclude); no model needed. */
 static gboolean
-slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **error)
+slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
   SlimLinearQuantPlan plan = { 0 };
   SlimQConfig *act, *weight;
   SlimQConfigExt *act_ext, *weight_ext;
-  SlimQMethod act_method = SLIM_QMETHOD_NONE;
   const SlimQuantizerInfo *act_info, *weight_info;
   gint act_max_bound = 0;
 
-  if (self->qconfig == NULL || slim_linear_qconfig_get_weight (self->qconfig) == NULL)
+  if (priv->qconfig == NULL || slim_linear_qconfig_get_weight (priv->qconfig) == NULL)
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
-                   self->qconfig == NULL ? "missing required key 'qconfig'"
+                   priv->qconfig == NULL ? "missing required key 'qconfig'"
                                          : "missing required key 'qconfig.weight'");
       return FALSE;
     }
-  act = slim_linear_qconfig_get_act (self->qconfig);
-  weight = slim_linear_qconfig_get_weight (self->qconfig);
+  act = slim_linear_qconfig_get_act (priv->qconfig);
+  weight = slim_linear_qconfig_get_weight (priv->qconfig);
   act_ext = act != NULL ? slim_qconfig_get_ext (act) : NULL;
   weight_ext = slim_qconfig_get_ext (weight);
 
   plan.act = act != NULL ? slim_qconfig_get_scheme (act) : SLIM_QSCHEME_ACT_FLOAT;
-  act_method = act != NULL ? slim_qconfig_get_method (act) : SLIM_QMETHOD_NONE;
+  plan.act_method = act != NULL ? slim_qconfig_get_method (act) : SLIM_QMETHOD_NONE;
   plan.weight = slim_qconfig_get_scheme (weight);
+  plan.weight_method = slim_qconfig_get_method (weight);
   plan.aggregation
       = act_ext != NULL ? slim_qconfig_ext_get_aggregation_type (act_ext) : SLIM_QAGGREGATION_MAX;
   act_max_bound = act_ext != NULL ? slim_qconfig_ext_get_max_bound (act_ext) : 0;
+  plan.metric
+      = act_ext != NULL ? slim_qconfig_ext_get_search_method (act_ext) : SLIM_HISTOGRAM_L2_NORM;
 
-  act_info = slim_linear_quant_lookup_quantizer (SLIM_QROLE_ACT, &plan.act, act_method, error);
+  act_info = slim_linear_quant_lookup_quantizer (SLIM_QROLE_ACT, &plan.act, plan.act_method, error);
   if (act_info == NULL)
     {
       g_prefix_error (error, "qconfig.act: ");
       return FALSE;
     }
   weight_info = slim_linear_quant_lookup_quantizer (SLIM_QROLE_WEIGHT, &plan.weight,
-                                                    slim_qconfig_get_method (weight), error);
+                                                    plan.weight_method, error);
   if (weight_info == NULL)
     {
       g_prefix_error (error, "qconfig.weight: ");
@@ -256,7 +349,19 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
         }
     }
 
-  if (plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
+  if (!slim_qparams_config_init (
+          &plan.weight_cfg, plan.weight.dtype, plan.weight.symmetric,
+          weight_ext != NULL ? slim_qconfig_ext_get_max_bound (weight_ext) : 0, error))
+    {
+      g_prefix_error (error, "qconfig.weight: ");
+      return FALSE;
+    }
+  if (plan.weight_method == SLIM_QMETHOD_GPTQ)
+    {
+      if (!slim_linear_quant_prepare_gptq (&plan, weight_ext, error))
+        return FALSE;
+    }
+  else if (plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
     {
       plan.group_size = weight_ext != NULL ? slim_qconfig_ext_get_group_size (weight_ext) : 0;
       if (plan.group_size <= 0)
@@ -266,13 +371,6 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
           return FALSE;
         }
     }
-  if (!slim_qparams_config_init (
-          &plan.weight_cfg, plan.weight.dtype, plan.weight.symmetric,
-          weight_ext != NULL ? slim_qconfig_ext_get_max_bound (weight_ext) : 0, error))
-    {
-      g_prefix_error (error, "qconfig.weight: ");
-      return FALSE;
-    }
   if (plan.act.dtype != SLIM_QDTYPE_FLOAT
       && !slim_qparams_config_init (&plan.act_cfg, plan.act.dtype, plan.act.symmetric,
                                     act_max_bound, error))
@@ -281,43 +379,42 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
       return FALSE;
     }
   plan.data_free = act_info->data_free && weight_info->data_free;
-  self->plan = plan;
+  /* minmax observers reduce across workers (msModelSlim's DP support);
+   * msModelSlim's gptq and histogram quantizers do not */
+  plan.distributed
+      = plan.act_method != SLIM_QMETHOD_HISTOGRAM && plan.weight_method != SLIM_QMETHOD_GPTQ;
+  priv->plan = plan;
+  if (plan.weight_method == SLIM_QMETHOD_GPTQ && priv->hessians == NULL)
+    priv->hessians = slim_hessian_pool_new (plan.share_hessian);
   return TRUE;
 }
 
 /* ---- processor hooks ---------------------------------------------------- */
 
-/* Quantizes one selected linear's weight and replaces it by its
- * dequantized values. */
-static gboolean
-slim_linear_quant_processor_process_linear (SlimLinearProcessor *processor,
-                                            SlimLayer *layer,
-                                            const char *module,
-                                            GError **error)
+/* Checks one selected linear's weight (a finite 2-D float32 matrix of a
+ * shape the scheme and the label's saver accept); its number of
+ * (scale, offset) pairs in out_n_params. */
+static SlimTensor *
+slim_linear_quant_check_weight (const SlimLinearQuantPlan *plan,
+                                SlimLayer *layer,
+                                const char *module,
+                                gint64 *out_n_params,
+                                GError **error)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  const SlimLinearQuantPlan *plan = &self->plan;
   g_autofree char *weight_name = g_strconcat (module, ".weight", NULL);
   SlimTensor *weight = slim_layer_require_tensor (layer, weight_name, error);
-  g_autoptr (SlimTensor) scale = NULL;       /* (n_out, n_params / n_out) */
-  g_autoptr (SlimTensor) offset = NULL;      /* (n_out, n_params / n_out) */
-  g_autoptr (SlimTensor) weight_q = NULL;    /* (n_out, n_in) int8 */
-  g_autoptr (SlimTensor) dequantized = NULL; /* (n_out, n_in) float32 */
-  g_autofree char *scale_name = g_strconcat (module, ".weight_scale", NULL);
-  g_autofree char *offset_name = g_strconcat (module, ".weight_offset", NULL);
-  SlimLinearQuantPending *pending;
-  gint64 n_out, n_in, n_params;
+  gint64 n_out, n_in;
   gint64 sb_shape[2];
 
   if (weight == NULL)
-    return FALSE;
+    return NULL;
   if (slim_tensor_get_dtype (weight) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (weight) != 2)
     {
       g_autofree char *shape = slim_tensor_shape_to_string (weight);
       g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
                    "%s must be a 2-D float32 matrix, got %s %s", weight_name,
                    slim_dtype_get_name (slim_tensor_get_dtype (weight)), shape);
-      return FALSE;
+      return NULL;
     }
   n_out = slim_tensor_get_dim (weight, 0);
   n_in = slim_tensor_get_dim (weight, 1);
@@ -325,13 +422,15 @@ slim_linear_quant_processor_process_linear (SlimLinearProcessor *processor,
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
                    "%s has NaN or infinite values", weight_name);
-      return FALSE;
+      return NULL;
     }
-  if (!slim_qparams_weight_n_params (plan->weight.scope, n_out, n_in, plan->group_size, &n_params,
-                                     error))
+  if (plan->weight_method == SLIM_QMETHOD_GPTQ
+          ? !slim_gptq_get_n_params (&plan->gptq, n_out, n_in, out_n_params, error)
+          : !slim_qparams_weight_n_params (plan->weight.scope, n_out, n_in, plan->group_size,
+                                           out_n_params, error))
     {
       g_prefix_error (error, "%s (%s): ", module, plan->label);
-      return FALSE;
+      return NULL;
     }
   if (strcmp (plan->label, "W4A8_DYNAMIC") == 0)
     {
@@ -342,78 +441,156 @@ slim_linear_quant_processor_process_linear (SlimLinearProcessor *processor,
                        "%s (W4A8_DYNAMIC): int4 packing pairs output rows, but the weight has "
                        "%" G_GINT64_FORMAT " rows",
                        module, n_out);
-          return FALSE;
+          return NULL;
         }
       if (!slim_w4a8_scale_bias_shape (module, n_out, n_in, SLIM_W4A8_TP_NUM, sb_shape, error))
         {
           g_prefix_error (error, "%s (W4A8_DYNAMIC): ", module);
-          return FALSE;
+          return NULL;
         }
     }
+  return weight;
+}
 
-  scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_F32, n_out, n_params / n_out);
-  offset = slim_tensor_new_2d (offset_name, SLIM_DTYPE_F32, n_out, n_params / n_out);
-  weight_q = slim_tensor_new_2d (weight_name, SLIM_DTYPE_I8, n_out, n_in);
-  dequantized = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in);
-  if (!slim_quantize_weight (&plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight),
-                             n_out, n_in, plan->group_size, slim_tensor_get_data_mut (scale),
-                             slim_tensor_get_data_mut (offset), slim_tensor_get_data_mut (weight_q),
-                             error))
-    {
-      g_prefix_error (error, "%s: ", module);
-      return FALSE;
-    }
-  /* (n_out, n_in) viewed as n_params rows: a row per channel or per group */
-  slim_dequantize_rows (slim_tensor_get_data (weight_q), n_params, n_out * n_in / n_params,
-                        slim_tensor_get_data (scale), slim_tensor_get_data (offset), n_params,
-                        slim_tensor_get_data_mut (dequantized));
-  slim_layer_set_tensor (layer, dequantized);
+/* Quantized weight tensors of one linear: filled by minmax or gptq. */
+typedef struct
+{
+  SlimTensor *scale;       /* (n_out, n_params / n_out) */
+  SlimTensor *offset;      /* (n_out, n_params / n_out) */
+  SlimTensor *weight_q;    /* (n_out, n_in) int8 */
+  SlimTensor *dequantized; /* (n_out, n_in) float32 */
+} SlimLinearQuantWeights;
+
+static void
+slim_linear_quant_weights_init (
+    SlimLinearQuantWeights *w, const char *module, gint64 n_out, gint64 n_in, gint64 n_params)
+{
+  g_autofree char *weight_name = g_strconcat (module, ".weight", NULL);
+  g_autofree char *scale_name = g_strconcat (module, ".weight_scale", NULL);
+  g_autofree char *offset_name = g_strconcat (module, ".weight_offset", NULL);
+
+  w->scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_F32, n_out, n_params / n_out);
+  w->offset = slim_tensor_new_2d (offset_name, SLIM_DTYPE_F32, n_out, n_params / n_out);
+  w->weight_q = slim_tensor_new_2d (weight_name, SLIM_DTYPE_I8, n_out, n_in);
+  w->dequantized = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in);
+}
+
+static void
+slim_linear_quant_weights_clear (SlimLinearQuantWeights *w)
+{
+  g_clear_pointer (&w->scale, slim_tensor_unref);
+  g_clear_pointer (&w->offset, slim_tensor_unref);
+  g_clear_pointer (&w->weight_q, slim_tensor_unref);
+  g_clear_pointer (&w->dequantized, slim_tensor_unref);
+}
+
+/* The layer's weight becomes its dequantized value; the record takes the
+ * quantized tensors. */
+static void
+slim_linear_quant_deploy_weights (SlimLayer *layer, SlimQLinear *record, SlimLinearQuantWeights *w)
+{
+  slim_layer_set_tensor (layer, w->dequantized);
+  g_clear_pointer (&w->dequantized, slim_tensor_unref);
+  record->weight_q = g_steal_pointer (&w->weight_q);
+  record->weight_scale = g_steal_pointer (&w->scale);
+  record->weight_offset = g_steal_pointer (&w->offset);
+}
+
+/* Selects one linear: minmax weights are quantized now and replaced by
+ * their dequantized values; gptq weights wait for postprocess. */
+static gboolean
+slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
+                                       SlimLayer *layer,
+                                       const char *module,
+                                       GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const SlimLinearQuantPlan *plan = &priv->plan;
+  SlimLinearQuantWeights w = { 0 };
+  SlimLinearQuantPending *pending;
+  SlimTensor *weight;
+  gint64 n_out, n_in, n_params = 0;
+
+  weight = slim_linear_quant_check_weight (plan, layer, module, &n_params, error);
+  if (weight == NULL)
+    return FALSE;
+  n_out = slim_tensor_get_dim (weight, 0);
+  n_in = slim_tensor_get_dim (weight, 1);
 
   pending = g_new0 (SlimLinearQuantPending, 1);
   pending->layer = layer;
   pending->record = slim_qlinear_new (module, plan->label);
   pending->record->act = plan->act;
   pending->record->weight = plan->weight;
-  pending->record->weight_q = g_steal_pointer (&weight_q);
-  pending->record->weight_scale = g_steal_pointer (&scale);
-  pending->record->weight_offset = g_steal_pointer (&offset);
   pending->record->group_size = plan->group_size;
   pending->record->n_out = n_out;
   pending->record->n_in = n_in;
+  if (plan->weight_method != SLIM_QMETHOD_GPTQ)
+    {
+      slim_linear_quant_weights_init (&w, module, n_out, n_in, n_params);
+      if (!slim_quantize_weight (
+              &plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight), n_out, n_in,
+              plan->group_size, slim_tensor_get_data_mut (w.scale),
+              slim_tensor_get_data_mut (w.offset), slim_tensor_get_data_mut (w.weight_q), error))
+        {
+          g_prefix_error (error, "%s: ", module);
+          slim_linear_quant_weights_clear (&w);
+          slim_linear_quant_pending_free (pending);
+          return FALSE;
+        }
+      /* (n_out, n_in) viewed as n_params rows: a row per channel or per group */
+      slim_dequantize_rows (slim_tensor_get_data (w.weight_q), n_params, n_out * n_in / n_params,
+                            slim_tensor_get_data (w.scale), slim_tensor_get_data (w.offset),
+                            n_params, slim_tensor_get_data_mut (w.dequantized));
+      slim_linear_quant_deploy_weights (layer, pending->record, &w);
+    }
   slim_minmax_observer_init (&pending->observer, plan->aggregation);
-  g_hash_table_insert (self->pending, pending->record->module, pending);
-  g_ptr_array_add (self->pending_order, pending);
-  g_debug ("%s: %s, weight %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT " quantized", module,
-           plan->label, n_out, n_in);
+  if (plan->act_method == SLIM_QMETHOD_HISTOGRAM)
+    {
+      pending->histogram = g_new0 (SlimHistogramObserver, 1);
+      slim_histogram_observer_init (pending->histogram, &plan->act_cfg, plan->metric);
+    }
+  g_hash_table_insert (priv->pending, pending->record->module, pending);
+  g_ptr_array_add (priv->pending_order, pending);
+  g_debug ("%s: %s, weight %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT " %s", module, plan->label,
+           n_out, n_in, plan->weight_method == SLIM_QMETHOD_GPTQ ? "selected (gptq)" : "quantized");
   return TRUE;
 }
 
+/* The activation fake-quant of the calibration forward (see the file
+ * comment), in place. */
 static gboolean
-slim_linear_quant_linear_input (const char *module,
-                                float *x, /* (n_tokens, n_in) row-major */
-                                gint64 n_tokens,
-                                gint64 n_in,
-                                gpointer user_data,
-                                GError **error)
+slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
+                                       SlimLinearQuantPending *pending,
+                                       const char *module,
+                                       float *x, /* (n_tokens, n_in) row-major */
+                                       gint64 n_tokens,
+                                       gint64 n_in,
+                                       GError **error)
 {
-  SlimLinearQuantProcessor *self = user_data;
-  SlimLinearQuantPending *pending = g_hash_table_lookup (self->pending, module);
-  const SlimLinearQuantPlan *plan = &self->plan;
   SlimQParamsConfig per_token_cfg;
   float min_val, max_val, scale, offset;
 
-  if (pending == NULL || n_tokens == 0)
+  if (plan->act.dtype == SLIM_QDTYPE_FLOAT)
     return TRUE;
-  if (pending->record->n_in != n_in)
-    {
-      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
-                   "%s: input has %" G_GINT64_FORMAT " features, the weight %" G_GINT64_FORMAT,
-                   module, n_in, pending->record->n_in);
-      return FALSE;
-    }
   switch (plan->act.scope)
     {
     case SLIM_QSCOPE_PER_TENSOR:
+      if (pending->histogram != NULL)
+        {
+          /* ActPerTensorHistogram: update, qparams of this call's clip
+           * bounds, fake-quantize clamped to them */
+          if (!slim_histogram_observer_update (pending->histogram, x, n_tokens * n_in, error)
+              || !slim_histogram_observer_get_qparams (pending->histogram, &min_val, &max_val,
+                                                       &scale, &offset, error))
+            {
+              g_prefix_error (error, "%s: ", module);
+              return FALSE;
+            }
+          slim_histogram_fake_quantize (&plan->act_cfg, x, n_tokens * n_in, scale, offset, min_val,
+                                        max_val, x);
+          return TRUE;
+        }
       /* ActPerTensorMinmax: running range, this call quantized with it */
       slim_minmax_observer_update (&pending->observer, x, n_tokens * n_in);
       if (!slim_minmax_observer_get (&pending->observer, &min_val, &max_val, error))
@@ -441,157 +618,327 @@ slim_linear_quant_linear_input (const char *module,
     case SLIM_QSCOPE_PER_HEAD:
     case SLIM_QSCOPE_DUAL_SCALE:
     default:
-      /* float activations: nothing (no legal pair has another act scope) */
+      /* no legal pair has another integer act scope */
       return TRUE;
     }
 }
 
-static void
-slim_linear_quant_processor_get_forward_hooks (SlimProcessor *processor,
-                                               SlimLayer *layer,
-                                               SlimForwardHooks *hooks)
+static gboolean
+slim_linear_quant_linear_input (const char *module,
+                                float *x, /* (n_tokens, n_in) row-major */
+                                gint64 n_tokens,
+                                gint64 n_in,
+                                gpointer user_data,
+                                GError **error)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
+  SlimLinearQuantBasePrivate *priv = PRIV (user_data);
+  SlimLinearQuantPending *pending = g_hash_table_lookup (priv->pending, module);
+  const SlimLinearQuantPlan *plan = &priv->plan;
 
-  if (!slim_linear_processor_is_prepared (SLIM_LINEAR_PROCESSOR (self))
-      || self->plan.act.dtype == SLIM_QDTYPE_FLOAT)
-    return;
-  hooks->linear_input = slim_linear_quant_linear_input;
-  hooks->user_data = self;
+  if (pending == NULL || n_tokens == 0)
+    return TRUE;
+  if (pending->record->n_in != n_in)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "%s: input has %" G_GINT64_FORMAT " features, the weight %" G_GINT64_FORMAT,
+                   module, n_in, pending->record->n_in);
+      return FALSE;
+    }
+  if (!slim_linear_quant_fake_quantize_input (plan, pending, module, x, n_tokens, n_in, error))
+    return FALSE;
+  /* LinearQuantizer.forward: the weight quantizer sees the quantized x */
+  if (plan->weight_method == SLIM_QMETHOD_GPTQ
+      && !slim_hessian_pool_add (priv->hessians, pending->layer, module, x, n_tokens, n_in, error))
+    return FALSE;
+  return TRUE;
 }
 
-/* Computes the static input scales and deploys the layer's records (the
- * base then releases the layer's linears). */
-static gboolean
-slim_linear_quant_processor_finish_layer (SlimLinearProcessor *processor,
+static void
+slim_linear_quant_base_get_forward_hooks (SlimProcessor *processor,
                                           SlimLayer *layer,
-                                          GError **error)
+                                          SlimForwardHooks *hooks)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-  const SlimLinearQuantPlan *plan = &self->plan;
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+
+  if (!slim_linear_processor_is_prepared (SLIM_LINEAR_PROCESSOR (processor))
+      || (priv->plan.act.dtype == SLIM_QDTYPE_FLOAT
+          && priv->plan.weight_method != SLIM_QMETHOD_GPTQ))
+    return;
+  hooks->linear_input = slim_linear_quant_linear_input;
+  hooks->user_data = processor;
+}
+
+/* The static input scale and offset of one record. */
+static gboolean
+slim_linear_quant_finish_act (const SlimLinearQuantPlan *plan,
+                              SlimLinearQuantPending *pending,
+                              GError **error)
+{
+  SlimQLinear *record = pending->record;
+  float min_val, max_val;
+
+  if (plan->act.dtype == SLIM_QDTYPE_FLOAT
+      || (plan->act.scope != SLIM_QSCOPE_PER_TENSOR && plan->act.scope != SLIM_QSCOPE_PD_MIX))
+    return TRUE;
+  if (pending->histogram != NULL ? pending->histogram->n_updates == 0
+                                 : pending->observer.n_updates == 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s (%s): no calibration activation reached this linear, so its static "
+                   "input scale cannot be computed",
+                   record->module, record->label);
+      return FALSE;
+    }
+  if (pending->histogram != NULL)
+    {
+      /* ActPerTensorHistogram.get_q_param: the last call's qparams */
+      if (!slim_histogram_observer_get_qparams (pending->histogram, &min_val, &max_val,
+                                                &record->input_scale, &record->input_offset, error))
+        {
+          g_prefix_error (error, "%s: ", record->module);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (!slim_minmax_observer_get (&pending->observer, &min_val, &max_val, error))
+    {
+      g_prefix_error (error, "%s: ", record->module);
+      return FALSE;
+    }
+  /* pd_mix saves an asymmetric per-tensor (decode) range */
+  slim_qparams_compute (&plan->act_cfg, min_val, max_val, &record->input_scale,
+                        &record->input_offset);
+  return TRUE;
+}
+
+/* GPTQ-quantizes one selected weight with its (shared) Hessian factor. */
+static gboolean
+slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
+                               SlimLayer *layer,
+                               SlimLinearQuantPending *pending,
+                               GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const SlimLinearQuantPlan *plan = &priv->plan;
+  SlimQLinear *record = pending->record;
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  SlimLinearQuantWeights w = { 0 };
+  const SlimGptqFactor *factor;
+  SlimTensor *weight;
+  gint64 n_params = 0;
+
+  weight = slim_layer_require_tensor (layer, weight_name, error);
+  if (weight == NULL
+      || !slim_gptq_get_n_params (&plan->gptq, record->n_out, record->n_in, &n_params, error))
+    return FALSE;
+  if (slim_tensor_get_dtype (weight) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (weight) != 2
+      || slim_tensor_get_dim (weight, 0) != record->n_out
+      || slim_tensor_get_dim (weight, 1) != record->n_in)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                   "%s changed between preprocess and postprocess", weight_name);
+      return FALSE;
+    }
+  factor = slim_hessian_pool_get_factor (priv->hessians, record->module, plan->gptq.percdamp,
+                                         plan->gptq.act_order, error);
+  if (factor == NULL)
+    {
+      g_prefix_error (error, "%s (%s): ", slim_linear_quant_type_name (processor), record->label);
+      return FALSE;
+    }
+  slim_linear_quant_weights_init (&w, record->module, record->n_out, record->n_in, n_params);
+  if (!slim_gptq_quantize_factored (
+          &plan->gptq, factor, slim_tensor_get_data (weight), record->n_out, record->n_in,
+          slim_tensor_get_data_mut (w.scale), slim_tensor_get_data_mut (w.offset),
+          slim_tensor_get_data_mut (w.weight_q), slim_tensor_get_data_mut (w.dequantized), error))
+    {
+      g_prefix_error (error, "%s: ", record->module);
+      slim_linear_quant_weights_clear (&w);
+      return FALSE;
+    }
+  slim_linear_quant_deploy_weights (layer, record, &w);
+  return TRUE;
+}
+
+/* Computes the static input scales, GPTQ-quantizes gptq weights and
+ * deploys the layer's records (the base then releases the layer's
+ * linears); the layer's Hessians are freed in any case. */
+static gboolean
+slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
+                                     SlimLayer *layer,
+                                     GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const SlimLinearQuantPlan *plan = &priv->plan;
   g_autoptr (GPtrArray) keep
       = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
   gboolean ok = TRUE;
 
-  for (guint i = 0; i < self->pending_order->len; i++)
+  for (guint i = 0; i < priv->pending_order->len && ok; i++)
     {
-      SlimLinearQuantPending *pending = g_ptr_array_index (self->pending_order, i);
-      SlimQLinear *record = pending->record;
-      float min_val, max_val;
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
 
-      if (pending->layer != layer || !ok)
+      if (pending->layer != layer)
         continue;
-      if (plan->act.dtype != SLIM_QDTYPE_FLOAT
-          && (plan->act.scope == SLIM_QSCOPE_PER_TENSOR || plan->act.scope == SLIM_QSCOPE_PD_MIX))
-        {
-          if (pending->observer.n_updates == 0)
-            {
-              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                           "%s (%s): no calibration activation reached this linear, so its static "
-                           "input scale cannot be computed",
-                           record->module, record->label);
-              ok = FALSE;
-              continue;
-            }
-          if (!slim_minmax_observer_get (&pending->observer, &min_val, &max_val, error))
-            {
-              g_prefix_error (error, "%s: ", record->module);
-              ok = FALSE;
-              continue;
-            }
-          /* pd_mix saves an asymmetric per-tensor (decode) range */
-          slim_qparams_compute (&plan->act_cfg, min_val, max_val, &record->input_scale,
-                                &record->input_offset);
-        }
+      ok = slim_linear_quant_finish_act (plan, pending, error);
+      if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ)
+        ok = slim_linear_quant_finish_gptq (processor, layer, pending, error);
+    }
+  if (priv->hessians != NULL)
+    {
+      SlimHessianPoolStats stats;
+
+      slim_hessian_pool_release (priv->hessians, layer, &stats);
+      if (slim_layer_get_index (layer) >= 0)
+        g_debug ("layer %d: %u GPTQ Hessians for %u linears: %" G_GUINT64_FORMAT
+                 " accumulations (add_batch), %u factorisations",
+                 slim_layer_get_index (layer), stats.n_shares, stats.n_linears, stats.n_add_batch,
+                 stats.n_factorisations);
     }
   /* detach this layer's entries (all of them, also after an error) */
-  for (guint i = 0; i < self->pending_order->len;)
+  for (guint i = 0; i < priv->pending_order->len;)
     {
-      SlimLinearQuantPending *pending = g_ptr_array_index (self->pending_order, i);
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
 
       if (pending->layer != layer)
         {
           i++;
           continue;
         }
-      g_hash_table_remove (self->pending, pending->record->module);
+      g_hash_table_remove (priv->pending, pending->record->module);
       if (ok)
         {
           slim_layer_set_qlinear (layer, g_steal_pointer (&pending->record));
+          g_free (pending->histogram);
           g_free (pending);
         }
       else
         g_ptr_array_add (keep, pending);
-      g_ptr_array_steal_index (self->pending_order, i);
+      g_ptr_array_steal_index (priv->pending_order, i);
     }
   return ok;
 }
 
-/* "linear_quant (W8A8)" in the base's messages (unmatched patterns). */
+/* "linear_quant (W8A8)", "pdmix (W8A8_MIX)" in the base's messages. */
 static char *
-slim_linear_quant_processor_describe (SlimLinearProcessor *processor)
+slim_linear_quant_base_describe (SlimLinearProcessor *processor)
 {
-  const char *label = SLIM_LINEAR_QUANT_PROCESSOR (processor)->plan.label;
+  const char *label = PRIV (processor)->plan.label;
+  const char *name = slim_linear_quant_type_name (processor);
 
-  return label != NULL ? g_strdup_printf ("linear_quant (%s)", label) : g_strdup ("linear_quant");
+  return label != NULL ? g_strdup_printf ("%s (%s)", name, label) : g_strdup (name);
 }
 
 static gboolean
-slim_linear_quant_processor_is_data_free (SlimProcessor *processor)
+slim_linear_quant_base_is_data_free (SlimProcessor *processor)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
-
-  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (self), NULL) && self->plan.data_free;
+  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
+         && PRIV (processor)->plan.data_free;
 }
 
 static gboolean
-slim_linear_quant_processor_supports_distributed (SlimProcessor *processor)
+slim_linear_quant_base_supports_distributed (SlimProcessor *processor)
 {
-  /* minmax observers reduce across workers (msModelSlim's DP support) */
-  return TRUE;
+  return slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
+         && PRIV (processor)->plan.distributed;
 }
 
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
-slim_linear_quant_processor_finalize (GObject *object)
+slim_linear_quant_base_finalize (GObject *object)
 {
-  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (object);
+  SlimLinearQuantBasePrivate *priv = PRIV (object);
 
-  g_hash_table_unref (self->pending);
-  g_ptr_array_unref (self->pending_order);
-  G_OBJECT_CLASS (slim_linear_quant_processor_parent_class)->finalize (object);
+  g_hash_table_unref (priv->pending);
+  g_ptr_array_unref (priv->pending_order);
+  slim_hessian_pool_free (priv->hessians);
+  g_clear_object (&priv->qconfig);
+  G_OBJECT_CLASS (slim_linear_quant_base_parent_class)->finalize (object);
+}
+
+static void
+slim_linear_quant_base_class_init (SlimLinearQuantBaseClass *klass)
+{
+  SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
+  SlimLinearProcessorClass *linear_class = SLIM_LINEAR_PROCESSOR_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = slim_linear_quant_base_finalize;
+  processor_class->get_forward_hooks = slim_linear_quant_base_get_forward_hooks;
+  processor_class->is_data_free = slim_linear_quant_base_is_data_free;
+  processor_class->supports_distributed = slim_linear_quant_base_supports_distributed;
+  linear_class->prepare = slim_linear_quant_base_prepare;
+  linear_class->process_linear = slim_linear_quant_base_process_linear;
+  linear_class->finish_layer = slim_linear_quant_base_finish_layer;
+  linear_class->describe = slim_linear_quant_base_describe;
+}
+
+static void
+slim_linear_quant_base_init (SlimLinearQuantBase *self)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (self);
+
+  priv->pending = g_hash_table_new (g_str_hash, g_str_equal);
+  priv->pending_order
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
+}
+
+/* ---- linear_quant ------------------------------------------------------- */
+
+#define SLIM_TYPE_LINEAR_QUANT_PROCESSOR (slim_linear_quant_processor_get_type ())
+G_DECLARE_FINAL_TYPE (SlimLinearQuantProcessor,
+                      slim_linear_quant_processor,
+                      SLIM,
+                      LINEAR_QUANT_PROCESSOR,
+                      SlimLinearQuantBase)
+
+struct _SlimLinearQuantProcessor
+{
+  SlimLinearQuantBase parent_instance;
+
+  SlimLinearQConfig *qconfig;
+};
+
+/* include and exclude belong to SlimLinearProcessor. */
+/* clang-format off */
+static const SlimPropertyDecl slim_linear_quant_properties[] = {
+  SLIM_PROPERTY_OBJECT (
+      SlimLinearQuantProcessor, qconfig, "qconfig", "Quantization config",
+      "Activation (act, optional: float) and weight (required) quantizer configs.",
+      slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimLinearQuantProcessor,
+                     slim_linear_quant_processor,
+                     SLIM_TYPE_LINEAR_QUANT_BASE)
+
+static gboolean
+slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **error)
+{
+  SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
+
+  slim_linear_quant_base_set_qconfig (SLIM_LINEAR_QUANT_BASE (self), self->qconfig);
+  return SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
+      ->prepare (processor, error);
 }
 
 static void
 slim_linear_quant_processor_class_init (SlimLinearQuantProcessorClass *klass)
 {
-  SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
-  SlimLinearProcessorClass *linear_class = SLIM_LINEAR_PROCESSOR_CLASS (klass);
-
-  G_OBJECT_CLASS (klass)->finalize = slim_linear_quant_processor_finalize;
-  processor_class->get_forward_hooks = slim_linear_quant_processor_get_forward_hooks;
-  processor_class->is_data_free = slim_linear_quant_processor_is_data_free;
-  processor_class->supports_distributed = slim_linear_quant_processor_supports_distributed;
-  linear_class->prepare = slim_linear_quant_processor_prepare;
-  linear_class->process_linear = slim_linear_quant_processor_process_linear;
-  linear_class->finish_layer = slim_linear_quant_processor_finish_layer;
-  linear_class->describe = slim_linear_quant_processor_describe;
+  SLIM_LINEAR_PROCESSOR_CLASS (klass)->prepare = slim_linear_quant_processor_prepare;
   SLIM_PROPERTIES_INSTALL (klass, slim_linear_quant_properties);
 }
 
 static void
 slim_linear_quant_processor_init (SlimLinearQuantProcessor *self)
 {
-  self->pending = g_hash_table_new (g_str_hash, g_str_equal);
-  self->pending_order
-      = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
 }
 
 SLIM_PLUGIN_DEFINE (processor,
                     linear_quant,
                     SLIM_PLUGIN_NO_ALIASES,
                     "Integer quantization of linear weights and activations (msModelSlim "
-                    "linear_quant: W8A8, W8A8_DYNAMIC, W8A16, W4A8_DYNAMIC, W4A4_DYNAMIC, "
-                    "W8A8_MIX)",
+                    "linear_quant: minmax, histogram and gptq; W8A8, W8A8_DYNAMIC, W8A16, "
+                    "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MIX)",
                     slim_linear_quant_processor_get_type)

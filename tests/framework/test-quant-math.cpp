@@ -535,9 +535,14 @@ TEST (QScheme, RegisteredQuantizers)
   EXPECT_TRUE (q->implemented);
   EXPECT_TRUE (q->data_free);
 
-  // gptq is registered (the schema names it) but not implemented yet
+  // gptq is implemented (linear_quant) and needs calibration data; ssz is
+  // registered (the schema names it) but not implemented yet
   SlimQScheme g8 = S (SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_GROUP, false);
   q = slim_qscheme_lookup_quantizer (SLIM_QROLE_WEIGHT, &g8, SLIM_QMETHOD_GPTQ, &error);
+  ASSERT_NE (q, nullptr);
+  EXPECT_TRUE (q->implemented);
+  EXPECT_FALSE (q->data_free);
+  q = slim_qscheme_lookup_quantizer (SLIM_QROLE_WEIGHT, &w8, SLIM_QMETHOD_SSZ, &error);
   ASSERT_NE (q, nullptr);
   EXPECT_FALSE (q->implemented);
 

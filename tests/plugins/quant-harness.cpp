@@ -26,7 +26,8 @@ harness_registry ()
   registry = slim_registry_new ();
   const std::string plugins = slim_test_build_dir () + "/plugins/";
   for (const char *file :
-       { "processors/slim-processor-linear_quant.so", "processors/slim-processor-group.so",
+       { "processors/slim-processor-linear_quant.so", "processors/slim-processor-pdmix.so",
+         "processors/slim-processor-group.so",
          "processors/slim-processor-smooth_quant.so", "processors/slim-processor-iter_smooth.so",
          "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
          "processors/slim-processor-float_sparse.so",

@@ -46,7 +46,7 @@ struct TensorUnref
 };
 using TensorPtr = std::unique_ptr<SlimTensor, TensorUnref>;
 
-// A registry with linear_quant, group, smooth_quant, iter_smooth, dynamic_cache,
+// A registry with linear_quant, pdmix, group, smooth_quant, iter_smooth, dynamic_cache,
 // fa3_quant, float_sparse, ascendv1_saver and mindie_format_saver loaded from
 // the build tree (created once).
 SlimRegistry *harness_registry ();

@@ -396,12 +396,28 @@ INSTANTIATE_TEST_SUITE_P (
              slim_config_error_quark,
              SLIM_CONFIG_ERROR_BAD_VALUE,
              { "qconfig.act" } },
-        Bad{ "HistogramNotYet",
-             "{dtype: int8, scope: per_tensor, symmetric: false, method: histogram}",
+        // histogram is registered for int8 per_tensor activations only
+        Bad{ "HistogramPerToken",
+             "{dtype: int8, scope: per_token, symmetric: true, method: histogram}",
              kW8Chan,
              slim_config_error_quark,
+             SLIM_CONFIG_ERROR_BAD_VALUE,
+             { "qconfig.act", "no act quantizer for int8 per_token sym with method histogram",
+               "method histogram supports: int8 per_tensor sym, int8 per_tensor asym" } },
+        Bad{ "GptqPercdampZero",
+             "",
+             "{dtype: int8, scope: per_channel, symmetric: true, method: gptq, ext: {percdamp: "
+             "0}}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_BAD_VALUE,
+             { "qconfig.weight.ext.percdamp must be > 0", "got 0" } },
+        Bad{ "GptqMaxBound",
+             "",
+             "{dtype: int8, scope: per_channel, symmetric: true, method: gptq, ext: {max_bound: "
+             "119}}",
+             slim_config_error_quark,
              SLIM_CONFIG_ERROR_UNSUPPORTED,
-             { "histogram", "not implemented" } },
+             { "max_bound", "gptq" } },
         Bad{ "SszNotYet",
              kA8Token,
              "{dtype: int8, scope: per_channel, symmetric: true, method: ssz}",
@@ -486,10 +502,10 @@ TEST (LinearQuant, IncludeExcludeAndNoMatchWarning)
 // the uninterrupted run warns about; bad states are refused.
 TEST (LinearQuant, SavedStateCarriesThePatternMatches)
 {
-  const std::string yaml = harness_linear_quant_yaml (
-      "", kW8Chan,
-      "include: [\"*q_proj\", \"*up_proj\", \"*nothing_here*\"]\n"
-      "exclude: [\"*never*\", \"*up_proj\"]\n");
+  const std::string yaml
+      = harness_linear_quant_yaml ("", kW8Chan,
+                                   "include: [\"*q_proj\", \"*up_proj\", \"*nothing_here*\"]\n"
+                                   "exclude: [\"*never*\", \"*up_proj\"]\n");
   GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, standard_linears (), 3));
   auto first = make (yaml);
   ASSERT_TRUE (slim_processor_can_resume (first.get ()));
