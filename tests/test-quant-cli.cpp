@@ -104,7 +104,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-smooth-quant.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
         ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
-        ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-mistral", "W8A8" },
+        ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-mistral",
+                     "W8A8" },
         ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC", true },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
@@ -122,29 +123,35 @@ INSTANTIATE_TEST_SUITE_P (
 
 // Relative error figures are parsed from the summary: every layer's error
 // is finite, positive (the layer was quantized) and small (< 10%: W8A8 on
-// stories260K measures about 1%).
+// stories260K measures about 1%, W4A16 GPTQ about 7%).  GPTQ quantizes the
+// weights after its calibration forward: the error must be that of the
+// deployed layer, not of the float-weight forward (which measured 0).
 TEST (QuantCli, SummaryReportsPerLayerErrors)
 {
   std::string tmp = slim_test_make_tmpdir ();
-  QuantChild r = quant_cli (
-      quant_args (quant_stories_model (), tmp + "/out", quant_example ("dense-w8a8.yaml")));
-  ASSERT_EQ (r.exit_code, 0) << r.err;
-  int n_layers = 0;
-  gchar **lines = g_strsplit (r.out.c_str (), "\n", -1);
-  for (gchar **l = lines; *l != nullptr; l++)
+  for (const char *example : { "dense-w8a8.yaml", "dense-w4a16-gptq.yaml" })
     {
-      unsigned index;
-      double err;
-      if (sscanf (*l, "%u %lf", &index, &err) == 2)
+      SCOPED_TRACE (example);
+      QuantChild r = quant_cli (
+          quant_args (quant_stories_model (), tmp + "/out-" + example, quant_example (example)));
+      ASSERT_EQ (r.exit_code, 0) << r.err;
+      int n_layers = 0;
+      gchar **lines = g_strsplit (r.out.c_str (), "\n", -1);
+      for (gchar **l = lines; *l != nullptr; l++)
         {
-          EXPECT_EQ ((int)index, n_layers);
-          EXPECT_GT (err, 0.0);
-          EXPECT_LT (err, 0.1);
-          n_layers++;
+          unsigned index;
+          double err;
+          if (sscanf (*l, "%u %lf", &index, &err) == 2)
+            {
+              EXPECT_EQ ((int)index, n_layers);
+              EXPECT_GT (err, 1e-4);
+              EXPECT_LT (err, 0.1);
+              n_layers++;
+            }
         }
+      g_strfreev (lines);
+      EXPECT_EQ (n_layers, 5) << r.out;
     }
-  g_strfreev (lines);
-  EXPECT_EQ (n_layers, 5) << r.out;
 }
 
 TEST (QuantCli, ModelWiseEqualsLayerWise)
@@ -332,19 +339,23 @@ TEST_P (QuantResume, ChainOfKillsGivesTheUninterruptedBytes)
 INSTANTIATE_TEST_SUITE_P (
     Pipelines,
     QuantResume,
-    ::testing::Values (
-        ResumeCase{ "static", "dense-w8a8.yaml", "", { "0", "3" } },
-        ResumeCase{ "iter_smooth", "dense-w8a8-iter-smooth.yaml", "", { "1" } },
-        ResumeCase{ "datafree", "dense-w4a16-per-group.yaml", "", { "1", "2" } },
-        ResumeCase{ "gptq", "dense-w4a16-gptq.yaml", "", { "0", "3" } },
-        ResumeCase{ "float_sparse", "dense-float-sparse.yaml", "", { "1", "3" } },
-        ResumeCase{ "group", "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", { "0" } },
-        ResumeCase{ "mindie", "", "", { "4" } },
-        // dynamic_cache / fa3_quant: per-layer observers, pattern hits and
-        // the saver's attention and global keys cross the checkpoint
-        ResumeCase{ "c8", "dense-w8a8-c8.yaml", "", { "1", "3" } },
-        ResumeCase{ "fa3", "dense-w8a8-fa3.yaml", "", { "2" } }),
-    [] (const ::testing::TestParamInfo<ResumeCase> &info) { return std::string (info.param.name); });
+    ::testing::Values (ResumeCase{ "static", "dense-w8a8.yaml", "", { "0", "3" } },
+                       ResumeCase{ "iter_smooth", "dense-w8a8-iter-smooth.yaml", "", { "1" } },
+                       ResumeCase{ "datafree", "dense-w4a16-per-group.yaml", "", { "1", "2" } },
+                       ResumeCase{ "gptq", "dense-w4a16-gptq.yaml", "", { "0", "3" } },
+                       ResumeCase{ "float_sparse", "dense-float-sparse.yaml", "", { "1", "3" } },
+                       ResumeCase{ "group",
+                                   "moe-w8a8-mix.yaml",
+                                   "models/synthetic/tiny-random-mixtral-moe",
+                                   { "0" } },
+                       ResumeCase{ "mindie", "", "", { "4" } },
+                       // dynamic_cache / fa3_quant: per-layer observers, pattern hits and
+                       // the saver's attention and global keys cross the checkpoint
+                       ResumeCase{ "c8", "dense-w8a8-c8.yaml", "", { "1", "3" } },
+                       ResumeCase{ "fa3", "dense-w8a8-fa3.yaml", "", { "2" } }),
+    [] (const ::testing::TestParamInfo<ResumeCase> &info) {
+      return std::string (info.param.name);
+    });
 
 struct PracticeCase
 {

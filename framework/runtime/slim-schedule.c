@@ -100,6 +100,7 @@ typedef struct
   guint n_samples;
   gboolean *saver_started; /* (n_savers) */
   gboolean checkpoints;    /* FALSE once a plugin turned out not to be resumable */
+  gboolean next_deployed;  /* s->next came from a forward with the deployed hooks only */
 } SlimSchedule;
 
 /* Checkpoint blob names: "<position>:<type>" for processors and savers
@@ -135,10 +136,15 @@ forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError
   return TRUE;
 }
 
-/* Relative output error of the processed layer (outputs in s->next)
- * against the float layer on the same inputs. */
+/* Relative output error of the processed layer as deployed against the
+ * float layer on the same inputs.  The outputs in s->next are used when
+ * they came from a forward with the deployed hooks only; otherwise they
+ * came from a processor's calibration forward, which may differ from the
+ * deployed layer (gptq quantizes the weights after that forward, static
+ * activations were quantized with running ranges), and the deployed layer
+ * is run once more for the measure. */
 static gboolean
-layer_error (SlimSchedule *s, guint index, double *out_error, GError **error)
+layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, GError **error)
 {
   g_autoptr (SlimLayer) ref = slim_model_load_layer (s->ctx->model, index, error);
   double diff_sq = 0.0, ref_sq = 0.0;
@@ -157,7 +163,15 @@ layer_error (SlimSchedule *s, guint index, double *out_error, GError **error)
       yf = slim_model_forward_layer (s->ctx->model, ref, x, &batch, NULL, error);
       if (yf == NULL)
         return FALSE;
-      yq = slim_activations_get (s->next, i, error);
+      if (s->next_deployed)
+        yq = slim_activations_get (s->next, i, error);
+      else
+        {
+          SlimHookChain chain;
+
+          chain_init (&chain, layer, NULL);
+          yq = slim_model_forward_layer (s->ctx->model, layer, x, &batch, &chain.hooks, error);
+        }
       if (yq == NULL)
         return FALSE;
       slim_schedule_accumulate_error (slim_tensor_get_data (yq), slim_tensor_get_data (yf),
@@ -193,7 +207,8 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
         return FALSE;
       stale = stale || slim_processor_refreshes_outputs (processor);
     }
-  if (decoder && s->n_samples > 0 && (!forwarded || stale) && !forward_all (s, layer, NULL, error))
+  s->next_deployed = !forwarded || stale;
+  if (decoder && s->n_samples > 0 && s->next_deployed && !forward_all (s, layer, NULL, error))
     return FALSE;
   return TRUE;
 }
@@ -433,7 +448,7 @@ run_layers (
       if (ctx->layer_errors != NULL && s->n_samples > 0)
         {
           double err = 0.0;
-          if (!layer_error (s, i, &err, error))
+          if (!layer_error (s, layer, i, &err, error))
             return FALSE;
           g_array_append_val (ctx->layer_errors, err);
         }
