@@ -176,9 +176,12 @@ slim_hfmg_error_ref (const SlimQParamsConfig *qparams,
   return total > 0.0 ? sum / total : 0.0;
 }
 
-/* Prefix sums over bins: s0 count, s1 count * c, s2 count * c^2, (n_bins + 1). */
+/* The non-empty bins (n) and prefix sums over them: s0 count, s1 count * c,
+ * s2 count * c^2, (n + 1). */
 typedef struct
 {
+  gint64 n;
+  gint64 *bin; /* (n) */
   double *s0, *s1, *s2;
 } SlimHfmgPrefix;
 
@@ -191,32 +194,32 @@ slim_hfmg_error_fast (const SlimQParamsConfig *qparams,
 {
   float scale, offset;
   double sum = 0.0;
-  gint64 b = 0, n = h->n_bins;
+  gint64 i = 0, n = p->n;
 
   slim_qparams_compute (qparams, slim_hfmg_edge (h, start_bin), slim_hfmg_edge (h, end_bin + 1),
                         &scale, &offset);
-  while (b < n)
+  while (i < n)
     {
       gint8 q, qq;
-      double v = (double)slim_hfmg_fq (qparams, scale, offset, slim_hfmg_centre (h, b), &q);
-      gint64 lo = b, hi = n - 1;
+      double v = (double)slim_hfmg_fq (qparams, scale, offset, slim_hfmg_centre (h, p->bin[i]), &q);
+      gint64 lo = i, hi = n - 1;
       double c0, c1, c2;
 
-      /* last bin of the run mapping to level q (fq is monotone in c) */
+      /* last non-empty bin of the run mapping to level q (fq is monotone in c) */
       while (lo < hi)
         {
           gint64 mid = lo + (hi - lo + 1) / 2;
-          slim_hfmg_fq (qparams, scale, offset, slim_hfmg_centre (h, mid), &qq);
+          slim_hfmg_fq (qparams, scale, offset, slim_hfmg_centre (h, p->bin[mid]), &qq);
           if (qq == q)
             lo = mid;
           else
             hi = mid - 1;
         }
-      c0 = p->s0[lo + 1] - p->s0[b];
-      c1 = p->s1[lo + 1] - p->s1[b];
-      c2 = p->s2[lo + 1] - p->s2[b];
+      c0 = p->s0[lo + 1] - p->s0[i];
+      c1 = p->s1[lo + 1] - p->s1[i];
+      c2 = p->s2[lo + 1] - p->s2[i];
       sum += fmax (0.0, c2 - 2.0 * v * c1 + v * v * c0);
-      b = lo + 1;
+      i = lo + 1;
     }
   return p->s0[n] > 0.0 ? sum / p->s0[n] : 0.0;
 }
@@ -289,18 +292,25 @@ slim_hfmg_search (const SlimQParamsConfig *qparams,
 
   g_return_if_fail (h != NULL && h->count != NULL && out_clip_min != NULL && out_clip_max != NULL);
   n = h->n_bins;
+  p.bin = g_new (gint64, n);
   p.s0 = g_new (double, n + 1);
   p.s1 = g_new (double, n + 1);
   p.s2 = g_new (double, n + 1);
   p.s0[0] = p.s1[0] = p.s2[0] = 0.0;
+  p.n = 0;
   for (gint64 b = 0; b < n; b++)
     {
       double c = (double)slim_hfmg_centre (h, b), k = h->count[b];
-      p.s0[b + 1] = p.s0[b] + k;
-      p.s1[b + 1] = p.s1[b] + k * c;
-      p.s2[b + 1] = p.s2[b] + k * c * c;
+      if (k == 0.0)
+        continue;
+      p.bin[p.n] = b;
+      p.s0[p.n + 1] = p.s0[p.n] + k;
+      p.s1[p.n + 1] = p.s1[p.n] + k * c;
+      p.s2[p.n + 1] = p.s2[p.n] + k * c * c;
+      p.n++;
     }
   slim_hfmg_greedy (qparams, h, &p, slim_hfmg_error_fast, out_clip_min, out_clip_max, out_error);
+  g_free (p.bin);
   g_free (p.s0);
   g_free (p.s1);
   g_free (p.s2);

@@ -19,9 +19,10 @@
  *               zero), down to one bin; the clip is the candidate of
  *               minimal error (the first, i.e. widest, of equals).
  *
- * slim_hfmg_search() evaluates each candidate in O(256 log B) with prefix
- * sums over runs of bins mapping to one level; slim_hfmg_search_ref() sums
- * over every bin (O(B) per candidate).
+ * slim_hfmg_search() evaluates each candidate in O(min(nnz, 256 log nnz))
+ * (nnz non-empty bins) with prefix sums over runs of non-empty bins mapping
+ * to one level; slim_hfmg_search_ref() sums over every bin (O(B) per
+ * candidate).  A search has B candidates.
  */
 #pragma once
 
