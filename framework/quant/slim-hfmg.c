@@ -251,9 +251,10 @@ slim_hfmg_greedy (const SlimQParamsConfig *qparams,
                   double *out_error)
 {
   gint64 start = 0, end = h->n_bins - 1, best_start = 0, best_end = end;
+  gint64 stride = (h->n_bins + SLIM_HFMG_MAX_CANDIDATES - 1) / SLIM_HFMG_MAX_CANDIDATES;
   double best = error_of (qparams, h, p, start, end);
 
-  while (start < end)
+  for (gint64 step = 1; start < end; step++)
     {
       double e;
       gboolean drop_start;
@@ -266,6 +267,8 @@ slim_hfmg_greedy (const SlimQParamsConfig *qparams,
         start++;
       else
         end--;
+      if (step % stride != 0 && start < end)
+        continue;
       e = error_of (qparams, h, p, start, end);
       if (e < best)
         {
