@@ -60,6 +60,8 @@
 #include "slim-channel-quant.h"
 #include "slim-fp8.h"
 #include "slim-recall-window.h"
+#include "slim-ifmr.h"
+#include "slim-hfmg.h"
 #include "slim-admm.h"
 #include "slim-gptq.h"
 #include "slim-histogram.h"

@@ -111,6 +111,7 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
+        ExampleCase{ "dense-w8a8-c8-ifmr.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-fa3.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-float-sparse.yaml", "models/stories260K", "W16A16S" },
         ExampleCase{ "dense-float-sparse.yaml", "models/synthetic/tiny-random-qwen2", "W16A16S" },

@@ -45,7 +45,9 @@ G_DEFINE_ENUM_TYPE (SlimQMethod,
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HISTOGRAM, "histogram"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_SSZ, "ssz"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_GPTQ, "gptq"),
-                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_AUTOROUND, "autoround"))
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_AUTOROUND, "autoround"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_IFMR, "ifmr"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HFMG, "hfmg"))
 
 G_DEFINE_ENUM_TYPE (SlimQAggregation,
                     slim_qaggregation,

@@ -44,6 +44,8 @@ typedef enum
   SLIM_QMETHOD_SSZ,
   SLIM_QMETHOD_GPTQ,
   SLIM_QMETHOD_AUTOROUND,
+  SLIM_QMETHOD_IFMR, /* KV cache only (dynamic_cache; AMCT ifmr_quantize) */
+  SLIM_QMETHOD_HFMG, /* KV cache only (dynamic_cache; AMCT hfmg_quantize) */
 } SlimQMethod;
 
 /* `ext.aggregation_type` of the per-tensor activation observer. */

@@ -6,13 +6,36 @@
  * ir/attention.py):
  *
  *   type: dynamic_cache
- *   qconfig: {dtype: int8, scope: per_channel, symmetric: true|false, method: minmax}
+ *   qconfig: {dtype: int8, scope: per_channel, symmetric: true|false,
+ *             method: minmax|ifmr|hfmg}
+ *   ifmr: {max_percentile, min_percentile, search_range_start,
+ *          search_range_end, search_step}      method ifmr only (AMCT's
+ *                         ifmr_quantize, defaults 0.999999, 0.999999, 0.7,
+ *                         1.3, 0.01; slim-ifmr.h)
+ *   hfmg: {num_of_bins}   method hfmg only (AMCT's hfmg_quantize, 1024 |
+ *                         2048 | 4096 (default) | 8192; slim-hfmg.h)
+ *   batch_num: N          ifmr / hfmg: only the first N calibration samples
+ *                         are accumulated (AMCT's batch_num), 0 = all
  *   include: [patterns]   over attention modules ("model.layers.3.self_attn"),
  *                         default (and empty) ["*"]
  *   exclude: [patterns]   default [], wins over include
  *
- * Only int8 per_channel minmax is accepted (validate says so for anything
- * else).  Per selected attention:
+ * Only int8 per_channel is accepted (validate says so for anything else):
+ * the saved scale/offset are per channel of H*D, so AMCT's
+ * quant_granularity is per_channel and its asymmetric is
+ * qconfig.symmetric.  AMCT's per-layer override_layers_configs is written
+ * as several dynamic_cache entries with disjoint include/exclude (an
+ * attention quantized twice is an error); docs/attention-quant.md.
+ *
+ * method ifmr / hfmg (AMCT's kv-cache observers): the calibration forward
+ * leaves k and v unchanged (AMCT calibrates on the float model) and
+ * accumulates, per channel of H*D, either the states themselves (ifmr; at
+ * most SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS token rows per attention, a
+ * reservoir sample with a fixed seed beyond that: memory bound 2 x 8192 x
+ * H*D floats) or a num_of_bins histogram (hfmg); postprocess searches each
+ * channel's clip range and turns it into the channel's scale/offset.
+ *
+ * method minmax, per selected attention:
  *   forward      (qkv_states hook) the post-RoPE key and value states,
  *                (n_tokens, n_kv_heads * head_dim) - msModelSlim's
  *                (B, H, S, D) cache transposed to (B*S, H*D) - update a
@@ -40,6 +63,106 @@
 
 #include <string.h>
 
+/* IFMR keeps at most this many token rows of k and of v per attention. */
+#define SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS 8192
+
+/* ---- `ifmr` and `hfmg`: the fields of AMCT's ifmr_quantize / hfmg_quantize */
+
+#define SLIM_TYPE_DYNAMIC_CACHE_IFMR (slim_dynamic_cache_ifmr_get_type ())
+G_DECLARE_FINAL_TYPE (
+    SlimDynamicCacheIfmr, slim_dynamic_cache_ifmr, SLIM, DYNAMIC_CACHE_IFMR, GObject)
+
+struct _SlimDynamicCacheIfmr
+{
+  GObject parent_instance;
+
+  double max_percentile, min_percentile;
+  double search_range_start, search_range_end, search_step;
+};
+
+/* clang-format off */
+static const SlimPropertyDecl slim_dynamic_cache_ifmr_properties[] = {
+  SLIM_PROPERTY_DOUBLE (SlimDynamicCacheIfmr, max_percentile, "max-percentile", "Max percentile",
+                        "Percentile of the data giving the initial clip maximum, in (0.5, 1].",
+                        0.0, 1.0, 0.999999),
+  SLIM_PROPERTY_DOUBLE (SlimDynamicCacheIfmr, min_percentile, "min-percentile", "Min percentile",
+                        "Percentile (from the bottom) giving the initial clip minimum, in (0.5, 1].",
+                        0.0, 1.0, 0.999999),
+  SLIM_PROPERTY_DOUBLE (SlimDynamicCacheIfmr, search_range_start, "search-range-start",
+                        "Search range start",
+                        "Smallest factor applied to the initial clip range (> 0, <= end).",
+                        0.0, 1000.0, 0.7),
+  SLIM_PROPERTY_DOUBLE (SlimDynamicCacheIfmr, search_range_end, "search-range-end",
+                        "Search range end", "Largest factor applied to the initial clip range.",
+                        0.0, 1000.0, 1.3),
+  SLIM_PROPERTY_DOUBLE (SlimDynamicCacheIfmr, search_step, "search-step", "Search step",
+                        "Step between searched factors (> 0).", 0.0, 1000.0, 0.01),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimDynamicCacheIfmr, slim_dynamic_cache_ifmr, G_TYPE_OBJECT)
+
+static void
+slim_dynamic_cache_ifmr_finalize (GObject *object)
+{
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_dynamic_cache_ifmr_parent_class)->finalize (object);
+}
+
+static void
+slim_dynamic_cache_ifmr_class_init (SlimDynamicCacheIfmrClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = slim_dynamic_cache_ifmr_finalize;
+  SLIM_PROPERTIES_INSTALL (klass, slim_dynamic_cache_ifmr_properties);
+}
+
+static void
+slim_dynamic_cache_ifmr_init (SlimDynamicCacheIfmr *self)
+{
+}
+
+#define SLIM_TYPE_DYNAMIC_CACHE_HFMG (slim_dynamic_cache_hfmg_get_type ())
+G_DECLARE_FINAL_TYPE (
+    SlimDynamicCacheHfmg, slim_dynamic_cache_hfmg, SLIM, DYNAMIC_CACHE_HFMG, GObject)
+
+struct _SlimDynamicCacheHfmg
+{
+  GObject parent_instance;
+
+  gint64 num_of_bins;
+};
+
+/* clang-format off */
+static const SlimPropertyDecl slim_dynamic_cache_hfmg_properties[] = {
+  SLIM_PROPERTY_INT64 (SlimDynamicCacheHfmg, num_of_bins, "num-of-bins", "Number of bins",
+                       "Histogram bins per channel: 1024, 2048, 4096 or 8192.", 1, 65536,
+                       SLIM_HFMG_DEFAULT_BINS),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimDynamicCacheHfmg, slim_dynamic_cache_hfmg, G_TYPE_OBJECT)
+
+static void
+slim_dynamic_cache_hfmg_finalize (GObject *object)
+{
+  slim_properties_clear (object);
+  G_OBJECT_CLASS (slim_dynamic_cache_hfmg_parent_class)->finalize (object);
+}
+
+static void
+slim_dynamic_cache_hfmg_class_init (SlimDynamicCacheHfmgClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = slim_dynamic_cache_hfmg_finalize;
+  SLIM_PROPERTIES_INSTALL (klass, slim_dynamic_cache_hfmg_properties);
+}
+
+static void
+slim_dynamic_cache_hfmg_init (SlimDynamicCacheHfmg *self)
+{
+}
+
+/* ---- the processor ------------------------------------------------------ */
+
 #define SLIM_TYPE_DYNAMIC_CACHE_PROCESSOR (slim_dynamic_cache_processor_get_type ())
 G_DECLARE_FINAL_TYPE (SlimDynamicCacheProcessor,
                       slim_dynamic_cache_processor,
@@ -55,6 +178,12 @@ typedef struct
   gint64 n_calls;
   float *k_min, *k_max; /* (n_kv_heads * head_dim) running range */
   float *v_min, *v_max; /* (n_kv_heads * head_dim) */
+  /* ifmr: kept token rows (reservoir), n_kept <= SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS */
+  float *k_rows, *v_rows; /* (SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS, kv_dim) row-major */
+  gint64 n_kept, n_seen;
+  GRand *rand;
+  /* hfmg: one histogram per channel */
+  SlimHfmgHistogram *k_hist, *v_hist; /* (kv_dim) */
 } SlimDynamicCachePending;
 
 struct _SlimDynamicCacheProcessor
@@ -62,9 +191,15 @@ struct _SlimDynamicCacheProcessor
   SlimProcessor parent_instance;
 
   SlimQConfig *qconfig;
+  SlimDynamicCacheIfmr *ifmr; /* nullable */
+  SlimDynamicCacheHfmg *hfmg; /* nullable */
+  gint64 batch_num;
   char **include;
   char **exclude;
 
+  SlimQMethod method;
+  SlimIfmrConfig ifmr_config;
+  gint64 n_bins;
   SlimQParamsConfig cfg;
   SlimQScheme scheme;
   SlimAttentionSelect *select; /* NULL until validated */
@@ -75,9 +210,20 @@ struct _SlimDynamicCacheProcessor
 static const SlimPropertyDecl slim_dynamic_cache_properties[] = {
   SLIM_PROPERTY_OBJECT (
       SlimDynamicCacheProcessor, qconfig, "qconfig", "KV-cache quantization",
-      "Quantizer of the key and value states: only {dtype: int8, scope: per_channel, "
-      "method: minmax} (symmetric or not).",
+      "Quantizer of the key and value states: {dtype: int8, scope: per_channel, "
+      "method: minmax, ifmr or hfmg} (symmetric or not).",
       slim_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
+  SLIM_PROPERTY_OBJECT (
+      SlimDynamicCacheProcessor, ifmr, "ifmr", "IFMR search",
+      "AMCT ifmr_quantize fields for method ifmr (omitted: AMCT's defaults).",
+      slim_dynamic_cache_ifmr_get_type),
+  SLIM_PROPERTY_OBJECT (
+      SlimDynamicCacheProcessor, hfmg, "hfmg", "HFMG histogram",
+      "AMCT hfmg_quantize fields for method hfmg (omitted: 4096 bins).",
+      slim_dynamic_cache_hfmg_get_type),
+  SLIM_PROPERTY_INT64 (SlimDynamicCacheProcessor, batch_num, "batch-num", "Batch number",
+                       "ifmr / hfmg: calibration samples accumulated (the first N); 0 = all.",
+                       0, G_MAXINT32, 0),
   SLIM_PROPERTY_STRV (SlimDynamicCacheProcessor, include, "include", "Include",
                       "Attention modules to quantize (patterns over names like "
                       "model.layers.0.self_attn); empty means all.",
@@ -99,6 +245,16 @@ slim_dynamic_cache_pending_free (SlimDynamicCachePending *pending)
   g_free (pending->k_max);
   g_free (pending->v_min);
   g_free (pending->v_max);
+  g_free (pending->k_rows);
+  g_free (pending->v_rows);
+  g_clear_pointer (&pending->rand, g_rand_free);
+  for (gint64 c = 0; pending->k_hist != NULL && c < pending->n_kv_heads * pending->head_dim; c++)
+    {
+      slim_hfmg_histogram_clear (&pending->k_hist[c]);
+      slim_hfmg_histogram_clear (&pending->v_hist[c]);
+    }
+  g_free (pending->k_hist);
+  g_free (pending->v_hist);
   g_free (pending);
 }
 
@@ -117,17 +273,53 @@ slim_dynamic_cache_processor_validate (SlimProcessor *processor, GError **error)
       return FALSE;
     }
   self->scheme = slim_qconfig_get_scheme (self->qconfig);
+  self->method = slim_qconfig_get_method (self->qconfig);
   if (self->scheme.dtype != SLIM_QDTYPE_INT8 || self->scheme.scope != SLIM_QSCOPE_PER_CHANNEL
-      || slim_qconfig_get_method (self->qconfig) != SLIM_QMETHOD_MINMAX)
+      || (self->method != SLIM_QMETHOD_MINMAX && self->method != SLIM_QMETHOD_IFMR
+          && self->method != SLIM_QMETHOD_HFMG))
     {
       g_autofree char *got = slim_qscheme_to_string (&self->scheme);
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
                    "dynamic_cache: qconfig %s method %s is not supported; the KV cache is "
                    "quantized with {dtype: int8, scope: per_channel, method: minmax} "
-                   "(symmetric true or false)",
-                   got, slim_qmethod_get_nick (slim_qconfig_get_method (self->qconfig)));
+                   "(symmetric true or false; method ifmr or hfmg too)",
+                   got, slim_qmethod_get_nick (self->method));
       return FALSE;
     }
+  if (self->ifmr != NULL && self->method != SLIM_QMETHOD_IFMR)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "dynamic_cache: 'ifmr' applies to qconfig.method ifmr only (got %s)",
+                   slim_qmethod_get_nick (self->method));
+      return FALSE;
+    }
+  if (self->hfmg != NULL && self->method != SLIM_QMETHOD_HFMG)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "dynamic_cache: 'hfmg' applies to qconfig.method hfmg only (got %s)",
+                   slim_qmethod_get_nick (self->method));
+      return FALSE;
+    }
+  if (self->batch_num != 0 && self->method == SLIM_QMETHOD_MINMAX)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "dynamic_cache: 'batch_num' applies to qconfig.method ifmr or hfmg only");
+      return FALSE;
+    }
+  slim_ifmr_config_init_default (&self->ifmr_config);
+  if (self->ifmr != NULL)
+    {
+      self->ifmr_config.max_percentile = self->ifmr->max_percentile;
+      self->ifmr_config.min_percentile = self->ifmr->min_percentile;
+      self->ifmr_config.search_start = self->ifmr->search_range_start;
+      self->ifmr_config.search_end = self->ifmr->search_range_end;
+      self->ifmr_config.search_step = self->ifmr->search_step;
+    }
+  if (!slim_ifmr_config_check (&self->ifmr_config, "dynamic_cache: ifmr.", error))
+    return FALSE;
+  self->n_bins = self->hfmg != NULL ? self->hfmg->num_of_bins : SLIM_HFMG_DEFAULT_BINS;
+  if (!slim_hfmg_bins_check (self->n_bins, "dynamic_cache: hfmg.", error))
+    return FALSE;
   ext = slim_qconfig_get_ext (self->qconfig);
   if (ext != NULL
       && (slim_qconfig_ext_get_max_bound (ext) != 0 || slim_qconfig_ext_get_group_size (ext) != 0))
@@ -173,6 +365,8 @@ slim_dynamic_cache_processor_preprocess (SlimProcessor *processor, SlimLayer *la
 static gboolean
 slim_dynamic_cache_pending_shape (SlimDynamicCachePending *p,
                                   const SlimModelConfig *config,
+                                  SlimQMethod method,
+                                  gint64 n_bins,
                                   GError **error)
 {
   gint64 kv_dim;
@@ -209,7 +403,50 @@ slim_dynamic_cache_pending_shape (SlimDynamicCachePending *p,
       p->k_min[c] = p->v_min[c] = G_MAXFLOAT;
       p->k_max[c] = p->v_max[c] = -G_MAXFLOAT;
     }
+  if (method == SLIM_QMETHOD_IFMR)
+    {
+      p->k_rows = g_new (float, (gsize)SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS *(gsize)kv_dim);
+      p->v_rows = g_new (float, (gsize)SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS *(gsize)kv_dim);
+      p->rand = g_rand_new_with_seed (0);
+    }
+  else if (method == SLIM_QMETHOD_HFMG)
+    {
+      p->k_hist = g_new0 (SlimHfmgHistogram, kv_dim);
+      p->v_hist = g_new0 (SlimHfmgHistogram, kv_dim);
+      for (gint64 c = 0; c < kv_dim; c++)
+        {
+          slim_hfmg_histogram_init (&p->k_hist[c], n_bins);
+          slim_hfmg_histogram_init (&p->v_hist[c], n_bins);
+        }
+    }
   return TRUE;
+}
+
+/* ifmr: keeps the token rows of k and v, a reservoir sample of at most
+ * SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS rows (the same rows for k and v). */
+static void
+slim_dynamic_cache_keep_rows (SlimDynamicCachePending *p,
+                              const float *k, /* (n_tokens, kv_dim) */
+                              const float *v, /* (n_tokens, kv_dim) */
+                              gint64 n_tokens,
+                              gint64 kv_dim)
+{
+  gsize row = (gsize)kv_dim * sizeof (float);
+
+  for (gint64 t = 0; t < n_tokens; t++, p->n_seen++)
+    {
+      gint64 slot;
+      if (p->n_kept < SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS)
+        slot = p->n_kept++;
+      else
+        {
+          slot = (gint64)g_rand_double_range (p->rand, 0.0, (double)(p->n_seen + 1));
+          if (slot >= SLIM_DYNAMIC_CACHE_IFMR_MAX_TOKENS)
+            continue;
+        }
+      memcpy (p->k_rows + (gsize)slot * (gsize)kv_dim, k + (gsize)t * (gsize)kv_dim, row);
+      memcpy (p->v_rows + (gsize)slot * (gsize)kv_dim, v + (gsize)t * (gsize)kv_dim, row);
+    }
 }
 
 /* Per-channel scale/offset (n) of a running range. */
@@ -243,9 +480,25 @@ slim_dynamic_cache_qkv_states (const char *attn,
 
   if (p == NULL || strcmp (attn, p->attn) != 0 || n_tokens == 0)
     return TRUE;
-  if (!slim_dynamic_cache_pending_shape (p, config, error))
+  if (!slim_dynamic_cache_pending_shape (p, config, self->method, self->n_bins, error))
     return FALSE;
   kv_dim = p->n_kv_heads * p->head_dim;
+  if (self->method != SLIM_QMETHOD_MINMAX)
+    {
+      /* AMCT's observers calibrate on the float model: k, v unchanged */
+      if (self->batch_num > 0 && p->n_calls >= self->batch_num)
+        return TRUE;
+      p->n_calls++;
+      if (self->method == SLIM_QMETHOD_IFMR)
+        slim_dynamic_cache_keep_rows (p, k, v, n_tokens, kv_dim);
+      else
+        for (gint64 c = 0; c < kv_dim; c++)
+          {
+            slim_hfmg_histogram_update (&p->k_hist[c], k + c, n_tokens, kv_dim);
+            slim_hfmg_histogram_update (&p->v_hist[c], v + c, n_tokens, kv_dim);
+          }
+      return TRUE;
+    }
   slim_minmax_cols_update (k, n_tokens, kv_dim, p->k_min, p->k_max);
   slim_minmax_cols_update (v, n_tokens, kv_dim, p->v_min, p->v_max);
   p->n_calls++;
@@ -277,6 +530,42 @@ slim_dynamic_cache_vector (const char *attn, const char *what, gint64 n)
 {
   g_autofree char *name = g_strconcat (attn, ".", what, NULL);
   return slim_tensor_new_1d (name, SLIM_DTYPE_F32, n);
+}
+
+/* ifmr / hfmg: the searched clip range per channel of k (which 0) or v
+ * (1) into min/max (kv_dim); minmax: the running range is kept. */
+static void
+slim_dynamic_cache_search (SlimDynamicCacheProcessor *self,
+                           SlimDynamicCachePending *p,
+                           int which,
+                           float *min, /* (kv_dim) out */
+                           float *max /* (kv_dim) out */)
+{
+  gint64 kv_dim = p->n_kv_heads * p->head_dim;
+
+  if (self->method == SLIM_QMETHOD_IFMR)
+    {
+      const float *rows = which == 0 ? p->k_rows : p->v_rows; /* (n_kept, kv_dim) */
+      g_autofree float *col = g_new (float, p->n_kept);       /* (n_kept) */
+      g_autofree float *work = g_new (float, 2 * p->n_kept);  /* (2 n_kept) */
+
+      for (gint64 c = 0; c < kv_dim; c++)
+        {
+          for (gint64 t = 0; t < p->n_kept; t++)
+            col[t] = rows[(gsize)t * (gsize)kv_dim + (gsize)c];
+          slim_ifmr_search (&self->cfg, &self->ifmr_config, col, p->n_kept, work, &min[c], &max[c],
+                            NULL);
+        }
+    }
+  else if (self->method == SLIM_QMETHOD_HFMG)
+    {
+      SlimHfmgHistogram *hist = which == 0 ? p->k_hist : p->v_hist;
+      for (gint64 c = 0; c < kv_dim; c++)
+        if (hist[c].n_total > 0.0)
+          slim_hfmg_search (&self->cfg, &hist[c], &min[c], &max[c], NULL);
+        else
+          min[c] = max[c] = 0.0f; /* no finite value seen: the eps scale */
+    }
 }
 
 static gboolean
@@ -316,6 +605,8 @@ slim_dynamic_cache_processor_postprocess (SlimProcessor *processor,
   record->k_offset = slim_dynamic_cache_vector (p->attn, "k_proj.kv_cache_offset", kv_dim);
   record->v_scale = slim_dynamic_cache_vector (p->attn, "v_proj.kv_cache_scale", kv_dim);
   record->v_offset = slim_dynamic_cache_vector (p->attn, "v_proj.kv_cache_offset", kv_dim);
+  slim_dynamic_cache_search (self, p, 0, p->k_min, p->k_max);
+  slim_dynamic_cache_search (self, p, 1, p->v_min, p->v_max);
   slim_dynamic_cache_params (&self->cfg, p->k_min, p->k_max, kv_dim,
                              slim_tensor_get_data_mut (record->k_scale),
                              slim_tensor_get_data_mut (record->k_offset));

@@ -30,6 +30,8 @@
 extern "C"
 {
 #include "slim-fp8.h"
+#include "slim-hfmg.h"
+#include "slim-ifmr.h"
 #include "slim-quant-model.h"
 #include "slim-safetensors.h"
 }
@@ -170,6 +172,115 @@ TEST (DynamicCache, ScalesArePerChannelMinMaxOverEverySample)
           EXPECT_EQ (values (which == 0 ? rec->k_offset : rec->v_offset), offset) << kvp.first;
         }
     }
+}
+
+// method ifmr / hfmg: the saved scales are the kernels' searches over the
+// very states every calibration sample gave (3 x 10 tokens: below the
+// IFMR reservoir bound, so every row is kept); == as above.
+void
+expect_observer_scales (const std::string &method_yaml, SlimQMethod method, gint64 batch_num)
+{
+  GObjectPtr<SlimProcessor> kv (
+      processor ("type: dynamic_cache\n"
+                 "qconfig: {dtype: int8, scope: per_channel, symmetric: false, method: "
+                 + method_yaml));
+  CaptureRun r;
+  run (&r, { kv.get () }, 3, 10);
+  GPtrArray *calls = slim_qkv_capture_processor_get_calls (r.capture.get ());
+  ASSERT_EQ (r.records.size (), 2u);
+  SlimQParamsConfig cfg;
+  ASSERT_TRUE (slim_qparams_config_init (&cfg, SLIM_QDTYPE_INT8, FALSE, 0, nullptr));
+  SlimIfmrConfig ic;
+  slim_ifmr_config_init_default (&ic);
+  ic.search_step = 0.02; // as the YAML below sets
+  for (auto &kvp : r.records)
+    {
+      const SlimQAttention *rec = kvp.second;
+      ASSERT_TRUE (rec->kv_cache);
+      const gint64 kv_dim = rec->n_kv_heads * rec->head_dim;
+      for (int which = 0; which < 2; which++)
+        {
+          std::vector<std::vector<float> > cols ((size_t)kv_dim);
+          std::vector<SlimHfmgHistogram> hist ((size_t)kv_dim);
+          for (auto &h : hist)
+            slim_hfmg_histogram_init (&h, 1024);
+          gint64 n_calls = 0;
+          for (guint i = 0; i < calls->len; i++)
+            {
+              auto *c = static_cast<SlimQkvCapture *> (g_ptr_array_index (calls, i));
+              if (kvp.first != c->attn || (batch_num > 0 && n_calls >= batch_num))
+                continue;
+              n_calls++;
+              const float *x = which == 0 ? c->k : c->v;
+              for (gint64 ch = 0; ch < kv_dim; ch++)
+                {
+                  for (gint64 t = 0; t < c->n_tokens; t++)
+                    cols[(size_t)ch].push_back (x[t * kv_dim + ch]);
+                  slim_hfmg_histogram_update (&hist[(size_t)ch], x + ch, c->n_tokens, kv_dim);
+                }
+            }
+          std::vector<float> scale ((size_t)kv_dim), offset ((size_t)kv_dim);
+          for (gint64 ch = 0; ch < kv_dim; ch++)
+            {
+              float lo, hi;
+              std::vector<float> &col = cols[(size_t)ch];
+              if (method == SLIM_QMETHOD_IFMR)
+                {
+                  std::vector<float> work (2 * col.size ());
+                  slim_ifmr_search (&cfg, &ic, col.data (), (gint64)col.size (), work.data (), &lo,
+                                    &hi, nullptr);
+                }
+              else
+                slim_hfmg_search (&cfg, &hist[(size_t)ch], &lo, &hi, nullptr);
+              slim_qparams_compute (&cfg, lo, hi, &scale[(size_t)ch], &offset[(size_t)ch]);
+              slim_hfmg_histogram_clear (&hist[(size_t)ch]);
+            }
+          EXPECT_EQ (values (which == 0 ? rec->k_scale : rec->v_scale), scale) << kvp.first;
+          EXPECT_EQ (values (which == 0 ? rec->k_offset : rec->v_offset), offset) << kvp.first;
+        }
+    }
+}
+
+TEST (DynamicCache, IfmrScalesAreTheSearchOverEverySample)
+{
+  expect_observer_scales ("ifmr}\nifmr: {search_step: 0.02}\n", SLIM_QMETHOD_IFMR, 0);
+}
+
+TEST (DynamicCache, HfmgScalesAreTheSearchOverTheFirstBatchNumSamples)
+{
+  expect_observer_scales ("hfmg}\nhfmg: {num_of_bins: 1024}\nbatch_num: 2\n", SLIM_QMETHOD_HFMG, 2);
+}
+
+// AMCT's override_layers_configs: two entries with disjoint attentions.
+TEST (DynamicCache, PerLayerOverridesAreEntriesWithDisjointIncludes)
+{
+  GObjectPtr<SlimProcessor> a (
+      processor ("type: dynamic_cache\n"
+                 "qconfig: {dtype: int8, scope: per_channel, symmetric: true, method: hfmg}\n"
+                 "exclude: [model.layers.1.self_attn]\n"));
+  GObjectPtr<SlimProcessor> b (
+      processor ("type: dynamic_cache\n"
+                 "qconfig: {dtype: int8, scope: per_channel, symmetric: false, method: ifmr}\n"
+                 "ifmr: {search_range_start: 0.9, search_range_end: 1.1, search_step: 0.05}\n"
+                 "include: [model.layers.1.self_attn]\n"));
+  CaptureRun r;
+  run (&r, { a.get (), b.get () }, 2, 8);
+  ASSERT_EQ (r.records.size (), 2u);
+  EXPECT_TRUE (r.records["model.layers.0.self_attn"]->kv_scheme.symmetric);
+  EXPECT_FALSE (r.records["model.layers.1.self_attn"]->kv_scheme.symmetric);
+  // the same attention in both is refused
+  GObjectPtr<SlimProcessor> c (
+      processor ("type: dynamic_cache\n"
+                 "qconfig: {dtype: int8, scope: per_channel, symmetric: true, method: ifmr}\n"));
+  GObjectPtr<SlimProcessor> d (processor (kKv));
+  GError *error = nullptr;
+  EXPECT_FALSE (harness_run_model_with (
+      tiny_llama (), { c.get (), d.get () },
+      [] (SlimModel *, SlimLayer *, GError **) -> bool { return true; }, 1, 4, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message).find ("already quantized"), std::string::npos)
+      << error->message;
+  g_clear_error (&error);
 }
 
 std::vector<float> saved (const std::string &dir,
@@ -503,6 +614,41 @@ logits (const std::string &dir, const SlimForwardHooks *hooks)
   return out;
 }
 
+TEST (AttentionSave, IfmrAndHfmgSaveC8Tensors)
+{
+  for (const char *method : { "ifmr", "hfmg" })
+    {
+      std::string dir = quantize_and_save (
+          tiny_llama (), { std::string ("type: dynamic_cache\n"
+                                        "qconfig: {dtype: int8, scope: per_channel, symmetric: "
+                                        "false, method: ")
+                           + method + "}\n" });
+      SlimTestAscendv1Options options;
+      options.expected_model_quant_type = "W8A8";
+      SlimTestAscendv1Report report = slim_test_ascendv1_check (dir, options);
+      EXPECT_TRUE (report.ok ()) << method << report.summary ();
+      JsonParser *parser = json_parser_new ();
+      JsonObject *desc = description (dir, parser);
+      for (int layer = 0; layer < 2; layer++)
+        for (const char *t : { ".k_proj.kv_cache_scale", ".k_proj.kv_cache_offset",
+                               ".v_proj.kv_cache_scale", ".v_proj.kv_cache_offset" })
+          {
+            std::string name = "model.layers." + std::to_string (layer) + ".self_attn" + t;
+            EXPECT_STREQ (json_object_get_string_member_with_default (desc, name.c_str (), ""),
+                          "C8")
+                << method << name;
+            std::vector<gint64> shape;
+            std::vector<float> v = saved (dir, name, nullptr, &shape);
+            EXPECT_EQ (shape, std::vector<gint64> ({ 32 })) << method << name;
+            if (std::string (t).find ("scale") != std::string::npos)
+              for (float x : v)
+                EXPECT_GT (x, 0.0f) << method << name;
+          }
+      EXPECT_STREQ (json_object_get_string_member_with_default (desc, "kv_cache_type", ""), "C8");
+      g_object_unref (parser);
+    }
+}
+
 TEST (AttentionEval, SavedFolderAppliesTheAttentionQuantization)
 {
   // stories260K: 8 heads, 4 kv heads, head_dim 8
@@ -612,6 +758,40 @@ TEST (AttentionConfig, BadConfigsFailAtValidate)
   EXPECT_NE (e.find ("scope: per_channel"), std::string::npos) << e;
   e = validate_error ("type: dynamic_cache\n");
   EXPECT_NE (e.find ("qconfig"), std::string::npos) << e;
+  // ifmr / hfmg fields
+  const std::string ifmr
+      = "type: dynamic_cache\n"
+        "qconfig: {dtype: int8, scope: per_channel, symmetric: true, method: ifmr}\n";
+  const std::string hfmg
+      = "type: dynamic_cache\n"
+        "qconfig: {dtype: int8, scope: per_channel, symmetric: true, method: hfmg}\n";
+  EXPECT_EQ (validate_error (ifmr), "");
+  EXPECT_EQ (validate_error (hfmg + "hfmg: {num_of_bins: 8192}\nbatch_num: 4\n"), "");
+  const std::pair<std::string, std::string> bad[] = {
+    { ifmr + "ifmr: {search_range_start: 1.5, search_range_end: 1.2}\n",
+      "ifmr.search_range_start" },
+    { ifmr + "ifmr: {search_step: 0}\n", "ifmr.search_step" },
+    { ifmr + "ifmr: {max_percentile: 0.5}\n", "ifmr.max_percentile" },
+    { ifmr + "ifmr: {min_percentile: 0.2}\n", "ifmr.min_percentile" },
+    { hfmg + "hfmg: {num_of_bins: 1000}\n", "hfmg.num_of_bins" },
+    { hfmg + "ifmr: {search_step: 0.1}\n", "'ifmr' applies to qconfig.method ifmr" },
+    { kKv + std::string ("batch_num: 3\n"), "'batch_num'" },
+  };
+  for (const auto &b : bad)
+    {
+      e = validate_error (b.first);
+      EXPECT_NE (e.find (b.second), std::string::npos) << b.first << " -> " << e;
+      EXPECT_EQ (e.find ("parse:"), std::string::npos) << e;
+    }
+  // linear_quant does not take the KV-cache observers
+  for (const char *m : { "ifmr", "hfmg" })
+    {
+      e = validate_error (harness_linear_quant_yaml (
+          std::string ("{dtype: int8, scope: per_tensor, symmetric: false, method: ") + m + "}",
+          "{dtype: int8, scope: per_channel, symmetric: true, method: minmax}"));
+      EXPECT_NE (e.find (m), std::string::npos) << e;
+      EXPECT_NE (e, "") << m;
+    }
   e = validate_error ("type: fa3_quant\n"
                       "qconfig: {dtype: int8, scope: per_head, symmetric: true, method: minmax}\n"
                       "details:\n"
