@@ -108,8 +108,8 @@ INSTANTIATE_TEST_SUITE_P (
                      "W8A8" },
         ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC", true },
         ExampleCase{ "dense-w8a8-dynamic-iter-smooth.yaml", "models/stories260K", "W8A8_DYNAMIC" },
-        ExampleCase{ "dense-w8a8-dynamic-iter-smooth.yaml", "models/synthetic/tiny-random-qwen2-moe",
-                     "W8A8_DYNAMIC" },
+        ExampleCase{ "dense-w8a8-dynamic-iter-smooth.yaml",
+                     "models/synthetic/tiny-random-qwen2-moe", "W8A8_DYNAMIC" },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
@@ -398,7 +398,8 @@ INSTANTIATE_TEST_SUITE_P (
     // w8a8 (the default) is msModelSlim's default-w8a8: iter_smooth then
     // per-token int8, which its saver labels W8A8_DYNAMIC
     ::testing::Values (PracticeCase{ "", "W8A8_DYNAMIC", "dense-w8a8-dynamic-iter-smooth.yaml" },
-                       PracticeCase{ "w8a8", "W8A8_DYNAMIC", "dense-w8a8-dynamic-iter-smooth.yaml" },
+                       PracticeCase{ "w8a8", "W8A8_DYNAMIC",
+                                     "dense-w8a8-dynamic-iter-smooth.yaml" },
                        PracticeCase{ "w8a8_dynamic", "W8A8_DYNAMIC", "dense-w8a8-dynamic.yaml" },
                        PracticeCase{ "w8a16", "W8A16", "dense-w8a16.yaml" },
                        PracticeCase{ "w4a16", "W4A16", "dense-w4a16-per-group.yaml" }));
