@@ -121,6 +121,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w4a16-gptq.yaml", "models/stories260K", "W4A16" },
         ExampleCase{ "dense-w8a8-histogram.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-mix-pdmix.yaml", "models/stories260K", "W8A8_MIX" },
+        ExampleCase{ "dense-w4a8-dynamic.yaml", "models/stories260K", "W4A8_DYNAMIC", true },
+        ExampleCase{ "dense-w4a8-dynamic-ssz.yaml", "models/stories260K", "W4A8_DYNAMIC", true },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/stories260K", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-mixtral-moe", "" },
         ExampleCase{ "moe-w8a8-mix.yaml", "models/synthetic/tiny-random-qwen2-moe", "" }));

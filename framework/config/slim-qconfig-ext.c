@@ -7,6 +7,7 @@
 #include "slim-gptq.h"
 #include "slim-histogram.h"
 #include "slim-property.h"
+#include "slim-ssz.h"
 
 struct _SlimQConfigExt
 {
@@ -20,6 +21,8 @@ struct _SlimQConfigExt
   gboolean act_order;
   gboolean share_hessian;
   SlimHistogramMetric search_method;
+  gint64 step;
+  gint axes;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -65,6 +68,16 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "histogram activations: the error the clip search minimises, l2_norm (default, "
       "msModelSlim's) or kl_divergence (HistogramObserverConfig.search_method).",
       slim_histogram_metric_get_type, SLIM_HISTOGRAM_L2_NORM),
+  SLIM_PROPERTY_INT64 (
+      SlimQConfigExt, step, "step", "SSZ iterations",
+      "ssz weights: most scale-search iterations (0 = msModelSlim's default, 50; msModelSlim "
+      "also falls back to 50 for a value <= 0).",
+      0, G_MAXINT32, 0),
+  SLIM_PROPERTY_INT (
+      SlimQConfigExt, axes, "axes", "MX shared-exponent axis",
+      "msModelSlim's MX per_block minmax observer axis (mxfp4/mxfp8 configs).  slimflow has no "
+      "MX quantizer, so a given value is refused by the processor; unset by default.",
+      G_MININT, G_MAXINT, SLIM_QCONFIG_AXES_UNSET),
 };
 /* clang-format on */
 
@@ -183,4 +196,30 @@ slim_qconfig_ext_get_search_method (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_HISTOGRAM_L2_NORM);
   return self->search_method;
+}
+
+/**
+ * slim_qconfig_ext_get_step:
+ * @self: an ext mapping
+ *
+ * Returns: `step`, 0 when not set (the ssz default applies)
+ */
+gint64
+slim_qconfig_ext_get_step (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0);
+  return self->step;
+}
+
+/**
+ * slim_qconfig_ext_get_axes:
+ * @self: an ext mapping
+ *
+ * Returns: `axes`, %SLIM_QCONFIG_AXES_UNSET when not given
+ */
+gint
+slim_qconfig_ext_get_axes (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QCONFIG_AXES_UNSET);
+  return self->axes;
 }

@@ -17,6 +17,9 @@
  *   search_method     histogram activations: l2_norm (default) or
  *                     kl_divergence (msModelSlim's HistogramObserverConfig
  *                     field, which its v1 YAML does not reach)
+ *   step              ssz weights: most search iterations (0 = default 50)
+ *   axes              msModelSlim's MX per_block shared-exponent axis; slimflow
+ *                     has no MX quantizer, so processors refuse it when given
  * Keys a quantizer does not read are accepted and ignored (as msModelSlim
  * does with ext entries another method reads); unknown keys are refused.
  */
@@ -33,6 +36,7 @@ G_DECLARE_FINAL_TYPE (SlimQConfigExt, slim_qconfig_ext, SLIM, QCONFIG_EXT, GObje
 
 /* Largest group_size accepted (a group is a run of input features). */
 #define SLIM_QCONFIG_MAX_GROUP_SIZE (1 << 24)
+#define SLIM_QCONFIG_AXES_UNSET G_MININT /* `axes` not given */
 
 /* 0 when not set. */
 gint64 slim_qconfig_ext_get_group_size (SlimQConfigExt *self);
@@ -44,5 +48,7 @@ gint64 slim_qconfig_ext_get_block_size (SlimQConfigExt *self);
 gboolean slim_qconfig_ext_get_act_order (SlimQConfigExt *self);
 gboolean slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self);
 SlimHistogramMetric slim_qconfig_ext_get_search_method (SlimQConfigExt *self);
+gint64 slim_qconfig_ext_get_step (SlimQConfigExt *self);
+gint slim_qconfig_ext_get_axes (SlimQConfigExt *self);
 
 G_END_DECLS

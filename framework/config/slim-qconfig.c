@@ -37,8 +37,8 @@ static const SlimPropertyDecl slim_qconfig_properties[] = {
   SLIM_PROPERTY_ENUM (
       SlimQConfig, method, "method", "Method",
       "How the quantization parameters are found: minmax; none for float; histogram (int8 "
-      "per_tensor activations); gptq (int8/int4 per_channel/per_group weights); ssz and "
-      "autoround are named but not implemented yet.",
+      "per_tensor activations); gptq (int8/int4 per_channel/per_group weights); ssz (int8/int4 per_channel "
+      "sym weights); autoround is named but not implemented yet.",
       slim_qmethod_get_type, DEFAULT_METHOD, .flags = SLIM_PARAM_REQUIRED),
   SLIM_PROPERTY_OBJECT (SlimQConfig, ext, "ext", "Extensions",
                         "Method-specific settings (group_size, percdamp, block_size, ...).", slim_qconfig_ext_get_type),

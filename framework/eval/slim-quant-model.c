@@ -11,6 +11,7 @@
 #include <string.h>
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
+#include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
 #include "slim-safetensors.h"
@@ -423,6 +424,56 @@ read_deq_scale (SlimSafetensors *st, const char *module, gint64 n_out, float *ou
   return TRUE;
 }
 
+/* W4A8_DYNAMIC: the weight is int4 packed over pairs of output rows,
+ * (n_out / 2, n_in) int8 (slim-pack.h); weight_scale / weight_offset one
+ * per output row; per-token int8 activations.  scale_bias is derived from
+ * the same codes (a deployment-side correction term) and not needed for
+ * the float forward. */
+static SlimTensor *
+dequantize_w4a8 (SlimSafetensors *st, const char *module, SlimQLinear *record, GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autoptr (SlimTensor) packed = slim_safetensors_get_tensor (st, wname, error);
+  g_autoptr (SlimTensor) ws = NULL, wo = NULL;
+  g_autofree gint8 *codes = NULL; /* (n_out, n_in) */
+  gint64 n_out, n_in;
+  const float *sd, *od;
+  SlimTensor *w;
+  float *wd;
+
+  if (packed == NULL)
+    return NULL;
+  if (slim_tensor_get_dtype (packed) != SLIM_DTYPE_I8 || slim_tensor_get_n_dims (packed) != 2)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: W4A8_DYNAMIC expects a 2-D int8 packed weight", wname);
+      return NULL;
+    }
+  n_out = 2 * slim_tensor_get_dim (packed, 0);
+  n_in = slim_tensor_get_dim (packed, 1);
+  ws = get_f32 (st, module, "weight_scale", n_out, error);
+  wo = ws != NULL ? get_f32 (st, module, "weight_offset", n_out, error) : NULL;
+  if (wo == NULL)
+    return NULL;
+  codes = g_try_malloc ((gsize)n_out * (gsize)MAX (n_in, 1));
+  if (codes == NULL)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
+                   "%s: out of memory unpacking the int4 weight", wname);
+      return NULL;
+    }
+  slim_unpack_w4a8_int4 (slim_tensor_get_data (packed), n_out, n_in, codes);
+  w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* (n_out, n_in) row-major */
+  wd = slim_tensor_get_data_mut (w);
+  sd = slim_tensor_get_data (ws); /* (n_out) */
+  od = slim_tensor_get_data (wo); /* (n_out) */
+  for (gint64 o = 0; o < n_out; o++)
+    for (gint64 i = 0; i < n_in; i++)
+      wd[o * n_in + i] = ((float)codes[o * n_in + i] - od[o]) * sd[o];
+  record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+  return w;
+}
+
 /* The float weight of one quantized linear, and its act record. */
 static SlimTensor *
 dequantize_linear (SlimSafetensors *st,
@@ -432,13 +483,24 @@ dequantize_linear (SlimSafetensors *st,
                    GError **error)
 {
   g_autofree char *wname = g_strconcat (module, ".weight", NULL);
-  g_autoptr (SlimTensor) q = slim_safetensors_get_tensor_f32 (st, wname, error);
+  g_autoptr (SlimTensor) q = NULL;
   g_autoptr (SlimQLinear) record = slim_qlinear_new (module, label);
   SlimTensor *w;
   gint64 n_out, n_in;
   float *wd;
   const float *qd;
 
+  if (strcmp (label, "W4A8_DYNAMIC") == 0)
+    {
+      w = dequantize_w4a8 (st, module, record, error);
+      if (w == NULL)
+        return NULL;
+      n_out = slim_tensor_get_dim (w, 0);
+      n_in = slim_tensor_get_dim (w, 1);
+      wd = slim_tensor_get_data_mut (w);
+      goto check;
+    }
+  q = slim_safetensors_get_tensor_f32 (st, wname, error);
   if (q == NULL)
     return NULL;
   if (slim_tensor_get_n_dims (q) != 2)
@@ -526,10 +588,11 @@ dequantize_linear (SlimSafetensors *st,
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16 can)",
+                   "W4A16, W4A8_DYNAMIC can)",
                    module, label);
       goto fail;
     }
+check:
   for (gint64 k = 0; k < n_out * n_in; k++)
     if (!isfinite (wd[k]))
       {

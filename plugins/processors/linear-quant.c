@@ -2,7 +2,7 @@
  *
  * linear-quant.c: msModelSlim's `linear_quant` processor (modelslim-v1-spec.md
  * 2.1; msModelSlim processor/quant/linear.py, core/quantizer/linear.py,
- * core/quantizer/impl/minmax.py, gptq.py and histogram.py): integer
+ * core/quantizer/impl/minmax.py, gptq.py, ssz.py and histogram.py): integer
  * quantization of the weights and activations of the linear modules
  * selected by name.
  *
@@ -17,7 +17,8 @@
  * (wcmatch fnmatch + BRACE: `*` crosses dots).  validate checks, before any
  * weight is read, that both quantizers are registered and implemented
  * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
- * int8/int4 per_channel/per_group, sym or asym) and that the act/weight
+ * int8/int4 per_channel/per_group, sym or asym, ssz for int8/int4
+ * per_channel sym) and that the act/weight
  * pair is one of the legal combinations; the pair decides the description
  * label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC,
  * W8A8_MIX).  The `pdmix` processor (pdmix.c) is this code with the
@@ -30,9 +31,12 @@
  *                msModelSlim where a replaced module is no nn.Linear any
  *                more): minmax weights are quantized now (per channel: one
  *                scale per output row; per group: runs of group_size input
- *                features) and the layer's weight is replaced by its
+ *                features), ssz weights too (slim-ssz.h: minmax start, at
+ *                most ext.step least-squares scale refits, per channel
+ *                keep-if-better), and the layer's weight is replaced by its
  *                dequantized values, as msModelSlim's LinearQuantizer runs
- *                the calibration forward with fake-quantized minmax weights.
+ *                the calibration forward with fake-quantized minmax/ssz
+ *                weights (WeightPerChannelSsz quantizes on its first forward).
  *                gptq weights are only checked: their calibration forward
  *                uses the float weights (WeightPerChannelGPTQ.forward
  *                returns the float weight while accumulating).
@@ -97,7 +101,10 @@
  *   - A static activation quantizer or gptq weight that saw no data (a
  *     linear the calibration forward never ran) is an error naming the
  *     module.
- *   - `ext` accepts the keys of slim-qconfig-ext.h only.
+ *   - `ext` accepts the keys of slim-qconfig-ext.h only; ext.axes (MX
+ *     per_block only in msModelSlim) is refused with the reason, and so is
+ *     ext.max_bound with gptq or ssz (msModelSlim's quantize ignores it
+ *     there).
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -111,6 +118,7 @@
 #include "linear-quant.h"
 
 #include "linear-quant-hessians.h"
+#include "slim-ssz.h"
 
 #include <string.h>
 
@@ -120,7 +128,7 @@ typedef struct
   SlimQScheme act;
   SlimQScheme weight;
   SlimQMethod act_method;    /* minmax or histogram for integer activations */
-  SlimQMethod weight_method; /* minmax or gptq */
+  SlimQMethod weight_method; /* minmax, gptq or ssz */
   SlimQParamsConfig act_cfg; /* integer activations only */
   SlimQParamsConfig weight_cfg;
   SlimQAggregation aggregation; /* static per-tensor minmax activation observer */
@@ -128,6 +136,7 @@ typedef struct
   gint64 group_size;            /* per_group weights, else 0 */
   SlimGptqConfig gptq;          /* gptq weights */
   gboolean share_hessian;       /* gptq weights */
+  SlimSszConfig ssz;            /* ssz weights */
   const char *label;
   gboolean data_free;
   gboolean distributed;
@@ -284,6 +293,50 @@ slim_linear_quant_prepare_gptq (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, 
   return TRUE;
 }
 
+/* ssz settings from the weight's ext: step (0 = msModelSlim's 50);
+ * max_bound is not read by msModelSlim's ssz (its quantize has no bound),
+ * so it is refused rather than silently dropped.  group_size is ignored,
+ * as msModelSlim ignores it for per_channel ssz. */
+static gboolean
+slim_linear_quant_prepare_ssz (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, GError **error)
+{
+  slim_ssz_config_init (&plan->ssz, &plan->weight_cfg);
+  if (ext != NULL)
+    {
+      if (slim_qconfig_ext_get_step (ext) > 0)
+        plan->ssz.step = slim_qconfig_ext_get_step (ext);
+      if (slim_qconfig_ext_get_max_bound (ext) != 0)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "qconfig.weight.ext.max_bound: not supported with method ssz (the "
+                       "dtype's own bound is used)");
+          return FALSE;
+        }
+    }
+  if (!slim_ssz_config_check (&plan->ssz, error))
+    {
+      g_prefix_error (error, "qconfig.weight: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ext.axes is msModelSlim's MX per_block shared-exponent axis (its only
+ * users are mxfp4/mxfp8 minmax configs); no quantizer here has that axis. */
+static gboolean
+slim_linear_quant_check_axes (const char *role, SlimQConfigExt *ext, GError **error)
+{
+  if (ext == NULL || slim_qconfig_ext_get_axes (ext) == SLIM_QCONFIG_AXES_UNSET)
+    return TRUE;
+  g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+               "qconfig.%s.ext.axes: the shared-exponent axis of MX per_block quantization "
+               "(msModelSlim's mxfp4/mxfp8 minmax observers); slimflow implements no MX "
+               "quantizer and the integer quantizers (minmax, gptq, ssz, histogram) have no such "
+               "axis: remove the key",
+               role);
+  return FALSE;
+}
+
 /* Resolves and checks the configuration (once: the base calls it before
  * compiling include / exclude); no model needed. */
 static gboolean
@@ -356,9 +409,17 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       g_prefix_error (error, "qconfig.weight: ");
       return FALSE;
     }
+  if (!slim_linear_quant_check_axes ("act", act_ext, error)
+      || !slim_linear_quant_check_axes ("weight", weight_ext, error))
+    return FALSE;
   if (plan.weight_method == SLIM_QMETHOD_GPTQ)
     {
       if (!slim_linear_quant_prepare_gptq (&plan, weight_ext, error))
+        return FALSE;
+    }
+  else if (plan.weight_method == SLIM_QMETHOD_SSZ)
+    {
+      if (!slim_linear_quant_prepare_ssz (&plan, weight_ext, error))
         return FALSE;
     }
   else if (plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
@@ -527,11 +588,20 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   pending->record->n_in = n_in;
   if (plan->weight_method != SLIM_QMETHOD_GPTQ)
     {
+      gboolean ok;
+
       slim_linear_quant_weights_init (&w, module, n_out, n_in, n_params);
-      if (!slim_quantize_weight (
-              &plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight), n_out, n_in,
-              plan->group_size, slim_tensor_get_data_mut (w.scale),
-              slim_tensor_get_data_mut (w.offset), slim_tensor_get_data_mut (w.weight_q), error))
+      if (plan->weight_method == SLIM_QMETHOD_SSZ)
+        ok = slim_ssz_quantize (&plan->ssz, slim_tensor_get_data (weight), n_out, n_in,
+                                slim_tensor_get_data_mut (w.scale),
+                                slim_tensor_get_data_mut (w.offset),
+                                slim_tensor_get_data_mut (w.weight_q), NULL, NULL, error);
+      else
+        ok = slim_quantize_weight (
+            &plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight), n_out, n_in,
+            plan->group_size, slim_tensor_get_data_mut (w.scale),
+            slim_tensor_get_data_mut (w.offset), slim_tensor_get_data_mut (w.weight_q), error);
+      if (!ok)
         {
           g_prefix_error (error, "%s: ", module);
           slim_linear_quant_weights_clear (&w);
@@ -553,7 +623,10 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   g_hash_table_insert (priv->pending, pending->record->module, pending);
   g_ptr_array_add (priv->pending_order, pending);
   g_debug ("%s: %s, weight %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT " %s", module, plan->label,
-           n_out, n_in, plan->weight_method == SLIM_QMETHOD_GPTQ ? "selected (gptq)" : "quantized");
+           n_out, n_in,
+           plan->weight_method == SLIM_QMETHOD_GPTQ  ? "selected (gptq)"
+           : plan->weight_method == SLIM_QMETHOD_SSZ ? "quantized (ssz)"
+                                                     : "quantized");
   return TRUE;
 }
 
