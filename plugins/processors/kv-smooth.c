@@ -24,9 +24,13 @@
  *                  state-rope-norm (qwen3, q_norm / k_norm before RoPE):
  *                    one scale vector of head_dim (max over the heads),
  *                    k_norm.weight / s, q_norm.weight * s.
- * Q'K'^T = QK^T, so the float model is unchanged while the key cache's
- * range per channel shrinks: put it before dynamic_cache (C8) and before
- * linear_quant (q_proj / k_proj must still be float).
+ * Q'K'^T = QK^T, so the float model is unchanged while the key channels'
+ * ranges are evened out: put it before dynamic_cache (C8) / fa3_quant and
+ * before linear_quant (q_proj / k_proj must still be float).  A
+ * per-channel cache scale (C8) is itself invariant to a per-channel
+ * rescaling, so the gain shows with quantizers that share a scale over
+ * channels (fa3_quant per head); msModelSlim's docs assume the query is
+ * not quantized (q is multiplied by s).
  *
  * msModelSlim implements the interface for its qwen adapters only;
  * slimflow derives the fused unit from config.json (qk_norm or not) for
