@@ -29,6 +29,11 @@
  * The search quantizes only to choose s: the fused weights stay float, so
  * put linear_quant (with the same weight scheme) after it.
  *
+ * Memory: the kept inputs (tokens x input width floats per subgraph, at
+ * most four per dense layer) and the reference outputs of the inspected
+ * module stay in RAM for one layer; msModelSlim keeps the same (its
+ * cached module kwargs).  They are not spilled.
+ *
  * ov: msModelSlim passes the searched scales as both o_proj and v_proj
  * scales, which only fits when n_heads == n_kv_heads; with GQA slimflow
  * fuses the mean of each kv head's group (as iter_smooth does), exact as
