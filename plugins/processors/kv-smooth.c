@@ -6,7 +6,9 @@
  *   type: kv_smooth
  *   smooth_factor: 1.0   > 0; larger smooths more
  *   include: ["*"]       patterns over attention modules
- *                        ("model.layers.3.self_attn"); empty means all
+ *                        ("model.layers.3.self_attn"); empty means all, as
+ *                        dynamic_cache (msModelSlim's kv_smooth would then
+ *                        match nothing)
  *   exclude: []          wins over include
  *
  * Per selected attention:
