@@ -260,7 +260,7 @@ slim_smooth_linear_input (
   return TRUE;
 }
 
-/* The scales of a site: the subclass's compute_scales, or the alpha rule
+/* The scales of a site: the subclass's search_scales, or the alpha rule
  * on the statistics and the consumers' column maximum w_max (n). */
 static gboolean
 site_scales (SlimSmoothProcessor *self,
@@ -273,8 +273,8 @@ site_scales (SlimSmoothProcessor *self,
 {
   SlimSmoothProcessorClass *klass = SLIM_SMOOTH_PROCESSOR_GET_CLASS (self);
 
-  if (klass->compute_scales != NULL)
-    return klass->compute_scales (self, layer, site->subgraph, site->stats, scales, error);
+  if (klass->search_scales != NULL)
+    return klass->search_scales (self, layer, site->subgraph, site->stats, scales, error);
   slim_smooth_scales (site->stats->smooth, w_max, site->stats->n_channels, params->alpha,
                       1.0 - params->alpha, 1e-5f, (float)params->scale_min, scales);
   return TRUE;

@@ -89,10 +89,10 @@ G_DECLARE_DERIVABLE_TYPE (
  * @observe_input: (optional) sees every calibration input x (n_tokens,
  *   n_in) of a kept subgraph's targets[0], after the statistics (awq keeps
  *   the inputs); x must not be modified
- * @compute_scales: (optional) replaces the alpha rule: the scales (n, the
- *   consumer's input width) of a subgraph whose statistics are complete;
- *   the layer holds the current weights, which the vfunc may change
- *   temporarily but must restore (awq searches them)
+ * @search_scales: (optional) replaces the alpha rule with a search (awq):
+ *   the scales (n, the consumer's input width) of a subgraph whose
+ *   statistics are complete; the layer holds the current weights, which
+ *   the vfunc may change temporarily (to run candidates) but must restore
  */
 struct _SlimSmoothProcessorClass
 {
@@ -105,7 +105,7 @@ struct _SlimSmoothProcessorClass
                              gint64 n_tokens,
                              gint64 n_in,
                              GError **error);
-  gboolean (*compute_scales) (SlimSmoothProcessor *self,
+  gboolean (*search_scales) (SlimSmoothProcessor *self,
                               SlimLayer *layer,
                               const SlimSubgraph *subgraph,
                               const SlimSmoothStats *stats,

@@ -191,7 +191,7 @@ slim_awq_processor_get_params (SlimSmoothProcessor *processor, SlimSmoothParams 
 
   params->subgraph_types = self->types; /* 0 before validate/pre_run: nothing kept */
   params->symmetric = TRUE;             /* no shift: awq only rescales */
-  params->abs_consumer_max = TRUE;      /* unused: compute_scales replaces the rule */
+  params->abs_consumer_max = TRUE;      /* unused: search_scales replaces the rule */
 }
 
 static gboolean
@@ -355,7 +355,7 @@ slim_awq_eval (
 }
 
 static gboolean
-slim_awq_processor_compute_scales (SlimSmoothProcessor *processor,
+slim_awq_processor_search_scales (SlimSmoothProcessor *processor,
                                    SlimLayer *layer,
                                    const SlimSubgraph *subgraph,
                                    const SlimSmoothStats *stats,
@@ -432,7 +432,7 @@ slim_awq_processor_class_init (SlimAwqProcessorClass *klass)
   processor_class->supports_distributed = slim_awq_processor_supports_distributed;
   smooth_class->get_params = slim_awq_processor_get_params;
   smooth_class->observe_input = slim_awq_processor_observe_input;
-  smooth_class->compute_scales = slim_awq_processor_compute_scales;
+  smooth_class->search_scales = slim_awq_processor_search_scales;
   SLIM_PROPERTIES_INSTALL (klass, slim_awq_properties);
 }
 
