@@ -71,6 +71,8 @@
 #include "slim-processor.h"
 #include "slim-linear-processor.h"
 #include "slim-smooth.h"
+#include "slim-awq.h"
+#include "slim-kv-smooth.h"
 #include "slim-smooth-processor.h"
 #include "slim-attention-select.h"
 #include "slim-attention-processor.h"

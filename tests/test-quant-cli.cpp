@@ -120,6 +120,9 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-float-sparse.yaml", "models/synthetic/tiny-random-qwen2", "W16A16S" },
         ExampleCase{ "dense-w4a16-gptq.yaml", "models/stories260K", "W4A16" },
         ExampleCase{ "dense-w8a8-histogram.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-kv-smooth.yaml", "models/stories260K", "W8A8" },
+        ExampleCase{ "dense-w8a8-kv-smooth.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
+        ExampleCase{ "dense-w4a16-awq.yaml", "models/stories260K", "W4A16" },
         ExampleCase{ "dense-w8a8-mix-pdmix.yaml", "models/stories260K", "W8A8_MIX" },
         ExampleCase{ "dense-w4a8-dynamic.yaml", "models/stories260K", "W4A8_DYNAMIC", true },
         ExampleCase{ "dense-w4a8-dynamic-ssz.yaml", "models/stories260K", "W4A8_DYNAMIC", true },
@@ -358,7 +361,9 @@ INSTANTIATE_TEST_SUITE_P (
                        // dynamic_cache / fa3_quant: per-layer observers, pattern hits and
                        // the saver's attention and global keys cross the checkpoint
                        ResumeCase{ "c8", "dense-w8a8-c8.yaml", "", { "1", "3" } },
-                       ResumeCase{ "fa3", "dense-w8a8-fa3.yaml", "", { "2" } }),
+                       ResumeCase{ "fa3", "dense-w8a8-fa3.yaml", "", { "2" } },
+                       ResumeCase{ "kv_smooth", "dense-w8a8-kv-smooth.yaml", "", { "1", "3" } },
+                       ResumeCase{ "awq", "dense-w4a16-awq.yaml", "", { "2" } }),
     [] (const ::testing::TestParamInfo<ResumeCase> &info) {
       return std::string (info.param.name);
     });

@@ -763,3 +763,96 @@ slim_model_get_subgraphs (SlimModel *self, guint index)
   self->adapter->add_mlp_subgraphs (self->config, prefix, index, subgraphs);
   return subgraphs;
 }
+
+/**
+ * slim_model_forward_module:
+ *
+ * One module of a decoder layer on its own input, with the layer's
+ * current weights and no hooks (awq's inspected module): a linear
+ * (module.weight), the attention block ("<prefix>.self_attn": x
+ * input-normed, one sequence at positions 0 .. n_tokens - 1) or the MLP
+ * block ("<prefix>.mlp": x post-attention-normed; dense or MoE, as the
+ * adapter runs it).
+ * Returns: (transfer full): out (n_tokens, n_out), or NULL with an error.
+ */
+SlimTensor *
+slim_model_forward_module (SlimModel *self,
+                           SlimLayer *layer,
+                           const char *module,
+                           const float *x,
+                           gint64 n_tokens,
+                           gint64 n_in,
+                           GError **error)
+{
+  const SlimModelConfig *config;
+  g_autofree char *weight_name = NULL;
+  g_autofree char *attn = NULL;
+  g_autofree char *mlp = NULL;
+  g_autoptr (SlimTensor) out = NULL;
+  SlimTensor *w;
+
+  g_return_val_if_fail (SLIM_IS_MODEL (self), NULL);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), NULL);
+  g_return_val_if_fail (module != NULL && x != NULL, NULL);
+
+  config = self->config;
+  weight_name = g_strconcat (module, ".weight", NULL);
+  w = slim_layer_get_tensor (layer, weight_name);
+  if (w != NULL && slim_tensor_get_n_dims (w) == 2)
+    {
+      const gint64 n_out = slim_tensor_get_dim (w, 0);
+
+      if (slim_tensor_get_dim (w, 1) != n_in)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT,
+                       "%s takes %" G_GINT64_FORMAT " inputs, given %" G_GINT64_FORMAT, module,
+                       slim_tensor_get_dim (w, 1), n_in);
+          return NULL;
+        }
+      out = slim_model_new_activations (module, n_tokens, n_out, error);
+      if (out == NULL
+          || !slim_decoder_linear (layer, module, x, n_tokens, n_in, n_out,
+                                   slim_tensor_get_data_mut (out), NULL, error))
+        return NULL;
+      return g_steal_pointer (&out);
+    }
+  attn = g_strconcat (slim_layer_get_prefix (layer), ".self_attn", NULL);
+  mlp = g_strconcat (slim_layer_get_prefix (layer), ".mlp", NULL);
+  if (strcmp (module, attn) != 0 && strcmp (module, mlp) != 0)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT,
+                   "%s is not a module slimflow can run on its own (a linear, %s or %s)", module,
+                   attn, mlp);
+      return NULL;
+    }
+  if (n_in != config->hidden_size)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT,
+                   "%s takes %" G_GINT64_FORMAT " inputs, given %" G_GINT64_FORMAT, module,
+                   config->hidden_size, n_in);
+      return NULL;
+    }
+  out = slim_model_new_activations (module, n_tokens, config->hidden_size, error);
+  if (out == NULL)
+    return NULL;
+  if (strcmp (module, attn) == 0)
+    {
+      const gint64 seq_len = n_tokens;
+      const SlimBatch batch = { 1, &seq_len };
+      g_autofree gint64 *positions = g_new (gint64, MAX (n_tokens, 1)); /* (n_tokens) */
+      SlimRopeTable rope = { 0 };
+      gboolean ok;
+
+      slim_decoder_fill_positions (&batch, positions);
+      slim_rope_table_init (&rope, config, n_tokens);
+      ok = slim_decoder_forward_attention (config, layer, &rope, positions, &batch, x,
+                                           slim_tensor_get_data_mut (out), NULL, error);
+      slim_rope_table_clear (&rope);
+      if (!ok)
+        return NULL;
+    }
+  else if (!self->adapter->forward_mlp (config, layer, x, slim_tensor_get_data_mut (out), n_tokens,
+                                        NULL, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}

@@ -71,6 +71,18 @@ SlimTensor *slim_model_forward_logits_full (SlimModel *self,
                                             SlimProgress *progress,
                                             GError **error);
 
+/* One module of a decoder layer on its own input x (n_tokens, n_in), one
+ * sequence, current weights, no hooks: a linear, "<prefix>.self_attn" (x
+ * input-normed) or "<prefix>.mlp" (x post-attention-normed).  Returns
+ * out (n_tokens, n_out), or NULL with an error. */
+SlimTensor *slim_model_forward_module (SlimModel *self,
+                                       SlimLayer *layer,
+                                       const char *module,
+                                       const float *x,
+                                       gint64 n_tokens,
+                                       gint64 n_in,
+                                       GError **error);
+
 /* Structure of decoder layer i (transfer full array of SlimSubgraph*, with
  * free func set). */
 GPtrArray *slim_model_get_subgraphs (SlimModel *self, guint index);

@@ -329,6 +329,29 @@ slim_smooth_linear_input (
       return FALSE;
     }
   slim_smooth_stats_update (site->stats, x, n_tokens);
+  if (SLIM_SMOOTH_PROCESSOR_GET_CLASS (self)->observe_input != NULL)
+    return SLIM_SMOOTH_PROCESSOR_GET_CLASS (self)->observe_input (self, site->subgraph, x, n_tokens,
+                                                                  n_in, error);
+  return TRUE;
+}
+
+/* The scales of a site: the subclass's search_scales, or the alpha rule
+ * on the statistics and the consumers' column maximum w_max (n). */
+static gboolean
+site_scales (SlimSmoothProcessor *self,
+             SlimLayer *layer,
+             SlimSmoothSite *site,
+             const SlimSmoothParams *params,
+             const float *w_max,
+             float *scales,
+             GError **error)
+{
+  SlimSmoothProcessorClass *klass = SLIM_SMOOTH_PROCESSOR_GET_CLASS (self);
+
+  if (klass->search_scales != NULL)
+    return klass->search_scales (self, layer, site->subgraph, site->stats, scales, error);
+  slim_smooth_scales (site->stats->smooth, w_max, site->stats->n_channels, params->alpha,
+                      1.0 - params->alpha, 1e-5f, (float)params->scale_min, scales);
   return TRUE;
 }
 
@@ -473,8 +496,8 @@ fuse_norm_linear (SlimSmoothProcessor *self,
         return shape_error (self, sg, "a target's input width differs from its statistics", error);
       slim_smooth_weight_column_max (weights[k], n_out, n_in, TRUE, k > 0, w_max);
     }
-  slim_smooth_scales (site->stats->smooth, w_max, n, params->alpha, 1.0 - params->alpha, 1e-5f,
-                      (float)params->scale_min, scales);
+  if (!site_scales (self, layer, site, params, w_max, scales, error))
+    return FALSE;
   norm_w = writable_vector (layer, norm_w_name, n, FALSE, NULL, error);
   if (norm_w == NULL)
     {
@@ -558,8 +581,8 @@ fuse_linear_pair (SlimSmoothProcessor *self,
   if (c_in != n)
     return shape_error (self, sg, "the consumer's input width differs from its statistics", error);
   slim_smooth_weight_column_max (consumer, c_out, c_in, params->abs_consumer_max, FALSE, w_max);
-  slim_smooth_scales (site->stats->smooth, w_max, n, params->alpha, 1.0 - params->alpha, 1e-5f,
-                      (float)params->scale_min, scales);
+  if (!site_scales (self, layer, site, params, w_max, scales, error))
+    return FALSE;
   if (sg->type == SLIM_SUBGRAPH_OV)
     {
       const SlimModelConfig *config = slim_model_get_config (priv->model);
@@ -704,6 +727,13 @@ slim_smooth_processor_get_exclude (SlimSmoothProcessor *self)
 {
   g_return_val_if_fail (SLIM_IS_SMOOTH_PROCESSOR (self), NULL);
   return (const char *const *)priv_of (self)->exclude;
+}
+
+SlimModel *
+slim_smooth_processor_get_model (SlimSmoothProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_SMOOTH_PROCESSOR (self), NULL);
+  return priv_of (self)->model;
 }
 
 const float *

@@ -86,14 +86,36 @@ G_DECLARE_DERIVABLE_TYPE (
 /**
  * SlimSmoothProcessorClass:
  * @get_params: the scale rule and the kinds (required)
+ * @observe_input: (optional) sees every calibration input x (n_tokens,
+ *   n_in) of a kept subgraph's targets[0], after the statistics (awq keeps
+ *   the inputs); x must not be modified
+ * @search_scales: (optional) replaces the alpha rule with a search (awq):
+ *   the scales (n, the consumer's input width) of a subgraph whose
+ *   statistics are complete; the layer holds the current weights, which
+ *   the vfunc may change temporarily (to run candidates) but must restore
  */
 struct _SlimSmoothProcessorClass
 {
   SlimProcessorClass parent_class;
 
   void (*get_params) (SlimSmoothProcessor *self, SlimSmoothParams *params);
-  gpointer padding[4];
+  gboolean (*observe_input) (SlimSmoothProcessor *self,
+                             const SlimSubgraph *subgraph,
+                             const float *x,
+                             gint64 n_tokens,
+                             gint64 n_in,
+                             GError **error);
+  gboolean (*search_scales) (SlimSmoothProcessor *self,
+                              SlimLayer *layer,
+                              const SlimSubgraph *subgraph,
+                              const SlimSmoothStats *stats,
+                              float *scales,
+                              GError **error);
+  gpointer padding[2];
 };
+
+/* The model given to pre_run (transfer none), NULL before. */
+SlimModel *slim_smooth_processor_get_model (SlimSmoothProcessor *self);
 
 /* The include / exclude lists (properties of this class). transfer none. */
 const char *const *slim_smooth_processor_get_include (SlimSmoothProcessor *self);

@@ -31,6 +31,7 @@ harness_registry ()
          "processors/slim-processor-smooth_quant.so", "processors/slim-processor-iter_smooth.so",
          "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
          "processors/slim-processor-float_sparse.so",
+         "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
