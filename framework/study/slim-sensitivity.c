@@ -204,6 +204,7 @@ slim_sensitivity_measure (SlimModel *float_model,
           const char *label = labels != NULL ? g_hash_table_lookup (labels, tensor) : NULL;
           e->module = g_strdup (*name);
           e->layer = l;
+          e->order = out->len;
           e->kind = g_strdup (g_str_has_prefix (*name, prefix) && (*name)[strlen (prefix)] == '.'
                                   ? *name + strlen (prefix) + 1
                                   : *name);

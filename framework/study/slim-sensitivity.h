@@ -34,6 +34,7 @@ typedef struct
   char *kind;  /* what follows the layer prefix: "self_attn.q_proj" */
   char *label; /* quant_type of the quantized folder ("W4A16"), "float" when left float */
   double error;
+  guint order; /* position in the model's order of linears (layer by layer) */
 } SlimSensitivity;
 
 void slim_sensitivity_free (SlimSensitivity *s);

@@ -123,7 +123,7 @@ slim_svg_heat_map (const char *title,
                    guint n_columns)
 {
   GString *s = g_string_new (NULL);
-  double cell_w = 92, cell_h = 26, x0 = 80, y0 = SLIM_SVG_TOP;
+  double cell_w = 100, cell_h = 26, x0 = 80, y0 = SLIM_SVG_TOP;
   double max_v = 0.0;
 
   g_return_val_if_fail (values != NULL && column_names != NULL, NULL);
@@ -141,7 +141,7 @@ slim_svg_heat_map (const char *title,
         {
           double v = values[l * n_columns + c];
           char fill[8];
-          g_autofree char *text = isnan (v) ? g_strdup ("-") : g_strdup_printf ("%.4f", v);
+          g_autofree char *text = isnan (v) ? g_strdup ("float") : g_strdup_printf ("%.4f", v);
           if (isnan (v))
             g_strlcpy (fill, "#dddddd", sizeof fill);
           else

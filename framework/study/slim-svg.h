@@ -29,8 +29,8 @@ typedef struct
 char *
 slim_svg_ablate_chart (const char *title, const SlimSvgBar *rows, guint n_rows, double float_ppl);
 
-/* values (n_layers, n_columns) row-major, NAN for a linear that is not
- * there (drawn grey, "-"); column_names (n_columns). */
+/* values (n_layers, n_columns) row-major, NAN for a linear left float
+ * (drawn grey, "float"); column_names (n_columns). */
 char *slim_svg_heat_map (const char *title,
                          const double *values,
                          guint n_layers,

@@ -59,6 +59,15 @@ read_labels (const char *dir, GError **error)
   return labels;
 }
 
+static gint
+by_model_order (gconstpointer a, gconstpointer b)
+{
+  const SlimSensitivity *x = *(const SlimSensitivity *const *)a;
+  const SlimSensitivity *y = *(const SlimSensitivity *const *)b;
+
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
 static gboolean
 write_outputs (GPtrArray *entries,
                guint n_layers,
@@ -82,20 +91,28 @@ write_outputs (GPtrArray *entries,
       g_string_free (csv, TRUE);
       return FALSE;
     }
-  /* Heat map columns in the model's order: sort a copy by layer, then
-   * the first layer's order is the order of first appearance. */
-  for (guint l = 0; l < n_layers; l++)
-    for (guint i = 0; i < entries->len; i++)
-      {
-        SlimSensitivity *e = g_ptr_array_index (entries, i);
-        gboolean seen = FALSE;
-        if (e->layer != l)
-          continue;
-        for (guint k = 0; k < kinds->len && !seen; k++)
-          seen = strcmp (g_ptr_array_index (kinds, k), e->kind) == 0;
-        if (!seen)
-          g_ptr_array_add (kinds, e->kind);
-      }
+  /* Heat map columns: the linear kinds in the model's order, named by
+   * their last component (q_proj, ..., down_proj). */
+  g_autoptr (GPtrArray) by_order = g_ptr_array_new (); /* borrowed entries */
+  for (guint i = 0; i < entries->len; i++)
+    g_ptr_array_add (by_order, g_ptr_array_index (entries, i));
+  g_ptr_array_sort (by_order, by_model_order);
+  for (guint i = 0; i < by_order->len; i++)
+    {
+      SlimSensitivity *e = g_ptr_array_index (by_order, i);
+      gboolean seen = FALSE;
+      for (guint k = 0; k < kinds->len && !seen; k++)
+        seen = strcmp (g_ptr_array_index (kinds, k), e->kind) == 0;
+      if (!seen)
+        g_ptr_array_add (kinds, e->kind);
+    }
+  g_autoptr (GPtrArray) short_names = g_ptr_array_new ();
+  for (guint k = 0; k < kinds->len; k++)
+    {
+      const char *kind = g_ptr_array_index (kinds, k);
+      const char *dot = strrchr (kind, '.');
+      g_ptr_array_add (short_names, (gpointer)(dot != NULL ? dot + 1 : kind));
+    }
   values = g_new (double, MAX (n_layers * kinds->len, 1)); /* (n_layers, n_kinds) */
   for (guint i = 0; i < n_layers * kinds->len; i++)
     values[i] = NAN;
@@ -104,7 +121,7 @@ write_outputs (GPtrArray *entries,
     {
       SlimSensitivity *e = g_ptr_array_index (entries, i);
       for (guint k = 0; k < kinds->len; k++)
-        if (strcmp (g_ptr_array_index (kinds, k), e->kind) == 0)
+        if (strcmp (g_ptr_array_index (kinds, k), e->kind) == 0 && strcmp (e->label, "float") != 0)
           values[e->layer * kinds->len + k] = e->error;
       g_string_append_printf (csv, "%u,%s,%u,%s,%s,%.8f\n", i + 1, e->module, e->layer, e->kind,
                               e->label, e->error);
@@ -123,7 +140,8 @@ write_outputs (GPtrArray *entries,
     }
   json_builder_end_array (b);
   title = g_strdup_printf ("slimflow analyze: per-linear sensitivity of %s", base);
-  svg = slim_svg_heat_map (title, values, n_layers, (const char *const *)kinds->pdata, kinds->len);
+  svg = slim_svg_heat_map (title, values, n_layers, (const char *const *)short_names->pdata,
+                           kinds->len);
   g_autoptr (JsonNode) root = json_builder_get_root (b);
   g_autofree char *json = json_to_string (root, TRUE);
   g_autofree char *p_json = g_build_filename (out_dir, "sensitivity.json", NULL);
