@@ -340,4 +340,11 @@ TEST (AnalyzeCli, SensitivityAndExclusions)
   for (int i = 0; i < 3; i++)
     EXPECT_NE (excl.find ("\"" + sorted[i].second + "\""), std::string::npos) << sorted[i].second;
   EXPECT_EQ (excl.find ("\"" + sorted[3].second + "\""), std::string::npos);
+
+  // Smoothing rescales weights across linears: refused, not mis-measured.
+  QuantChild sq
+      = slimflow_cli ({ "analyze", "--model_path", quant_stories_model (), "--config_path",
+                        quant_example ("dense-w8a8-smooth-quant.yaml") });
+  EXPECT_EQ (sq.exit_code, 2) << sq.err;
+  EXPECT_NE (sq.err.find ("process[0] (smooth_quant)"), std::string::npos) << sq.err;
 }

@@ -11,7 +11,10 @@
  * sensitivity.csv and heatmap.svg (layers x linears).  With --exclude-top N
  * --write-config FILE: the config with the N most sensitive linears added
  * to the `exclude` list of every linear processor entry, checked before it
- * is written.  Exit status as `slimflow quant`.
+ * is written.  Pipelines with a smoothing processor (smooth_quant,
+ * iter_smooth) are refused (exit 2): they rescale weights across linears,
+ * so a linear's error against the float linear is not defined.  Exit
+ * status as `slimflow quant`.
  */
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -27,6 +30,7 @@
 #include "slim-quant-model.h"
 #include "slim-quantize.h"
 #include "slim-sensitivity.h"
+#include "slim-smooth-processor.h"
 #include "slim-svg.h"
 #include "slimflow-commands.h"
 
@@ -295,6 +299,23 @@ slim_cmd_analyze (int argc, char **argv)
       code = SLIM_EXIT_USAGE;
       goto fail;
     }
+  /* Smoothing rescales weights across linears (and norms): a linear's
+   * quantized weight then expects inputs the float model does not make,
+   * and its error against the float linear is not defined. */
+  for (guint i = 0; i < slim_pipeline_get_processors (pipeline)->len; i++)
+    {
+      SlimProcessor *p = g_ptr_array_index (slim_pipeline_get_processors (pipeline), i);
+      if (SLIM_IS_SMOOTH_PROCESSOR (p))
+        {
+          g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "%s: process[%u] (%s) rescales weights across linears, so per-linear "
+                       "errors against the float model are not defined; analyze the config "
+                       "without it (the quantizer alone)",
+                       config_path, i, slim_processor_get_type_name (p));
+          code = SLIM_EXIT_USAGE;
+          goto fail;
+        }
+    }
   dataset_path
       = slim_datadir_resolve_dataset (slim_pipeline_get_dataset (pipeline), calib_dir, &error);
   if (dataset_path == NULL)
@@ -346,8 +367,12 @@ slim_cmd_analyze (int argc, char **argv)
   if (result == NULL)
     goto fail;
 
-  printf ("%s on %s: %u linears, %u calibration samples\n", config_path, model_path, result->len,
-          slim_dataset_get_n_samples (dataset));
+  printf ("%s on %s: %u linears, %u calibration samples\nprocessors:", config_path, model_path,
+          result->len, slim_dataset_get_n_samples (dataset));
+  for (guint i = 0; i < slim_pipeline_get_processors (pipeline)->len; i++)
+    printf (" %s", slim_processor_get_type_name (
+                       g_ptr_array_index (slim_pipeline_get_processors (pipeline), i)));
+  printf ("\n");
   printf ("rank  relative error  label   module\n");
   for (guint i = 0; i < result->len && i < (guint)n_print; i++)
     {
