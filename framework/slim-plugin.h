@@ -73,6 +73,7 @@
 #include "slim-smooth.h"
 #include "slim-smooth-processor.h"
 #include "slim-attention-select.h"
+#include "slim-attention-processor.h"
 #include "slim-state.h"
 #include "slim-saver.h"
 #include "slim-runner.h"

@@ -295,6 +295,31 @@ TEST_F (QuantBadInput, SmoothingExtraKey)
   expect_fails (run (std_args (quant_stories_model (), config_)), 2, "scale_min");
 }
 
+// A kind the model's adapter does not have: when none of the requested
+// kinds exists in a layer the run stops before any weight is read, naming
+// the layer and the kinds it has; when some do, the absent ones are a
+// warning (msModelSlim's configs list all four kinds for every model).
+TEST_F (QuantBadInput, SmoothingKindTheModelLacks)
+{
+  quant_write_file (config_, with_smoothing ("    - type: iter_smooth\n"
+                                             "      enable_subgraph_type: ['linear-linear']\n"));
+  QuantChild r = run (std_args (quant_stories_model (), config_));
+  expect_fails (r, 2,
+                "decoder layer 0 of this llama model has no subgraph of the requested kinds "
+                "(linear-linear); its subgraph kinds are: norm-linear, ov, up-down");
+}
+
+TEST_F (QuantBadInput, SmoothingSomeKindsAbsentOnlyWarns)
+{
+  quant_write_file (config_,
+                    with_smoothing ("    - type: iter_smooth\n"
+                                    "      enable_subgraph_type: ['ov', 'linear-linear']\n"));
+  QuantChild r = run (std_args (quant_stories_model (), config_));
+  EXPECT_EQ (r.exit_code, 0) << r.err;
+  EXPECT_NE (r.err.find ("has no linear-linear subgraph"), std::string::npos) << r.err;
+  EXPECT_TRUE (g_file_test (save_.c_str (), G_FILE_TEST_IS_DIR));
+}
+
 // slimflow validate stops at the same errors, and accepts msModelSlim's
 // spelling (scale_min: 1e-5, a YAML 1.1 string, read as a number).
 TEST_F (QuantBadInput, SmoothingValidate)

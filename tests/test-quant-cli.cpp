@@ -107,6 +107,9 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-iter-smooth.yaml", "models/synthetic/tiny-random-mistral",
                      "W8A8" },
         ExampleCase{ "dense-w8a8-dynamic.yaml", "models/stories260K", "W8A8_DYNAMIC", true },
+        ExampleCase{ "dense-w8a8-dynamic-iter-smooth.yaml", "models/stories260K", "W8A8_DYNAMIC" },
+        ExampleCase{ "dense-w8a8-dynamic-iter-smooth.yaml",
+                     "models/synthetic/tiny-random-qwen2-moe", "W8A8_DYNAMIC" },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
@@ -392,11 +395,79 @@ TEST_P (QuantPractice, QuantTypeSelectsTheShippedPractice)
 INSTANTIATE_TEST_SUITE_P (
     Practices,
     QuantPractice,
-    ::testing::Values (PracticeCase{ "", "W8A8", "dense-w8a8.yaml" }, // default w8a8
-                       PracticeCase{ "w8a8", "W8A8", "dense-w8a8.yaml" },
+    // w8a8 (the default) is msModelSlim's default-w8a8: iter_smooth then
+    // per-token int8, which its saver labels W8A8_DYNAMIC
+    ::testing::Values (PracticeCase{ "", "W8A8_DYNAMIC", "dense-w8a8-dynamic-iter-smooth.yaml" },
+                       PracticeCase{ "w8a8", "W8A8_DYNAMIC",
+                                     "dense-w8a8-dynamic-iter-smooth.yaml" },
                        PracticeCase{ "w8a8_dynamic", "W8A8_DYNAMIC", "dense-w8a8-dynamic.yaml" },
                        PracticeCase{ "w8a16", "W8A16", "dense-w8a16.yaml" },
                        PracticeCase{ "w4a16", "W4A16", "dense-w4a16-per-group.yaml" }));
+
+// Configs written in the shape of msModelSlim's lab_practice YAMLs
+// (tests/fixtures/msmodelslim-style: anchors aliased as qconfig, quoted
+// subgraph names, trailing blanks, dataset short names, default_text) pass
+// `slimflow validate` unchanged and run, on the model of their kind.
+struct StyleCase
+{
+  const char *yaml;
+  const char *model; // relative to the shared dir
+  const char *quant_type;
+};
+
+class MsModelSlimStyle : public ::testing::TestWithParam<StyleCase>
+{
+};
+
+TEST_P (MsModelSlimStyle, ValidatesAndRunsUnchanged)
+{
+  const StyleCase &c = GetParam ();
+  std::string yaml = std::string (g_getenv ("SLIMFLOW_SOURCE_DIR"))
+                     + "/tests/fixtures/msmodelslim-style/" + c.yaml;
+  QuantChild v = slimflow_cli ({ "validate", "--config_path", yaml });
+  EXPECT_EQ (v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE (v.out.find ("valid (modelslim_v1"), std::string::npos) << v.out;
+
+  std::string tmp = slim_test_make_tmpdir ();
+  QuantChild r = quant_cli (quant_args (slim_test_shared_path (c.model), tmp + "/out", yaml));
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  expect_checker_ok (tmp + "/out", c.quant_type);
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Configs,
+    MsModelSlimStyle,
+    ::testing::Values (
+        StyleCase{ "default-w8a8.yaml", "models/stories260K", "W8A8_DYNAMIC" },
+        StyleCase{ "dense-w8a8c8-pdmix.yaml", "models/stories260K", "W8A8_MIX" },
+        StyleCase{ "dense-w16a16s.yaml", "models/stories260K", "W16A16S" },
+        StyleCase{ "moe-experts-w8a8-dynamic.yaml", "models/synthetic/tiny-random-qwen2-moe", "" },
+        StyleCase{ "moe-w8a8-mix-anchors.yaml", "models/synthetic/tiny-random-qwen2-moe", "" }));
+
+// default_text is accepted (msModelSlim's text service ignores it) with a
+// warning that it has no effect; an empty one is rejected at its place.
+TEST (QuantCli, DefaultTextIsAcceptedWithAWarning)
+{
+  std::string yaml = std::string (g_getenv ("SLIMFLOW_SOURCE_DIR"))
+                     + "/tests/fixtures/msmodelslim-style/moe-experts-w8a8-dynamic.yaml";
+  QuantChild v = slimflow_cli ({ "validate", "--config_path", yaml });
+  EXPECT_EQ (v.exit_code, 0) << v.err;
+  EXPECT_NE (v.err.find ("default_text"), std::string::npos) << v.err;
+  EXPECT_NE (v.err.find ("no effect"), std::string::npos) << v.err;
+
+  std::string tmp = slim_test_make_tmpdir ();
+  quant_write_file (tmp + "/empty.yaml", "apiversion: modelslim_v1\n"
+                                         "spec:\n"
+                                         "  process:\n"
+                                         "    - type: float_sparse\n"
+                                         "  default_text: \"\"\n");
+  QuantChild e = slimflow_cli ({ "validate", "--config_path", tmp + "/empty.yaml" });
+  EXPECT_EQ (e.exit_code, 2);
+  EXPECT_NE (e.err.find ("empty.yaml:5:17: spec: 'default_text' must be a non-empty string"),
+             std::string::npos)
+      << e.out << e.err;
+  EXPECT_NE (e.err.find ("1 error"), std::string::npos) << e.err;
+}
 
 TEST (QuantCli, HelpDocumentsExitCodes)
 {

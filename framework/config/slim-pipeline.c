@@ -326,6 +326,32 @@ resolve_runner (SlimPipeline *self, SlimRegistry *registry, GPtrArray *errors)
   self->runner = SLIM_RUNNER (runner);
 }
 
+/* spec.default_text: msModelSlim's prompt for calibration samples that
+ * have an image and no text (its vision-language loaders; its text
+ * service ignores the key).  slimflow calibrates text-only models, so the
+ * key is accepted, checked as msModelSlim checks it (a non-empty string)
+ * and reported as having no effect rather than rejected: lab configs of
+ * text models carry it. */
+static void
+check_default_text (const SlimConfigNode *value, GPtrArray *errors)
+{
+  const char *text = get_string (value, "spec", "default_text", errors);
+  g_autofree char *where = NULL;
+
+  if (text == NULL)
+    return;
+  if (*text == '\0')
+    {
+      add_error (errors, value, SLIM_CONFIG_ERROR_BAD_VALUE,
+                 "spec: 'default_text' must be a non-empty string");
+      return;
+    }
+  where = slim_config_node_dup_location (value);
+  g_warning ("%s: spec.default_text is the prompt of image-only calibration samples; this "
+             "model's calibration data is text, so it has no effect",
+             where);
+}
+
 static void
 build_spec (SlimPipeline *self, SlimRegistry *registry, SlimConfigNode *spec, GPtrArray *errors)
 {
@@ -369,9 +395,12 @@ build_spec (SlimPipeline *self, SlimRegistry *registry, SlimConfigNode *spec, GP
               self->dataset = dataset;
             }
         }
+      else if (strcmp (name, "default_text") == 0)
+        check_default_text (value, errors);
       else
         add_error (errors, key, SLIM_CONFIG_ERROR_UNKNOWN_KEY,
-                   "spec: unknown key '%s' (valid keys: dataset, prior, process, runner, save)",
+                   "spec: unknown key '%s' (valid keys: dataset, default_text, prior, process, "
+                   "runner, save)",
                    name);
     }
   if (!has_work)

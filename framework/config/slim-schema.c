@@ -699,6 +699,16 @@ slim_schema_generate_pipeline (SlimRegistry *registry, GError **error)
   json_object_set_object_member (
       spec_properties, "dataset",
       dataset_schema ("Calibration data: a lab_calib file name or a path.", TRUE));
+  {
+    JsonObject *text = json_object_new ();
+    json_object_set_string_member (text, "type", "string");
+    json_object_set_int_member (text, "minLength", 1);
+    json_object_set_string_member (
+        text, "description",
+        "msModelSlim's prompt for image-only calibration samples; no effect on text models "
+        "(accepted with a warning).");
+    json_object_set_object_member (spec_properties, "default_text", text);
+  }
 
   for (guint kind = 0; kind < SLIM_PLUGIN_N_KINDS; kind++)
     json_object_set_member (defs, slim_plugin_kind_to_string ((SlimPluginKind)kind),

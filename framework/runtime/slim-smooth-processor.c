@@ -8,6 +8,7 @@
 #include <string.h>
 #include "slim-error.h"
 #include "slim-glob-list.h"
+#include "slim-model-config.h"
 #include "slim-property.h"
 #include "slim-qlinear.h"
 
@@ -162,13 +163,87 @@ slim_smooth_processor_validate (SlimProcessor *processor, GError **error)
   return ensure_globs (SLIM_SMOOTH_PROCESSOR (processor), error);
 }
 
+/* "norm-linear, ov" for the kinds of mask (g_free). */
+static char *
+kinds_text (guint mask)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint t = 0; t < 32; t++)
+    if ((mask & SLIM_SMOOTH_SUBGRAPH_BIT (t)) != 0)
+      g_string_append_printf (text, "%s%s", text->len > 0 ? ", " : "",
+                              slim_smooth_subgraph_type_name ((SlimSubgraphType)t));
+  if (text->len == 0)
+    g_string_append (text, "none");
+  return g_string_free (text, FALSE);
+}
+
+/* The requested kinds against those the adapter describes for each
+ * decoder layer (before include/exclude), at pre_run, before any weight
+ * is read.  None of them in a layer: nothing to smooth there, an error
+ * (SLIM_PIPELINE_ERROR_INCOMPATIBLE: the config does not fit the model)
+ * naming the layer and the kinds it has.  Some absent: msModelSlim's
+ * configs list every kind for every model (qwen3 has no linear-linear
+ * subgraph), so with all four kinds (the default) that is silent, and
+ * with a narrower list a warning, once per kind. */
+static gboolean
+check_requested_kinds (SlimSmoothProcessor *self, SlimModel *model, GError **error)
+{
+  const SlimModelConfig *config = slim_model_get_config (model);
+  const char *arch = config->model_type != NULL ? config->model_type : "?";
+  SlimSmoothParams params;
+  guint warned = 0;
+
+  get_params (self, &params);
+  for (guint index = 0; index < slim_model_get_n_layers (model); index++)
+    {
+      g_autoptr (GPtrArray) subgraphs = slim_model_get_subgraphs (model, index);
+      guint present = 0, absent;
+
+      for (guint i = 0; i < subgraphs->len; i++)
+        {
+          const SlimSubgraph *subgraph = g_ptr_array_index (subgraphs, i);
+          if (subgraph->targets != NULL && subgraph->targets[0] != NULL)
+            present |= SLIM_SMOOTH_SUBGRAPH_BIT (subgraph->type);
+        }
+      if (params.subgraph_types != 0 && (params.subgraph_types & present) == 0)
+        {
+          g_autofree char *want = kinds_text (params.subgraph_types);
+          g_autofree char *have = kinds_text (present);
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: decoder layer %u of this %s model has no subgraph of the requested "
+                       "kinds (%s); its subgraph kinds are: %s (set enable_subgraph_type to "
+                       "those)",
+                       slim_processor_get_type_name (SLIM_PROCESSOR (self)), index, arch, want,
+                       have);
+          return FALSE;
+        }
+      /* all four kinds is the default: a model lacking some is normal */
+      absent = params.subgraph_types == SLIM_SMOOTH_SUBGRAPH_ALL
+                   ? 0
+                   : params.subgraph_types & ~present & ~warned;
+      if (absent != 0)
+        {
+          g_autofree char *missing = kinds_text (absent);
+          g_autofree char *have = kinds_text (present);
+          g_warning ("%s: decoder layer %u of this %s model has no %s subgraph (its kinds: %s); "
+                     "those kinds are skipped",
+                     slim_processor_get_type_name (SLIM_PROCESSOR (self)), index, arch, missing,
+                     have);
+          warned |= absent;
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 slim_smooth_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
 {
   SlimSmoothProcessorPrivate *priv = priv_of (SLIM_SMOOTH_PROCESSOR (processor));
 
   g_set_object (&priv->model, model);
-  return ensure_globs (SLIM_SMOOTH_PROCESSOR (processor), error);
+  return ensure_globs (SLIM_SMOOTH_PROCESSOR (processor), error)
+         && check_requested_kinds (SLIM_SMOOTH_PROCESSOR (processor), model, error);
 }
 
 /* The key module: source, or targets[0] without a source. */

@@ -168,7 +168,7 @@ G_DECLARE_FINAL_TYPE (SlimDynamicCacheProcessor,
                       slim_dynamic_cache_processor,
                       SLIM,
                       DYNAMIC_CACHE_PROCESSOR,
-                      SlimProcessor)
+                      SlimAttentionProcessor)
 
 /* The attention of the layer being calibrated. */
 typedef struct
@@ -188,21 +188,18 @@ typedef struct
 
 struct _SlimDynamicCacheProcessor
 {
-  SlimProcessor parent_instance;
+  SlimAttentionProcessor parent_instance;
 
   SlimQConfig *qconfig;
   SlimDynamicCacheIfmr *ifmr; /* nullable */
   SlimDynamicCacheHfmg *hfmg; /* nullable */
   gint64 batch_num;
-  char **include;
-  char **exclude;
 
   SlimQMethod method;
   SlimIfmrConfig ifmr_config;
   gint64 n_bins;
   SlimQParamsConfig cfg;
   SlimQScheme scheme;
-  SlimAttentionSelect *select; /* NULL until validated */
   SlimDynamicCachePending *pending;
 };
 
@@ -224,16 +221,12 @@ static const SlimPropertyDecl slim_dynamic_cache_properties[] = {
   SLIM_PROPERTY_INT64 (SlimDynamicCacheProcessor, batch_num, "batch-num", "Batch number",
                        "ifmr / hfmg: calibration samples accumulated (the first N); 0 = all.",
                        0, G_MAXINT32, 0),
-  SLIM_PROPERTY_STRV (SlimDynamicCacheProcessor, include, "include", "Include",
-                      "Attention modules to quantize (patterns over names like "
-                      "model.layers.0.self_attn); empty means all.",
-                      SLIM_STRV ("*")),
-  SLIM_PROPERTY_STRV (SlimDynamicCacheProcessor, exclude, "exclude", "Exclude",
-                      "Attention modules to leave alone (wins over include).", SLIM_STRV_EMPTY),
 };
 /* clang-format on */
 
-G_DEFINE_FINAL_TYPE (SlimDynamicCacheProcessor, slim_dynamic_cache_processor, SLIM_TYPE_PROCESSOR)
+G_DEFINE_FINAL_TYPE (SlimDynamicCacheProcessor,
+                     slim_dynamic_cache_processor,
+                     SLIM_TYPE_ATTENTION_PROCESSOR)
 
 static void
 slim_dynamic_cache_pending_free (SlimDynamicCachePending *pending)
@@ -264,7 +257,7 @@ slim_dynamic_cache_processor_validate (SlimProcessor *processor, GError **error)
   SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
   SlimQConfigExt *ext;
 
-  if (self->select != NULL)
+  if (slim_attention_processor_get_select (SLIM_ATTENTION_PROCESSOR (self)) != NULL)
     return TRUE;
   if (self->qconfig == NULL)
     {
@@ -334,14 +327,7 @@ slim_dynamic_cache_processor_validate (SlimProcessor *processor, GError **error)
       g_prefix_error (error, "dynamic_cache: qconfig: ");
       return FALSE;
     }
-  self->select = slim_attention_select_new ((const char *const *)self->include,
-                                            (const char *const *)self->exclude, error);
-  if (self->select == NULL)
-    {
-      g_prefix_error (error, "dynamic_cache: ");
-      return FALSE;
-    }
-  return TRUE;
+  return slim_attention_processor_ensure_select (SLIM_ATTENTION_PROCESSOR (self), error) != NULL;
 }
 
 static gboolean
@@ -353,7 +339,8 @@ slim_dynamic_cache_processor_preprocess (SlimProcessor *processor, SlimLayer *la
   if (!slim_dynamic_cache_processor_validate (processor, error))
     return FALSE;
   g_clear_pointer (&self->pending, slim_dynamic_cache_pending_free);
-  attn = slim_attention_select_layer (self->select, layer);
+  attn = slim_attention_select_layer (
+      slim_attention_processor_get_select (SLIM_ATTENTION_PROCESSOR (self)), layer);
   if (attn == NULL)
     return TRUE;
   self->pending = g_new0 (SlimDynamicCachePending, 1);
@@ -621,55 +608,12 @@ slim_dynamic_cache_processor_postprocess (SlimProcessor *processor,
   return TRUE;
 }
 
-static gboolean
-slim_dynamic_cache_processor_post_run (SlimProcessor *processor, GError **error)
-{
-  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
-
-  if (self->select != NULL)
-    slim_attention_select_warn_unmatched (self->select, "dynamic_cache");
-  return TRUE;
-}
-
-static gboolean
-slim_dynamic_cache_processor_needs_kv_cache (SlimProcessor *processor)
-{
-  return TRUE;
-}
-
-static GBytes *
-slim_dynamic_cache_processor_save_state (SlimProcessor *processor, GError **error)
-{
-  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
-
-  /* the ranges are per layer: only the pattern hits cross layers */
-  if (!slim_dynamic_cache_processor_validate (processor, error))
-    return NULL;
-  return slim_attention_select_save (self->select);
-}
-
-static gboolean
-slim_dynamic_cache_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
-{
-  SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (processor);
-
-  if (!slim_dynamic_cache_processor_validate (processor, error))
-    return FALSE;
-  if (!slim_attention_select_restore (self->select, state, error))
-    {
-      g_prefix_error (error, "dynamic_cache: ");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static void
 slim_dynamic_cache_processor_finalize (GObject *object)
 {
   SlimDynamicCacheProcessor *self = SLIM_DYNAMIC_CACHE_PROCESSOR (object);
 
   g_clear_pointer (&self->pending, slim_dynamic_cache_pending_free);
-  g_clear_pointer (&self->select, slim_attention_select_free);
   G_OBJECT_CLASS (slim_dynamic_cache_processor_parent_class)->finalize (object);
 }
 
@@ -683,10 +627,6 @@ slim_dynamic_cache_processor_class_init (SlimDynamicCacheProcessorClass *klass)
   processor_class->preprocess = slim_dynamic_cache_processor_preprocess;
   processor_class->get_forward_hooks = slim_dynamic_cache_processor_get_forward_hooks;
   processor_class->postprocess = slim_dynamic_cache_processor_postprocess;
-  processor_class->post_run = slim_dynamic_cache_processor_post_run;
-  processor_class->needs_kv_cache = slim_dynamic_cache_processor_needs_kv_cache;
-  processor_class->save_state = slim_dynamic_cache_processor_save_state;
-  processor_class->restore_state = slim_dynamic_cache_processor_restore_state;
   SLIM_PROPERTIES_INSTALL (klass, slim_dynamic_cache_properties);
 }
 

@@ -61,8 +61,11 @@
 #define SLIM_FA3_RECALL_RATIO 0.9999
 
 #define SLIM_TYPE_FA3_QUANT_PROCESSOR (slim_fa3_quant_processor_get_type ())
-G_DECLARE_FINAL_TYPE (
-    SlimFa3QuantProcessor, slim_fa3_quant_processor, SLIM, FA3_QUANT_PROCESSOR, SlimProcessor)
+G_DECLARE_FINAL_TYPE (SlimFa3QuantProcessor,
+                      slim_fa3_quant_processor,
+                      SLIM,
+                      FA3_QUANT_PROCESSOR,
+                      SlimAttentionProcessor)
 
 /* The attention of the layer being calibrated. */
 typedef struct
@@ -76,16 +79,13 @@ typedef struct
 
 struct _SlimFa3QuantProcessor
 {
-  SlimProcessor parent_instance;
+  SlimAttentionProcessor parent_instance;
 
   SlimQConfig *qconfig;
   SlimFa3Details *details;
-  char **include;
-  char **exclude;
 
   gboolean enabled[SLIM_QATTENTION_N_BRANCHES];
   SlimQScheme scheme[SLIM_QATTENTION_N_BRANCHES];
-  SlimAttentionSelect *select;          /* NULL until validated */
   gint64 n_heads, n_kv_heads, head_dim; /* the model's, from pre_run */
   SlimFa3Pending *pending;
 };
@@ -102,16 +102,10 @@ static const SlimPropertyDecl slim_fa3_quant_properties[] = {
       "One quantizer config per branch (fa_q, fa_k, fa_v; a branch left out stays float); "
       "not together with qconfig.",
       slim_fa3_details_get_type),
-  SLIM_PROPERTY_STRV (SlimFa3QuantProcessor, include, "include", "Include",
-                      "Attention modules to quantize (patterns over names like "
-                      "model.layers.0.self_attn).",
-                      SLIM_STRV ("*")),
-  SLIM_PROPERTY_STRV (SlimFa3QuantProcessor, exclude, "exclude", "Exclude",
-                      "Attention modules to leave alone (wins over include).", SLIM_STRV_EMPTY),
 };
 /* clang-format on */
 
-G_DEFINE_FINAL_TYPE (SlimFa3QuantProcessor, slim_fa3_quant_processor, SLIM_TYPE_PROCESSOR)
+G_DEFINE_FINAL_TYPE (SlimFa3QuantProcessor, slim_fa3_quant_processor, SLIM_TYPE_ATTENTION_PROCESSOR)
 
 static void
 slim_fa3_pending_free (SlimFa3Pending *pending)
@@ -167,7 +161,7 @@ slim_fa3_quant_processor_validate (SlimProcessor *processor, GError **error)
   SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
   gboolean any = FALSE;
 
-  if (self->select != NULL)
+  if (slim_attention_processor_get_select (SLIM_ATTENTION_PROCESSOR (self)) != NULL)
     return TRUE;
   if (self->qconfig != NULL && self->details != NULL)
     {
@@ -213,14 +207,7 @@ slim_fa3_quant_processor_validate (SlimProcessor *processor, GError **error)
                    "fa3_quant: 'details' names no branch; give at least one of fa_q, fa_k, fa_v");
       return FALSE;
     }
-  self->select = slim_attention_select_new ((const char *const *)self->include,
-                                            (const char *const *)self->exclude, error);
-  if (self->select == NULL)
-    {
-      g_prefix_error (error, "fa3_quant: ");
-      return FALSE;
-    }
-  return TRUE;
+  return slim_attention_processor_ensure_select (SLIM_ATTENTION_PROCESSOR (self), error) != NULL;
 }
 
 static gboolean
@@ -263,7 +250,8 @@ slim_fa3_quant_processor_preprocess (SlimProcessor *processor, SlimLayer *layer,
   if (!slim_fa3_quant_processor_validate (processor, error))
     return FALSE;
   g_clear_pointer (&self->pending, slim_fa3_pending_free);
-  attn = slim_attention_select_layer (self->select, layer);
+  attn = slim_attention_select_layer (
+      slim_attention_processor_get_select (SLIM_ATTENTION_PROCESSOR (self)), layer);
   if (attn == NULL)
     return TRUE;
   self->pending = g_new0 (SlimFa3Pending, 1);
@@ -468,55 +456,12 @@ slim_fa3_quant_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
   return TRUE;
 }
 
-static gboolean
-slim_fa3_quant_processor_post_run (SlimProcessor *processor, GError **error)
-{
-  SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
-
-  if (self->select != NULL)
-    slim_attention_select_warn_unmatched (self->select, "fa3_quant");
-  return TRUE;
-}
-
-static gboolean
-slim_fa3_quant_processor_needs_kv_cache (SlimProcessor *processor)
-{
-  return TRUE;
-}
-
-static GBytes *
-slim_fa3_quant_processor_save_state (SlimProcessor *processor, GError **error)
-{
-  SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
-
-  /* the ranges are per layer: only the pattern hits cross layers */
-  if (!slim_fa3_quant_processor_validate (processor, error))
-    return NULL;
-  return slim_attention_select_save (self->select);
-}
-
-static gboolean
-slim_fa3_quant_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
-{
-  SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (processor);
-
-  if (!slim_fa3_quant_processor_validate (processor, error))
-    return FALSE;
-  if (!slim_attention_select_restore (self->select, state, error))
-    {
-      g_prefix_error (error, "fa3_quant: ");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static void
 slim_fa3_quant_processor_finalize (GObject *object)
 {
   SlimFa3QuantProcessor *self = SLIM_FA3_QUANT_PROCESSOR (object);
 
   g_clear_pointer (&self->pending, slim_fa3_pending_free);
-  g_clear_pointer (&self->select, slim_attention_select_free);
   G_OBJECT_CLASS (slim_fa3_quant_processor_parent_class)->finalize (object);
 }
 
@@ -532,10 +477,6 @@ slim_fa3_quant_processor_class_init (SlimFa3QuantProcessorClass *klass)
   processor_class->preprocess = slim_fa3_quant_processor_preprocess;
   processor_class->get_forward_hooks = slim_fa3_quant_processor_get_forward_hooks;
   processor_class->postprocess = slim_fa3_quant_processor_postprocess;
-  processor_class->post_run = slim_fa3_quant_processor_post_run;
-  processor_class->needs_kv_cache = slim_fa3_quant_processor_needs_kv_cache;
-  processor_class->save_state = slim_fa3_quant_processor_save_state;
-  processor_class->restore_state = slim_fa3_quant_processor_restore_state;
   SLIM_PROPERTIES_INSTALL (klass, slim_fa3_quant_properties);
 }
 

@@ -412,7 +412,8 @@ bad_cases ()
       SLIM_CONFIG_ERROR_BAD_VALUE },
     // -- spec
     { "spec_unknown_key", head + kSave + "  procss: []\n",
-      "config.yaml:4:3: spec: unknown key 'procss' (valid keys: dataset, prior, process, runner, "
+      "config.yaml:4:3: spec: unknown key 'procss' (valid keys: dataset, default_text, prior, "
+      "process, runner, "
       "save)",
       SLIM_CONFIG_ERROR_UNKNOWN_KEY },
     { "spec_nothing_to_do", head + "  process: []\n",
@@ -705,7 +706,8 @@ TEST (ConfigBad, AllErrorsAreCollectedInFileOrder)
           "config.yaml:10:7: process[2] (iterative_smooth): unknown key 'beta' (valid keys: "
           "alpha, enable-subgraph-type, include, scale-min, symmetric, type)\n"
           "config.yaml:11:49: save[0] (ascendv1_saver): 'part-file-size' = 0 is outside 1..1024\n"
-          "config.yaml:12:3: spec: unknown key 'extra' (valid keys: dataset, prior, process, "
+          "config.yaml:12:3: spec: unknown key 'extra' (valid keys: dataset, default_text, prior, "
+          "process, "
           "runner, save)";
   EXPECT_EQ (std::string (error->message), expected);
   EXPECT_EQ (error->code, SLIM_CONFIG_ERROR_BAD_VALUE); // the first error's code
