@@ -35,6 +35,8 @@ LAYERS = {
     "config": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
     "savers": ["core", "quant", "io", "model", "model/tokenizer", "runtime"],
     "eval": ["core", "quant", "io", "model", "model/tokenizer", "savers"],
+    "study": ["core", "quant", "io", "model", "model/tokenizer", "runtime", "config", "savers",
+              "eval"],
 }
 TOP = ["", "tools"]  # umbrella headers and the CLI: anything below
 

@@ -280,6 +280,8 @@ typedef struct
   double sum_kl;
   gint64 n_top1;
   gint64 n_predictions;
+  float *record;         /* (nullable) (n_predictions, n_vocab) */
+  const float *recorded; /* (nullable) (n_predictions, n_vocab): the reference */
 } SlimEvalSums;
 
 /* Scores one batch: windows [w0, w0 + n_seqs) of the stream. */
@@ -335,6 +337,11 @@ slim_eval_batch (SlimEvalModel *model,
           const float *z = slim_tensor_get_data (logits); /* (n_rows, n_vocab) */
           const float *z_ref = logits_ref != NULL ? slim_tensor_get_data (logits_ref)
                                                   : NULL; /* (n_rows, n_vocab) */
+          if (sums->recorded != NULL)
+            z_ref = sums->recorded + sums->n_predictions * n_vocab;
+          if (sums->record != NULL)
+            memcpy (sums->record + sums->n_predictions * n_vocab, z,
+                    (gsize)(n_rows * n_vocab) * sizeof (float));
           for (gint64 i = 0; i < n_rows; i++)
             {
               gint32 target = ids[seq_start + r + i + 1];
@@ -385,6 +392,15 @@ slim_eval_model_prepare (SlimEvalModel *m, GError **error)
   return m->head != NULL;
 }
 
+gint64
+slim_eval_count_predictions (gint64 n_ids, gint64 n_ctx)
+{
+  g_return_val_if_fail (n_ctx >= 2, 0);
+  if (n_ids <= 0)
+    return 0;
+  return n_ids - (n_ids + n_ctx - 1) / n_ctx;
+}
+
 /**
  * slim_eval_run:
  * @model: the model to evaluate
@@ -427,6 +443,12 @@ slim_eval_run (SlimModel *model,
       g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT,
                    "the window length must be at least 2 tokens (got %" G_GINT64_FORMAT ")",
                    options->n_ctx);
+      return FALSE;
+    }
+  if (reference != NULL && options->reference_logits != NULL)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_INPUT,
+                   "a reference model and recorded reference logits are exclusive");
       return FALSE;
     }
   if (reference != NULL && slim_model_get_config (reference)->vocab_size != n_vocab)
@@ -481,7 +503,7 @@ slim_eval_run (SlimModel *model,
   SlimEvalTracker tracker = { .progress = progress };
   tracker.n_steps = slim_model_get_n_layers (model) + 1
                     + (reference != NULL ? slim_model_get_n_layers (reference) : 0);
-  SlimEvalSums sums = { 0 };
+  SlimEvalSums sums = { .record = options->record_logits, .recorded = options->reference_logits };
   g_autofree gint64 *seq_lens = g_new (gint64, n_windows); /* (n_windows) at most */
 
   gint64 w = 0;
@@ -518,8 +540,8 @@ slim_eval_run (SlimModel *model,
   out_result->n_predictions = sums.n_predictions;
   out_result->nll = sums.sum_nll / (double)sums.n_predictions;
   out_result->perplexity = exp (out_result->nll);
-  out_result->has_reference = reference != NULL;
-  if (reference != NULL)
+  out_result->has_reference = reference != NULL || options->reference_logits != NULL;
+  if (out_result->has_reference)
     {
       out_result->kl = sums.sum_kl / (double)sums.n_predictions;
       out_result->top1 = (double)sums.n_top1 / (double)sums.n_predictions;

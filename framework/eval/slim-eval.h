@@ -35,6 +35,13 @@ typedef struct
   gboolean progress;             /* draw a progress line on stderr */
   const SlimForwardHooks *hooks; /* (nullable) applied to the model's forward, not the
                                   * reference's (e.g. slim_quant_model_get_hooks) */
+  /* A reference computed once for several models (slimflow ablate): */
+  float *record_logits;          /* (nullable) out (n_predictions, n_vocab): the model's
+                                  * logits of every prediction, in stream order */
+  const float *reference_logits; /* (nullable) (n_predictions, n_vocab): logits recorded by
+                                  * an earlier run on the same ids and n_ctx, used as the
+                                  * reference instead of a reference model (which must then
+                                  * be NULL); gives the figures that model would give */
 } SlimEvalOptions;
 
 typedef struct
@@ -48,6 +55,10 @@ typedef struct
   double kl;   /* mean KL(reference || model), nats; with a reference only */
   double top1; /* fraction of predictions whose argmax agrees; with a reference only */
 } SlimEvalResult;
+
+/* Predictions of a stream of n_ids tokens cut into windows of n_ctx:
+ * n_ids - number of windows (the rows of record_logits). */
+gint64 slim_eval_count_predictions (gint64 n_ids, gint64 n_ctx);
 
 /* n_ctx = SLIM_EVAL_DEFAULT_CTX, automatic batch, no progress. */
 void slim_eval_options_init (SlimEvalOptions *options);

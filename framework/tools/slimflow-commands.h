@@ -23,6 +23,8 @@ int slim_cmd_logits (int argc, char **argv);
 int slim_cmd_eval (int argc, char **argv);
 int slim_cmd_generate (int argc, char **argv);
 int slim_cmd_quant (int argc, char **argv);
+int slim_cmd_ablate (int argc, char **argv);
+int slim_cmd_analyze (int argc, char **argv);
 
 /* Parses options of a subcommand with GOptionContext; on failure prints
  * the error and returns FALSE (the caller exits with SLIM_EXIT_USAGE).

@@ -36,6 +36,7 @@
 #include "slim-pipeline.h"
 #include "slim-practice.h"
 #include "slim-progress.h"
+#include "slim-quantize.h"
 #include "slim-registry.h"
 #include "slim-workdir.h"
 
@@ -155,69 +156,6 @@ on_layer_done (guint layer_index, guint n_layers, gpointer user_data)
   SlimQuantProgress *p = user_data;
 
   slim_progress_update (p->bar, (gint64)layer_index + 1 - p->first_layer);
-}
-
-static gboolean
-pipeline_needs_data (SlimPipeline *pipeline)
-{
-  GPtrArray *processors = slim_pipeline_get_processors (pipeline);
-
-  for (guint i = 0; i < processors->len; i++)
-    if (!slim_processor_is_data_free (g_ptr_array_index (processors, i)))
-      return TRUE;
-  return FALSE;
-}
-
-/* The calibration set: jsonl plugin for *.jsonl / *.json, text otherwise. */
-static SlimDataset *
-load_dataset (SlimRegistry *registry,
-              const char *path,
-              SlimTokenizer *tokenizer,
-              const SlimQuantOptions *o,
-              GError **error)
-{
-  const char *kind
-      = (g_str_has_suffix (path, ".jsonl") || g_str_has_suffix (path, ".json")) ? "jsonl" : "text";
-  GType type = slim_registry_lookup (registry, SLIM_PLUGIN_KIND_DATASET, kind, error);
-  g_autoptr (GObject) object = NULL;
-
-  if (type == G_TYPE_INVALID)
-    return NULL;
-  /* path, max-samples and max-length are construct properties. */
-  object = g_object_new (type, "path", path, "max-samples", (guint)o->max_samples, "max-length",
-                         (guint)o->max_length, NULL);
-  if (!slim_dataset_load (SLIM_DATASET (object), tokenizer, error))
-    return NULL;
-  if (slim_dataset_get_n_samples (SLIM_DATASET (object)) == 0)
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: the calibration dataset has no sample", path);
-      return NULL;
-    }
-  return SLIM_DATASET (g_steal_pointer (&object));
-}
-
-static char *
-hash_dataset (SlimDataset *dataset)
-{
-  guint n = dataset != NULL ? slim_dataset_get_n_samples (dataset) : 0;
-  g_autofree gsize *n_tokens = g_new0 (gsize, MAX (n, 1));
-  g_autofree gint64 **ids = g_new0 (gint64 *, MAX (n, 1));
-  char *hash;
-
-  for (guint i = 0; i < n; i++)
-    {
-      gint64 len = 0;
-      const gint32 *sample = slim_dataset_get_sample (dataset, i, &len);
-      n_tokens[i] = (gsize)len;
-      ids[i] = g_new (gint64, MAX (len, 1));
-      for (gint64 t = 0; t < len; t++)
-        ids[i][t] = sample[t];
-    }
-  hash = slim_checkpoint_hash_token_ids (n, n_tokens, (const gint64 *const *)ids);
-  for (guint i = 0; i < n; i++)
-    g_free (ids[i]);
-  return hash;
 }
 
 static void
@@ -441,7 +379,7 @@ slim_cmd_quant (int argc, char **argv)
     }
 
   /* The calibration data. */
-  if (pipeline_needs_data (pipeline))
+  if (slim_quantize_needs_data (pipeline))
     {
       dataset_path = slim_datadir_resolve_dataset (slim_pipeline_get_dataset (pipeline),
                                                    o.calib_dir, &error);
@@ -452,7 +390,10 @@ slim_cmd_quant (int argc, char **argv)
         }
       tokenizer = slim_tokenizer_new_from_dir (o.model_path, &error);
       if (tokenizer == NULL
-          || (dataset = load_dataset (registry, dataset_path, tokenizer, &o, &error)) == NULL)
+          || (dataset
+              = slim_quantize_load_dataset (registry, dataset_path, tokenizer, (guint)o.max_samples,
+                                            (guint)o.max_length, &error))
+                 == NULL)
         {
           code = fail (error, SLIM_EXIT_FAILURE);
           goto out;
@@ -467,7 +408,7 @@ slim_cmd_quant (int argc, char **argv)
       goto out;
     }
   config_hash = slim_checkpoint_hash_config (config_text, config_bytes);
-  dataset_hash = hash_dataset (dataset);
+  dataset_hash = slim_quantize_hash_dataset (dataset);
   g_strlcpy (hashes.config, config_hash, sizeof (hashes.config));
   g_strlcpy (hashes.model, model_hash, sizeof (hashes.model));
   g_strlcpy (hashes.dataset, dataset_hash, sizeof (hashes.dataset));

@@ -28,6 +28,8 @@ static const SlimCommand commands[] = {
   { "eval", slim_cmd_eval, "perplexity of a model on a text, and KL against a reference" },
   { "generate", slim_cmd_generate, "greedy text generation" },
   { "quant", slim_cmd_quant, "quantize a model folder with a modelslim_v1 pipeline" },
+  { "ablate", slim_cmd_ablate, "quantize and score every variant of an ablation matrix" },
+  { "analyze", slim_cmd_analyze, "per-linear quantization sensitivity, heat map, exclusions" },
 };
 
 static void

@@ -252,7 +252,10 @@ collect_yaml (const std::string &dir, std::vector<std::string> *out)
       std::string path = dir + "/" + entry;
       if (g_file_test (path.c_str (), G_FILE_TEST_IS_DIR))
         {
-          if (path != slim_test_source_dir () + "/examples/plugin")
+          // examples/plugin is a plugin project; examples/ablate holds ablation
+          // matrices, not pipelines (tests/test-ablate.cpp runs them).
+          if (path != slim_test_source_dir () + "/examples/plugin"
+              && path != slim_test_source_dir () + "/examples/ablate")
             collect_yaml (path, out);
         }
       else if (g_str_has_suffix (entry, ".yaml") || g_str_has_suffix (entry, ".yml"))
