@@ -823,3 +823,76 @@ slim_config_parse_file (const char *path, GError **error)
   fclose (file);
   return slim_config_parse_data (data, n_bytes, path, error);
 }
+
+/* ---- building trees in code ---------------------------------------------- */
+
+static SlimConfigNode *
+node_new_at (SlimConfigNodeKind kind, const SlimConfigNode *at)
+{
+  SlimConfigNode *node = g_new0 (SlimConfigNode, 1);
+
+  g_ref_count_init (&node->ref_count);
+  node->kind = kind;
+  node->file = g_ref_string_acquire (at->file);
+  node->line = at->line;
+  node->column = at->column;
+  node->n_nodes = 1;
+  node->height = 1;
+  if (kind != SLIM_CONFIG_NODE_SCALAR)
+    node->items = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_config_node_unref);
+  if (kind == SLIM_CONFIG_NODE_MAPPING)
+    node->keys = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_config_node_unref);
+  return node;
+}
+
+SlimConfigNode *
+slim_config_node_new_scalar (const SlimConfigNode *at,
+                             SlimConfigScalarStyle style,
+                             const char *text)
+{
+  SlimConfigNode *node;
+
+  g_return_val_if_fail (at != NULL, NULL);
+  g_return_val_if_fail (text != NULL && g_utf8_validate (text, -1, NULL), NULL);
+  node = node_new_at (SLIM_CONFIG_NODE_SCALAR, at);
+  node->style = style;
+  node->scalar = g_strdup (text);
+  return node;
+}
+
+SlimConfigNode *
+slim_config_node_new_sequence (const SlimConfigNode *at)
+{
+  g_return_val_if_fail (at != NULL, NULL);
+  return node_new_at (SLIM_CONFIG_NODE_SEQUENCE, at);
+}
+
+SlimConfigNode *
+slim_config_node_new_mapping (const SlimConfigNode *at)
+{
+  g_return_val_if_fail (at != NULL, NULL);
+  return node_new_at (SLIM_CONFIG_NODE_MAPPING, at);
+}
+
+void
+slim_config_node_append (SlimConfigNode *sequence, SlimConfigNode *item)
+{
+  g_return_if_fail (sequence != NULL && sequence->kind == SLIM_CONFIG_NODE_SEQUENCE);
+  g_return_if_fail (item != NULL);
+  sequence->n_nodes += item->n_nodes;
+  sequence->height = MAX (sequence->height, item->height + 1);
+  g_ptr_array_add (sequence->items, item);
+}
+
+void
+slim_config_node_insert (SlimConfigNode *mapping, SlimConfigNode *key, SlimConfigNode *value)
+{
+  g_return_if_fail (mapping != NULL && mapping->kind == SLIM_CONFIG_NODE_MAPPING);
+  g_return_if_fail (key != NULL && key->kind == SLIM_CONFIG_NODE_SCALAR);
+  g_return_if_fail (value != NULL);
+  g_return_if_fail (slim_config_node_lookup (mapping, key->scalar) == NULL);
+  mapping->n_nodes += key->n_nodes + value->n_nodes;
+  mapping->height = MAX (mapping->height, value->height + 1);
+  g_ptr_array_add (mapping->keys, key);
+  g_ptr_array_add (mapping->items, value);
+}

@@ -249,4 +249,68 @@ void slim_config_error_at (GError **error,
                            const char *format,
                            ...) G_GNUC_PRINTF (4, 5);
 
+/**
+ * slim_config_node_new_scalar:
+ * @at: the node whose location (file, line, column) the new node takes,
+ *   so that messages about a translated config point at its source
+ * @style: plain (may read as a number, boolean or null) or quoted
+ * @text: UTF-8 text
+ *
+ * Trees built in code (e.g. a modelslim_v0 config translated to
+ * modelslim_v1, slim-config-v0.h) are built bottom-up: a node is added to
+ * its parent only once it is complete, so that the parent's node count
+ * and height stay right.
+ *
+ * Returns: (transfer full): a new scalar node.
+ */
+SlimConfigNode *slim_config_node_new_scalar (const SlimConfigNode *at,
+                                             SlimConfigScalarStyle style,
+                                             const char *text);
+
+/**
+ * slim_config_node_new_sequence:
+ * @at: the node whose location the new node takes
+ *
+ * Returns: (transfer full): a new, empty sequence.
+ */
+SlimConfigNode *slim_config_node_new_sequence (const SlimConfigNode *at);
+
+/**
+ * slim_config_node_new_mapping:
+ * @at: the node whose location the new node takes
+ *
+ * Returns: (transfer full): a new, empty mapping.
+ */
+SlimConfigNode *slim_config_node_new_mapping (const SlimConfigNode *at);
+
+/**
+ * slim_config_node_append:
+ * @sequence: a sequence built with slim_config_node_new_sequence()
+ * @item: (transfer full): a complete node
+ *
+ * Appends @item.
+ */
+void slim_config_node_append (SlimConfigNode *sequence, SlimConfigNode *item);
+
+/**
+ * slim_config_node_insert:
+ * @mapping: a mapping built with slim_config_node_new_mapping()
+ * @key: (transfer full): a scalar key not yet in @mapping
+ * @value: (transfer full): a complete node
+ *
+ * Adds the pair at the end of @mapping.
+ */
+void slim_config_node_insert (SlimConfigNode *mapping, SlimConfigNode *key, SlimConfigNode *value);
+
+/**
+ * slim_config_node_to_yaml:
+ * @node: a node
+ *
+ * Writes @node as block-style YAML that slim_config_parse_data() reads
+ * back to the same tree (quoted scalars stay quoted).
+ *
+ * Returns: (transfer full): the text, ending in a newline.
+ */
+char *slim_config_node_to_yaml (const SlimConfigNode *node);
+
 G_END_DECLS

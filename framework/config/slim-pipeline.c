@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "slim-config-object.h"
+#include "slim-config-v0.h"
 #include "slim-error.h"
 
 /* msModelSlim's RunnerType (spec 1.3). */
@@ -30,6 +31,8 @@ struct _SlimPipeline
   GObject parent_instance;
 
   SlimConfigNode *config;
+  SlimConfigNode *v1_config; /* config, or its modelslim_v1 translation */
+  GPtrArray *notes;          /* (element-type utf8) translation notes */
   char *apiversion;
   char *runner_name;
   SlimRunner *runner; /* (nullable) */
@@ -63,6 +66,8 @@ slim_pipeline_finalize (GObject *object)
   SlimPipeline *self = SLIM_PIPELINE (object);
 
   g_clear_pointer (&self->config, slim_config_node_unref);
+  g_clear_pointer (&self->v1_config, slim_config_node_unref);
+  g_clear_pointer (&self->notes, g_ptr_array_unref);
   g_clear_pointer (&self->apiversion, g_free);
   g_clear_pointer (&self->runner_name, g_free);
   g_clear_object (&self->runner);
@@ -88,6 +93,7 @@ slim_pipeline_init (SlimPipeline *self)
   g_array_set_clear_func (self->prior, (GDestroyNotify)stage_clear);
   stage_init (&self->main);
   self->savers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->notes = g_ptr_array_new_with_free_func (g_free);
 }
 
 static void
@@ -441,13 +447,24 @@ pipeline_build (SlimRegistry *registry, SlimConfigNode *root, GPtrArray *errors)
       add_error (errors, apiversion, SLIM_CONFIG_ERROR_BAD_VALUE,
                  "'apiversion' must be a string, got %s", got);
     }
+  else if (strcmp (slim_config_node_get_scalar (apiversion), SLIM_CONFIG_V0_APIVERSION) == 0)
+    {
+      /* A v0 config is checked by its translator (which names v0's
+       * fields), then built as the v1 pipeline it translates to. */
+      self->v1_config = slim_config_v0_translate (root, self->notes, errors);
+      if (self->v1_config == NULL)
+        return self;
+      self->apiversion = g_strdup (SLIM_CONFIG_V0_APIVERSION);
+      root = self->v1_config;
+    }
   else if (strcmp (slim_config_node_get_scalar (apiversion), SLIM_PIPELINE_APIVERSION) != 0)
     {
       /* Another apiversion has another spec layout: checking it against
        * ours would only add noise. */
       add_error (errors, apiversion, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                 "unsupported apiversion '%s' (supported: %s)",
-                 slim_config_node_get_scalar (apiversion), SLIM_PIPELINE_APIVERSION);
+                 "unsupported apiversion '%s' (supported: %s, %s)",
+                 slim_config_node_get_scalar (apiversion), SLIM_PIPELINE_APIVERSION,
+                 SLIM_CONFIG_V0_APIVERSION);
       return self;
     }
   else
@@ -605,6 +622,20 @@ slim_pipeline_get_config (SlimPipeline *self)
 {
   g_return_val_if_fail (SLIM_IS_PIPELINE (self), NULL);
   return self->config;
+}
+
+SlimConfigNode *
+slim_pipeline_get_v1_config (SlimPipeline *self)
+{
+  g_return_val_if_fail (SLIM_IS_PIPELINE (self), NULL);
+  return self->v1_config != NULL ? self->v1_config : self->config;
+}
+
+GPtrArray *
+slim_pipeline_get_notes (SlimPipeline *self)
+{
+  g_return_val_if_fail (SLIM_IS_PIPELINE (self), NULL);
+  return self->notes;
 }
 
 const char *

@@ -2,7 +2,8 @@
  *
  * slim-pipeline.h: a modelslim_v1 config resolved into plugin objects.
  *
- *   apiversion: modelslim_v1           required; anything else is unsupported
+ *   apiversion: modelslim_v1           required: modelslim_v1, or modelslim_v0
+ *                                      (translated first, slim-config-v0.h)
  *   metadata: {...}                    extra top-level keys are accepted
  *   default_w8a8: &default_w8a8 {...}  (msModelSlim allows anchor holders)
  *   spec:
@@ -144,9 +145,29 @@ SlimConfigNode *slim_pipeline_get_config (SlimPipeline *self);
  * slim_pipeline_get_apiversion:
  * @self: a pipeline
  *
- * Returns: (transfer none): "modelslim_v1".
+ * Returns: (transfer none): the config's apiversion, "modelslim_v1" or
+ *   "modelslim_v0" (then built from its translation).
  */
 const char *slim_pipeline_get_apiversion (SlimPipeline *self);
+
+/**
+ * slim_pipeline_get_v1_config:
+ * @self: a pipeline
+ *
+ * Returns: (transfer none): the modelslim_v1 document the pipeline was
+ *   built from: the config itself, or the translation of a modelslim_v0
+ *   one (its nodes located in the v0 file).
+ */
+SlimConfigNode *slim_pipeline_get_v1_config (SlimPipeline *self);
+
+/**
+ * slim_pipeline_get_notes:
+ * @self: a pipeline
+ *
+ * Returns: (transfer none) (element-type utf8): one line per choice the
+ *   modelslim_v0 translation made (empty for a v1 config).
+ */
+GPtrArray *slim_pipeline_get_notes (SlimPipeline *self);
 
 /**
  * slim_pipeline_get_runner_name:

@@ -90,6 +90,66 @@ seconds_since (std::chrono::steady_clock::time_point start)
 
 // ---- the node tree ---------------------------------------------------------
 
+// slim_config_node_to_yaml() writes what slim_config_parse_data() reads
+// back to the same tree: same kinds, texts and scalar styles (checked by
+// writing the re-read tree again and comparing the texts).
+TEST (ConfigNode, WrittenYamlReadsBackToTheSameTree)
+{
+  const std::string text = "apiversion: modelslim_v1\n"
+                           "spec:\n"
+                           "  process:\n"
+                           "    - type: \"linear_quant\"\n"
+                           "      include: ['*', \"a: b\", 'x #y', '- z', \"q\\\"uote\"]\n"
+                           "      exclude: []\n"
+                           "      ext: {}\n"
+                           "      n: -1\n"
+                           "      t: true\n"
+                           "      s: 'true'\n"
+                           "      nested: [[a, b], {k: v}]\n"
+                           "  dataset:\n";
+  GError *error = nullptr;
+  NodePtr root = parse (text, &error);
+  ASSERT_NE (root, nullptr) << error->message;
+  g_autofree char *once = slim_config_node_to_yaml (root.get ());
+  NodePtr again = parse (once, &error);
+  ASSERT_NE (again, nullptr) << once << error->message;
+  g_autofree char *twice = slim_config_node_to_yaml (again.get ());
+  EXPECT_STREQ (once, twice);
+  EXPECT_EQ (slim_config_node_get_n_nodes (root.get ()),
+             slim_config_node_get_n_nodes (again.get ()));
+  SlimConfigNode *s = slim_config_node_lookup (
+      slim_config_node_get_item (
+          slim_config_node_lookup (slim_config_node_lookup (again.get (), "spec"), "process"), 0),
+      "s");
+  ASSERT_NE (s, nullptr);
+  EXPECT_EQ (slim_config_node_get_scalar_style (s), SLIM_CONFIG_SCALAR_QUOTED);
+  EXPECT_TRUE (slim_config_node_is_null (
+      slim_config_node_lookup (slim_config_node_lookup (again.get (), "spec"), "dataset")));
+  EXPECT_NE (std::string (once).find ("    - type: \"linear_quant\"\n"), std::string::npos) << once;
+}
+
+// Trees built in code take the location of the node they are made "at"
+// and keep node counts and heights as the parser would.
+TEST (ConfigNode, BuiltNodesTakeTheirSourceLocation)
+{
+  GError *error = nullptr;
+  NodePtr src = parse ("a:\n  b: 1\n", &error);
+  ASSERT_NE (src, nullptr);
+  SlimConfigNode *b = slim_config_node_lookup (slim_config_node_lookup (src.get (), "a"), "b");
+  NodePtr map (slim_config_node_new_mapping (b));
+  SlimConfigNode *seq = slim_config_node_new_sequence (b);
+  slim_config_node_append (seq, slim_config_node_new_scalar (b, SLIM_CONFIG_SCALAR_QUOTED, "x"));
+  slim_config_node_insert (map.get (),
+                           slim_config_node_new_scalar (b, SLIM_CONFIG_SCALAR_PLAIN, "k"), seq);
+  g_autofree char *where = slim_config_node_dup_location (
+      slim_config_node_get_item (slim_config_node_lookup (map.get (), "k"), 0));
+  EXPECT_STREQ (where, "config.yaml:2:6");
+  EXPECT_EQ (slim_config_node_get_n_nodes (map.get ()), 4u);
+  EXPECT_EQ (slim_config_node_get_height (map.get ()), 3u);
+  g_autofree char *yaml = slim_config_node_to_yaml (map.get ());
+  EXPECT_STREQ (yaml, "k:\n  - \"x\"\n");
+}
+
 TEST (ConfigNode, ScalarsKeepStyleAndLocation)
 {
   GError *error = nullptr;
@@ -394,8 +454,15 @@ bad_cases ()
   std::string known = kKnown;
   std::vector<BadCase> cases = {
     // -- top level
-    { "apiversion_unsupported", "apiversion: modelslim_v0\nspec: {}\n",
-      "config.yaml:1:13: unsupported apiversion 'modelslim_v0' (supported: modelslim_v1)",
+    { "apiversion_unsupported", "apiversion: modelslim_v2\nspec: {}\n",
+      "config.yaml:1:13: unsupported apiversion 'modelslim_v2' (supported: modelslim_v1, "
+      "modelslim_v0)",
+      SLIM_CONFIG_ERROR_UNSUPPORTED },
+    // A v0 config is checked by its translator (slim-config-v0.h), which
+    // names the v0 field; QuantConfig's default mm_tensor True is per-tensor.
+    { "apiversion_v0_translated", "apiversion: modelslim_v0\nspec: {}\n",
+      "config.yaml:2:7: spec.calib_cfg.mm_tensor: True (QuantConfig's default): per-tensor "
+      "weights are not in slimflow; set mm_tensor: False (per-channel)",
       SLIM_CONFIG_ERROR_UNSUPPORTED },
     { "apiversion_missing", std::string ("spec:\n") + kSave,
       "config.yaml:1:1: missing required key 'apiversion'", SLIM_CONFIG_ERROR_MISSING_KEY },
@@ -413,8 +480,7 @@ bad_cases ()
     // -- spec
     { "spec_unknown_key", head + kSave + "  procss: []\n",
       "config.yaml:4:3: spec: unknown key 'procss' (valid keys: dataset, default_text, prior, "
-      "process, runner, "
-      "save)",
+      "process, runner, save)",
       SLIM_CONFIG_ERROR_UNKNOWN_KEY },
     { "spec_nothing_to_do", head + "  process: []\n",
       "config.yaml:3:3: spec: nothing to do: 'process', 'prior' and 'save' are all missing or "
@@ -706,9 +772,8 @@ TEST (ConfigBad, AllErrorsAreCollectedInFileOrder)
           "config.yaml:10:7: process[2] (iterative_smooth): unknown key 'beta' (valid keys: "
           "alpha, enable-subgraph-type, include, scale-min, symmetric, type)\n"
           "config.yaml:11:49: save[0] (ascendv1_saver): 'part-file-size' = 0 is outside 1..1024\n"
-          "config.yaml:12:3: spec: unknown key 'extra' (valid keys: dataset, default_text, prior, "
-          "process, "
-          "runner, save)";
+          "config.yaml:12:3: spec: unknown key 'extra' (valid keys: dataset, default_text, "
+          "prior, process, runner, save)";
   EXPECT_EQ (std::string (error->message), expected);
   EXPECT_EQ (error->code, SLIM_CONFIG_ERROR_BAD_VALUE); // the first error's code
   g_clear_error (&error);
