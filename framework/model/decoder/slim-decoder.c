@@ -195,8 +195,8 @@ slim_decoder_attention_scratch_n_elements (const SlimBatch *batch)
 
 /* Row i of scores (n_keys) holds the logits of keys c0 .. c0 + n_keys - 1;
  * keys lo .. last are visible; softmax over those, zero elsewhere. */
-static void
-slim_softmax_visible (float *row, gint64 n_keys, gint64 first_visible, gint64 n_visible)
+void
+slim_decoder_softmax_visible (float *row, gint64 n_keys, gint64 first_visible, gint64 n_visible)
 {
   float max_value = -INFINITY;
   double sum = 0.0;
@@ -264,7 +264,8 @@ slim_decoder_attention (const SlimAttentionShape *shape,
                   gint64 position = r0 + i;
                   gint64 lo = window > 0 ? MAX (0, position - window + 1) : 0;
 
-                  slim_softmax_visible (scores + i * n_keys, n_keys, lo - c0, position - lo + 1);
+                  slim_decoder_softmax_visible (scores + i * n_keys, n_keys, lo - c0,
+                                                position - lo + 1);
                 }
               /* out_block = P V_keys */
               slim_linalg_sgemm (FALSE, FALSE, n_rows, head_dim, n_keys, 1.0f, scores, n_keys,

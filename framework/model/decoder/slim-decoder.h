@@ -81,6 +81,12 @@ typedef struct
   float scale;           /* 1 / sqrt(head_dim) */
 } SlimAttentionShape;
 
+/* Softmax of row (n_keys) over its visible keys first_visible ..
+ * first_visible + n_visible - 1 (max subtracted, float32 exp, double sum);
+ * the other keys get probability 0: the causal / window / sequence mask. */
+void
+slim_decoder_softmax_visible (float *row, gint64 n_keys, gint64 first_visible, gint64 n_visible);
+
 /* Elements of scratch slim_decoder_attention() needs for batch. */
 gsize slim_decoder_attention_scratch_n_elements (const SlimBatch *batch);
 
