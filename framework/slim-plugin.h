@@ -64,6 +64,8 @@
 #include "slim-hfmg.h"
 #include "slim-admm.h"
 #include "slim-gptq.h"
+#include "slim-hadamard.h"
+#include "slim-rotation.h"
 #include "slim-histogram.h"
 #include "slim-ascend-writer.h"
 #include "slim-param.h"
