@@ -214,8 +214,8 @@ TEST_F (QuantBadInput, ConfigNotYaml)
 
 TEST_F (QuantBadInput, WrongApiVersion)
 {
-  quant_write_file (config_, "apiversion: modelslim_v0\nspec: {}\n");
-  expect_fails (run (std_args (quant_stories_model (), config_)), 2, "modelslim_v0");
+  quant_write_file (config_, "apiversion: modelslim_v9\nspec: {}\n");
+  expect_fails (run (std_args (quant_stories_model (), config_)), 2, "modelslim_v9");
 }
 
 TEST_F (QuantBadInput, IllegalQconfigCombination)

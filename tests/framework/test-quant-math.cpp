@@ -537,8 +537,8 @@ TEST (QScheme, RegisteredQuantizers)
   EXPECT_TRUE (q->implemented);
   EXPECT_TRUE (q->data_free);
 
-  // gptq is implemented (linear_quant) and needs calibration data; ssz is
-  // registered (the schema names it) but not implemented yet
+  // gptq and ssz are implemented (linear_quant); gptq needs calibration
+  // data, ssz (a weight search) does not
   SlimQScheme g8 = S (SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_GROUP, false);
   q = slim_qscheme_lookup_quantizer (SLIM_QROLE_WEIGHT, &g8, SLIM_QMETHOD_GPTQ, &error);
   ASSERT_NE (q, nullptr);
@@ -546,7 +546,8 @@ TEST (QScheme, RegisteredQuantizers)
   EXPECT_FALSE (q->data_free);
   q = slim_qscheme_lookup_quantizer (SLIM_QROLE_WEIGHT, &w8, SLIM_QMETHOD_SSZ, &error);
   ASSERT_NE (q, nullptr);
-  EXPECT_FALSE (q->implemented);
+  EXPECT_TRUE (q->implemented);
+  EXPECT_TRUE (q->data_free);
 
   // per-channel act minmax is data dependent; per-token is data-free
   SlimQScheme t8 = S (SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, true);
