@@ -258,3 +258,23 @@ slim_autoround_masked_l1 (const float *y,
   *out_loss = (float)(SLIM_AUTOROUND_LOSS_SCALE * sum / count);
   return TRUE;
 }
+
+void
+slim_autoround_sample_order (guint32 seed, gint64 n, gint64 *out_order)
+{
+  for (gint64 i = 0; i < n; i++)
+    out_order[i] = i;
+  if (n < 2)
+    return;
+  GRand *rng = g_rand_new_with_seed (seed);
+  for (gint64 i = n - 1; i > 0; i--)
+    {
+      gint64 j = (gint64)g_rand_double_range (rng, 0.0, (double)(i + 1));
+      if (j > i)
+        j = i;
+      gint64 t = out_order[i];
+      out_order[i] = out_order[j];
+      out_order[j] = t;
+    }
+  g_rand_free (rng);
+}

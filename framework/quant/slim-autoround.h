@@ -132,4 +132,11 @@ gboolean slim_autoround_masked_l1 (const float *y,    /* [n_tok, dim] */
                                    float *out_grad, /* [n_tok, dim], nullable */
                                    GError **error);
 
+/* Sample order for the training loop (batch 1, random picking): a
+ * permutation of 0..n-1 drawn by Fisher-Yates from a GRand seeded with
+ * @seed, so the order depends on the seed only (not on threads).  This is
+ * slimflow's own generator: msModelSlim's torch RNG order is not
+ * reproduced.  n >= 0; @out_order [n]. */
+void slim_autoround_sample_order (guint32 seed, gint64 n, gint64 *out_order /* [n] */);
+
 G_END_DECLS

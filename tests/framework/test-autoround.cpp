@@ -24,6 +24,7 @@ extern "C"
 }
 
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -311,4 +312,24 @@ TEST (AutoRound, BadConfigsAreErrors)
   g_clear_error (&error);
   cfg = make_cfg (4, 16);
   EXPECT_TRUE (slim_autoround_config_check (&cfg, 4, 64, &error));
+}
+
+TEST (AutoRound, SampleOrderIsASeededPermutation)
+{
+  const gint64 n = 64;
+  std::vector<gint64> a (n), b (n), c (n);
+  slim_autoround_sample_order (42, n, a.data ());
+  slim_autoround_sample_order (42, n, b.data ());
+  slim_autoround_sample_order (43, n, c.data ());
+  EXPECT_EQ (a, b);
+  EXPECT_NE (a, c);
+  std::vector<gint64> sorted = a;
+  std::sort (sorted.begin (), sorted.end ());
+  for (gint64 i = 0; i < n; i++)
+    EXPECT_EQ (sorted[i], i);
+  // Not the identity (a shuffle happened).
+  gint64 fixed = 0;
+  for (gint64 i = 0; i < n; i++)
+    fixed += a[i] == i;
+  EXPECT_LT (fixed, n / 4);
 }
