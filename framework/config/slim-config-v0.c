@@ -358,6 +358,7 @@ typedef enum
 {
   V0_WMETHOD_MINMAX,
   V0_WMETHOD_GPTQ,
+  V0_WMETHOD_HQQ,
 } V0WeightMethod;
 
 typedef struct
@@ -419,11 +420,19 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
   else if (strcmp (c->w_method, "GPTQ") == 0)
     s.w_method = V0_WMETHOD_GPTQ;
   else if (strcmp (c->w_method, "HQQ") == 0)
-    REJECT (C_W_METHOD, "spec.calib_cfg.w_method: 'HQQ' (half-quadratic quantization) is not "
-                        "in slimflow yet (supported: MinMax, GPTQ)");
+    {
+      s.w_method = V0_WMETHOD_HQQ;
+      if (c->a_bit != 16)
+        REJECT (C_W_METHOD, "spec.calib_cfg.w_method: 'HQQ' is weight-only in slimflow (its "
+                            "zero point is a float, which the W8A8/W4A8 savers cannot store): set "
+                            "a_bit: 16");
+      else if (c->w_sym)
+        REJECT (C_W_SYM, "spec.calib_cfg.w_sym: True: HQQ solves for an asymmetric zero point; "
+                         "set w_sym: False");
+    }
   else if (strcmp (c->w_method, "NF") == 0)
     REJECT (C_W_METHOD, "spec.calib_cfg.w_method: 'NF' (NF4 code book) is not in slimflow yet "
-                        "(supported: MinMax, GPTQ)");
+                        "(supported: MinMax, GPTQ, HQQ)");
   else
     BAD (C_W_METHOD, "spec.calib_cfg.w_method must be one of MinMax, GPTQ, HQQ, NF; got '%s'",
          c->w_method);
@@ -705,7 +714,9 @@ build_qconfig (const V0Calib *c,
   put (weight, "dtype", quoted (AT (at, C_W_BIT, cfg), c->w_bit == 4 ? "int4" : "int8"));
   put (weight, "symmetric", plain (AT (at, C_W_SYM, cfg), c->w_sym ? "true" : "false"));
   put (weight, "method",
-       quoted (AT (at, C_W_METHOD, cfg), s->w_method == V0_WMETHOD_GPTQ ? "gptq" : "minmax"));
+       quoted (AT (at, C_W_METHOD, cfg), s->w_method == V0_WMETHOD_GPTQ  ? "gptq"
+                                         : s->w_method == V0_WMETHOD_HQQ ? "hqq"
+                                                                         : "minmax"));
   if (want_ext)
     {
       SlimConfigNode *ext = slim_config_node_new_mapping (cfg);

@@ -149,3 +149,35 @@ slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
   g_free (z);
   return it;
 }
+
+gboolean
+slim_hqq_quantize_signed (const SlimHqqConfig *cfg,
+                          const float *w,
+                          gint64 n_rows,
+                          gint64 n_cols,
+                          float *scale,
+                          float *offset,
+                          gint8 *q,
+                          GError **error)
+{
+  g_return_val_if_fail (w != NULL && scale != NULL && offset != NULL && q != NULL, FALSE);
+  if (!slim_hqq_config_check (cfg, n_cols, error))
+    return FALSE;
+
+  const gint64 n = n_rows * n_cols, n_groups = n_rows * (n_cols / cfg->group_size);
+  const gint half = 1 << (cfg->bits - 1);
+  guint8 *codes = g_new (guint8, n); /* [n_rows, n_cols] codes in [0, 2^bits - 1] */
+  float *out = g_new (float, n);     /* [n_rows, n_cols] HQQ's own dequantization */
+  guint it = slim_hqq_fake_quantize (cfg, w, n_rows, n_cols, scale, offset, codes, out, error);
+
+  if (it > 0)
+    {
+      for (gint64 i = 0; i < n; i++)
+        q[i] = (gint8)((gint)codes[i] - half);
+      for (gint64 g = 0; g < n_groups; g++)
+        offset[g] -= (float)half;
+    }
+  g_free (codes);
+  g_free (out);
+  return it > 0;
+}

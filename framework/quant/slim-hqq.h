@@ -50,4 +50,19 @@ guint slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
                               float *out,    /* [n_rows, n_cols] row-major */
                               GError **error);
 
+/* The same quantization in the signed-code convention of slim-qparams.h,
+ * which is what linear_quant and the savers store: x^ = (q - offset) *
+ * scale with q in [-2^(bits-1), 2^(bits-1) - 1], so q = code - 2^(bits-1),
+ * offset = z - 2^(bits-1) (a float: HQQ's zero point is not an integer)
+ * and scale = 1/s.  dequantized (optional) is (q - offset) * scale as
+ * slim_dequantize_rows computes it from the stored values. */
+gboolean slim_hqq_quantize_signed (const SlimHqqConfig *cfg,
+                                   const float *w, /* [n_rows, n_cols] row-major */
+                                   gint64 n_rows,
+                                   gint64 n_cols,
+                                   float *scale,  /* [n_rows, n_cols / group_size] */
+                                   float *offset, /* [n_rows, n_cols / group_size] */
+                                   gint8 *q,      /* [n_rows, n_cols] */
+                                   GError **error);
+
 G_END_DECLS

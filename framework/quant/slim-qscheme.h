@@ -46,6 +46,7 @@ typedef enum
   SLIM_QMETHOD_AUTOROUND,
   SLIM_QMETHOD_IFMR, /* KV cache only (dynamic_cache; AMCT ifmr_quantize) */
   SLIM_QMETHOD_HFMG, /* KV cache only (dynamic_cache; AMCT hfmg_quantize) */
+  SLIM_QMETHOD_HQQ,  /* weights only (linear_quant; QuantConfig w_method HQQ) */
 } SlimQMethod;
 
 /* `ext.aggregation_type` of the per-tensor activation observer. */

@@ -18,7 +18,9 @@
  * weight is read, that both quantizers are registered and implemented
  * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
  * int8/int4 per_channel/per_group, sym or asym, ssz for int8/int4
- * per_channel sym) and that the act/weight
+ * per_channel sym, hqq for int8/int4 per_channel/per_group asym: slimflow's
+ * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h) and that
+ * the act/weight
  * pair is one of the legal combinations; the pair decides the description
  * label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC,
  * W8A8_MIX).  The `pdmix` processor (pdmix.c) is this code with the
@@ -33,7 +35,9 @@
  *                scale per output row; per group: runs of group_size input
  *                features), ssz weights too (slim-ssz.h: minmax start, at
  *                most ext.step least-squares scale refits, per channel
- *                keep-if-better), and the layer's weight is replaced by its
+ *                keep-if-better), hqq weights too (half-quadratic zero-point
+                solver per group, a float offset), and the layer's weight is
+                replaced by its
  *                dequantized values, as msModelSlim's LinearQuantizer runs
  *                the calibration forward with fake-quantized minmax/ssz
  *                weights (WeightPerChannelSsz quantizes on its first forward).
@@ -118,6 +122,7 @@
 #include "linear-quant.h"
 
 #include "linear-quant-hessians.h"
+#include "slim-hqq.h"
 #include "slim-ssz.h"
 
 #include <string.h>
@@ -128,7 +133,7 @@ typedef struct
   SlimQScheme act;
   SlimQScheme weight;
   SlimQMethod act_method;    /* minmax or histogram for integer activations */
-  SlimQMethod weight_method; /* minmax, gptq or ssz */
+  SlimQMethod weight_method; /* minmax, gptq, ssz or hqq */
   SlimQParamsConfig act_cfg; /* integer activations only */
   SlimQParamsConfig weight_cfg;
   SlimQAggregation aggregation; /* static per-tensor minmax activation observer */
@@ -137,6 +142,7 @@ typedef struct
   SlimGptqConfig gptq;          /* gptq weights */
   gboolean share_hessian;       /* gptq weights */
   SlimSszConfig ssz;            /* ssz weights */
+  SlimHqqConfig hqq;            /* hqq weights (group_size 0: per channel) */
   const char *label;
   gboolean data_free;
   gboolean distributed;
@@ -209,6 +215,24 @@ static const SlimQuantizerInfo slim_linear_quant_per_group_minmax[] = {
 
 #undef SLIM_PER_GROUP_MINMAX
 
+/* hqq weights, slimflow's extension from QuantConfig (msModelSlim v1
+ * registers no hqq quantizer): asymmetric only, its zero point is solved
+ * for. */
+#define SLIM_HQQ(dt, sc)                                                                           \
+  {                                                                                                \
+    SLIM_QROLE_WEIGHT, { SLIM_QDTYPE_##dt, SLIM_QSCOPE_##sc, FALSE }, SLIM_QMETHOD_HQQ,            \
+        "WeightHqq (QuantConfig w_method HQQ)", TRUE, TRUE, TRUE                                   \
+  }
+
+static const SlimQuantizerInfo slim_linear_quant_hqq[] = {
+  SLIM_HQQ (INT8, PER_CHANNEL),
+  SLIM_HQQ (INT8, PER_GROUP),
+  SLIM_HQQ (INT4, PER_CHANNEL),
+  SLIM_HQQ (INT4, PER_GROUP),
+};
+
+#undef SLIM_HQQ
+
 static const SlimQuantizerInfo *
 slim_linear_quant_lookup_quantizer (SlimQRole role,
                                     const SlimQScheme *scheme,
@@ -219,6 +243,19 @@ slim_linear_quant_lookup_quantizer (SlimQRole role,
     for (gsize k = 0; k < G_N_ELEMENTS (slim_linear_quant_per_group_minmax); k++)
       if (slim_qscheme_equal (&slim_linear_quant_per_group_minmax[k].scheme, scheme))
         return &slim_linear_quant_per_group_minmax[k];
+  if (role == SLIM_QROLE_WEIGHT && method == SLIM_QMETHOD_HQQ)
+    {
+      g_autofree char *name = slim_qscheme_to_string (scheme);
+
+      for (gsize k = 0; k < G_N_ELEMENTS (slim_linear_quant_hqq); k++)
+        if (slim_qscheme_equal (&slim_linear_quant_hqq[k].scheme, scheme))
+          return &slim_linear_quant_hqq[k];
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "method hqq has no quantizer for %s; it takes int8 or int4, per_channel or "
+                   "per_group, symmetric: false (HQQ solves for an asymmetric zero point)",
+                   name);
+      return NULL;
+    }
   return slim_qscheme_lookup_quantizer (role, scheme, method, error);
 }
 
@@ -318,6 +355,24 @@ slim_linear_quant_prepare_ssz (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, G
       g_prefix_error (error, "qconfig.weight: ");
       return FALSE;
     }
+  return TRUE;
+}
+
+/* hqq settings: HQQ's reference defaults (slim-hqq.h), per group of
+ * ext.group_size or, per channel, of the whole row (set per linear);
+ * max_bound would change the code range HQQ's solver assumes, so it is
+ * refused. */
+static gboolean
+slim_linear_quant_prepare_hqq (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, GError **error)
+{
+  if (ext != NULL && slim_qconfig_ext_get_max_bound (ext) != 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.weight.ext.max_bound: not supported with method hqq (codes use the "
+                   "dtype's whole range)");
+      return FALSE;
+    }
+  slim_hqq_config_init (&plan->hqq, slim_qdtype_get_bits (plan->weight.dtype), 0);
   return TRUE;
 }
 
@@ -422,7 +477,11 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       if (!slim_linear_quant_prepare_ssz (&plan, weight_ext, error))
         return FALSE;
     }
-  else if (plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
+  else if (plan.weight_method == SLIM_QMETHOD_HQQ
+           && !slim_linear_quant_prepare_hqq (&plan, weight_ext, error))
+    return FALSE;
+  if (plan.weight_method != SLIM_QMETHOD_GPTQ && plan.weight_method != SLIM_QMETHOD_SSZ
+      && plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
     {
       plan.group_size = weight_ext != NULL ? slim_qconfig_ext_get_group_size (weight_ext) : 0;
       if (plan.group_size <= 0)
@@ -596,6 +655,15 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
                                 slim_tensor_get_data_mut (w.scale),
                                 slim_tensor_get_data_mut (w.offset),
                                 slim_tensor_get_data_mut (w.weight_q), NULL, NULL, error);
+      else if (plan->weight_method == SLIM_QMETHOD_HQQ)
+        {
+          SlimHqqConfig hqq = plan->hqq;
+
+          hqq.group_size = plan->group_size > 0 ? plan->group_size : n_in;
+          ok = slim_hqq_quantize_signed (
+              &hqq, slim_tensor_get_data (weight), n_out, n_in, slim_tensor_get_data_mut (w.scale),
+              slim_tensor_get_data_mut (w.offset), slim_tensor_get_data_mut (w.weight_q), error);
+        }
       else
         ok = slim_quantize_weight (
             &plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight), n_out, n_in,
@@ -626,6 +694,7 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
            n_out, n_in,
            plan->weight_method == SLIM_QMETHOD_GPTQ  ? "selected (gptq)"
            : plan->weight_method == SLIM_QMETHOD_SSZ ? "quantized (ssz)"
+           : plan->weight_method == SLIM_QMETHOD_HQQ ? "quantized (hqq)"
                                                      : "quantized");
   return TRUE;
 }

@@ -13,6 +13,7 @@ extern "C"
 {
 #include "slim-error.h"
 #include "slim-hqq.h"
+#include "slim-qparams.h"
 }
 
 #include <cmath>
@@ -159,3 +160,50 @@ TEST (Hqq, BadConfigIsRefused)
 }
 
 } // namespace
+
+// The signed form linear_quant stores: codes shifted by 2^(bits-1), the
+// offset shifted with them, scale = HQQ's step.  Dequantizing the stored
+// values with slim_dequantize_rows must give HQQ's own output up to the
+// rounding of the shifted offset: |(q - o) - (c - z)| <= ulp(o) / 2 with
+// |o| <= 2^bits, times the step, so within 2^-20 relative to the group's
+// range for 4 bits; asserted as 1e-6 * max |w|.
+TEST (Hqq, SignedFormDequantizesLikeHqq)
+{
+  const int64_t rows = 4, cols = 128, gs = 32;
+  auto w = heavy_tailed (rows * cols, 11); /* [rows, cols] */
+  for (guint bits : { 4u, 8u })
+    {
+      SlimHqqConfig cfg;
+      slim_hqq_config_init (&cfg, bits, gs);
+      const int64_t ng = rows * cols / gs;
+      std::vector<float> out (w.size ()), step (ng), zero (ng);
+      std::vector<guint8> codes (w.size ());
+      GError *error = nullptr;
+      ASSERT_GT (slim_hqq_fake_quantize (&cfg, w.data (), rows, cols, step.data (), zero.data (),
+                                         codes.data (), out.data (), &error),
+                 0u);
+      std::vector<float> scale (ng), offset (ng), deq (w.size ());
+      std::vector<gint8> q (w.size ());
+      ASSERT_TRUE (slim_hqq_quantize_signed (&cfg, w.data (), rows, cols, scale.data (),
+                                             offset.data (), q.data (), &error));
+      ASSERT_EQ (error, nullptr);
+      const int half = 1 << (bits - 1);
+      float wmax = 0.0f;
+      for (float v : w)
+        wmax = std::fmax (wmax, std::fabs (v));
+      for (int64_t g = 0; g < ng; g++)
+        {
+          EXPECT_EQ (scale[g], step[g]);
+          EXPECT_EQ (offset[g], zero[g] - (float)half);
+        }
+      for (size_t i = 0; i < w.size (); i++)
+        {
+          EXPECT_EQ ((int)q[i], (int)codes[i] - half);
+          EXPECT_GE ((int)q[i], -half);
+          EXPECT_LE ((int)q[i], half - 1);
+        }
+      slim_dequantize_rows (q.data (), ng, gs, scale.data (), offset.data (), ng, deq.data ());
+      for (size_t i = 0; i < w.size (); i++)
+        EXPECT_NEAR (deq[i], out[i], 1e-6 * wmax) << "bits " << bits << " element " << i;
+    }
+}

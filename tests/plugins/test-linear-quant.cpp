@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 
 namespace
 {
@@ -30,12 +31,14 @@ const char *const kW8Chan = "{dtype: int8, scope: per_channel, symmetric: true, 
 const char *const kW4Chan = "{dtype: int4, scope: per_channel, symmetric: true, method: minmax}";
 
 std::string
-group_weight (const char *dtype, bool sym, int group_size = 32)
+group_weight (const char *dtype, bool sym, int group_size = 32, const char *method = "minmax")
 {
   return std::string ("{dtype: ") + dtype
-         + ", scope: per_group, symmetric: " + (sym ? "true" : "false")
-         + ", method: minmax, ext: {group_size: " + std::to_string (group_size) + "}}";
+         + ", scope: per_group, symmetric: " + (sym ? "true" : "false") + ", method: " + method
+         + ", ext: {group_size: " + std::to_string (group_size) + "}}";
 }
+
+const char *const kW8ChanHqq = "{dtype: int8, scope: per_channel, symmetric: false, method: hqq}";
 
 const std::string kQ = "model.layers.0.self_attn.q_proj";
 const std::string kK = "model.layers.0.self_attn.k_proj";
@@ -319,7 +322,11 @@ INSTANTIATE_TEST_SUITE_P (
         Combo{ "W4A4_DYNAMIC", kA4Token, kW4Chan, "W4A4_DYNAMIC", true, 1 },
         Combo{ "W4A4_DYNAMIC_group", kA4Token, group_weight ("int4", false), "W4A4_DYNAMIC", true,
                2 },
-        Combo{ "W8A8_MIX", kA8Mix, kW8Chan, "W8A8_MIX", false, 1 }),
+        Combo{ "W8A8_MIX", kA8Mix, kW8Chan, "W8A8_MIX", false, 1 },
+        // hqq (slimflow's extension from QuantConfig): float offsets
+        Combo{ "W4A16_group_hqq", "", group_weight ("int4", false, 32, "hqq"), "W4A16", true, 2 },
+        Combo{ "W8A16_group_hqq", "", group_weight ("int8", false, 16, "hqq"), "W8A16", true, 4 },
+        Combo{ "W8A16_channel_hqq", "", kW8ChanHqq, "W8A16", true, 1 }),
     [] (const ::testing::TestParamInfo<Combo> &info) { return std::string (info.param.name); });
 
 struct Bad
@@ -451,6 +458,27 @@ INSTANTIATE_TEST_SUITE_P (
              slim_config_error_quark,
              SLIM_CONFIG_ERROR_UNSUPPORTED,
              { "qconfig.act.ext.axes" } },
+        // hqq solves for an asymmetric zero point and uses the whole code range
+        Bad{ "HqqSym",
+             "",
+             group_weight ("int4", true, 32, "hqq"),
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "qconfig.weight", "method hqq has no quantizer for int4 per_group sym",
+               "symmetric: false" } },
+        Bad{ "HqqMaxBound",
+             "",
+             "{dtype: int8, scope: per_channel, symmetric: false, method: hqq, ext: {max_bound: "
+             "119}}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "max_bound", "hqq" } },
+        Bad{ "HqqWithStaticAct",
+             kW8Static,
+             kW8ChanHqq,
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_BAD_VALUE,
+             { "act int8 per_tensor asym with weight int8 per_channel asym" } },
         Bad{ "GroupWithoutSize",
              "",
              "{dtype: int4, scope: per_group, symmetric: false, method: minmax}",
@@ -757,4 +785,39 @@ TEST (LinearQuant, RealLayerForwardStaysClose)
   // equals the deployed forward
   EXPECT_EQ (memcmp (slim_tensor_get_data (calib.get ()), b, slim_tensor_get_n_bytes (out.get ())),
              0);
+}
+
+// hqq's purpose: on the same layer, its per-group reconstruction error
+// (mean |W - W^| over every selected weight) is below minmax RTN's with the
+// same group size and bits.  A strict inequality: the solver starts from
+// the minmax zero point and stops as soon as the error stops decreasing.
+TEST (LinearQuant, HqqReconstructsBetterThanMinmax)
+{
+  double err[2] = { 0.0, 0.0 };
+  for (int k = 0; k < 2; k++)
+    {
+      GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, standard_linears (), 5));
+      std::map<std::string, std::vector<float> > orig;
+      for (const SynthLinear &l : standard_linears ())
+        {
+          SlimTensor *w = slim_layer_get_tensor (layer.get (), (l.name + ".weight").c_str ());
+          const float *d = (const float *)slim_tensor_get_data (w);
+          orig[l.name].assign (d, d + slim_tensor_get_n_elements (w));
+        }
+      auto p = make (harness_linear_quant_yaml (
+          "", group_weight ("int4", false, 32, k == 0 ? "minmax" : "hqq")));
+      ASSERT_TRUE (p);
+      run_layer (p.get (), layer.get ());
+      size_t n = 0;
+      for (const auto &kv : orig)
+        {
+          const float *d = (const float *)slim_tensor_get_data (
+              slim_layer_get_tensor (layer.get (), (kv.first + ".weight").c_str ()));
+          for (size_t i = 0; i < kv.second.size (); i++, n++)
+            err[k] += std::fabs (d[i] - kv.second[i]);
+        }
+      err[k] /= (double)n;
+    }
+  std::printf ("mean |W - W^| int4 g32: minmax %.6g, hqq %.6g\n", err[0], err[1]);
+  EXPECT_LT (err[1], err[0]);
 }
