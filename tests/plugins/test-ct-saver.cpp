@@ -20,6 +20,8 @@
 
 extern "C"
 {
+#include "slim-ct-writer.h"
+#include "slim-error.h"
 #include "slim-safetensors.h"
 }
 
@@ -182,6 +184,14 @@ std::string
 config_text (const std::string &out)
 {
   return harness_read_file (out + "/config.json");
+}
+
+// A minimal config.json in dir (for writers finished without a model folder).
+void
+quant_write_config (const std::string &dir)
+{
+  const char *text = "{\"model_type\": \"llama\", \"tie_word_embeddings\": true}";
+  ASSERT_TRUE (g_file_set_contents ((dir + "/config.json").c_str (), text, -1, nullptr));
 }
 
 // Names of the entries of dir, sorted ("" dir or missing: none).
@@ -597,4 +607,196 @@ TEST (CtChecker, RejectsPaddingBits)
   edit_weights (d, name, p.get ());
   SlimTestCtReport r = slim_test_ct_check (d);
   EXPECT_TRUE (r.mentions ("weight_packed: nonzero padding bits")) << r.summary ();
+}
+
+// ---- refusals on hand-made records, and nothing of the layer written ------
+
+namespace
+{
+
+// A synthetic layer 0 holding q_proj (32 x 64) with a W8A16-style record
+// whose offsets are `offset` (per channel) and whose weight scheme is
+// `weight`.
+SlimLayer *
+layer_with_record (SlimQScheme weight, float offset, const char *label = "W8A16")
+{
+  SlimLayer *layer
+      = harness_synthetic_layer (0, { { "model.layers.0.self_attn.q_proj", 32, 64, false } }, 3);
+  SlimQLinear *q = slim_qlinear_new ("model.layers.0.self_attn.q_proj", label);
+  q->act = SLIM_QSCHEME_ACT_FLOAT;
+  q->weight = weight;
+  q->n_out = 32;
+  q->n_in = 64;
+  q->weight_q = slim_tensor_new_2d ("q", SLIM_DTYPE_I8, 32, 64);
+  q->weight_scale = slim_tensor_new_2d ("s", SLIM_DTYPE_F32, 32, 1);
+  q->weight_offset = slim_tensor_new_2d ("o", SLIM_DTYPE_F32, 32, 1);
+  gint8 *wq = (gint8 *)slim_tensor_get_data_mut (q->weight_q);
+  for (int i = 0; i < 32 * 64; i++)
+    wq[i] = (gint8)((i * 7) % 15 - 7);
+  float *s = (float *)slim_tensor_get_data_mut (q->weight_scale);
+  float *o = (float *)slim_tensor_get_data_mut (q->weight_offset);
+  for (int i = 0; i < 32; i++)
+    {
+      s[i] = 0.01f;
+      o[i] = i == 5 ? offset : 0.0f;
+    }
+  slim_layer_set_qlinear (layer, q);
+  return layer;
+}
+
+struct RecordCase
+{
+  const char *name;
+  SlimQScheme weight;
+  float offset;
+  const char *fragment;
+};
+
+} // namespace
+
+class CtWriterRefuses : public ::testing::TestWithParam<RecordCase>
+{
+};
+
+TEST_P (CtWriterRefuses, BeforeAnyTensorOfTheLayer)
+{
+  const RecordCase &c = GetParam ();
+  std::string out = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+  SlimCtWriter *w = slim_ct_writer_new (out.c_str (), 0, SLIM_DTYPE_F32, TRUE, &error);
+  ASSERT_NE (w, nullptr) << (error ? error->message : "");
+  GBytes *before = slim_ct_writer_save_state (w, &error);
+  ASSERT_NE (before, nullptr);
+  GObjectPtr<SlimLayer> layer (layer_with_record (c.weight, c.offset));
+  EXPECT_FALSE (slim_ct_writer_write_layer (w, layer.get (), &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_TRUE (g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE))
+      << error->message;
+  EXPECT_NE (std::string (error->message)
+                 .find ("model.layers.0.self_attn.q_proj (W8A16): compressed_tensors cannot save "
+                        "this linear"),
+             std::string::npos)
+      << error->message;
+  EXPECT_NE (std::string (error->message).find (c.fragment), std::string::npos) << error->message;
+  g_clear_error (&error);
+  // nothing was written: the state (tensors, schemes, ignored linears) is unchanged
+  GBytes *after = slim_ct_writer_save_state (w, &error);
+  ASSERT_NE (after, nullptr);
+  EXPECT_TRUE (g_bytes_equal (before, after));
+  g_bytes_unref (before);
+  g_bytes_unref (after);
+  slim_ct_writer_free (w);
+  EXPECT_TRUE (list_dir (out).empty ()) << "a dropped writer leaves no files";
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Records,
+    CtWriterRefuses,
+    ::testing::Values (
+        RecordCase{ "FloatZeroPoint",
+                    { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, FALSE },
+                    2.25f,
+                    "weight_offset[5] = 2.25 is not an integer zero point in [-128, 127]" },
+        RecordCase{ "ZeroPointOutOfRange",
+                    { SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_CHANNEL, FALSE },
+                    9.0f,
+                    "weight_offset[5] = 9 is not an integer zero point in [-8, 7]" },
+        RecordCase{ "SymmetricWithZeroPoint",
+                    { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, TRUE },
+                    1.0f,
+                    "weight_offset[5] = 1 in a symmetric scheme" },
+        RecordCase{ "Fp8Weight",
+                    { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE },
+                    0.0f,
+                    "is not an integer format" },
+        RecordCase{ "PerBlockWeight",
+                    { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_BLOCK, TRUE },
+                    0.0f,
+                    "weight scope per_block has no compressed-tensors strategy" }),
+    [] (const ::testing::TestParamInfo<RecordCase> &info) {
+      return std::string (info.param.name);
+    });
+
+// A well-formed hand-made record is written (the cases above fail for their
+// one defect, not for the fixture).
+TEST (CtWriter, HandMadeRecordIsWritten)
+{
+  std::string out = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+  SlimCtWriter *w = slim_ct_writer_new (out.c_str (), 0, SLIM_DTYPE_F32, TRUE, &error);
+  ASSERT_NE (w, nullptr);
+  GObjectPtr<SlimLayer> layer (
+      layer_with_record ({ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, FALSE }, -3.0f));
+  EXPECT_TRUE (slim_ct_writer_write_layer (w, layer.get (), &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  quant_write_config (out);
+  EXPECT_TRUE (slim_ct_writer_finish (w, nullptr, &error)) << (error ? error->message : "");
+  g_clear_error (&error);
+  slim_ct_writer_free (w);
+  SlimTestCtReport report = slim_test_ct_check (out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+  std::vector<float> deq;
+  int64_t n_out = 0, n_in = 0;
+  std::string why;
+  ASSERT_TRUE (
+      slim_test_ct_dequantize (out, "model.layers.0.self_attn.q_proj", &deq, &n_out, &n_in, &why))
+      << why;
+  // row 5 has zero point -3: (q + 3) * 0.01
+  gint8 q5 = (gint8)(((5 * 64) * 7) % 15 - 7);
+  EXPECT_EQ (deq[5 * 64], ((float)q5 + 3.0f) * 0.01f);
+}
+
+// KV-cache records (dynamic_cache, C8) have no compressed-tensors form here.
+TEST (CtSaver, KvCacheRecordsAreRefused)
+{
+  GError *error = nullptr;
+  GObjectPtr<SlimProcessor> lq (
+      harness_processor (harness_linear_quant_yaml (kToken8, kChan8), &error));
+  ASSERT_TRUE (lq) << (error ? error->message : "");
+  GObjectPtr<SlimProcessor> kv (harness_processor (
+      "type: dynamic_cache\nqconfig: {scope: per_channel, dtype: int8, symmetric: true, "
+      "method: minmax}\ninclude: [\"*\"]\n",
+      &error));
+  ASSERT_TRUE (kv) << (error ? error->message : "");
+  GObjectPtr<SlimSaver> s (harness_saver (kSaver, &error));
+  ASSERT_TRUE (s);
+  std::string out = slim_test_make_tmpdir ();
+  EXPECT_FALSE (
+      harness_run_model (stories (), { lq.get (), kv.get () }, { s.get () }, out, 2, 8, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message)
+                 .find ("model.layers.0.self_attn: KV-cache (C8) and FA3 (FAQuant) quantization "
+                        "cannot be saved by compressed_tensors"),
+             std::string::npos)
+      << error->message;
+  g_clear_error (&error);
+  slim_saver_abort (s.get ());
+}
+
+// A bf16 model: float tensors stay bf16, scales float32 and said so.
+TEST (CtSaver, Bf16ModelKeepsFloat32Scales)
+{
+  GError *error = nullptr;
+  GObjectPtr<SlimProcessor> p (
+      harness_processor (harness_linear_quant_yaml ("", group ("int4", false), kNoDown), &error));
+  ASSERT_TRUE (p);
+  GObjectPtr<SlimSaver> s (harness_saver (kSaver, &error));
+  ASSERT_TRUE (s);
+  std::string out = slim_test_make_tmpdir ();
+  ASSERT_TRUE (harness_run_model (slim_test_shared_path ("models/stories260K-bf16"), { p.get () },
+                                  { s.get () }, out, 2, 8, &error))
+      << (error ? error->message : "");
+  SlimTestCtReport report = slim_test_ct_check (out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+  std::string file = out + "/model.safetensors";
+  TensorPtr norm = read_tensor (file, "model.norm.weight");
+  TensorPtr scale = read_tensor (file, "model.layers.0.mlp.up_proj.weight_scale");
+  TensorPtr down = read_tensor (file, "model.layers.0.mlp.down_proj.weight");
+  ASSERT_TRUE (norm && scale && down);
+  EXPECT_EQ (slim_tensor_get_dtype (norm.get ()), SLIM_DTYPE_BF16);
+  EXPECT_EQ (slim_tensor_get_dtype (down.get ()), SLIM_DTYPE_BF16);
+  EXPECT_EQ (slim_tensor_get_dtype (scale.get ()), SLIM_DTYPE_F32);
+  std::string text = config_text (out);
+  EXPECT_NE (text.find ("\"scale_dtype\": \"torch.float32\""), std::string::npos) << text;
 }
