@@ -12,9 +12,9 @@ extern "C"
 
 #include <cmath>
 #include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <memory>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -117,7 +117,8 @@ struct Group
   std::string format;
 };
 
-// Python re.match: anchored at the start only.
+// Python re.match (compressed-tensors' "re:" targets): anchored at the
+// start only; GRegex is PCRE, whose syntax is Python's for these patterns.
 bool
 target_matches (const std::string &target, const std::string &module, bool is_linear)
 {
@@ -125,19 +126,27 @@ target_matches (const std::string &target, const std::string &module, bool is_li
     return true;
   if (target == "Linear")
     return is_linear;
-  if (target.rfind ("re:", 0) == 0)
-    {
-      try
-        {
-          std::regex re (target.substr (3));
-          return std::regex_search (module, re, std::regex_constants::match_continuous);
-        }
-      catch (const std::regex_error &)
-        {
-          return false;
-        }
-    }
-  return false;
+  if (target.rfind ("re:", 0) != 0)
+    return false;
+  GRegex *re
+      = g_regex_new (target.c_str () + 3, (GRegexCompileFlags)0, G_REGEX_MATCH_ANCHORED, nullptr);
+  bool hit = re != nullptr && g_regex_match (re, module.c_str (), (GRegexMatchFlags)0, nullptr);
+  if (re != nullptr)
+    g_regex_unref (re);
+  return hit;
+}
+
+// "model-0000i-of-0000N.safetensors": N, or 0 when the name is not a shard's.
+unsigned long
+shard_count (const std::string &name)
+{
+  unsigned i = 0, n = 0;
+  char tail[32] = "";
+  if (name.size () != strlen ("model-00001-of-00001.safetensors")
+      || sscanf (name.c_str (), "model-%5u-of-%5u%31s", &i, &n, tail) != 3
+      || strcmp (tail, ".safetensors") != 0 || i < 1 || i > n)
+    return 0;
+  return n;
 }
 
 // The weight files of a folder.
@@ -243,13 +252,10 @@ Folder::open (const std::string &dir, std::vector<std::string> *problems, size_t
             by_file[file].insert ((const char *)l->data);
         }
       g_list_free (members);
-      std::regex shard_re ("model-(\\d{5})-of-(\\d{5})\\.safetensors");
       guint64 total = 0;
       for (const auto &kv : by_file)
         {
-          std::smatch m;
-          if (!std::regex_match (kv.first, m, shard_re)
-              || std::stoul (m[2]) != (unsigned long)by_file.size ())
+          if (shard_count (kv.first) != (unsigned long)by_file.size ())
             problems->push_back (kIndexName + std::string (": shard name ") + kv.first);
           used.insert (kv.first);
           SlimSafetensors *r = open_reader (dir + "/" + kv.first, problems);

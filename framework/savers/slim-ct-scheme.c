@@ -182,6 +182,23 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
                    q->module, q->label, q->n_out, q->n_in);
       return FALSE;
     }
+  {
+    /* the values must fit the format's bits (packing would refuse them
+     * half-way through the layer otherwise) */
+    const gint8 *wq = slim_tensor_get_data (q->weight_q);
+    gint lo = -(1 << (plan->weights.bits - 1)), hi = (1 << (plan->weights.bits - 1)) - 1;
+
+    for (gint64 i = 0; i < q->n_out * q->n_in; i++)
+      if (wq[i] < lo || wq[i] > hi)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s (%s): quantized weight (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                       ") = %d is outside the int%u range [%d, %d]",
+                       q->module, q->label, i / q->n_in, i % q->n_in, wq[i], plan->weights.bits, lo,
+                       hi);
+          return FALSE;
+        }
+  }
   n_scale = q->n_out * plan->n_cols;
   if (plan->per_tensor && q->weight_scale != NULL
       && slim_tensor_get_n_elements (q->weight_scale) == 1)

@@ -125,7 +125,7 @@ slim_ct_zero_point_i8 (const SlimCtScheme *plan)
   gint8 *out = slim_tensor_get_data_mut (t);
 
   for (gint64 i = 0; i < slim_tensor_get_n_elements (t); i++)
-    out[i] = (gint8)zp[i]; /* integers of the range, checked by slim_ct_plan */
+    out[i] = (gint8)zp[i]; /* integers of the range, checked by slim_ct_scheme_from_qlinear */
   return t;
 }
 

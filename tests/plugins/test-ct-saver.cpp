@@ -287,6 +287,24 @@ TEST (CtSaver, W8A8StaticSymmetricHasNoZeroPoint)
   EXPECT_FALSE (names.count ("model.layers.0.mlp.up_proj.input_zero_point"));
 }
 
+// W8A8_DYNAMIC with asymmetric per-group weights: int8 zero points in the
+// scale's shape (int-quantized does not pack them).
+TEST (CtSaver, W8A8DynamicPerGroupAsym)
+{
+  CtRun run = quantize (harness_linear_quant_yaml (kToken8, group ("int8", false), kNoDown));
+  ASSERT_TRUE (run.error.empty ()) << run.error;
+  SlimTestCtReport report = slim_test_ct_check (run.out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+  EXPECT_EQ (report.format, "int-quantized");
+  TensorPtr zp = read_tensor (run.out + "/model.safetensors",
+                              "model.layers.0.mlp.up_proj.weight_zero_point");
+  ASSERT_TRUE (zp);
+  EXPECT_EQ (slim_tensor_get_dtype (zp.get ()), SLIM_DTYPE_I8);
+  EXPECT_EQ (slim_tensor_get_dim (zp.get (), 0), 172);
+  EXPECT_EQ (slim_tensor_get_dim (zp.get (), 1), 2); // 64 inputs / 32
+  expect_dequantized_equal (run);
+}
+
 // Float tensors are the model's own bytes; the model's files are copied.
 TEST (CtSaver, FloatTensorsAndFiles)
 {
@@ -799,4 +817,58 @@ TEST (CtSaver, Bf16ModelKeepsFloat32Scales)
   EXPECT_EQ (slim_tensor_get_dtype (scale.get ()), SLIM_DTYPE_F32);
   std::string text = config_text (out);
   EXPECT_NE (text.find ("\"scale_dtype\": \"torch.float32\""), std::string::npos) << text;
+}
+
+// A record whose values do not fit its bits fails while planning, not
+// half-way through the layer's tensors.
+TEST (CtWriter, OutOfRangeWeightFailsBeforeWriting)
+{
+  std::string out = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+  SlimCtWriter *w = slim_ct_writer_new (out.c_str (), 0, SLIM_DTYPE_F32, TRUE, &error);
+  ASSERT_NE (w, nullptr);
+  GBytes *before = slim_ct_writer_save_state (w, &error);
+  GObjectPtr<SlimLayer> layer (
+      layer_with_record ({ SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_CHANNEL, TRUE }, 0.0f));
+  SlimQLinear *q
+      = (SlimQLinear *)slim_layer_get_qlinear (layer.get (), "model.layers.0.self_attn.q_proj");
+  ((gint8 *)slim_tensor_get_data_mut (q->weight_q))[70] = 8;
+  EXPECT_FALSE (slim_ct_writer_write_layer (w, layer.get (), &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message)
+                 .find ("model.layers.0.self_attn.q_proj (W8A16): quantized weight (1, 6) = 8 is "
+                        "outside the int4 range [-8, 7]"),
+             std::string::npos)
+      << error->message;
+  g_clear_error (&error);
+  GBytes *after = slim_ct_writer_save_state (w, &error);
+  EXPECT_TRUE (g_bytes_equal (before, after));
+  g_bytes_unref (before);
+  g_bytes_unref (after);
+  slim_ct_writer_free (w);
+}
+
+// msModelSlim writes ignore as one "re:" pattern (Python re.match): the
+// checker matches those like compressed-tensors does.
+TEST (CtChecker, AcceptsRegexIgnore)
+{
+  CtRun run = quantize (harness_linear_quant_yaml ("", group ("int4", true), kNoDown));
+  ASSERT_TRUE (run.error.empty ()) << run.error;
+  std::string text = config_text (run.out);
+  size_t from = text.find ("\"ignore\": [");
+  size_t to = text.find ("]", from);
+  ASSERT_NE (from, std::string::npos);
+  text.replace (from, to + 1 - from,
+                "\"ignore\": [\"re:(?:lm_head|model\\\\.layers\\\\.(?:0|1|2|3|4)\\\\.mlp\\\\.down_"
+                "proj)(?![.\\\\w])\"]");
+  std::string d = copy_folder (run.out);
+  ASSERT_TRUE (g_file_set_contents ((d + "/config.json").c_str (), text.c_str (), -1, nullptr));
+  SlimTestCtReport r = slim_test_ct_check (d);
+  EXPECT_TRUE (r.ok ()) << r.summary ();
+  // a pattern that misses layer 4's down_proj
+  text.replace (text.find ("|4)"), 3, ")");
+  ASSERT_TRUE (g_file_set_contents ((d + "/config.json").c_str (), text.c_str (), -1, nullptr));
+  r = slim_test_ct_check (d);
+  EXPECT_TRUE (r.mentions ("model.layers.4.mlp.down_proj: a float Linear that is neither"))
+      << r.summary ();
 }
