@@ -25,11 +25,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "slim-error.h"
 #include "slim-json.h"
+#include "slim-model-files.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -1083,56 +1083,17 @@ slim_ascend_writer_description_text (SlimAscendWriter *self)
   return slim_ascend_json_to_python_text (node, 4);
 }
 
-/* Copies the model folder's auxiliary files (sorted by name for a
- * reproducible order), skipping *index.json and names the saver writes. */
+/* Copies the model folder's auxiliary files, skipping *index.json and
+ * names the saver writes. */
 static gboolean
 slim_ascend_copy_aux_files (SlimAscendWriter *self, const char *model_dir, GError **error)
 {
   const char *const ascendv1_suffixes[] = { ".json", ".py", ".txt", ".jinja", NULL };
   const char *const mindie_suffixes[] = { ".json", ".py", NULL };
-  const char *const *suffixes
-      = self->format == SLIM_ASCEND_FORMAT_MINDIE ? mindie_suffixes : ascendv1_suffixes;
-  g_autoptr (GDir) dir = g_dir_open (model_dir, 0, error);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
 
-  if (dir == NULL)
-    return FALSE;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    {
-      gboolean wanted = FALSE;
-
-      for (guint k = 0; suffixes[k] != NULL; k++)
-        wanted = wanted || g_str_has_suffix (name, suffixes[k]);
-      if (!wanted || g_str_has_suffix (name, "index.json")
-          || g_str_has_prefix (name, "quant_model_description"))
-        continue;
-      g_ptr_array_add (names, g_strdup (name));
-    }
-  g_ptr_array_sort (names, (GCompareFunc)g_strcmp0);
-  for (guint i = 0; i < names->len; i++)
-    {
-      g_autofree char *src_path = g_build_filename (model_dir, g_ptr_array_index (names, i), NULL);
-      g_autofree char *dst_path
-          = g_build_filename (self->out_dir, g_ptr_array_index (names, i), NULL);
-      g_autoptr (GFile) src = NULL;
-      g_autoptr (GFile) dst = NULL;
-
-      if (!g_file_test (src_path, G_FILE_TEST_IS_REGULAR))
-        continue;
-      src = g_file_new_for_path (src_path);
-      dst = g_file_new_for_path (dst_path);
-      if (!g_file_copy (src, dst, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, error))
-        return FALSE;
-      if (g_chmod (dst_path, 0600) != 0)
-        {
-          int saved_errno = errno;
-          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                       "cannot chmod %s: %s", dst_path, g_strerror (saved_errno));
-          return FALSE;
-        }
-    }
-  return TRUE;
+  return slim_model_files_copy (
+      model_dir, self->out_dir,
+      self->format == SLIM_ASCEND_FORMAT_MINDIE ? mindie_suffixes : ascendv1_suffixes, error);
 }
 
 /* Removes quantization_config from out_dir/config.json (top level and

@@ -47,7 +47,7 @@ struct TensorUnref
 using TensorPtr = std::unique_ptr<SlimTensor, TensorUnref>;
 
 // A registry with linear_quant, pdmix, group, smooth_quant, iter_smooth, dynamic_cache,
-// fa3_quant, float_sparse, ascendv1_saver and mindie_format_saver loaded from
+// fa3_quant, float_sparse, ascendv1_saver, mindie_format_saver and compressed_tensors loaded from
 // the build tree (created once).
 SlimRegistry *harness_registry ();
 
