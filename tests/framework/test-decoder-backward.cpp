@@ -647,14 +647,20 @@ struct LayerFixture
 };
 
 ModelPtr
-open_synthetic (const char *name)
+open_model (const std::string &relative)
 {
   GError *error = nullptr;
-  std::string dir = slim_test_shared_path (std::string ("models/synthetic/") + name);
+  std::string dir = slim_test_shared_path (relative);
   SlimModel *model = slim_model_open (dir.c_str (), &error);
   EXPECT_NE (model, nullptr) << (error ? error->message : "");
   g_clear_error (&error);
   return ModelPtr (model);
+}
+
+ModelPtr
+open_synthetic (const char *name)
+{
+  return open_model (std::string ("models/synthetic/") + name);
 }
 
 LayerPtr
@@ -726,15 +732,19 @@ enum class Variant
   kSlidingWindow,       // mistral-style window of 3
 };
 
+// The layer's input: x when given (n_tokens x hidden for lens), else
+// uniform hidden states of the scale a synthetic layer sees.
 void
-check_layer_gradients (const char *name, Variant variant)
+check_model_layer_gradients (SlimModel *model,
+                             guint layer_index,
+                             Variant variant,
+                             const std::vector<gint64> &lens,
+                             const std::vector<float> *x_given)
 {
-  SCOPED_TRACE (name);
-  ModelPtr model = open_synthetic (name);
   ASSERT_NE (model, nullptr);
   LayerFixture fx;
-  fx.config = *slim_model_get_config (model.get ());
-  LayerPtr layer = load_layer (model.get (), 1);
+  fx.config = *slim_model_get_config (model);
+  LayerPtr layer = load_layer (model, layer_index);
   ASSERT_NE (layer, nullptr);
   {
     GError *error = nullptr;
@@ -756,11 +766,11 @@ check_layer_gradients (const char *name, Variant variant)
     fx.config.sliding_window = 3;
   fx.bind ();
 
-  const std::vector<gint64> lens = { 7, 1, 5 };
   SlimBatch batch = make_batch (lens);
   size_t T = total_tokens (lens);
   // Hidden states of the scale a layer sees (synthetic weights are N(0, 0.2)).
-  std::vector<float> x = random_floats (T * H, 71, -1.5f, 1.5f);
+  std::vector<float> x = x_given != nullptr ? *x_given : random_floats (T * H, 71, -1.5f, 1.5f);
+  ASSERT_EQ (x.size (), T * H);
   std::vector<float> dy = random_floats (T * H, 72);
   std::vector<float> dx (T * H, NAN);
   fx.g.input = dx.data ();
@@ -795,6 +805,14 @@ check_layer_gradients (const char *name, Variant variant)
   slim_dense_layer_tape_clear (&tape);
 }
 
+void
+check_layer_gradients (const char *name, Variant variant)
+{
+  SCOPED_TRACE (name);
+  ModelPtr model = open_synthetic (name);
+  check_model_layer_gradients (model.get (), 1, variant, { 7, 1, 5 }, nullptr);
+}
+
 TEST (DenseLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
 {
   for (const char *name : kDenseModels)
@@ -809,6 +827,32 @@ TEST (DenseLayerBackward, GradientsWithNormBiasesAndQkNorm)
 TEST (DenseLayerBackward, GradientsWithSlidingWindow)
 {
   check_layer_gradients ("tiny-random-mistral", Variant::kSlidingWindow);
+}
+
+// Layer 0 of the real stories260K (llama, GQA 8/4 heads, hidden 64,
+// intermediate 172) on the embeddings of random token ids, two sequences
+// (the second one is the padding mask's other side), a random dL/dy; the
+// same float64 central differences and tolerance as the synthetic models.
+TEST (DenseLayerBackward, GradientsMatchFiniteDifferencesOnStories260kLayer0)
+{
+  ModelPtr model = open_model ("models/stories260K");
+  ASSERT_NE (model, nullptr);
+  GError *error = nullptr;
+  LayerPtr embed (slim_model_load_embed (model.get (), &error));
+  ASSERT_NE (embed, nullptr) << error->message;
+  const std::vector<gint64> lens = { 9, 6 };
+  std::mt19937 rng (33);
+  std::uniform_int_distribution<gint32> token (
+      3, (gint32)slim_model_get_config (model.get ())->vocab_size - 1);
+  std::vector<gint32> ids (total_tokens (lens));
+  for (gint32 &id : ids)
+    id = token (rng);
+  TensorPtr hidden (
+      slim_model_embed (model.get (), embed.get (), ids.data (), (gint64)ids.size (), &error));
+  ASSERT_NE (hidden, nullptr) << error->message;
+  const float *h = (const float *)slim_tensor_get_data (hidden.get ());
+  std::vector<float> x (h, h + slim_tensor_get_n_elements (hidden.get ()));
+  check_model_layer_gradients (model.get (), 0, Variant::kAsLoaded, lens, &x);
 }
 
 TEST (DenseLayerBackward, ParameterGradientsAccumulate)
