@@ -392,6 +392,63 @@ TEST (DenseLayerAutoRound, DeterministicForASeed)
   slim_dense_autoround_result_clear (&c);
 }
 
+// The other settings on a layer with q/k/v biases (tiny-random-qwen2,
+// layer 1, inputs uniform in [-1.5, 1.5]): int8 per group of 32 on all
+// seven linears (V within [-1, 1]), bfloat16 scales.  Training must lower
+// the output error below plain rounding's on its samples.  int8's plain
+// rounding is already close (measured 0.01566 -> 0.01493, 4.6% lower), so
+// the margin asked is 2%: a training that does not help keeps iteration 0
+// (equal errors) and one that hurts is above.
+TEST (DenseLayerAutoRound, Int8WithBiasesOnQwen2)
+{
+  Stories st; // the fixture's helpers, on another model
+  GError *error = nullptr;
+  std::string dir = slim_test_shared_path ("models/synthetic/tiny-random-qwen2");
+  st.model.reset (slim_model_open (dir.c_str (), &error));
+  ASSERT_NE (st.model, nullptr) << error->message;
+  st.config = *slim_model_get_config (st.model.get ());
+  st.layer.reset (slim_model_load_layer (st.model.get (), 1, &error));
+  ASSERT_NE (st.layer, nullptr) << error->message;
+  ASSERT_TRUE (slim_dense_layer_weights_init (&st.weights, &st.config, st.layer.get (), &error))
+      << error->message;
+  ASSERT_NE (st.weights.q.bias, nullptr);
+  size_t H = (size_t)st.config.hidden_size;
+  guint32 state = 12345;
+  for (guint s = 0; s < kTrainSamples; s++)
+    {
+      std::vector<float> x (16 * H);
+      for (float &v : x)
+        {
+          state = state * 1664525u + 1013904223u;
+          v = ((float)(state >> 8) / 16777216.0f * 2.0f - 1.0f) * 1.5f;
+        }
+      st.x.push_back (x);
+      st.lens.push_back (16);
+      st.y.push_back (st.forward (st.weights, s));
+    }
+  SlimDenseAutoRoundOptions opts = w4_options (32, 100);
+  for (auto &c : opts.linears)
+    c = { 8, 32, SLIM_DTYPE_BF16 };
+  std::vector<std::vector<float> > keep;
+  SlimDenseLayerWeights rtn = plain_rounded (st, opts, &keep);
+  SlimDenseAutoRoundResult result = {};
+  ASSERT_TRUE (st.train (opts, &result, &error)) << error->message;
+  double rtn_err = st.rel_error (rtn, 0, kTrainSamples);
+  double ar_err = st.rel_error (tuned (st, result), 0, kTrainSamples);
+  printf ("[ figures ] qwen2 W8 per group 32, bf16 scales: relative output error %.6f -> %.6f\n",
+          rtn_err, ar_err);
+  EXPECT_LT (ar_err, 0.98 * rtn_err);
+  bool beyond_half = false; // int8's V reaches past 4-bit's bound of 0.5
+  for (const auto &lin : result.linears)
+    for (gint64 i = 0; i < lin.n_out * lin.n_in; i++)
+      {
+        ASSERT_LE (std::fabs (lin.v[i]), 1.0f);
+        beyond_half |= std::fabs (lin.v[i]) > 0.5f;
+      }
+  EXPECT_TRUE (beyond_half);
+  slim_dense_autoround_result_clear (&result);
+}
+
 TEST (DenseLayerAutoRound, BadSettingsAreRefused)
 {
   Stories st;
