@@ -27,7 +27,11 @@
  * (every token counts: a calibration sample is one unpadded sequence).
  * Deterministic for a seed: no threads of its own, sgemm's sums aside.
  *
- * Activations are not quantized while training (weight-only schemes).
+ * Activations: a linear whose SlimLinearWeights.act is set in @weights
+ * fake-quantizes its input per token in every forward of the loop
+ * (straight-through in the backward), so W4A8_DYNAMIC / W8A8_DYNAMIC
+ * linears train against the activations they will be deployed with; the
+ * targets are the caller's (the float layer's outputs).
  *
  * Memory: one forward tape of one sample (slim-dense-layer-backward.h:
  * T (4 H + 2 Q + 2 KV + 3 I) floats) and its backward scratch; per
