@@ -25,7 +25,10 @@
  * The kept parameters give the result: scales, codes and Ŵ per linear.
  * The loss is the mean over the picked samples of each sample's masked L1
  * (every token counts: a calibration sample is one unpadded sequence).
- * Deterministic for a seed: no threads of its own, sgemm's sums aside.
+ * Deterministic for a seed and an OpenBLAS thread count (no threads of its
+ * own), not across thread counts: OpenBLAS's sgemm sums in another order
+ * with another count (a 64 x 172 by 172 x 64 product already differs in
+ * the last bits between 1 and 2 threads), and sign steps amplify that.
  *
  * Activations: a linear whose SlimLinearWeights.act is set in @weights
  * fake-quantizes its input per token in every forward of the loop
