@@ -37,10 +37,13 @@
  * targets are the caller's (the float layer's outputs).
  *
  * Memory: one forward tape of one sample (slim-dense-layer-backward.h:
- * T (4 H + 2 Q + 2 KV + 3 I) floats) and its backward scratch; per
- * quantized linear of n_out x n_in weights, Ŵ, dL/dŴ and V, the kept V,
- * and the gradient of V: 5 n_out n_in floats, plus 8 n_out G floats for
- * the multipliers.  The inputs and targets are the caller's.
+ * T (4 H + 2 Q + 2 KV + 3 I) floats, plus the fake-quantized inputs) and
+ * its backward scratch; per quantized linear of n_out x n_in weights, in
+ * the loop Ŵ, dL/dŴ, V, its gradient and the kept V (5 n_out n_in floats)
+ * and 7 n_out G floats for the multipliers (current, gradients, kept,
+ * scale); at the end the result's Ŵ and codes (1.25 n_out n_in floats'
+ * worth) are added before the loop's buffers are freed.  The inputs and
+ * targets are the caller's.
  */
 #pragma once
 
