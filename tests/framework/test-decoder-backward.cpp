@@ -509,8 +509,20 @@ ref_layer_forward (const SlimModelConfig *config,
                    const std::vector<gint64> &lens,
                    const std::vector<double> &x,
                    const SlimRopeTable *rope,
-                   const gint64 *positions)
+                   const gint64 *positions,
+                   const std::map<std::string, std::vector<double> > *in_offsets = nullptr)
 {
+  // in_offsets: constants added to the named linears' inputs (a frozen
+  // activation quantization error: the straight-through function).
+  auto in = [&] (const char *name, const std::vector<double> &x) {
+    if (in_offsets == nullptr || in_offsets->count (name) == 0)
+      return x;
+    std::vector<double> y = x;
+    const std::vector<double> &d = in_offsets->at (name);
+    for (size_t i = 0; i < y.size (); i++)
+      y[i] += d[i];
+    return y;
+  };
   size_t T = total_tokens (lens), H = (size_t)config->hidden_size;
   size_t hd = (size_t)config->head_dim;
   size_t Q = (size_t)config->n_heads * hd, KV = (size_t)config->n_kv_heads * hd;
@@ -520,9 +532,9 @@ ref_layer_forward (const SlimModelConfig *config,
                                config->sliding_window, (float)(1.0 / std::sqrt ((double)hd)) };
 
   auto n1 = ref_rmsnorm (x, L.t["input_norm"], &L.t["input_norm_bias"], eps, T, H);
-  auto q = ref_linear (n1, L.t["q"], &L.t["q_bias"], T, H, Q);
-  auto k = ref_linear (n1, L.t["k"], &L.t["k_bias"], T, H, KV);
-  auto v = ref_linear (n1, L.t["v"], &L.t["v_bias"], T, H, KV);
+  auto q = ref_linear (in ("q", n1), L.t["q"], &L.t["q_bias"], T, H, Q);
+  auto k = ref_linear (in ("k", n1), L.t["k"], &L.t["k_bias"], T, H, KV);
+  auto v = ref_linear (in ("v", n1), L.t["v"], &L.t["v_bias"], T, H, KV);
   if (config->qk_norm)
     {
       q = ref_rmsnorm (q, L.t["q_norm"], nullptr, eps, T * (size_t)config->n_heads, hd);
@@ -531,15 +543,15 @@ ref_layer_forward (const SlimModelConfig *config,
   q = ref_rope (rope, q, T, (size_t)config->n_heads, positions);
   k = ref_rope (rope, k, T, (size_t)config->n_kv_heads, positions);
   auto ctx = ref_attention (shape, lens, q, k, v);
-  auto o = ref_linear (ctx, L.t["o"], &L.t["o_bias"], T, Q, H);
+  auto o = ref_linear (in ("o", ctx), L.t["o"], &L.t["o_bias"], T, Q, H);
   std::vector<double> h (T * H);
   for (size_t i = 0; i < h.size (); i++)
     h[i] = x[i] + o[i];
   auto n2 = ref_rmsnorm (h, L.t["post_norm"], &L.t["post_norm_bias"], eps, T, H);
-  auto gate = ref_linear (n2, L.t["gate"], &L.t["gate_bias"], T, H, I);
-  auto up = ref_linear (n2, L.t["up"], &L.t["up_bias"], T, H, I);
+  auto gate = ref_linear (in ("gate", n2), L.t["gate"], &L.t["gate_bias"], T, H, I);
+  auto up = ref_linear (in ("up", n2), L.t["up"], &L.t["up_bias"], T, H, I);
   auto act = ref_silu_mul (gate, up);
-  auto down = ref_linear (act, L.t["down"], &L.t["down_bias"], T, I, H);
+  auto down = ref_linear (in ("down", act), L.t["down"], &L.t["down_bias"], T, I, H);
   for (size_t i = 0; i < h.size (); i++)
     h[i] += down[i];
   return h;
@@ -647,14 +659,20 @@ struct LayerFixture
 };
 
 ModelPtr
-open_synthetic (const char *name)
+open_model (const std::string &relative)
 {
   GError *error = nullptr;
-  std::string dir = slim_test_shared_path (std::string ("models/synthetic/") + name);
+  std::string dir = slim_test_shared_path (relative);
   SlimModel *model = slim_model_open (dir.c_str (), &error);
   EXPECT_NE (model, nullptr) << (error ? error->message : "");
   g_clear_error (&error);
   return ModelPtr (model);
+}
+
+ModelPtr
+open_synthetic (const char *name)
+{
+  return open_model (std::string ("models/synthetic/") + name);
 }
 
 LayerPtr
@@ -726,15 +744,19 @@ enum class Variant
   kSlidingWindow,       // mistral-style window of 3
 };
 
+// The layer's input: x when given (n_tokens x hidden for lens), else
+// uniform hidden states of the scale a synthetic layer sees.
 void
-check_layer_gradients (const char *name, Variant variant)
+check_model_layer_gradients (SlimModel *model,
+                             guint layer_index,
+                             Variant variant,
+                             const std::vector<gint64> &lens,
+                             const std::vector<float> *x_given)
 {
-  SCOPED_TRACE (name);
-  ModelPtr model = open_synthetic (name);
   ASSERT_NE (model, nullptr);
   LayerFixture fx;
-  fx.config = *slim_model_get_config (model.get ());
-  LayerPtr layer = load_layer (model.get (), 1);
+  fx.config = *slim_model_get_config (model);
+  LayerPtr layer = load_layer (model, layer_index);
   ASSERT_NE (layer, nullptr);
   {
     GError *error = nullptr;
@@ -756,11 +778,11 @@ check_layer_gradients (const char *name, Variant variant)
     fx.config.sliding_window = 3;
   fx.bind ();
 
-  const std::vector<gint64> lens = { 7, 1, 5 };
   SlimBatch batch = make_batch (lens);
   size_t T = total_tokens (lens);
   // Hidden states of the scale a layer sees (synthetic weights are N(0, 0.2)).
-  std::vector<float> x = random_floats (T * H, 71, -1.5f, 1.5f);
+  std::vector<float> x = x_given != nullptr ? *x_given : random_floats (T * H, 71, -1.5f, 1.5f);
+  ASSERT_EQ (x.size (), T * H);
   std::vector<float> dy = random_floats (T * H, 72);
   std::vector<float> dx (T * H, NAN);
   fx.g.input = dx.data ();
@@ -795,6 +817,14 @@ check_layer_gradients (const char *name, Variant variant)
   slim_dense_layer_tape_clear (&tape);
 }
 
+void
+check_layer_gradients (const char *name, Variant variant)
+{
+  SCOPED_TRACE (name);
+  ModelPtr model = open_synthetic (name);
+  check_model_layer_gradients (model.get (), 1, variant, { 7, 1, 5 }, nullptr);
+}
+
 TEST (DenseLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
 {
   for (const char *name : kDenseModels)
@@ -809,6 +839,143 @@ TEST (DenseLayerBackward, GradientsWithNormBiasesAndQkNorm)
 TEST (DenseLayerBackward, GradientsWithSlidingWindow)
 {
   check_layer_gradients ("tiny-random-mistral", Variant::kSlidingWindow);
+}
+
+// Layer 0 of the real stories260K (llama, GQA 8/4 heads, hidden 64,
+// intermediate 172) on the embeddings of random token ids, two sequences
+// (the second one is the padding mask's other side), a random dL/dy; the
+// same float64 central differences and tolerance as the synthetic models.
+TEST (DenseLayerBackward, GradientsMatchFiniteDifferencesOnStories260kLayer0)
+{
+  ModelPtr model = open_model ("models/stories260K");
+  ASSERT_NE (model, nullptr);
+  GError *error = nullptr;
+  LayerPtr embed (slim_model_load_embed (model.get (), &error));
+  ASSERT_NE (embed, nullptr) << error->message;
+  const std::vector<gint64> lens = { 9, 6 };
+  std::mt19937 rng (33);
+  std::uniform_int_distribution<gint32> token (
+      3, (gint32)slim_model_get_config (model.get ())->vocab_size - 1);
+  std::vector<gint32> ids (total_tokens (lens));
+  for (gint32 &id : ids)
+    id = token (rng);
+  TensorPtr hidden (
+      slim_model_embed (model.get (), embed.get (), ids.data (), (gint64)ids.size (), &error));
+  ASSERT_NE (hidden, nullptr) << error->message;
+  const float *h = (const float *)slim_tensor_get_data (hidden.get ());
+  std::vector<float> x (h, h + slim_tensor_get_n_elements (hidden.get ()));
+  check_model_layer_gradients (model.get (), 0, Variant::kAsLoaded, lens, &x);
+}
+
+// Per-token fake quantization of the linears' inputs (int8 on attention,
+// int4 on the MLP, symmetric, as W8A8_DYNAMIC / W4A8_DYNAMIC deploy it):
+// the tape forward is the model's forward with a linear_input hook doing
+// the same (bit for bit), and the gradients are the straight-through ones:
+// those of the float64 layer whose linear inputs carry the forward's
+// quantization error as frozen constants, against its central differences
+// (same tolerance as above).
+struct ActHook
+{
+  SlimQParamsConfig int8, int4;
+};
+
+gboolean
+act_hook (const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer data, GError **)
+{
+  const ActHook *h = (const ActHook *)data;
+  const SlimQParamsConfig *cfg = strstr (module, ".mlp.") != nullptr ? &h->int4 : &h->int8;
+  slim_fake_quantize_rows_dynamic (cfg, x, n_tokens, n_in, x);
+  return TRUE;
+}
+
+TEST (DenseLayerBackward, ActivationFakeQuantIsStraightThrough)
+{
+  ModelPtr model = open_synthetic ("tiny-random-qwen2");
+  ASSERT_NE (model, nullptr);
+  LayerFixture fx;
+  fx.config = *slim_model_get_config (model.get ());
+  LayerPtr layer = load_layer (model.get (), 1);
+  ASSERT_NE (layer, nullptr);
+  GError *error = nullptr;
+  SlimDenseLayerWeights loaded;
+  ASSERT_TRUE (slim_dense_layer_weights_init (&loaded, &fx.config, layer.get (), &error))
+      << error->message;
+  fx.load (loaded);
+  fx.bind ();
+  ActHook hook;
+  ASSERT_TRUE (slim_qparams_config_init (&hook.int8, SLIM_QDTYPE_INT8, TRUE, 0, &error));
+  ASSERT_TRUE (slim_qparams_config_init (&hook.int4, SLIM_QDTYPE_INT4, TRUE, 0, &error));
+  for (SlimLinearWeights *lw : { &fx.weights.q, &fx.weights.k, &fx.weights.v, &fx.weights.o })
+    lw->act = &hook.int8;
+  for (SlimLinearWeights *lw : { &fx.weights.gate, &fx.weights.up, &fx.weights.down })
+    lw->act = &hook.int4;
+
+  const std::vector<gint64> lens = { 7, 1, 5 };
+  SlimBatch batch = make_batch (lens);
+  size_t T = total_tokens (lens), H = (size_t)fx.config.hidden_size;
+  std::vector<float> x = random_floats (T * H, 171, -1.5f, 1.5f);
+  std::vector<float> dy = random_floats (T * H, 172);
+  std::vector<float> dx (T * H, NAN);
+  fx.g.input = dx.data ();
+  SlimDenseLayerTape tape = {};
+  slim_dense_layer_forward (&fx.config, &fx.weights, &batch, x.data (), &tape);
+  slim_dense_layer_backward (&fx.config, &fx.weights, &tape, dy.data (), &fx.g);
+
+  TensorPtr hidden (slim_tensor_new_2d ("hidden", SLIM_DTYPE_F32, (gint64)T, (gint64)H));
+  memcpy (slim_tensor_get_data_mut (hidden.get ()), x.data (), T * H * sizeof (float));
+  SlimForwardHooks hooks = {};
+  hooks.linear_input = act_hook;
+  hooks.user_data = &hook;
+  TensorPtr expect (
+      slim_model_forward_layer (model.get (), layer.get (), hidden.get (), &batch, &hooks, &error));
+  ASSERT_NE (expect, nullptr) << error->message;
+  EXPECT_EQ (memcmp (tape.y, slim_tensor_get_data (expect.get ()), T * H * sizeof (float)), 0);
+
+  // The frozen quantization errors, from the tape.
+  size_t Q = (size_t)(fx.config.n_heads * fx.config.head_dim);
+  size_t I = (size_t)fx.config.intermediate_size;
+  std::map<std::string, std::vector<double> > off;
+  auto diff = [] (const float *q, const float *f, size_t n) {
+    std::vector<double> d (n);
+    for (size_t i = 0; i < n; i++)
+      d[i] = (double)q[i] - (double)f[i];
+    return d;
+  };
+  ASSERT_NE (tape.q_in, nullptr);
+  off["q"] = diff (tape.q_in, tape.n1, T * H);
+  off["k"] = diff (tape.k_in, tape.n1, T * H);
+  off["v"] = diff (tape.v_in, tape.n1, T * H);
+  off["o"] = diff (tape.o_in, tape.context, T * Q);
+  off["gate"] = diff (tape.gate_in, tape.n2, T * H);
+  off["up"] = diff (tape.up_in, tape.n2, T * H);
+  off["down"] = diff (tape.down_in, tape.act, T * I);
+  double moved = 0.0;
+  for (auto &kv : off)
+    for (double d : kv.second)
+      moved = std::max (moved, std::fabs (d));
+  EXPECT_GT (moved, 1e-3); // the quantization did change the inputs
+
+  RefLayer ref = fx.to_ref ();
+  std::vector<double> xd = to_double (x);
+  std::vector<double> yd
+      = ref_layer_forward (&fx.config, ref, lens, xd, &tape.rope, tape.positions, &off);
+  double y_scale = 0.0, y_err = 0.0;
+  for (size_t i = 0; i < T * H; i++)
+    {
+      y_scale = std::max (y_scale, std::fabs (yd[i]));
+      y_err = std::max (y_err, std::fabs (yd[i] - (double)tape.y[i]));
+    }
+  EXPECT_LE (y_err, 1e-5 * y_scale);
+  auto loss = [&] () {
+    return dot (ref_layer_forward (&fx.config, ref, lens, xd, &tape.rope, tape.positions, &off),
+                dy);
+  };
+  expect_grad_matches_fd ("input", xd, dx, pick_indices (dx, 100000, 173), loss);
+  unsigned seed = 180;
+  for (auto &kv : fx.grads)
+    expect_grad_matches_fd (kv.first, ref.t[kv.first], kv.second,
+                            pick_indices (kv.second, 16, seed++), loss);
+  slim_dense_layer_tape_clear (&tape);
 }
 
 TEST (DenseLayerBackward, ParameterGradientsAccumulate)

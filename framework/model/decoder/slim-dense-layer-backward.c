@@ -117,6 +117,22 @@ slim_dense_new (gint64 n_rows, gint64 n_cols)
   return g_new (float, MAX (n_rows * n_cols, 1));
 }
 
+/* What linear w reads: x itself, or a fake-quantized copy of it (kept in
+ * *keep for the backward) when w quantizes its input. */
+static const float *
+slim_dense_linear_input (const SlimLinearWeights *w,
+                         const float *x, /* (n_tokens, n_in) */
+                         gint64 n_tokens,
+                         gint64 n_in,
+                         float **keep /* (n_tokens, n_in) out */)
+{
+  if (w->act == NULL)
+    return x;
+  *keep = slim_dense_new (n_tokens, n_in);
+  slim_fake_quantize_rows_dynamic (w->act, x, n_tokens, n_in, *keep);
+  return *keep;
+}
+
 static SlimAttentionShape
 slim_dense_attention_shape (const SlimModelConfig *config)
 {
@@ -169,9 +185,12 @@ slim_dense_layer_forward (const SlimModelConfig *config,
   tape->q = slim_dense_new (n_tokens, q_dim);
   tape->k = slim_dense_new (n_tokens, kv_dim);
   tape->v = slim_dense_new (n_tokens, kv_dim);
-  slim_linalg_linear (tape->n1, w->q.weight, w->q.bias, tape->q, n_tokens, hidden, q_dim);
-  slim_linalg_linear (tape->n1, w->k.weight, w->k.bias, tape->k, n_tokens, hidden, kv_dim);
-  slim_linalg_linear (tape->n1, w->v.weight, w->v.bias, tape->v, n_tokens, hidden, kv_dim);
+  slim_linalg_linear (slim_dense_linear_input (&w->q, tape->n1, n_tokens, hidden, &tape->q_in),
+                      w->q.weight, w->q.bias, tape->q, n_tokens, hidden, q_dim);
+  slim_linalg_linear (slim_dense_linear_input (&w->k, tape->n1, n_tokens, hidden, &tape->k_in),
+                      w->k.weight, w->k.bias, tape->k, n_tokens, hidden, kv_dim);
+  slim_linalg_linear (slim_dense_linear_input (&w->v, tape->n1, n_tokens, hidden, &tape->v_in),
+                      w->v.weight, w->v.bias, tape->v, n_tokens, hidden, kv_dim);
   if (config->qk_norm)
     {
       tape->q_raw = g_memdup2 (tape->q, (gsize)MAX (n_tokens * q_dim, 1) * sizeof (float));
@@ -188,7 +207,8 @@ slim_dense_layer_forward (const SlimModelConfig *config,
   scratch = g_new (float, slim_decoder_attention_scratch_n_elements (batch));
   slim_decoder_attention (&shape, batch, tape->q, tape->k, tape->v, tape->context, scratch);
   branch = slim_dense_new (n_tokens, hidden);
-  slim_linalg_linear (tape->context, w->o.weight, w->o.bias, branch, n_tokens, q_dim, hidden);
+  slim_linalg_linear (slim_dense_linear_input (&w->o, tape->context, n_tokens, q_dim, &tape->o_in),
+                      w->o.weight, w->o.bias, branch, n_tokens, q_dim, hidden);
   tape->h = slim_dense_new (n_tokens, hidden);
   for (gint64 i = 0; i < n_tokens * hidden; i++)
     tape->h[i] = x[i] + branch[i];
@@ -198,11 +218,16 @@ slim_dense_layer_forward (const SlimModelConfig *config,
   slim_decoder_rmsnorm (tape->h, w->post_norm, w->post_norm_bias, eps, tape->n2, n_tokens, hidden);
   tape->gate = slim_dense_new (n_tokens, inter);
   tape->up = slim_dense_new (n_tokens, inter);
-  slim_linalg_linear (tape->n2, w->gate.weight, w->gate.bias, tape->gate, n_tokens, hidden, inter);
-  slim_linalg_linear (tape->n2, w->up.weight, w->up.bias, tape->up, n_tokens, hidden, inter);
+  slim_linalg_linear (
+      slim_dense_linear_input (&w->gate, tape->n2, n_tokens, hidden, &tape->gate_in),
+      w->gate.weight, w->gate.bias, tape->gate, n_tokens, hidden, inter);
+  slim_linalg_linear (slim_dense_linear_input (&w->up, tape->n2, n_tokens, hidden, &tape->up_in),
+                      w->up.weight, w->up.bias, tape->up, n_tokens, hidden, inter);
   tape->act = g_memdup2 (tape->gate, (gsize)MAX (n_tokens * inter, 1) * sizeof (float));
   slim_decoder_silu_mul (tape->act, tape->up, (gsize)(n_tokens * inter));
-  slim_linalg_linear (tape->act, w->down.weight, w->down.bias, branch, n_tokens, inter, hidden);
+  slim_linalg_linear (
+      slim_dense_linear_input (&w->down, tape->act, n_tokens, inter, &tape->down_in),
+      w->down.weight, w->down.bias, branch, n_tokens, inter, hidden);
   tape->y = slim_dense_new (n_tokens, hidden);
   for (gint64 i = 0; i < n_tokens * hidden; i++)
     tape->y[i] = tape->h[i] + branch[i];
@@ -225,11 +250,24 @@ slim_dense_layer_tape_clear (SlimDenseLayerTape *tape)
   g_clear_pointer (&tape->act, g_free);
   g_clear_pointer (&tape->y, g_free);
   g_clear_pointer (&tape->positions, g_free);
+  g_clear_pointer (&tape->q_in, g_free);
+  g_clear_pointer (&tape->k_in, g_free);
+  g_clear_pointer (&tape->v_in, g_free);
+  g_clear_pointer (&tape->o_in, g_free);
+  g_clear_pointer (&tape->gate_in, g_free);
+  g_clear_pointer (&tape->up_in, g_free);
+  g_clear_pointer (&tape->down_in, g_free);
   slim_rope_table_clear (&tape->rope);
   tape->n_tokens = 0;
   tape->x = NULL;
   memset (&tape->batch, 0, sizeof (tape->batch));
 }
+
+/* The input linear `name` multiplied in the forward: its fake-quantized
+ * copy, else the float activation `fallback`.  Straight-through: dW uses
+ * it, dx = dy W passes the quantizer unchanged. */
+#define SLIM_DENSE_INPUT(tape, name, fallback)                                                     \
+  ((tape)->name##_in != NULL ? (tape)->name##_in : (tape)->fallback)
 
 void
 slim_dense_layer_backward (const SlimModelConfig *config,
@@ -261,13 +299,13 @@ slim_dense_layer_backward (const SlimModelConfig *config,
     g_autofree float *dgate = slim_dense_new (n_tokens, inter); /* (T, I) dL/dact, then dL/dgate */
     g_autofree float *dup = slim_dense_new (n_tokens, inter);   /* (T, I) dL/dup */
 
-    slim_backward_linear (tape->act, w->down.weight, dy, n_tokens, inter, hidden, dgate, FALSE,
-                          grads->down.weight, grads->down.bias);
+    slim_backward_linear (SLIM_DENSE_INPUT (tape, down, act), w->down.weight, dy, n_tokens, inter,
+                          hidden, dgate, FALSE, grads->down.weight, grads->down.bias);
     slim_backward_silu_mul (tape->gate, tape->up, dgate, dgate, dup, (gsize)(n_tokens * inter));
-    slim_backward_linear (tape->n2, w->gate.weight, dgate, n_tokens, hidden, inter, dn, FALSE,
-                          grads->gate.weight, grads->gate.bias);
-    slim_backward_linear (tape->n2, w->up.weight, dup, n_tokens, hidden, inter, dn, TRUE,
-                          grads->up.weight, grads->up.bias);
+    slim_backward_linear (SLIM_DENSE_INPUT (tape, gate, n2), w->gate.weight, dgate, n_tokens,
+                          hidden, inter, dn, FALSE, grads->gate.weight, grads->gate.bias);
+    slim_backward_linear (SLIM_DENSE_INPUT (tape, up, n2), w->up.weight, dup, n_tokens, hidden,
+                          inter, dn, TRUE, grads->up.weight, grads->up.bias);
   }
   /* n2 = post_norm(h); h also feeds y directly. */
   slim_backward_rmsnorm (tape->h, w->post_norm, eps, dn, dn, grads->post_norm,
@@ -276,8 +314,8 @@ slim_dense_layer_backward (const SlimModelConfig *config,
 
   /* h = x + o(context). */
   dctx = slim_dense_new (n_tokens, q_dim);
-  slim_backward_linear (tape->context, w->o.weight, dh, n_tokens, q_dim, hidden, dctx, FALSE,
-                        grads->o.weight, grads->o.bias);
+  slim_backward_linear (SLIM_DENSE_INPUT (tape, o, context), w->o.weight, dh, n_tokens, q_dim,
+                        hidden, dctx, FALSE, grads->o.weight, grads->o.bias);
   dq = slim_dense_new (n_tokens, q_dim);
   dk = slim_dense_new (n_tokens, kv_dim);
   dv = slim_dense_new (n_tokens, kv_dim);
@@ -295,12 +333,12 @@ slim_dense_layer_backward (const SlimModelConfig *config,
       slim_backward_rmsnorm (tape->k_raw, w->k_norm, eps, dk, dk, grads->k_norm, NULL,
                              n_tokens * config->n_kv_heads, config->head_dim);
     }
-  slim_backward_linear (tape->n1, w->q.weight, dq, n_tokens, hidden, q_dim, dn, FALSE,
-                        grads->q.weight, grads->q.bias);
-  slim_backward_linear (tape->n1, w->k.weight, dk, n_tokens, hidden, kv_dim, dn, TRUE,
-                        grads->k.weight, grads->k.bias);
-  slim_backward_linear (tape->n1, w->v.weight, dv, n_tokens, hidden, kv_dim, dn, TRUE,
-                        grads->v.weight, grads->v.bias);
+  slim_backward_linear (SLIM_DENSE_INPUT (tape, q, n1), w->q.weight, dq, n_tokens, hidden, q_dim,
+                        dn, FALSE, grads->q.weight, grads->q.bias);
+  slim_backward_linear (SLIM_DENSE_INPUT (tape, k, n1), w->k.weight, dk, n_tokens, hidden, kv_dim,
+                        dn, TRUE, grads->k.weight, grads->k.bias);
+  slim_backward_linear (SLIM_DENSE_INPUT (tape, v, n1), w->v.weight, dv, n_tokens, hidden, kv_dim,
+                        dn, TRUE, grads->v.weight, grads->v.bias);
 
   /* n1 = input_norm(x); x also feeds h directly. */
   slim_backward_rmsnorm (tape->x, w->input_norm, eps, dn, dn, grads->input_norm,

@@ -13,18 +13,24 @@
  * slim_dense_layer_backward() turns dL/dy into dL/d(every weight) and
  * dL/dx.  The weights are plain pointers so a caller may differentiate at
  * weights of its own (e.g. fake-quantized ones, for learned rounding).
- * No forward hooks: activations are not quantized here.
+ * No forward hooks; a linear may instead fake-quantize its input per token
+ * (dynamic, as a deployed W8A8_DYNAMIC / W4A8_DYNAMIC linear does through
+ * slim_qlinear_apply_act), with a straight-through backward: dL/dW uses
+ * the quantized input, dL/d(input) passes the quantizer unchanged.
  */
 #pragma once
 
 #include "slim-decoder.h"
+#include "slim-qparams.h"
 
 G_BEGIN_DECLS
 
 typedef struct
 {
-  const float *weight; /* (n_out, n_in) */
-  const float *bias;   /* (n_out), nullable */
+  const float *weight;          /* (n_out, n_in) */
+  const float *bias;            /* (n_out), nullable */
+  const SlimQParamsConfig *act; /* nullable: float input; else per-token dynamic
+                                 * fake quantization of the input (straight-through) */
 } SlimLinearWeights;
 
 /* The weights of a dense layer; norm biases are nullable (only processors
@@ -76,26 +82,33 @@ typedef struct
 
 /* The activations of one forward, T = n_tokens, Q = n_heads * head_dim,
  * KV = n_kv_heads * head_dim, H = hidden, I = intermediate:
- * T (4 H + 2 Q + 2 KV + 3 I) floats, plus T (Q + KV) with qk_norm. */
+ * T (4 H + 2 Q + 2 KV + 3 I) floats, plus T (Q + KV) with qk_norm, plus
+ * each fake-quantized linear input (T n_in for each linear with act). */
 typedef struct
 {
   gint64 n_tokens;
-  SlimBatch batch;   /* seq_lens borrowed from the forward's batch */
-  const float *x;    /* (T, H) borrowed: the layer input */
-  float *n1;         /* (T, H) input_layernorm(x) */
-  float *q_raw;      /* (T, Q) q_proj(n1) before q_norm; NULL without qk_norm */
-  float *k_raw;      /* (T, KV) k_proj(n1) before k_norm; NULL without qk_norm */
-  float *q;          /* (T, Q) after q_norm and RoPE */
-  float *k;          /* (T, KV) after k_norm and RoPE */
-  float *v;          /* (T, KV) */
-  float *context;    /* (T, Q) attention output, o_proj's input */
-  float *h;          /* (T, H) x + o_proj(context) */
-  float *n2;         /* (T, H) post_attention_layernorm(h) */
-  float *gate;       /* (T, I) gate_proj(n2), before SiLU */
-  float *up;         /* (T, I) up_proj(n2) */
-  float *act;        /* (T, I) silu(gate) * up, down_proj's input */
-  float *y;          /* (T, H) the layer output */
-  gint64 *positions; /* (T) */
+  SlimBatch batch; /* seq_lens borrowed from the forward's batch */
+  const float *x;  /* (T, H) borrowed: the layer input */
+  float *n1;       /* (T, H) input_layernorm(x) */
+  float *q_raw;    /* (T, Q) q_proj(n1) before q_norm; NULL without qk_norm */
+  float *k_raw;    /* (T, KV) k_proj(n1) before k_norm; NULL without qk_norm */
+  float *q;        /* (T, Q) after q_norm and RoPE */
+  float *k;        /* (T, KV) after k_norm and RoPE */
+  float *v;        /* (T, KV) */
+  float *context;  /* (T, Q) attention output, o_proj's input */
+  float *h;        /* (T, H) x + o_proj(context) */
+  float *n2;       /* (T, H) post_attention_layernorm(h) */
+  float *gate;     /* (T, I) gate_proj(n2), before SiLU */
+  float *up;       /* (T, I) up_proj(n2) */
+  float *act;      /* (T, I) silu(gate) * up, down_proj's input */
+  float *y;        /* (T, H) the layer output */
+  /* The fake-quantized inputs of the linears with act (NULL for the
+   * others, which read n1, context, n2 or act): */
+  float *q_in, *k_in, *v_in; /* (T, H) */
+  float *o_in;               /* (T, Q) */
+  float *gate_in, *up_in;    /* (T, H) */
+  float *down_in;            /* (T, I) */
+  gint64 *positions;         /* (T) */
   SlimRopeTable rope;
 } SlimDenseLayerTape;
 

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-dense-layer-autoround.c: AutoRound's training loop over a dense
+ * decoder layer (see slim-dense-layer-autoround.h).
+ */
+#include "slim-dense-layer-autoround.h"
+
+#include <string.h>
+
+#include "slim-error.h"
+
+#define SLIM_DENSE_AUTOROUND_EMA_BETA 0.7 /* trainer.py ema_beta */
+#define SLIM_DENSE_AUTOROUND_WINDOW 5     /* trainer.py window_size */
+
+static const char *const slim_dense_linear_names[SLIM_DENSE_N_LINEARS] = {
+  "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+  "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
+};
+
+const char *
+slim_dense_linear_name (SlimDenseLinear which)
+{
+  g_return_val_if_fail (which >= 0 && which < SLIM_DENSE_N_LINEARS, NULL);
+  return slim_dense_linear_names[which];
+}
+
+static SlimLinearWeights *
+slim_dense_weights_member (SlimDenseLayerWeights *w, SlimDenseLinear which)
+{
+  switch (which)
+    {
+    case SLIM_DENSE_LINEAR_Q:
+      return &w->q;
+    case SLIM_DENSE_LINEAR_K:
+      return &w->k;
+    case SLIM_DENSE_LINEAR_V:
+      return &w->v;
+    case SLIM_DENSE_LINEAR_O:
+      return &w->o;
+    case SLIM_DENSE_LINEAR_GATE:
+      return &w->gate;
+    case SLIM_DENSE_LINEAR_UP:
+      return &w->up;
+    default:
+      return &w->down;
+    }
+}
+
+static SlimLinearGrads *
+slim_dense_grads_member (SlimDenseLayerGrads *g, SlimDenseLinear which)
+{
+  switch (which)
+    {
+    case SLIM_DENSE_LINEAR_Q:
+      return &g->q;
+    case SLIM_DENSE_LINEAR_K:
+      return &g->k;
+    case SLIM_DENSE_LINEAR_V:
+      return &g->v;
+    case SLIM_DENSE_LINEAR_O:
+      return &g->o;
+    case SLIM_DENSE_LINEAR_GATE:
+      return &g->gate;
+    case SLIM_DENSE_LINEAR_UP:
+      return &g->up;
+    default:
+      return &g->down;
+    }
+}
+
+static void
+slim_dense_linear_shape (const SlimModelConfig *config,
+                         SlimDenseLinear which,
+                         gint64 *n_out,
+                         gint64 *n_in)
+{
+  gint64 hidden = config->hidden_size;
+  gint64 q_dim = config->n_heads * config->head_dim;
+  gint64 kv_dim = config->n_kv_heads * config->head_dim;
+  gint64 inter = config->intermediate_size;
+
+  switch (which)
+    {
+    case SLIM_DENSE_LINEAR_Q:
+      *n_out = q_dim, *n_in = hidden;
+      break;
+    case SLIM_DENSE_LINEAR_K:
+    case SLIM_DENSE_LINEAR_V:
+      *n_out = kv_dim, *n_in = hidden;
+      break;
+    case SLIM_DENSE_LINEAR_O:
+      *n_out = hidden, *n_in = q_dim;
+      break;
+    case SLIM_DENSE_LINEAR_GATE:
+    case SLIM_DENSE_LINEAR_UP:
+      *n_out = inter, *n_in = hidden;
+      break;
+    default:
+      *n_out = hidden, *n_in = inter;
+      break;
+    }
+}
+
+/* The training state of one quantized linear. */
+typedef struct
+{
+  const SlimAutoRoundConfig *cfg;
+  const float *w;   /* [n_out, n_in] the float weight */
+  float *w_hat;     /* [n_out, n_in] current Ŵ */
+  float *grad_w;    /* [n_out, n_in] dL/dŴ summed over the picked samples */
+  float *v;         /* [n_out, n_in] current V */
+  float *grad_v;    /* [n_out, n_in] */
+  float *min_scale; /* [n_out, G] current */
+  float *max_scale; /* [n_out, G] */
+  float *grad_min;  /* [n_out, G] */
+  float *grad_max;  /* [n_out, G] */
+  float *scale;     /* [n_out, G] scratch of qdq */
+} SlimDenseAutoRoundState;
+
+static void
+slim_dense_autoround_state_clear (SlimDenseAutoRoundState *st)
+{
+  g_clear_pointer (&st->w_hat, g_free);
+  g_clear_pointer (&st->grad_w, g_free);
+  g_clear_pointer (&st->v, g_free);
+  g_clear_pointer (&st->grad_v, g_free);
+  g_clear_pointer (&st->min_scale, g_free);
+  g_clear_pointer (&st->max_scale, g_free);
+  g_clear_pointer (&st->grad_min, g_free);
+  g_clear_pointer (&st->grad_max, g_free);
+  g_clear_pointer (&st->scale, g_free);
+}
+
+static float *
+slim_dense_filled (gint64 n, float value)
+{
+  float *p = g_new (float, MAX (n, 1));
+
+  for (gint64 i = 0; i < n; i++)
+    p[i] = value;
+  return p;
+}
+
+/* Copies the current parameters into the kept ones of out. */
+static void
+slim_dense_autoround_keep (const SlimDenseAutoRoundState *st, SlimDenseAutoRoundLinear *out)
+{
+  gsize nw = (gsize)(out->n_out * out->n_in) * sizeof (float);
+  gsize ng = (gsize)(out->n_out * out->n_groups) * sizeof (float);
+
+  memcpy (out->v, st->v, nw);
+  memcpy (out->min_scale, st->min_scale, ng);
+  memcpy (out->max_scale, st->max_scale, ng);
+}
+
+static gboolean
+slim_dense_autoround_check (const SlimModelConfig *config,
+                            guint n_samples,
+                            const gint64 *seq_lens,
+                            const SlimDenseAutoRoundOptions *options,
+                            GError **error)
+{
+  guint n_quantized = 0;
+
+  if (options->iters < 1)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "autoround: iters must be at least 1 (got %" G_GINT64_FORMAT ")",
+                   options->iters);
+      return FALSE;
+    }
+  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+    {
+      gint64 n_out, n_in;
+
+      if (options->linears[l].bits == 0)
+        continue;
+      n_quantized++;
+      slim_dense_linear_shape (config, (SlimDenseLinear)l, &n_out, &n_in);
+      if (!slim_autoround_config_check (&options->linears[l], n_out, n_in, error))
+        {
+          g_prefix_error (error, "%s: ", slim_dense_linear_names[l]);
+          return FALSE;
+        }
+    }
+  if (n_quantized == 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "autoround: no linear of the layer is quantized");
+      return FALSE;
+    }
+  if (n_samples == 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "autoround: no calibration sample");
+      return FALSE;
+    }
+  for (guint s = 0; s < n_samples; s++)
+    if (seq_lens[s] < 1)
+      {
+        g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                     "autoround: calibration sample %u has no token", s);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* The sample order's seed of iteration it: seed and it mixed (the
+ * finalizer of splitmix64), so that runs of neighbouring seeds do not
+ * share orders shifted by one iteration. */
+static guint32
+slim_dense_autoround_iter_seed (guint32 seed, gint64 it)
+{
+  guint64 z = ((guint64)seed << 32) ^ (guint64)it;
+
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
+  z ^= z >> 31;
+  return (guint32)(z ^ (z >> 32));
+}
+
+gboolean
+slim_dense_layer_autoround (const SlimModelConfig *config,
+                            const SlimDenseLayerWeights *weights,
+                            guint n_samples,
+                            const float *const *inputs,
+                            const gint64 *seq_lens,
+                            const float *const *targets,
+                            const SlimDenseAutoRoundOptions *options,
+                            SlimDenseAutoRoundProgress progress,
+                            gpointer progress_data,
+                            SlimDenseAutoRoundResult *result,
+                            GError **error)
+{
+  SlimDenseAutoRoundState st[SLIM_DENSE_N_LINEARS] = { 0 };
+  SlimDenseLayerWeights current = *weights; /* Ŵ for the quantized linears */
+  SlimDenseLayerGrads grads = { 0 };        /* dL/dŴ only */
+  gint64 hidden = config->hidden_size;
+  gint64 iters = options->iters;
+  guint pick = MIN (n_samples, (guint)SLIM_AUTOROUND_GRAD_ACCUMULATE);
+  double history[SLIM_DENSE_AUTOROUND_WINDOW] = { 0 };
+  guint n_history = 0;
+  double best = 0.0;
+  g_autofree gint64 *order = NULL;
+  g_autofree float *dy = NULL;
+  gint64 max_len = 0;
+  gboolean ok = FALSE;
+
+  if (!slim_dense_autoround_check (config, n_samples, seq_lens, options, error))
+    return FALSE;
+  for (guint s = 0; s < n_samples; s++)
+    max_len = MAX (max_len, seq_lens[s]);
+  order = g_new (gint64, n_samples);
+  dy = g_new (float, max_len *hidden); /* [max_len, hidden] */
+
+  memset (result, 0, sizeof (*result));
+  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+    {
+      SlimDenseAutoRoundLinear *out = &result->linears[l];
+      const SlimAutoRoundConfig *cfg = &options->linears[l];
+      SlimLinearWeights *cur = slim_dense_weights_member (&current, (SlimDenseLinear)l);
+      gint64 nw, ng;
+
+      slim_dense_linear_shape (config, (SlimDenseLinear)l, &out->n_out, &out->n_in);
+      if (cfg->bits == 0)
+        continue;
+      out->quantized = TRUE;
+      out->n_groups = out->n_in / cfg->group_size;
+      nw = out->n_out * out->n_in;
+      ng = out->n_out * out->n_groups;
+      out->v = slim_dense_filled (nw, 0.0f);
+      out->min_scale = slim_dense_filled (ng, 1.0f);
+      out->max_scale = slim_dense_filled (ng, 1.0f);
+      st[l].cfg = cfg;
+      st[l].w = cur->weight;
+      st[l].w_hat = g_new (float, nw);
+      st[l].grad_w = g_new (float, nw);
+      st[l].v = slim_dense_filled (nw, 0.0f);
+      st[l].grad_v = g_new (float, nw);
+      st[l].min_scale = slim_dense_filled (ng, 1.0f);
+      st[l].max_scale = slim_dense_filled (ng, 1.0f);
+      st[l].grad_min = g_new (float, ng);
+      st[l].grad_max = g_new (float, ng);
+      st[l].scale = g_new (float, ng);
+      cur->weight = st[l].w_hat;
+      slim_dense_grads_member (&grads, (SlimDenseLinear)l)->weight = st[l].grad_w;
+    }
+
+  for (gint64 it = 0; it < iters; it++)
+    {
+      double total = 0.0;
+      float lr = slim_autoround_lr (it, iters);
+
+      for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+        if (st[l].cfg != NULL)
+          {
+            const SlimDenseAutoRoundLinear *out = &result->linears[l];
+
+            if (!slim_autoround_qdq (st[l].cfg, st[l].w, out->n_out, out->n_in, st[l].v,
+                                     st[l].min_scale, st[l].max_scale, st[l].scale, st[l].w_hat,
+                                     NULL, error))
+              goto out;
+            memset (st[l].grad_w, 0, (gsize)(out->n_out * out->n_in) * sizeof (float));
+          }
+      slim_autoround_sample_order (slim_dense_autoround_iter_seed (options->seed, it), n_samples,
+                                   order);
+      for (guint p = 0; p < pick; p++)
+        {
+          gint64 s = order[p];
+          SlimBatch batch = { 1, &seq_lens[s] };
+          SlimDenseLayerTape tape = { 0 };
+          float loss;
+
+          slim_dense_layer_forward (config, &current, &batch, inputs[s], &tape);
+          if (!slim_autoround_masked_l1 (tape.y, targets[s], NULL, seq_lens[s], hidden, &loss, dy,
+                                         error))
+            {
+              slim_dense_layer_tape_clear (&tape);
+              goto out;
+            }
+          total += loss;
+          slim_dense_layer_backward (config, &current, &tape, dy, &grads);
+          slim_dense_layer_tape_clear (&tape);
+        }
+      total /= pick;
+
+      /* Best-parameter tracking, on the parameters that gave this loss. */
+      history[n_history++ % SLIM_DENSE_AUTOROUND_WINDOW] = total;
+      if (it == 0)
+        {
+          result->first_loss = (float)total;
+          best = total;
+          result->best_iter = 0;
+          for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+            if (st[l].cfg != NULL)
+              slim_dense_autoround_keep (&st[l], &result->linears[l]);
+        }
+      else
+        {
+          guint n = MIN (n_history, (guint)SLIM_DENSE_AUTOROUND_WINDOW);
+          double avg = 0.0;
+
+          for (guint k = 0; k < n; k++)
+            avg += history[k];
+          avg /= n;
+          if (avg < best)
+            {
+              best = SLIM_DENSE_AUTOROUND_EMA_BETA * best
+                     + (1.0 - SLIM_DENSE_AUTOROUND_EMA_BETA) * avg;
+              result->best_iter = it;
+              for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+                if (st[l].cfg != NULL)
+                  slim_dense_autoround_keep (&st[l], &result->linears[l]);
+            }
+        }
+      if (progress != NULL)
+        progress (it, iters, (float)total, progress_data);
+
+      /* SignSGD step. */
+      for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+        if (st[l].cfg != NULL)
+          {
+            const SlimDenseAutoRoundLinear *out = &result->linears[l];
+            gint64 nw = out->n_out * out->n_in, ng = out->n_out * out->n_groups;
+            float bound = slim_autoround_v_bound (st[l].cfg->bits);
+
+            if (!slim_autoround_qdq_backward (st[l].cfg, st[l].w, out->n_out, out->n_in, st[l].v,
+                                              st[l].min_scale, st[l].max_scale, st[l].grad_w,
+                                              options->enable_round_tuning ? st[l].grad_v : NULL,
+                                              options->enable_minmax_tuning ? st[l].grad_min : NULL,
+                                              options->enable_minmax_tuning ? st[l].grad_max : NULL,
+                                              error))
+              goto out;
+            if (options->enable_round_tuning)
+              slim_autoround_signsgd_step (st[l].v, st[l].grad_v, nw, lr, -bound, bound);
+            if (options->enable_minmax_tuning)
+              {
+                slim_autoround_signsgd_step (st[l].min_scale, st[l].grad_min, ng, lr, 0.0f, 1.0f);
+                slim_autoround_signsgd_step (st[l].max_scale, st[l].grad_max, ng, lr, 0.0f, 1.0f);
+              }
+          }
+    }
+  result->best_loss = (float)best;
+
+  /* The kept parameters' quantization. */
+  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+    if (st[l].cfg != NULL)
+      {
+        SlimDenseAutoRoundLinear *out = &result->linears[l];
+
+        out->scale = g_new (float, out->n_out * out->n_groups);
+        out->w_hat = g_new (float, out->n_out * out->n_in);
+        out->q = g_new (gint8, out->n_out * out->n_in);
+        if (!slim_autoround_qdq (st[l].cfg, st[l].w, out->n_out, out->n_in, out->v, out->min_scale,
+                                 out->max_scale, out->scale, out->w_hat, out->q, error))
+          goto out;
+      }
+  ok = TRUE;
+
+out:
+  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+    slim_dense_autoround_state_clear (&st[l]);
+  if (!ok)
+    slim_dense_autoround_result_clear (result);
+  return ok;
+}
+
+void
+slim_dense_autoround_result_clear (SlimDenseAutoRoundResult *result)
+{
+  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+    {
+      SlimDenseAutoRoundLinear *lin = &result->linears[l];
+
+      g_clear_pointer (&lin->v, g_free);
+      g_clear_pointer (&lin->min_scale, g_free);
+      g_clear_pointer (&lin->max_scale, g_free);
+      g_clear_pointer (&lin->scale, g_free);
+      g_clear_pointer (&lin->q, g_free);
+      g_clear_pointer (&lin->w_hat, g_free);
+    }
+  memset (result, 0, sizeof (*result));
+}
