@@ -7,6 +7,12 @@
  * handler MPI_ERRORS_RETURN: a failed call returns its code, which becomes
  * a G_IO_ERROR_FAILED naming the call, the rank and MPI's message.  MPI's
  * counts are ints, so long buffers go in chunks.
+ *
+ * Every collective is started non-blocking and waited for by polling with
+ * sleeps (50 us growing to 2 ms) instead of MPI's busy wait: a rank waiting
+ * for another one's share of the calibration (dp_layer_wise hands ordered
+ * statistics from rank to rank) then leaves the CPU to the ranks that
+ * work, which matters when ranks share cores.
  */
 #include "slim-comm-private.h"
 
@@ -42,6 +48,25 @@ check (SlimComm *comm, int code, const char *call, GError **error)
   else
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s failed: %s", call, message);
   return FALSE;
+}
+
+/* Waits for a started collective, sleeping between tests. */
+static gboolean
+wait_for (SlimComm *comm, MPI_Request *request, const char *call, GError **error)
+{
+  gulong pause_us = 50;
+
+  for (;;)
+    {
+      int done = 0;
+
+      if (!check (comm, MPI_Test (request, &done, MPI_STATUS_IGNORE), call, error))
+        return FALSE;
+      if (done)
+        return TRUE;
+      g_usleep (pause_us);
+      pause_us = MIN (pause_us * 2, 2000);
+    }
 }
 
 gboolean
@@ -101,12 +126,15 @@ mpi_sum_f64_chunk (SlimComm *comm, gdouble *buf, gsize n, GError **error)
 {
   SlimCommMpi *impl = comm->impl;
   const gsize size = (gsize)comm->size;
+  MPI_Request request;
 
   if (impl->gather == NULL)
     impl->gather = g_new (gdouble, CHUNK * size);
   if (!check (comm,
-              MPI_Allgather (buf, (int)n, MPI_DOUBLE, impl->gather, (int)n, MPI_DOUBLE, impl->comm),
-              "MPI_Allgather", error))
+              MPI_Iallgather (buf, (int)n, MPI_DOUBLE, impl->gather, (int)n, MPI_DOUBLE, impl->comm,
+                              &request),
+              "MPI_Iallgather", error)
+      || !wait_for (comm, &request, "MPI_Iallgather", error))
     return FALSE;
   for (gsize i = 0; i < n; i++)
     {
@@ -130,11 +158,18 @@ mpi_allreduce_f64 (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError 
           if (!mpi_sum_f64_chunk (comm, buf + done, m, error))
             return FALSE;
         }
-      else if (!check (comm,
-                       MPI_Allreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_DOUBLE,
-                                      op == SLIM_COMM_OP_MIN ? MPI_MIN : MPI_MAX, mpi_comm (comm)),
-                       "MPI_Allreduce", error))
-        return FALSE;
+      else
+        {
+          MPI_Request request;
+
+          if (!check (comm,
+                      MPI_Iallreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_DOUBLE,
+                                      op == SLIM_COMM_OP_MIN ? MPI_MIN : MPI_MAX, mpi_comm (comm),
+                                      &request),
+                      "MPI_Iallreduce", error)
+              || !wait_for (comm, &request, "MPI_Iallreduce", error))
+            return FALSE;
+        }
       done += m;
     }
   return TRUE;
@@ -147,11 +182,13 @@ mpi_allreduce_sum_i64 (SlimComm *comm, gint64 *buf, gsize n, GError **error)
   for (gsize done = 0; done < n;)
     {
       gsize m = MIN (n - done, CHUNK);
+      MPI_Request request;
 
       if (!check (comm,
-                  MPI_Allreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_INT64_T, MPI_SUM,
-                                 mpi_comm (comm)),
-                  "MPI_Allreduce", error))
+                  MPI_Iallreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_INT64_T, MPI_SUM,
+                                  mpi_comm (comm), &request),
+                  "MPI_Iallreduce", error)
+          || !wait_for (comm, &request, "MPI_Iallreduce", error))
         return FALSE;
       done += m;
     }
@@ -166,9 +203,12 @@ mpi_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **
   for (gsize done = 0; done < n_bytes;)
     {
       gsize m = MIN (n_bytes - done, CHUNK * 64);
+      MPI_Request request;
 
-      if (!check (comm, MPI_Bcast (bytes + done, (int)m, MPI_BYTE, root, mpi_comm (comm)),
-                  "MPI_Bcast", error))
+      if (!check (comm,
+                  MPI_Ibcast (bytes + done, (int)m, MPI_BYTE, root, mpi_comm (comm), &request),
+                  "MPI_Ibcast", error)
+          || !wait_for (comm, &request, "MPI_Ibcast", error))
         return FALSE;
       done += m;
     }
@@ -178,7 +218,10 @@ mpi_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **
 static gboolean
 mpi_barrier (SlimComm *comm, GError **error)
 {
-  return check (comm, MPI_Barrier (mpi_comm (comm)), "MPI_Barrier", error);
+  MPI_Request request;
+
+  return check (comm, MPI_Ibarrier (mpi_comm (comm), &request), "MPI_Ibarrier", error)
+         && wait_for (comm, &request, "MPI_Ibarrier", error);
 }
 
 static void
