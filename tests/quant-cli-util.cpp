@@ -35,21 +35,47 @@ quant_cli (const std::vector<std::string> &args, const QuantChildOptions &option
   return slimflow_cli (all, options);
 }
 
+static QuantChild run_child (const std::vector<std::string> &argv_s,
+                             const QuantChildOptions &options);
+
 QuantChild
 slimflow_cli (const std::vector<std::string> &args, const QuantChildOptions &options)
 {
-  QuantChild result;
   const char *cli = g_getenv ("SLIMFLOW_CLI");
   if (cli == nullptr)
     {
       ADD_FAILURE () << "SLIMFLOW_CLI is not set";
-      return result;
+      return QuantChild ();
     }
+  std::vector<std::string> argv_s = { cli };
+  argv_s.insert (argv_s.end (), args.begin (), args.end ());
+  return run_child (argv_s, options);
+}
+
+QuantChild
+mpirun_cli (int n_ranks, const std::vector<std::string> &args, const QuantChildOptions &options)
+{
+  const char *cli = g_getenv ("SLIMFLOW_CLI");
+  const char *mpirun = g_getenv ("SLIMFLOW_MPIRUN");
+  if (cli == nullptr || mpirun == nullptr)
+    {
+      ADD_FAILURE () << "SLIMFLOW_CLI or SLIMFLOW_MPIRUN is not set";
+      return QuantChild ();
+    }
+  std::vector<std::string> argv_s
+      = { mpirun, "--allow-run-as-root", "--oversubscribe", "-np", std::to_string (n_ranks), cli };
+  argv_s.insert (argv_s.end (), args.begin (), args.end ());
+  return run_child (argv_s, options);
+}
+
+static QuantChild
+run_child (const std::vector<std::string> &argv_in, const QuantChildOptions &options)
+{
+  QuantChild result;
   g_autofree char *out_path = g_build_filename (g_get_tmp_dir (), "slim-quant-out-XXXXXX", NULL);
   g_autofree char *err_path = g_build_filename (g_get_tmp_dir (), "slim-quant-err-XXXXXX", NULL);
   int out_fd = g_mkstemp (out_path), err_fd = g_mkstemp (err_path);
-  std::vector<std::string> argv_s = { cli };
-  argv_s.insert (argv_s.end (), args.begin (), args.end ());
+  std::vector<std::string> argv_s = argv_in;
   std::vector<char *> argv;
   for (std::string &a : argv_s)
     argv.push_back (a.data ());

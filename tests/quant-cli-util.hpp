@@ -30,6 +30,12 @@ QuantChild quant_cli (const std::vector<std::string> &args, const QuantChildOpti
 QuantChild slimflow_cli (const std::vector<std::string> &args,
                          const QuantChildOptions &options = {});
 
+// Runs $SLIMFLOW_MPIRUN --allow-run-as-root --oversubscribe -np N
+// $SLIMFLOW_CLI ARGS (args[0] is the subcommand): N ranks on this machine.
+QuantChild mpirun_cli (int n_ranks,
+                       const std::vector<std::string> &args,
+                       const QuantChildOptions &options = {});
+
 // file name (relative, '/'-separated) -> SHA-256 hex, every regular file below dir.
 std::map<std::string, std::string> quant_folder_digests (const std::string &dir);
 

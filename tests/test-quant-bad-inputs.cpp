@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "quant-cli-util.hpp"
+#include "slim-comm.h"
 #include "slim-test.h"
 
 namespace
@@ -334,11 +335,21 @@ TEST_F (QuantBadInput, SmoothingValidate)
   EXPECT_EQ (good.exit_code, 0) << good.err;
 }
 
-TEST_F (QuantBadInput, DpLayerWiseIsNotAvailableYet)
+// dp_layer_wise in one process: with MPI built, a processor that does not
+// support distributed runs (smooth_quant) is refused before the run;
+// without MPI the runner says so.
+TEST_F (QuantBadInput, DpLayerWiseRefusals)
 {
-  quant_write_file (config_, yaml ("dp_layer_wise"));
-  expect_fails (run (std_args (quant_stories_model (), config_)), 2,
-                "runner 'dp_layer_wise' is not available");
+  std::string y = yaml ("dp_layer_wise");
+  y.insert (y.find ("  process:\n") + 11, "    - type: smooth_quant\n");
+  quant_write_file (config_, y);
+  if (slim_comm_mpi_is_built ())
+    expect_fails (run (std_args (quant_stories_model (), config_)), 2,
+                  "dp_layer_wise: processor 1 (smooth_quant) does not support distributed "
+                  "calibration (supports_distributed is false); use runner layer_wise");
+  else
+    expect_fails (run (std_args (quant_stories_model (), config_)), 2,
+                  "dp_layer_wise: slimflow was built without MPI");
 }
 
 TEST_F (QuantBadInput, DatasetNotFound)

@@ -12,6 +12,7 @@ packages=(
   libglib2.0-dev libjson-glib-dev libyaml-dev libhdf5-dev libopenblas-dev
   googletest libgtest-dev
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -98,6 +98,22 @@ slim_smooth_stats_update (SlimSmoothStats *stats, const float *x, gint64 n_token
 }
 
 void
+slim_smooth_stats_merge (SlimSmoothStats *stats,
+                         const float *min,
+                         const float *max,
+                         const float *smooth,
+                         gint64 n_tokens)
+{
+  for (gint64 j = 0; j < stats->n_channels; j++)
+    {
+      stats->min[j] = min_nan (stats->min[j], min[j]);
+      stats->max[j] = max_nan (stats->max[j], max[j]);
+      stats->smooth[j] = max_nan (stats->smooth[j], smooth[j]);
+    }
+  stats->n_tokens += n_tokens;
+}
+
+void
 slim_smooth_stats_update_ref (SlimSmoothStats *stats, const float *x, gint64 n_tokens)
 {
   const gint64 n = stats->n_channels;

@@ -44,6 +44,16 @@ SlimSmoothStats *slim_smooth_stats_new (gint64 n_channels, gboolean shifted);
 void slim_smooth_stats_free (SlimSmoothStats *stats);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimSmoothStats, slim_smooth_stats_free)
 
+/* Merges another accumulation of the same channels (its min, max and
+ * smooth, (n_channels) each, over n_tokens tokens): element-wise min and
+ * max with the NaN rule of the updates, so that for unshifted statistics
+ * the result is that of one accumulation over both token sets. */
+void slim_smooth_stats_merge (SlimSmoothStats *stats,
+                              const float *min,    /* (n_channels) */
+                              const float *max,    /* (n_channels) */
+                              const float *smooth, /* (n_channels) */
+                              gint64 n_tokens);
+
 /* One batch x (n_tokens, n_channels) row-major: min and max first, then
  * shift from them, then the smooth maximum (msModelSlim's order, so the
  * shift of a batch includes the batch itself). */

@@ -1,21 +1,46 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-comm.c: single-process SlimComm (see slim-comm.h).
+ * slim-comm.c: the SlimComm wrappers and the single-process
+ * implementation (see slim-comm.h); the MPI one is slim-comm-mpi.c.
  */
-#include "slim-comm.h"
+#include "slim-comm-private.h"
 
 #include <gio/gio.h>
 
-struct _SlimComm
+/* With one rank every reduction leaves the buffer as it is. */
+static gboolean
+single_allreduce_f64 (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError **error)
 {
-  gint rank;
-  gint size;
+  return TRUE;
+}
+
+static gboolean
+single_allreduce_sum_i64 (SlimComm *comm, gint64 *buf, gsize n, GError **error)
+{
+  return TRUE;
+}
+
+static gboolean
+single_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error)
+{
+  return TRUE;
+}
+
+static gboolean
+single_barrier (SlimComm *comm, GError **error)
+{
+  return TRUE;
+}
+
+static const SlimCommOps single_ops = {
+  single_allreduce_f64, single_allreduce_sum_i64, single_broadcast, single_barrier, NULL,
 };
 
 SlimComm *
 slim_comm_new_single (void)
 {
   SlimComm *comm = g_new0 (SlimComm, 1);
+  comm->ops = &single_ops;
   comm->rank = 0;
   comm->size = 1;
   return comm;
@@ -24,6 +49,10 @@ slim_comm_new_single (void)
 void
 slim_comm_free (SlimComm *comm)
 {
+  if (comm == NULL)
+    return;
+  if (comm->ops->finalize != NULL)
+    comm->ops->finalize (comm);
   g_free (comm);
 }
 
@@ -39,59 +68,77 @@ slim_comm_size (const SlimComm *comm)
   return comm->size;
 }
 
-/* With one rank every reduction leaves the buffer as it is. */
 gboolean
 slim_comm_allreduce_sum_f64 (SlimComm *comm, gdouble *buf, gsize n, GError **error)
 {
-  (void)comm;
-  (void)buf;
-  (void)n;
-  (void)error;
-  return TRUE;
+  g_return_val_if_fail (comm != NULL && (buf != NULL || n == 0), FALSE);
+  return comm->ops->allreduce_f64 (comm, buf, n, SLIM_COMM_OP_SUM, error);
 }
 
 gboolean
 slim_comm_allreduce_min_f64 (SlimComm *comm, gdouble *buf, gsize n, GError **error)
 {
-  return slim_comm_allreduce_sum_f64 (comm, buf, n, error);
+  g_return_val_if_fail (comm != NULL && (buf != NULL || n == 0), FALSE);
+  return comm->ops->allreduce_f64 (comm, buf, n, SLIM_COMM_OP_MIN, error);
 }
 
 gboolean
 slim_comm_allreduce_max_f64 (SlimComm *comm, gdouble *buf, gsize n, GError **error)
 {
-  return slim_comm_allreduce_sum_f64 (comm, buf, n, error);
+  g_return_val_if_fail (comm != NULL && (buf != NULL || n == 0), FALSE);
+  return comm->ops->allreduce_f64 (comm, buf, n, SLIM_COMM_OP_MAX, error);
 }
 
 gboolean
 slim_comm_allreduce_sum_i64 (SlimComm *comm, gint64 *buf, gsize n, GError **error)
 {
-  (void)comm;
-  (void)buf;
-  (void)n;
-  (void)error;
-  return TRUE;
+  g_return_val_if_fail (comm != NULL && (buf != NULL || n == 0), FALSE);
+  return comm->ops->allreduce_sum_i64 (comm, buf, n, error);
 }
 
 gboolean
 slim_comm_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error)
 {
-  (void)buf;
-  (void)n_bytes;
+  g_return_val_if_fail (comm != NULL && (buf != NULL || n_bytes == 0), FALSE);
   if (root < 0 || root >= comm->size)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "broadcast root %d is not a rank (size %d)", root, comm->size);
       return FALSE;
     }
+  return comm->ops->broadcast (comm, buf, n_bytes, root, error);
+}
+
+gboolean
+slim_comm_broadcast_bytes (SlimComm *comm, GBytes **bytes, gint root, GError **error)
+{
+  guint64 n = 0;
+  g_autofree guint8 *data = NULL;
+
+  g_return_val_if_fail (comm != NULL && bytes != NULL, FALSE);
+  if (comm->rank == root)
+    {
+      g_return_val_if_fail (*bytes != NULL, FALSE);
+      n = g_bytes_get_size (*bytes);
+    }
+  if (!slim_comm_broadcast (comm, &n, sizeof n, root, error))
+    return FALSE;
+  if (comm->rank == root)
+    return slim_comm_broadcast (comm, (gpointer)g_bytes_get_data (*bytes, NULL), (gsize)n, root,
+                                error);
+  data = g_malloc (MAX (n, 1));
+  if (!slim_comm_broadcast (comm, data, (gsize)n, root, error))
+    return FALSE;
+  g_clear_pointer (bytes, g_bytes_unref);
+  *bytes = g_bytes_new_take (g_steal_pointer (&data), (gsize)n);
   return TRUE;
 }
 
 gboolean
 slim_comm_barrier (SlimComm *comm, GError **error)
 {
-  (void)comm;
-  (void)error;
-  return TRUE;
+  g_return_val_if_fail (comm != NULL, FALSE);
+  return comm->ops->barrier (comm, error);
 }
 
 /* Contiguous blocks in rank order; the first n_samples % size ranks get

@@ -183,6 +183,71 @@ slim_processor_restore_state (SlimProcessor *self, GBytes *state, GError **error
 }
 
 gboolean
+slim_processor_can_exchange_observers (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->export_observers != NULL && klass->import_observers != NULL;
+}
+
+GBytes *
+slim_processor_export_observers (SlimProcessor *self, SlimLayer *layer, GError **error)
+{
+  GError *local_error = NULL;
+  GBytes *observers;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!slim_processor_can_exchange_observers (self))
+    {
+      slim_plugin_set_unsupported (
+          self, "distributed calibration (no export_observers / import_observers)", error);
+      return NULL;
+    }
+  observers = SLIM_PROCESSOR_GET_CLASS (self)->export_observers (self, layer, &local_error);
+  return slim_plugin_check_bytes_result (self, "export_observers", observers, local_error, error);
+}
+
+gboolean
+slim_processor_import_observers (
+    SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
+{
+  GError *local_error = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (observers != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!slim_processor_can_exchange_observers (self))
+    {
+      slim_plugin_set_unsupported (
+          self, "distributed calibration (no export_observers / import_observers)", error);
+      return FALSE;
+    }
+  ok = SLIM_PROCESSOR_GET_CLASS (self)->import_observers (self, layer, observers, merge,
+                                                          &local_error);
+  return slim_plugin_check_result (self, "import_observers", ok, local_error, error);
+}
+
+gboolean
+slim_processor_distributed_ordered (SlimProcessor *self)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  return klass->distributed_ordered != NULL ? klass->distributed_ordered (self) : FALSE;
+}
+
+gboolean
 slim_processor_is_data_free (SlimProcessor *self)
 {
   SlimProcessorClass *klass;

@@ -64,6 +64,23 @@ G_DECLARE_DERIVABLE_TYPE (SlimProcessor, slim_processor, SLIM, PROCESSOR, GObjec
  *   the bytes come from a file: check them.  A processor implements both
  *   or neither; one without them makes a run non-resumable (a stateless
  *   processor returns an empty GBytes).
+ * @export_observers: the calibration statistics this processor gathered
+ *   over the layer being processed (between its preprocess and its
+ *   postprocess), serialized; dp_layer_wise moves them between ranks
+ * @import_observers: takes statistics that export_observers produced on
+ *   another rank for the same layer: with @merge FALSE they replace the
+ *   processor's own, with @merge TRUE they are combined with them (merges
+ *   come in rank order, after a replace with rank 0's); the bytes come
+ *   from another process: check them.  A data-dependent processor that
+ *   supports distributed runs implements both.
+ * @distributed_ordered: TRUE when the statistics must be gathered in
+ *   sample order (the calibration forward reads what was observed so far,
+ *   as static minmax activations quantize each call with the running
+ *   range, or a merge would not give a single process's bytes):
+ *   dp_layer_wise then runs the ranks' forwards of this processor one
+ *   after another, handing the statistics on (import with merge FALSE
+ *   before the forward), instead of in parallel followed by merges
+ *   (optional, defaults to FALSE)
  */
 struct _SlimProcessorClass
 {
@@ -81,6 +98,10 @@ struct _SlimProcessorClass
   gboolean (*refreshes_outputs) (SlimProcessor *self);
   GBytes *(*save_state) (SlimProcessor *self, GError **error);
   gboolean (*restore_state) (SlimProcessor *self, GBytes *state, GError **error);
+  GBytes *(*export_observers) (SlimProcessor *self, SlimLayer *layer, GError **error);
+  gboolean (*import_observers) (
+      SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
+  gboolean (*distributed_ordered) (SlimProcessor *self);
 };
 
 /**
@@ -168,11 +189,44 @@ GBytes *slim_processor_save_state (SlimProcessor *self, GError **error);
  */
 gboolean slim_processor_restore_state (SlimProcessor *self, GBytes *state, GError **error);
 
+/**
+ * slim_processor_can_exchange_observers:
+ * Returns: TRUE when the plugin implements export_observers and
+ *   import_observers.
+ */
+gboolean slim_processor_can_exchange_observers (SlimProcessor *self);
+
+/**
+ * slim_processor_export_observers:
+ * @self: a processor between preprocess and postprocess of @layer
+ * @layer: (transfer none): the layer being processed
+ * @error: return location for a GError
+ *
+ * Returns: (transfer full) (nullable): the statistics; NULL with @error
+ *   set (SLIM_PIPELINE_ERROR_INCOMPATIBLE when the plugin cannot).
+ */
+GBytes *slim_processor_export_observers (SlimProcessor *self, SlimLayer *layer, GError **error);
+
+/**
+ * slim_processor_import_observers:
+ * @self: a processor between preprocess and postprocess of @layer
+ * @layer: (transfer none): the layer being processed
+ * @observers: (transfer none): what export_observers returned on a rank
+ * @merge: combine with the processor's own statistics (TRUE) or replace
+ *   them (FALSE)
+ * @error: return location for a GError
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_processor_import_observers (
+    SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
+
 /* Capability flags; FALSE when the plugin does not say. */
 gboolean slim_processor_is_data_free (SlimProcessor *self);
 gboolean slim_processor_needs_kv_cache (SlimProcessor *self);
 gboolean slim_processor_supports_distributed (SlimProcessor *self);
 gboolean slim_processor_refreshes_outputs (SlimProcessor *self);
+gboolean slim_processor_distributed_ordered (SlimProcessor *self);
 
 /* The YAML type name the plugin was registered with ("linear_quant"), or
  * NULL for a type never added to a registry.  transfer none. */

@@ -13,6 +13,7 @@
 #include "slim-model.h"
 #include "slim-dataset.h"
 #include "slim-checkpoint.h"
+#include "slim-comm.h"
 
 G_BEGIN_DECLS
 
@@ -35,6 +36,8 @@ typedef void (*SlimRunProgressFunc) (guint layer_index, guint n_layers, gpointer
  * @layer_errors: (nullable): filled with one relative output error per layer
  * @resume_from: (nullable): a checkpoint of this run to continue from
  *   (needs @out_dir, the interrupted run's output folder)
+ * @comm: (nullable): the ranks of a data-parallel run (dp_layer_wise,
+ *   auto); NULL is one process
  *
  * Everything a runner needs for one run; a plain struct owned by the
  * caller, initialised with slim_run_context_init().
@@ -58,6 +61,8 @@ typedef struct
                                 * left empty when the run uses no calibration data */
   SlimCheckpoint *resume_from; /* (nullable) a loaded checkpoint of this run: continue
                                 * after its last layer (slim-schedule.h) */
+  SlimComm *comm;              /* (nullable) the ranks of a data-parallel run; NULL or
+                                * size 1 is one process.  Only rank 0 gets @out_dir. */
 } SlimRunContext;
 
 /* Zero-fills ctx. */

@@ -94,10 +94,13 @@ typedef struct
 {
   SlimRunContext *ctx;
   SlimSpill *spill;
-  SlimActivations *cur;  /* inputs of the layer being processed */
-  SlimActivations *next; /* its outputs */
-  gint64 *seq_lens;      /* (n_samples) tokens per sample */
-  guint n_samples;
+  SlimActivations *cur;    /* inputs of the layer being processed */
+  SlimActivations *next;   /* its outputs */
+  gint64 *seq_lens;        /* (n_samples) tokens per sample */
+  guint n_samples;         /* the samples this process runs: first_sample.. */
+  guint first_sample;      /* dataset index of local sample 0 */
+  guint n_total;           /* samples of the whole run (all ranks) */
+  SlimComm *comm;          /* (nullable) data-parallel run: the ranks */
   gboolean *saver_started; /* (n_savers) */
   gboolean checkpoints;    /* FALSE once a plugin turned out not to be resumable */
   gboolean next_deployed;  /* s->next came from a forward with the deployed hooks only */
@@ -136,6 +139,71 @@ forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError
   return TRUE;
 }
 
+/* This rank's calibration forward of a processor in a data-parallel run,
+ * leaving on every rank the statistics one process would have gathered
+ * over all samples (slim-processor.h: export/import_observers).
+ * Ordered processors: rank k imports the statistics of ranks 0..k-1 (a
+ * broadcast of rank k-1's), runs its forward, and hands its own on; the
+ * others wait.  The rest: every rank runs its forward, then the exported
+ * statistics of all ranks are imported in rank order (rank 0's replacing,
+ * the others merged), the same sequence on every rank. */
+static gboolean
+calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError **error)
+{
+  const gint rank = slim_comm_rank (s->comm), size = slim_comm_size (s->comm);
+  g_autoptr (GBytes) own = NULL;
+
+  if (slim_processor_distributed_ordered (processor))
+    {
+      g_autoptr (GBytes) handed = NULL;
+
+      for (gint k = 0; k < size; k++)
+        {
+          if (rank == k)
+            {
+              if (k > 0
+                  && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
+                return FALSE;
+              if (!forward_all (s, layer, processor, error))
+                return FALSE;
+              g_clear_pointer (&handed, g_bytes_unref);
+              handed = slim_processor_export_observers (processor, layer, error);
+              if (handed == NULL)
+                return FALSE;
+            }
+          if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
+            return FALSE;
+        }
+      /* handed is now the last rank's: everything */
+      return rank == size - 1
+             || slim_processor_import_observers (processor, layer, handed, FALSE, error);
+    }
+
+  if (!forward_all (s, layer, processor, error))
+    return FALSE;
+  own = slim_processor_export_observers (processor, layer, error);
+  if (own == NULL)
+    return FALSE;
+  for (gint k = 0; k < size; k++)
+    {
+      g_autoptr (GBytes) theirs = rank == k ? g_bytes_ref (own) : NULL;
+
+      if (!slim_comm_broadcast_bytes (s->comm, &theirs, k, error)
+          || !slim_processor_import_observers (processor, layer, theirs, k > 0, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Sums per-sample partials (n_total of them, this rank's filled, the
+ * others zero) over the ranks: exact, as every slot has one non-zero
+ * term; the caller then adds them in sample order, as one process does. */
+static gboolean
+gather_sample_partials (SlimSchedule *s, double *partials, gsize n, GError **error)
+{
+  return s->comm == NULL || slim_comm_allreduce_sum_f64 (s->comm, partials, n, error);
+}
+
 /* Relative output error of the processed layer as deployed against the
  * float layer on the same inputs.  The outputs in s->next are used when
  * they came from a forward with the deployed hooks only; otherwise they
@@ -147,12 +215,14 @@ static gboolean
 layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, GError **error)
 {
   g_autoptr (SlimLayer) ref = slim_model_load_layer (s->ctx->model, index, error);
+  g_autofree double *partials = g_new0 (double, 2 * MAX (s->n_total, 1)); /* [n_total, 2] */
   double diff_sq = 0.0, ref_sq = 0.0;
 
   if (ref == NULL)
     return FALSE;
   for (guint i = 0; i < s->n_samples; i++)
     {
+      double *p = &partials[2 * (s->first_sample + i)];
       g_autoptr (SlimTensor) x = slim_activations_get (s->cur, i, error);
       g_autoptr (SlimTensor) yq = NULL;
       g_autoptr (SlimTensor) yf = NULL;
@@ -175,7 +245,15 @@ layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, 
       if (yq == NULL)
         return FALSE;
       slim_schedule_accumulate_error (slim_tensor_get_data (yq), slim_tensor_get_data (yf),
-                                      slim_tensor_get_n_elements (yf), &diff_sq, &ref_sq);
+                                      slim_tensor_get_n_elements (yf), &p[0], &p[1]);
+    }
+  if (!gather_sample_partials (s, partials, 2 * (gsize)s->n_total, error))
+    return FALSE;
+  /* in sample order: the bytes of one process for any number of ranks */
+  for (guint i = 0; i < s->n_total; i++)
+    {
+      diff_sq += partials[2 * i];
+      ref_sq += partials[2 * i + 1];
     }
   *out_error = ref_sq > 0.0 ? sqrt (diff_sq / ref_sq) : 0.0;
   return TRUE;
@@ -196,9 +274,10 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
 
       if (!slim_processor_preprocess (processor, layer, error))
         return FALSE;
-      if (decoder && s->n_samples > 0 && !slim_processor_is_data_free (processor))
+      if (decoder && s->n_total > 0 && !slim_processor_is_data_free (processor))
         {
-          if (!forward_all (s, layer, processor, error))
+          if (s->comm != NULL ? !calibrate_distributed (s, layer, processor, error)
+                              : !forward_all (s, layer, processor, error))
             return FALSE;
           forwarded = TRUE;
           stale = FALSE;
@@ -208,7 +287,7 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
       stale = stale || slim_processor_refreshes_outputs (processor);
     }
   s->next_deployed = !forwarded || stale;
-  if (decoder && s->n_samples > 0 && s->next_deployed && !forward_all (s, layer, NULL, error))
+  if (decoder && s->n_total > 0 && s->next_deployed && !forward_all (s, layer, NULL, error))
     return FALSE;
   return TRUE;
 }
@@ -216,6 +295,9 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
 static gboolean
 save_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
 {
+  /* in a data-parallel run only the rank with the output folder writes */
+  if (s->comm != NULL && s->ctx->out_dir == NULL)
+    return TRUE;
   for (guint i = 0; i < s->ctx->savers->len; i++)
     if (!slim_saver_write_layer (g_ptr_array_index (s->ctx->savers, i), layer, error))
       return FALSE;
@@ -229,7 +311,7 @@ embed_samples (SlimSchedule *s, SlimLayer *embed, GError **error)
   for (guint i = 0; i < s->n_samples; i++)
     {
       gint64 n_tokens = 0;
-      const gint32 *ids = slim_dataset_get_sample (s->ctx->dataset, i, &n_tokens);
+      const gint32 *ids = slim_dataset_get_sample (s->ctx->dataset, s->first_sample + i, &n_tokens);
       g_autoptr (SlimTensor) h = slim_model_embed (s->ctx->model, embed, ids, n_tokens, error);
 
       if (h == NULL || !slim_activations_set (s->cur, i, h, error))
@@ -445,7 +527,7 @@ run_layers (
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
       /* without calibration samples there is nothing to measure on */
-      if (ctx->layer_errors != NULL && s->n_samples > 0)
+      if (ctx->layer_errors != NULL && s->n_total > 0)
         {
           double err = 0.0;
           if (!layer_error (s, layer, i, &err, error))
@@ -469,11 +551,14 @@ run_layers (
   return TRUE;
 }
 
-gboolean
-slim_schedule_run (SlimRunContext *ctx,
-                   gboolean all_resident,
-                   GCancellable *cancellable,
-                   GError **error)
+/* comm NULL: one process; otherwise this rank's share of a
+ * data-parallel run (no checkpoints, no resume). */
+static gboolean
+schedule_run (SlimRunContext *ctx,
+              gboolean all_resident,
+              SlimComm *comm,
+              GCancellable *cancellable,
+              GError **error)
 {
   SlimSchedule s = { 0 };
   guint64 budget;
@@ -488,7 +573,8 @@ slim_schedule_run (SlimRunContext *ctx,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s.ctx = ctx;
-  s.checkpoints = TRUE;
+  s.comm = comm;
+  s.checkpoints = comm == NULL;
   n_savers = ctx->savers->len;
   s.saver_started = g_new0 (gboolean, MAX (n_savers, 1));
   if (ctx->dataset != NULL)
@@ -497,11 +583,21 @@ slim_schedule_run (SlimRunContext *ctx,
       for (guint p = 0; p < ctx->processors->len; p++)
         needs_data
             = needs_data || !slim_processor_is_data_free (g_ptr_array_index (ctx->processors, p));
-      s.n_samples = needs_data ? slim_dataset_get_n_samples (ctx->dataset) : 0;
+      s.n_total = needs_data ? slim_dataset_get_n_samples (ctx->dataset) : 0;
+    }
+  s.n_samples = s.n_total;
+  if (comm != NULL)
+    {
+      gsize share_first = 0, share_count = 0;
+
+      slim_comm_partition (s.n_total, slim_comm_size (comm), slim_comm_rank (comm), &share_first,
+                           &share_count);
+      s.first_sample = (guint)share_first;
+      s.n_samples = (guint)share_count;
     }
   s.seq_lens = g_new0 (gint64, MAX (s.n_samples, 1));
   for (guint i = 0; i < s.n_samples; i++)
-    slim_dataset_get_sample (ctx->dataset, i, &s.seq_lens[i]);
+    slim_dataset_get_sample (ctx->dataset, s.first_sample + i, &s.seq_lens[i]);
 
   if (ctx->work_dir != NULL)
     s.spill = slim_spill_new (SLIM_SPILL_KIND_AUTO, ctx->work_dir, error);
@@ -558,4 +654,72 @@ out:
   g_free (s.seq_lens);
   g_free (s.saver_started);
   return ok;
+}
+
+gboolean
+slim_schedule_run (SlimRunContext *ctx,
+                   gboolean all_resident,
+                   GCancellable *cancellable,
+                   GError **error)
+{
+  return schedule_run (ctx, all_resident, NULL, cancellable, error);
+}
+
+gboolean
+slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, GError **error)
+{
+  g_return_val_if_fail (ctx != NULL && ctx->processors != NULL, FALSE);
+
+  if (ctx->resume_from != NULL)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s: --resume is not supported in a data-parallel run (it writes no "
+                   "checkpoint); rerun without --resume",
+                   runner_name);
+      return FALSE;
+    }
+  for (guint p = 0; p < ctx->processors->len; p++)
+    {
+      SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);
+      const char *name = slim_processor_get_type_name (processor);
+
+      if (!slim_processor_supports_distributed (processor))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: processor %u (%s) does not support distributed calibration "
+                       "(supports_distributed is false); use runner layer_wise in one process",
+                       runner_name, p + 1, name != NULL ? name : G_OBJECT_TYPE_NAME (processor));
+          return FALSE;
+        }
+      if (!slim_processor_is_data_free (processor)
+          && !slim_processor_can_exchange_observers (processor))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: processor %u (%s) says it supports distributed calibration but "
+                       "cannot exchange its statistics between ranks (no export_observers / "
+                       "import_observers); use runner layer_wise in one process",
+                       runner_name, p + 1, name != NULL ? name : G_OBJECT_TYPE_NAME (processor));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+slim_schedule_run_distributed (SlimRunContext *ctx,
+                               const char *runner_name,
+                               GCancellable *cancellable,
+                               GError **error)
+{
+  g_autoptr (SlimComm) single = NULL;
+  SlimComm *comm;
+
+  g_return_val_if_fail (ctx != NULL, FALSE);
+
+  if (!slim_schedule_check_distributed (ctx, runner_name, error))
+    return FALSE;
+  comm = ctx->comm;
+  if (comm == NULL)
+    comm = single = slim_comm_new_single ();
+  return schedule_run (ctx, FALSE, comm, cancellable, error);
 }

@@ -77,6 +77,49 @@ gboolean slim_schedule_run (SlimRunContext *ctx,
                             GError **error);
 
 /**
+ * slim_schedule_check_distributed:
+ * @ctx: the run
+ * @runner_name: for messages ("dp_layer_wise")
+ * @error: return location for a GError
+ *
+ * What a data-parallel run needs, checked before any weight is read:
+ * every processor supports_distributed, every data-dependent one can
+ * exchange its statistics (export/import_observers), no resume.  Errors
+ * are SLIM_PIPELINE_ERROR_INCOMPATIBLE naming the processor.
+ *
+ * Returns: TRUE when the run can be distributed; FALSE with @error set.
+ */
+gboolean
+slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, GError **error);
+
+/**
+ * slim_schedule_run_distributed:
+ * @ctx: the run; ctx->comm the ranks (NULL: one process, size 1)
+ * @runner_name: for messages
+ * @cancellable: (nullable): checked between layers
+ * @error: return location for a GError
+ *
+ * The schedule above, layer by layer, on this rank's share of the
+ * calibration samples (slim_comm_partition: a contiguous block in rank
+ * order), after slim_schedule_check_distributed().  Around each
+ * processor's calibration forward the ranks exchange its statistics
+ * (slim-processor.h: export/import_observers; ordered processors run
+ * their forwards rank after rank), so that postprocess sees on every rank
+ * what one process would have gathered over all samples; the per-layer
+ * errors are summed from per-sample partials in sample order.  The output
+ * bytes are those of slim_schedule_run() for any number of ranks.  Only a
+ * rank whose ctx->out_dir is set (rank 0) runs the savers; no checkpoint
+ * is written.  Every rank must call it with the same model, pipeline and
+ * dataset.
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_schedule_run_distributed (SlimRunContext *ctx,
+                                        const char *runner_name,
+                                        GCancellable *cancellable,
+                                        GError **error);
+
+/**
  * slim_schedule_accumulate_error:
  * @a: (array length=n): values under test
  * @b: (array length=n): reference values

@@ -770,6 +770,138 @@ slim_smooth_processor_finalize (GObject *object)
   G_OBJECT_CLASS (slim_smooth_processor_parent_class)->finalize (object);
 }
 
+/* ---- data-parallel runs (dp_layer_wise) -------------------------------- */
+
+/* The statistics of the layer's kept sites, in adapter order:
+ * "a(sbxxayayay)" targets[0], has statistics, n_channels, n_tokens and
+ * the float32 min, max and smooth vectors as bytes. */
+#define SMOOTH_OBSERVERS_TYPE "a(sbxxayayay)"
+
+static GVariant *
+float_bytes (const float *v, gint64 n)
+{
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, v,
+                                    v != NULL ? (gsize)n * sizeof (float) : 0, 1);
+}
+
+static gboolean
+unsupported_subclass (SlimProcessor *processor, GError **error)
+{
+  if (SLIM_SMOOTH_PROCESSOR_GET_CLASS (processor)->observe_input == NULL)
+    return FALSE;
+  /* what observe_input keeps is the subclass's, not exchanged here */
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "%s keeps statistics of its own (observe_input) that cannot be exchanged "
+               "between ranks",
+               slim_processor_get_type_name (processor));
+  return TRUE;
+}
+
+static GBytes *
+slim_smooth_processor_export_observers (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimSmoothProcessorPrivate *priv = priv_of (SLIM_SMOOTH_PROCESSOR (processor));
+  g_autoptr (GVariantBuilder) builder = NULL;
+  g_autoptr (GVariant) value = NULL;
+
+  if (unsupported_subclass (processor, error))
+    return NULL;
+  builder = g_variant_builder_new (G_VARIANT_TYPE (SMOOTH_OBSERVERS_TYPE));
+  for (guint i = 0; i < priv->sites->len; i++)
+    {
+      SlimSmoothSite *site = g_ptr_array_index (priv->sites, i);
+      SlimSmoothStats *st = site->stats;
+      gint64 n = st != NULL ? st->n_channels : 0;
+
+      g_variant_builder_add (builder, "(sbxx@ay@ay@ay)", site->subgraph->targets[0], st != NULL, n,
+                             st != NULL ? st->n_tokens : 0,
+                             float_bytes (st != NULL ? st->min : NULL, n),
+                             float_bytes (st != NULL ? st->max : NULL, n),
+                             float_bytes (st != NULL ? st->smooth : NULL, n));
+    }
+  value = g_variant_ref_sink (g_variant_builder_end (builder));
+  return g_variant_get_data_as_bytes (value);
+}
+
+static gboolean
+bad_observers (SlimProcessor *processor, const char *what, GError **error)
+{
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "%s: another rank's statistics do not fit this layer: %s",
+               slim_processor_get_type_name (processor), what);
+  return FALSE;
+}
+
+/* min, max and smooth are maxima / minima: a merge in any order gives
+ * the single-process bytes, except the smooth of a shifted site (its
+ * shift depends on the running range), for which the processor is
+ * ordered and only replaces. */
+static gboolean
+slim_smooth_processor_import_observers (
+    SlimProcessor *processor, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
+{
+  SlimSmoothProcessorPrivate *priv = priv_of (SLIM_SMOOTH_PROCESSOR (processor));
+  g_autoptr (GVariant) value = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SMOOTH_OBSERVERS_TYPE), observers, FALSE));
+
+  if (unsupported_subclass (processor, error))
+    return FALSE;
+  if (!g_variant_is_normal_form (value))
+    return bad_observers (processor, "malformed", error);
+  if (g_variant_n_children (value) != priv->sites->len)
+    return bad_observers (processor, "another number of subgraphs", error);
+  for (guint i = 0; i < priv->sites->len; i++)
+    {
+      SlimSmoothSite *site = g_ptr_array_index (priv->sites, i);
+      g_autoptr (GVariant) vmin = NULL, vmax = NULL, vsmooth = NULL;
+      const char *key = NULL;
+      gboolean has = FALSE;
+      gint64 n = 0, n_tokens = 0;
+      gsize lmin = 0, lmax = 0, lsmooth = 0;
+      const float *mn, *mx, *sm;
+
+      g_variant_get_child (value, i, "(&sbxx@ay@ay@ay)", &key, &has, &n, &n_tokens, &vmin, &vmax,
+                           &vsmooth);
+      mn = g_variant_get_fixed_array (vmin, &lmin, 1);
+      mx = g_variant_get_fixed_array (vmax, &lmax, 1);
+      sm = g_variant_get_fixed_array (vsmooth, &lsmooth, 1);
+      if (strcmp (key, site->subgraph->targets[0]) != 0)
+        return bad_observers (processor, key, error);
+      if (!has)
+        {
+          if (!merge)
+            g_clear_pointer (&site->stats, slim_smooth_stats_free);
+          continue;
+        }
+      if (n <= 0 || n_tokens < 0 || lmin != (gsize)n * sizeof (float) || lmax != lmin
+          || lsmooth != lmin || (site->stats != NULL && site->stats->n_channels != n))
+        return bad_observers (processor, key, error);
+      if (site->stats == NULL)
+        site->stats = slim_smooth_stats_new (n, site->shifted);
+      if (!merge)
+        {
+          memcpy (site->stats->min, mn, lmin);
+          memcpy (site->stats->max, mx, lmax);
+          memcpy (site->stats->smooth, sm, lsmooth);
+          site->stats->n_tokens = n_tokens;
+          continue;
+        }
+      if (site->shifted)
+        return bad_observers (processor, "a shifted subgraph cannot be merged", error);
+      slim_smooth_stats_merge (site->stats, mn, mx, sm, n_tokens);
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_smooth_processor_distributed_ordered (SlimProcessor *processor)
+{
+  SlimSmoothParams params;
+
+  get_params (SLIM_SMOOTH_PROCESSOR (processor), &params);
+  return !params.symmetric;
+}
+
 static void
 slim_smooth_processor_class_init (SlimSmoothProcessorClass *klass)
 {
@@ -785,6 +917,9 @@ slim_smooth_processor_class_init (SlimSmoothProcessorClass *klass)
   processor_class->post_run = slim_smooth_processor_post_run;
   processor_class->save_state = slim_smooth_processor_save_state;
   processor_class->restore_state = slim_smooth_processor_restore_state;
+  processor_class->export_observers = slim_smooth_processor_export_observers;
+  processor_class->import_observers = slim_smooth_processor_import_observers;
+  processor_class->distributed_ordered = slim_smooth_processor_distributed_ordered;
   SLIM_PROPERTIES_INSTALL_PRIVATE (klass, slim_smooth_processor_properties);
 }
 

@@ -23,14 +23,24 @@
  *      the model folder, holding files slimflow did not write)
  * In every failure nothing is left at --save_path; the work area
  * "<save_path>.slimflow-work" is kept only by a killed run (for --resume).
+ *
+ * Under mpirun (MPI initialised by main, slimflow.c) with more than one
+ * rank the run is data-parallel: every rank parses, opens and tokenizes
+ * the same inputs and runs the runner (auto or dp_layer_wise; the others
+ * are refused) with the ranks in ctx.comm; rank 0 owns the work area and
+ * the output folder, prints the progress and the summary; the other
+ * ranks spill to a private temporary folder and write nothing else.
+ * --resume is refused (a data-parallel run writes no checkpoint).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <glib/gstdio.h>
 
 #include "slimflow-commands.h"
 #include "slim-checkpoint.h"
+#include "slim-comm.h"
 #include "slim-datadir.h"
 #include "slim-error.h"
 #include "slim-pipeline.h"
@@ -187,6 +197,21 @@ print_summary (const SlimModelConfig *config,
             "(measure the output with slimflow eval --reference_model)\n");
 }
 
+/* Removes a rank's private spill folder (its files are the spill's). */
+static void
+slim_quant_remove_rank_dir (const char *dir)
+{
+  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_remove (path);
+    }
+  g_rmdir (dir);
+}
+
 static const char *const summary_text
     = "Quantizes a Hugging Face model folder on CPU with a modelslim_v1 pipeline\n"
       "(msModelSlim's `msmodelslim quant`). Give --config_path, or --quant_type to use\n"
@@ -229,6 +254,9 @@ slim_cmd_quant (int argc, char **argv)
   SlimRunner *runner;
   SlimQuantProgress progress = { NULL, 0 };
   g_autoptr (SlimCheckpoint) previous = NULL;
+  g_autoptr (SlimComm) comm = NULL;
+  g_autofree char *rank_dir = NULL; /* spill folder of a rank > 0 */
+  gboolean leader = TRUE;           /* rank 0, or one process */
   gint64 first_layer = 0;
   gint64 t_start = g_get_monotonic_time ();
   gboolean ok;
@@ -294,6 +322,36 @@ slim_cmd_quant (int argc, char **argv)
     goto out;
   if (o.max_memory != NULL && max_memory_bytes == 0)
     max_memory_bytes = 1; /* "0": spill everything */
+
+  /* The ranks of an mpirun job (MPI was initialised by main). */
+  if (slim_comm_mpi_is_initialized ())
+    {
+      comm = slim_comm_new_mpi (&error);
+      if (comm == NULL)
+        {
+          code = fail (error, SLIM_EXIT_FAILURE);
+          goto out;
+        }
+      if (slim_comm_size (comm) == 1)
+        g_clear_pointer (&comm, slim_comm_free);
+    }
+  else if (slim_comm_mpi_launched ()
+           && g_ascii_strtoll (g_getenv ("OMPI_COMM_WORLD_SIZE"), NULL, 10) > 1)
+    {
+      code = usage_error ("slimflow was built without MPI: it cannot run as several ranks under "
+                          "mpirun");
+      goto out;
+    }
+  if (comm != NULL)
+    {
+      leader = slim_comm_rank (comm) == 0;
+      if (o.resume)
+        {
+          code = usage_error ("--resume is not supported in a data-parallel run (mpirun with "
+                              "more than one rank writes no checkpoint)");
+          goto out;
+        }
+    }
   if (o.trust_remote_code)
     fprintf (stderr, "slimflow " CMD ": warning: --trust_remote_code is ignored: slimflow runs "
                      "no model code\n");
@@ -337,6 +395,16 @@ slim_cmd_quant (int argc, char **argv)
     {
       g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
                    "%s: spec.prior stages are not supported yet", config_path);
+      code = fail (error, SLIM_EXIT_USAGE);
+      goto out;
+    }
+  if (comm != NULL && g_strcmp0 (slim_runner_get_type_name (runner), "auto") != 0
+      && g_strcmp0 (slim_runner_get_type_name (runner), "dp_layer_wise") != 0)
+    {
+      g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "%s: runner %s runs in one process; with %d MPI ranks use dp_layer_wise or "
+                   "auto",
+                   config_path, slim_runner_get_type_name (runner), slim_comm_size (comm));
       code = fail (error, SLIM_EXIT_USAGE);
       goto out;
     }
@@ -445,8 +513,14 @@ slim_cmd_quant (int argc, char **argv)
         }
     }
 
-  /* Without a checkpoint the staging folder of an earlier run is stale. */
-  if (!slim_workdir_prepare (workdir, previous != NULL, &error))
+  /* Without a checkpoint the staging folder of an earlier run is stale.
+   * The other ranks of a data-parallel run touch none of it. */
+  if (leader && !slim_workdir_prepare (workdir, previous != NULL, &error))
+    {
+      code = fail (error, SLIM_EXIT_FAILURE);
+      goto out;
+    }
+  if (!leader && (rank_dir = g_dir_make_tmp ("slimflow-rank-XXXXXX", &error)) == NULL)
     {
       code = fail (error, SLIM_EXIT_FAILURE);
       goto out;
@@ -457,16 +531,17 @@ slim_cmd_quant (int argc, char **argv)
   ctx.processors = slim_pipeline_get_processors (pipeline);
   ctx.savers = slim_pipeline_get_savers (pipeline);
   ctx.dataset = dataset;
-  ctx.work_dir = slim_workdir_get_work_dir (workdir);
+  ctx.work_dir = leader ? slim_workdir_get_work_dir (workdir) : rank_dir;
   ctx.max_memory_bytes = max_memory_bytes;
-  ctx.out_dir = slim_workdir_get_staging_dir (workdir);
-  ctx.checkpoint_hashes = &hashes;
+  ctx.out_dir = leader ? slim_workdir_get_staging_dir (workdir) : NULL;
+  ctx.checkpoint_hashes = leader ? &hashes : NULL;
   ctx.layer_errors = layer_errors;
   ctx.resume_from = previous;
+  ctx.comm = comm;
   /* a resumed run counts (and times) the layers it has left */
   progress.bar = slim_progress_new (CMD, "layers",
                                     MAX ((gint64)slim_model_get_n_layers (model) - first_layer, 1),
-                                    slim_progress_default_enabled (o.progress));
+                                    leader && slim_progress_default_enabled (o.progress));
   progress.first_layer = first_layer;
   ctx.progress = on_layer_done;
   ctx.progress_data = &progress;
@@ -474,6 +549,18 @@ slim_cmd_quant (int argc, char **argv)
   ok = slim_runner_run (runner, &ctx, NULL, &error);
   slim_progress_finish (progress.bar);
   slim_progress_free (progress.bar);
+  if (!leader)
+    {
+      /* a rank > 0: nothing of the output is here */
+      if (!ok)
+        code = fail (error,
+                     g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
+                         ? SLIM_EXIT_USAGE
+                         : SLIM_EXIT_FAILURE);
+      else
+        code = SLIM_EXIT_OK;
+      goto out;
+    }
   if (!ok || !slim_workdir_commit (workdir, &error))
     {
       slim_workdir_abort (workdir, NULL);
@@ -495,6 +582,8 @@ slim_cmd_quant (int argc, char **argv)
   code = SLIM_EXIT_OK;
 
 out:
+  if (rank_dir != NULL)
+    slim_quant_remove_rank_dir (rank_dir);
   options_clear (&o);
   return code;
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "slimflow-commands.h"
+#include "slim-comm.h"
 
 typedef struct
 {
@@ -110,7 +111,26 @@ main (int argc, char **argv)
     }
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (argv[1], commands[i].name) == 0)
-      return commands[i].run (argc - 1, argv + 1);
+      {
+        int code;
+
+        /* Under mpirun every rank starts here: MPI is initialised once,
+         * before any thread, and finalised after the command (a data-
+         * parallel `quant` takes the ranks from it, slimflow-quant.c). */
+        if (slim_comm_mpi_launched () && slim_comm_mpi_is_built ())
+          {
+            g_autoptr (GError) error = NULL;
+
+            if (!slim_comm_mpi_init (&argc, &argv, &error))
+              {
+                fprintf (stderr, "slimflow: %s\n", error->message);
+                return SLIM_EXIT_FAILURE;
+              }
+          }
+        code = commands[i].run (argc - 1, argv + 1);
+        slim_comm_mpi_shutdown ();
+        return code;
+      }
 
   fprintf (stderr, "slimflow: unknown command '%s'\n\n", argv[1]);
   print_usage (stderr);

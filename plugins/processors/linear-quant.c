@@ -985,6 +985,138 @@ slim_linear_quant_base_supports_distributed (SlimProcessor *processor)
          && PRIV (processor)->plan.distributed;
 }
 
+/* ---- data-parallel runs (dp_layer_wise) -------------------------------- */
+
+/* The observers of the layer's selected linears, in selection order:
+ * "a(sxdddd)" module, n_updates, min_val, max_val, min_sum, max_sum
+ * (float32 values widened to float64, exact both ways). */
+#define SLIM_LINEAR_QUANT_OBSERVERS_TYPE "a(sxdddd)"
+
+static guint
+slim_linear_quant_n_pending (SlimLinearQuantBasePrivate *priv, SlimLayer *layer)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < priv->pending_order->len; i++)
+    n += ((SlimLinearQuantPending *)g_ptr_array_index (priv->pending_order, i))->layer == layer;
+  return n;
+}
+
+static GBytes *
+slim_linear_quant_base_export_observers (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  g_autoptr (GVariantBuilder) builder
+      = g_variant_builder_new (G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE));
+  g_autoptr (GVariant) value = NULL;
+
+  for (guint i = 0; i < priv->pending_order->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
+      const SlimMinMaxObserver *o = &pending->observer;
+
+      if (pending->layer != layer)
+        continue;
+      g_variant_builder_add (builder, "(sxdddd)", pending->record->module, o->n_updates,
+                             (double)o->min_val, (double)o->max_val, o->min_sum, o->max_sum);
+    }
+  value = g_variant_ref_sink (g_variant_builder_end (builder));
+  return g_variant_get_data_as_bytes (value);
+}
+
+/* Replaces (merge FALSE) or combines (merge TRUE) the observers of the
+ * layer's selected linears with another rank's; the list must name the
+ * same linears in the same order. */
+static gboolean
+slim_linear_quant_base_import_observers (
+    SlimProcessor *processor, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  g_autoptr (GVariant) value = g_variant_ref_sink (g_variant_new_from_bytes (
+      G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE), observers, FALSE));
+  gsize n = g_variant_n_children (value), k = 0;
+
+  if (!g_variant_is_normal_form (value))
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s: malformed observers from another rank",
+                   slim_linear_quant_type_name (processor));
+      return FALSE;
+    }
+  for (guint i = 0; i < priv->pending_order->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
+      SlimMinMaxObserver *o = &pending->observer;
+      const char *module = NULL;
+      gint64 n_updates = 0;
+      double min_val, max_val, min_sum, max_sum;
+
+      if (pending->layer != layer)
+        continue;
+      if (k == n)
+        break;
+      g_variant_get_child (value, k++, "(&sxdddd)", &module, &n_updates, &min_val, &max_val,
+                           &min_sum, &max_sum);
+      if (strcmp (module, pending->record->module) != 0 || n_updates < 0)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: another rank's observers are for %s, this rank selected %s",
+                       slim_linear_quant_type_name (processor), module, pending->record->module);
+          return FALSE;
+        }
+      if (!merge)
+        {
+          o->n_updates = n_updates;
+          o->min_val = (float)min_val;
+          o->max_val = (float)max_val;
+          o->min_sum = min_sum;
+          o->max_sum = max_sum;
+          continue;
+        }
+      if (n_updates == 0)
+        continue;
+      o->n_updates += n_updates;
+      o->min_sum += min_sum;
+      o->max_sum += max_sum;
+      if (o->aggregation == SLIM_QAGGREGATION_MEAN)
+        {
+          o->min_val = (float)(o->min_sum / (double)o->n_updates);
+          o->max_val = (float)(o->max_sum / (double)o->n_updates);
+        }
+      else
+        {
+          o->min_val = MIN (o->min_val, (float)min_val);
+          o->max_val = MAX (o->max_val, (float)max_val);
+        }
+    }
+  if (k != n || n != slim_linear_quant_n_pending (priv, layer))
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s: another rank selected %" G_GSIZE_FORMAT " linears of this layer, this "
+                   "rank %u",
+                   slim_linear_quant_type_name (processor), n,
+                   slim_linear_quant_n_pending (priv, layer));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Static per-tensor activations quantize each calibration call with the
+ * running range, and mean aggregation adds float64 per-call terms: both
+ * must see the samples in order, so dp_layer_wise hands the observers
+ * from rank to rank.  pd_mix with max aggregation only observes (min and
+ * max merge exactly), so its forwards run in parallel. */
+static gboolean
+slim_linear_quant_base_distributed_ordered (SlimProcessor *processor)
+{
+  const SlimLinearQuantPlan *plan = &PRIV (processor)->plan;
+
+  if (!slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL))
+    return TRUE;
+  return plan->aggregation == SLIM_QAGGREGATION_MEAN
+         || (plan->act.dtype != SLIM_QDTYPE_FLOAT && plan->act.scope == SLIM_QSCOPE_PER_TENSOR);
+}
+
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
@@ -1009,6 +1141,9 @@ slim_linear_quant_base_class_init (SlimLinearQuantBaseClass *klass)
   processor_class->get_forward_hooks = slim_linear_quant_base_get_forward_hooks;
   processor_class->is_data_free = slim_linear_quant_base_is_data_free;
   processor_class->supports_distributed = slim_linear_quant_base_supports_distributed;
+  processor_class->export_observers = slim_linear_quant_base_export_observers;
+  processor_class->import_observers = slim_linear_quant_base_import_observers;
+  processor_class->distributed_ordered = slim_linear_quant_base_distributed_ordered;
   linear_class->prepare = slim_linear_quant_base_prepare;
   linear_class->process_linear = slim_linear_quant_base_process_linear;
   linear_class->finish_layer = slim_linear_quant_base_finish_layer;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * auto.c: the "auto" runner plugin.  Automatic runner: layer_wise on a single process
- * (dp_layer_wise is not available yet). The loop itself is slim_schedule_run()
- * (framework/runtime/slim-schedule.h), shared by every runner so their outputs are byte-identical.
+ * auto.c: the "auto" runner plugin (msModelSlim's auto, spec 1.3 step 4):
+ * dp_layer_wise when the run has more than one rank (launched with
+ * `mpirun -np N`, N > 1), otherwise layer_wise.  The loops are
+ * slim_schedule_run() and slim_schedule_run_distributed()
+ * (framework/runtime/slim-schedule.h), which give the same bytes.
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"
@@ -23,6 +25,11 @@ slim_auto_runner_run (SlimRunner *runner,
                       GCancellable *cancellable,
                       GError **error)
 {
+  if (ctx->comm != NULL && slim_comm_size (ctx->comm) > 1)
+    {
+      g_debug ("auto: %d ranks, running dp_layer_wise", slim_comm_size (ctx->comm));
+      return slim_schedule_run_distributed (ctx, "auto (dp_layer_wise)", cancellable, error);
+    }
   return slim_schedule_run (ctx, FALSE, cancellable, error);
 }
 
@@ -37,9 +44,9 @@ slim_auto_runner_init (SlimAutoRunner *self)
 {
 }
 
-SLIM_PLUGIN_DEFINE (
-    runner,
-    auto,
-    SLIM_PLUGIN_NO_ALIASES,
-    "Automatic runner: layer_wise on a single process (dp_layer_wise is not available yet)",
-    slim_auto_runner_get_type)
+SLIM_PLUGIN_DEFINE (runner,
+                    auto,
+                    SLIM_PLUGIN_NO_ALIASES,
+                    "Automatic runner: dp_layer_wise when launched with more than one MPI rank, "
+                    "layer_wise otherwise",
+                    slim_auto_runner_get_type)

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-comm-private.h: the table of operations behind a SlimComm, shared
+ * by the single-process implementation (slim-comm.c) and the MPI one
+ * (slim-comm-mpi.c).  Not installed, not for plugins.
+ */
+#pragma once
+
+#include "slim-comm.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  SLIM_COMM_OP_SUM,
+  SLIM_COMM_OP_MIN,
+  SLIM_COMM_OP_MAX,
+} SlimCommOp;
+
+typedef struct
+{
+  /* float64 sum, min, max in place */
+  gboolean (*allreduce_f64) (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError **error);
+  /* int64 sum in place */
+  gboolean (*allreduce_sum_i64) (SlimComm *comm, gint64 *buf, gsize n, GError **error);
+  /* root is a valid rank (checked by the caller) */
+  gboolean (*broadcast) (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error);
+  gboolean (*barrier) (SlimComm *comm, GError **error);
+  void (*finalize) (SlimComm *comm); /* frees what the implementation added */
+} SlimCommOps;
+
+struct _SlimComm
+{
+  const SlimCommOps *ops;
+  gint rank;
+  gint size;
+  gpointer impl; /* the implementation's own data */
+};
+
+G_END_DECLS

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// test-dp.cpp: data-parallel calibration end to end: `mpirun -np N
+// slimflow quant` with the dp_layer_wise (or auto) runner on stories260K
+// gives an output folder whose every file has the SHA-256 of the same run
+// with layer_wise in one process, for N = 1, 2, 3 (7 samples: blocks of
+// 4+3 and 3+2+2, so uneven partitions too).  The comparison is exact: the
+// reductions are arranged to be (slim-schedule.h).  Also: only rank 0
+// writes (nothing else appears beside save_path), processors that do not
+// support distributed runs are refused before the run, and runners that
+// run one process are refused under mpirun.  Built only with MPI.
+#include <string>
+#include <vector>
+
+#include <glib/gstdio.h>
+
+#include "quant-cli-util.hpp"
+#include "slim-comm.h"
+#include "slim-test.h"
+
+namespace
+{
+
+const std::vector<std::string> kCalib = { "--max_samples", "7", "--max_length", "48" };
+
+std::vector<std::string>
+args_for (const std::string &save, const std::string &config)
+{
+  std::vector<std::string> a
+      = { "quant",         "--model_path", quant_stories_model (), "--save_path", save,
+          "--config_path", config };
+  a.insert (a.end (), kCalib.begin (), kCalib.end ());
+  return a;
+}
+
+// The example with `runner:` set under spec.
+std::string
+with_runner (const std::string &dir, const std::string &example, const std::string &runner)
+{
+  gchar *text = nullptr;
+  EXPECT_TRUE (g_file_get_contents (quant_example (example).c_str (), &text, nullptr, nullptr));
+  std::string yaml (text != nullptr ? text : "");
+  g_free (text);
+  size_t pos = yaml.find ("\nspec:\n");
+  EXPECT_NE (pos, std::string::npos);
+  yaml.insert (pos + 7, "  runner: " + runner + "\n");
+  std::string path = dir + "/" + runner + "-" + example;
+  quant_write_file (path, yaml);
+  return path;
+}
+
+struct DpCase
+{
+  const char *example;
+  const char *runner; // under mpirun
+  int ranks;
+};
+
+class DpEqualsLayerWise : public ::testing::TestWithParam<DpCase>
+{
+};
+
+TEST_P (DpEqualsLayerWise, SameBytes)
+{
+  const DpCase &c = GetParam ();
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  std::string lw = out + "/lw", dp = out + "/dp";
+
+  QuantChild a = slimflow_cli (args_for (lw, with_runner (tmp, c.example, "layer_wise")));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  QuantChild b = mpirun_cli (c.ranks, args_for (dp, with_runner (tmp, c.example, c.runner)));
+  ASSERT_EQ (b.exit_code, 0) << b.err << b.out;
+  auto da = quant_folder_digests (lw), db = quant_folder_digests (dp);
+  EXPECT_GE (da.size (), 4u);
+  EXPECT_EQ (da, db);
+  // the same per-layer errors in the summary, printed once (rank 0)
+  size_t at = a.out.find ("layer  relative"), bt = b.out.find ("layer  relative");
+  ASSERT_NE (at, std::string::npos) << a.out;
+  ASSERT_NE (bt, std::string::npos) << b.out;
+  EXPECT_EQ (a.out.substr (at), b.out.substr (bt));
+  EXPECT_EQ (b.out.find ("wall time"), b.out.rfind ("wall time")) << b.out;
+  // rank 0 wrote the output; nothing else is left beside it
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ({ "dp", "lw" }));
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Dp,
+    DpEqualsLayerWise,
+    ::testing::Values (DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 2 },
+                       DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 3 },
+                       DpCase{ "dense-w8a8.yaml", "auto", 2 },
+                       DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
+                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 }));
+
+// One process (no mpirun): dp_layer_wise is one rank, the same bytes.
+TEST (Dp, OneProcessEqualsLayerWise)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  QuantChild a
+      = slimflow_cli (args_for (tmp + "/lw", with_runner (tmp, "dense-w8a8.yaml", "layer_wise")));
+  QuantChild b = slimflow_cli (
+      args_for (tmp + "/dp", with_runner (tmp, "dense-w8a8.yaml", "dp_layer_wise")));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  ASSERT_EQ (b.exit_code, 0) << b.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/lw"), quant_folder_digests (tmp + "/dp"));
+}
+
+// smooth_quant does not support distributed runs (msModelSlim's False):
+// refused on every rank with the processor named, exit 2, nothing written.
+TEST (Dp, RefusesNonDistributedProcessor)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  QuantChild r = mpirun_cli (
+      2,
+      args_for (out + "/dp", with_runner (tmp, "dense-w8a8-smooth-quant.yaml", "dp_layer_wise")));
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_NE (r.err.find ("dp_layer_wise: processor 1 (smooth_quant) does not support distributed "
+                         "calibration"),
+             std::string::npos)
+      << r.err;
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ());
+}
+
+// layer_wise under mpirun would run N copies into one folder: refused.
+TEST (Dp, RefusesOneProcessRunnerUnderMpirun)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  QuantChild r
+      = mpirun_cli (2, args_for (tmp + "/x", with_runner (tmp, "dense-w8a8.yaml", "layer_wise")));
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_NE (r.err.find ("runner layer_wise runs in one process; with 2 MPI ranks"),
+             std::string::npos)
+      << r.err;
+}
+
+} // namespace
