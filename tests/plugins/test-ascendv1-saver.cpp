@@ -41,6 +41,8 @@ const char *const kMix = "{dtype: int8, scope: pd_mix, symmetric: false, method:
 const char *const kChan8 = "{dtype: int8, scope: per_channel, symmetric: true, method: minmax}";
 const char *const kChan4 = "{dtype: int4, scope: per_channel, symmetric: true, method: minmax}";
 const char *const kNoDown = "exclude: [\"*down_proj*\"]\n";
+const char *const kMx8 = "{dtype: mxfp8, scope: per_block, symmetric: true, method: minmax}";
+const char *const kMx4 = "{dtype: mxfp4, scope: per_block, symmetric: true, method: minmax}";
 
 std::string
 group (const char *dtype, bool sym)
@@ -150,7 +152,11 @@ INSTANTIATE_TEST_SUITE_P (
         // W4A8_DYNAMIC is outside the priority list: float linears decide
         SaveCase{ "W4A8_DYNAMIC", kToken8, kChan4, kNoDown, "W4A8_DYNAMIC", "FLOAT", 0 },
         SaveCase{ "W4A4_DYNAMIC", kToken4, kChan4, "", "W4A4_DYNAMIC", "W4A4_DYNAMIC", 0 },
-        SaveCase{ "W8A8_MIX", kMix, kChan8, kNoDown, "W8A8_MIX", "W8A8_MIX", 0 }),
+        SaveCase{ "W8A8_MIX", kMix, kChan8, kNoDown, "W8A8_MIX", "W8A8_MIX", 0 },
+        // MX per_block: group_size 32; down_proj's 172 inputs pad to 6 blocks
+        SaveCase{ "W8A8_MXFP8", kMx8, kMx8, "", "W8A8_MXFP8", "W8A8_MXFP8", 32 },
+        SaveCase{ "W4A8_MXFP", kMx8, kMx4, "", "W4A8_MXFP", "W4A8_MXFP", 32 },
+        SaveCase{ "W4A4_MXFP4", kMx4, kMx4, "", "W4A4_MXFP4", "W4A4_MXFP4", 32 }),
     [] (const ::testing::TestParamInfo<SaveCase> &info) { return std::string (info.param.name); });
 
 // The description JSON, byte for byte where the format is fixed: 4-space
