@@ -34,8 +34,9 @@ const std::set<std::string> kGlobalKeys
     = { "version",       "model_quant_type", "metadata",      "group_size",       "optional",
         "kv_cache_type", "kv_quant_type",    "fa_quant_type", "reduce_quant_type" };
 const std::set<std::string> kLabels = {
-  "FLOAT",   "W8A8",  "W8A8_MIX", "W8A8_DYNAMIC", "W8A16",      "W4A8_DYNAMIC", "W4A4_DYNAMIC",
-  "W16A16S", "W4A16", "C8",       "FAQuant",      "W8A8_MXFP8", "W4A8_MXFP",    "W4A4_MXFP4"
+  "FLOAT",        "W8A8",         "W8A8_MIX",  "W8A8_DYNAMIC", "W8A16",
+  "W4A8_DYNAMIC", "W4A4_DYNAMIC", "W16A16S",   "W4A16",        "C8",
+  "FAQuant",      "W8A8_MXFP8",   "W4A8_MXFP", "W4A4_MXFP4",   "WFP8AFP8_DYNAMIC"
 }; // W4A16: slimflow extension (per-group); C8, FAQuant: attention tensors
 
 struct Info
@@ -491,6 +492,7 @@ Checker::check_module (const std::string &module,
     { "W4A8_DYNAMIC", { "weight", "weight_scale", "weight_offset", "scale_bias" } },
     { "W16A16S", { "weight" } },
     { "W8A8_MXFP8", { "weight", "weight_scale" } },
+    { "WFP8AFP8_DYNAMIC", { "weight", "weight_scale", "weight_offset" } },
     { "W4A8_MXFP", { "weight", "weight_scale" } },
     { "W4A4_MXFP4", { "weight", "weight_scale" } },
   };
@@ -554,7 +556,8 @@ Checker::check_module (const std::string &module,
                  ", %" G_GINT64_FORMAT "] for %" G_GINT64_FORMAT " output channels",
                  w.c_str (), shape_str (wi.shape).c_str (), n_out / 2, n_in, n_out);
     }
-  expect (w, SLIM_DTYPE_I8, { w4a8 ? n_out / 2 : n_out, n_in });
+  const bool fp8 = label == "WFP8AFP8_DYNAMIC";
+  expect (w, fp8 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_I8, { w4a8 ? n_out / 2 : n_out, n_in });
 
   // the FLOAT bias of a quantized linear
   const std::string b = module + ".bias";
@@ -690,7 +693,18 @@ Checker::check_module (const std::string &module,
       }
   // per-channel dynamic formats store zero offsets (W8A16 and W4A4 keep
   // the real, possibly asymmetric, offsets)
-  if ((label == "W8A8_DYNAMIC" && !per_group) || w4a8)
+  if (fp8)
+    {
+      // float8_e4m3fn codes: no NaN (S.1111.111)
+      const uint8_t *codes = reinterpret_cast<const uint8_t *> (wq);
+      for (int64_t i = 0; i < n_out * n_in; i++)
+        if ((codes[i] & 0x7f) == 0x7f)
+          {
+            problem ("%s[%" G_GINT64_FORMAT "] is a float8_e4m3fn NaN", w.c_str (), i);
+            break;
+          }
+    }
+  if ((label == "W8A8_DYNAMIC" && !per_group) || w4a8 || fp8)
     for (int64_t p = 0; p < n_params; p++)
       if (offset[p] != 0.0f)
         {

@@ -130,6 +130,10 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w4a4-mxfp4.yaml", "models/stories260K", "W4A4_MXFP4", true },
         ExampleCase{ "dense-w8a8-mxfp8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8_MXFP8",
                      true },
+        ExampleCase{ "dense-wfp8afp8-dynamic.yaml", "models/stories260K", "WFP8AFP8_DYNAMIC",
+                     true },
+        ExampleCase{ "dense-wfp8afp8-dynamic.yaml", "models/synthetic/tiny-random-qwen2",
+                     "WFP8AFP8_DYNAMIC", true },
         ExampleCase{ "dense-w4a4-mxfp4.yaml", "models/synthetic/tiny-random-qwen2-moe",
                      "W4A4_MXFP4", true },
         // W4A8_DYNAMIC is deliberately not in msModelSlim's model_quant_type
@@ -554,23 +558,25 @@ TEST (QuantCli, QuantizedPerplexityWithinHalfAPercent)
     }
 }
 
-// The MX examples (W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4) run in `slimflow
-// eval` with their saved weights and MX activations (blocks of 32 per
-// token).  Measured on this text at ctx 512 (float PPL 5.538):
-//   W8A8_MXFP8  PPL 5.612  KL 0.0193  top-1 0.918
-//   W4A8_MXFP   PPL 6.897  KL 0.220   top-1 0.745
-//   W4A4_MXFP4  PPL 8.369  KL 0.429   top-1 0.639
+// The FP8 and MX examples (WFP8AFP8_DYNAMIC, W8A8_MXFP8, W4A8_MXFP,
+// W4A4_MXFP4) run in `slimflow eval` with their saved weights and
+// activations quantized as deployed (per token / blocks of 32 per token).
+// Measured on this text at ctx 512 (float PPL 5.538):
+//   WFP8AFP8_DYNAMIC  PPL 5.603  KL 0.0136  top-1 0.930
+//   W8A8_MXFP8        PPL 5.612  KL 0.0193  top-1 0.918
+//   W4A8_MXFP         PPL 6.897  KL 0.220   top-1 0.745
+//   W4A4_MXFP4        PPL 8.369  KL 0.429   top-1 0.639
 // (a 260K-parameter model with 64 hidden features has little redundancy
-// for 4-bit elements).  The bounds check the ordering and rough size:
-// MXFP8 within 2% of float, each 4-bit step costing more, none a
+// for 4-bit elements).  The bounds check the ordering and rough size: the
+// 8-bit formats within 2% of float, each 4-bit step costing more, none a
 // different model (PPL < 2x float, top-1 > 0.5).
-TEST (QuantCli, MxExamplesEvaluate)
+TEST (QuantCli, Fp8AndMxExamplesEvaluate)
 {
   const double float_ppl = 5.538;
   std::string tmp = slim_test_make_tmpdir ();
   EvalFigures prev;
-  for (const char *example :
-       { "dense-w8a8-mxfp8.yaml", "dense-w4a8-mxfp.yaml", "dense-w4a4-mxfp4.yaml" })
+  for (const char *example : { "dense-wfp8afp8-dynamic.yaml", "dense-w8a8-mxfp8.yaml",
+                               "dense-w4a8-mxfp.yaml", "dense-w4a4-mxfp4.yaml" })
     {
       std::string save = tmp + "/" + example;
       QuantChild q = quant_cli (quant_args (quant_stories_model (), save, quant_example (example)));
@@ -581,10 +587,11 @@ TEST (QuantCli, MxExamplesEvaluate)
       EXPECT_LT (f.perplexity, 2.0 * float_ppl) << example;
       EXPECT_GT (f.top1, 0.5) << example;
       EXPECT_GT (f.kl, 0.0) << example;
-      if (std::string (example) == "dense-w8a8-mxfp8.yaml")
+      if (std::string (example).find ("mxfp8") != std::string::npos
+          || std::string (example).find ("fp8afp8") != std::string::npos)
         {
-          EXPECT_LT (f.perplexity, 1.02 * float_ppl);
-          EXPECT_LT (f.kl, 0.05);
+          EXPECT_LT (f.perplexity, 1.02 * float_ppl) << example;
+          EXPECT_LT (f.kl, 0.05) << example;
         }
       else
         {

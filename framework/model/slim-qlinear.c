@@ -16,6 +16,8 @@
  *   pd_mix (W8A8_MIX)            the IR's default PREFILLING state: per-token
  *                                symmetric int8 as above (the static decode
  *                                parameters are only saved)
+ *   fp8_e4m3 per_token           per token: scale = amax / 448, elements
+ *   (WFP8AFP8_DYNAMIC)           rounded to E4M3 (slim-fp8.h)
  *   per_block (W8A8_MXFP8,       MX blocks of 32 along the token row, shared
  *   W4A8_MXFP, W4A4_MXFP4)       exponent from the block maximum (slim-mx.h):
  *                                the forward of msModelSlim's
@@ -27,6 +29,7 @@
 #include "slim-qlinear.h"
 
 #include "slim-error.h"
+#include "slim-fp8.h"
 #include "slim-mx.h"
 #include "slim-qattention.h"
 #include "slim-qparams.h"
@@ -132,6 +135,12 @@ slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint
                                x);
       break;
     case SLIM_QSCOPE_PER_TOKEN:
+      if (self->act.dtype == SLIM_QDTYPE_FP8_E4M3)
+        {
+          /* WFP8AFP8_DYNAMIC: amax / 448 per token, E4M3 elements */
+          slim_fp8_fake_quantize_rows_dynamic (x, n_tokens, n_in, x);
+          break;
+        }
       if (!slim_qparams_config_init (&cfg, self->act.dtype, self->act.symmetric, 0, NULL))
         return;
       slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens, n_in, x);

@@ -29,7 +29,7 @@ typedef struct
   float input_offset;
   /* Integer weight values in [qmin, qmax], stored as I8 (n_out, n_in).
    * MX per_block weights: the elements, F8_E4M3FN (mxfp8) or F4X2_E2M1
-   * (mxfp4 codes) (n_out, n_in). */
+   * (mxfp4 codes) (n_out, n_in); fp8_e4m3 per_channel: F8_E4M3FN codes. */
   SlimTensor *weight_q;
   /* F32 (n_out, 1) per channel, (n_out, n_in / group_size) per group.
    * MX: U8 (n_out, ceil (n_in / 32)), the E8M0 shared exponents + 127. */

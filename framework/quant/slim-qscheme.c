@@ -173,7 +173,7 @@ static const SlimQuantizerInfo slim_quantizers[] = {
   Q (ACT, FP8_E4M3, PER_TENSOR, TRUE, MINMAX, "ActPerTensorMinmax", FALSE, FALSE, FALSE),
   Q (ACT, INT8, PER_TOKEN, TRUE, MINMAX, "ActPerTokenMinmax", TRUE, TRUE, FALSE),
   Q (ACT, INT8, PER_TOKEN, FALSE, MINMAX, "ActPerTokenMinmax", TRUE, TRUE, FALSE),
-  Q (ACT, FP8_E4M3, PER_TOKEN, TRUE, MINMAX, "ActPerTokenMinmax", TRUE, FALSE, FALSE),
+  Q (ACT, FP8_E4M3, PER_TOKEN, TRUE, MINMAX, "ActPerTokenMinmax", TRUE, TRUE, FALSE),
   Q (ACT, INT4, PER_TOKEN, TRUE, MINMAX, "ActPerTokenMinmax", TRUE, TRUE, TRUE),
   Q (ACT, INT8, PER_CHANNEL, TRUE, MINMAX, "ActPerChannelMinmax", FALSE, FALSE, FALSE),
   Q (ACT, INT8, PER_CHANNEL, FALSE, MINMAX, "ActPerChannelMinmax", FALSE, FALSE, FALSE),
@@ -186,7 +186,7 @@ static const SlimQuantizerInfo slim_quantizers[] = {
   /* weights */
   Q (WEIGHT, INT8, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, TRUE, FALSE),
   Q (WEIGHT, INT4, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, TRUE, FALSE),
-  Q (WEIGHT, FP8_E4M3, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, FALSE, FALSE),
+  Q (WEIGHT, FP8_E4M3, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, TRUE, FALSE),
   Q (WEIGHT, INT8, PER_CHANNEL, TRUE, SSZ, "WeightPerChannelSsz", TRUE, TRUE, FALSE),
   Q (WEIGHT, INT4, PER_CHANNEL, TRUE, SSZ, "WeightPerChannelSsz", TRUE, TRUE, FALSE),
   Q (WEIGHT, INT8, PER_CHANNEL, TRUE, GPTQ, "WeightPerChannelGPTQ", FALSE, TRUE, FALSE),
@@ -340,9 +340,9 @@ static const SlimQComboInfo slim_combos[] = {
     "W4A8MXDynamicPerBlockFakeQuantLinear", TRUE },
   { S (MXFP4, PER_BLOCK, TRUE), S (MXFP4, PER_BLOCK, TRUE), "W4A4_MXFP4",
     "W4A4MXDynamicPerBlockFakeQuantLinear", TRUE },
-  /* known to msModelSlim, not supported by slimflow yet */
   { S (FP8_E4M3, PER_TOKEN, TRUE), S (FP8_E4M3, PER_CHANNEL, TRUE), "WFP8AFP8_DYNAMIC",
-    "WFP8AFP8DynamicPerChannelFakeQuantLinear", FALSE },
+    "WFP8AFP8DynamicPerChannelFakeQuantLinear", TRUE },
+  /* known to msModelSlim, not supported by slimflow yet */
   { S (MXFP4, DUAL_SCALE, TRUE), S (MXFP4, DUAL_SCALE, TRUE), "W4A4_MXFP4_DUALSCALE",
     "W4A4MXDynamicDualScaleFakeQuantLinear", FALSE },
 };

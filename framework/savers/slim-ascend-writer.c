@@ -466,6 +466,34 @@ slim_ascend_write_mx (SlimAscendWriter *self, const SlimQLinear *q, GError **err
              error);
 }
 
+/* WFP8AFP8_DYNAMIC (msModelSlim on_wfp8afp8_dynamic_per_channel): weight
+ * float8_e4m3fn (n_out, n_in), weight_scale f32 (n_out, 1), weight_offset
+ * f32 zeros (n_out, 1). */
+static gboolean
+slim_ascend_write_fp8 (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+
+  if (q->n_out <= 0 || q->n_in <= 0 || q->weight_q == NULL
+      || slim_tensor_get_dtype (q->weight_q) != SLIM_DTYPE_F8_E4M3FN
+      || slim_tensor_get_n_elements (q->weight_q) != q->n_out * q->n_in)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the weight must be f8_e4m3fn (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   ")",
+                   q->module, q->label, q->n_out, q->n_in);
+      return FALSE;
+    }
+  if (!slim_ascend_check_f32 (q, q->weight_scale, "weight_scale", q->n_out, 1, error))
+    return FALSE;
+  return slim_ascend_writer_add (self, slim_ascend_named (q->weight_q, weight_name), q->label,
+                                 error)
+         && slim_ascend_writer_add (
+             self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", 1), q->label, error)
+         && slim_ascend_writer_add (self, slim_ascend_zeros_like_scale (q, ".weight_offset", 1),
+                                    q->label, error);
+}
+
 /* Writes the label's tensors of one deployed linear (spec 3.1 table). */
 static gboolean
 slim_ascend_write_qlinear (SlimAscendWriter *self,
@@ -480,8 +508,9 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
   gint64 n_cols = 1;
   g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
   gboolean mx = q->weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  gboolean fp8 = q->weight.dtype == SLIM_QDTYPE_FP8_E4M3;
 
-  if (!mx && !slim_ascend_check_record (q, &n_cols, error))
+  if (!mx && !fp8 && !slim_ascend_check_record (q, &n_cols, error))
     return FALSE;
   if (bias != NULL
       && (slim_tensor_get_dtype (bias) != SLIM_DTYPE_F32
@@ -499,6 +528,13 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
       if (mindie && strcmp (label, "W8A8_MXFP8") != 0 && strcmp (label, "W4A4_MXFP4") != 0)
         return slim_ascend_unsupported (self, q, error);
       ok = slim_ascend_write_mx (self, q, error);
+    }
+  else if (fp8)
+    {
+      /* mindie_format_saver refuses FP8 dynamic (UnsupportedError) */
+      if (mindie)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_write_fp8 (self, q, error);
     }
   else if (strcmp (label, "W8A8") == 0 || strcmp (label, "W8A8_MIX") == 0)
     {

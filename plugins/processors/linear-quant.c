@@ -21,7 +21,10 @@
  * per_channel sym; mxfp8/mxfp4 per_block minmax for both) and that the
  * act/weight pair is one of the legal combinations; the pair decides the
  * description label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC,
- * W4A4_DYNAMIC, W8A8_MIX, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4).
+ * W4A4_DYNAMIC, W8A8_MIX, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, and
+ * WFP8AFP8_DYNAMIC for fp8_e4m3 per_token activations with fp8_e4m3
+ * per_channel weights: scale = amax / 448 per token / per output row,
+ * E4M3 elements rounded to nearest even, slim-fp8.h)
  *
  * MX per_block (msModelSlim MXWeightPerBlockMinmax / MXActPerBlockMinmax,
  * slim-mx.h): the weight is quantized in blocks of 32 input features with
@@ -146,6 +149,7 @@ typedef struct
   gboolean share_hessian;       /* gptq weights */
   SlimSszConfig ssz;            /* ssz weights */
   gboolean mx_weight;           /* mxfp8 / mxfp4 per_block weights */
+  gboolean fp8_weight;          /* fp8_e4m3 per_channel weights */
   SlimMxFormat mx_weight_format;
   const char *label;
   gboolean data_free;
@@ -434,6 +438,16 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       || !slim_linear_quant_check_axes ("weight", &plan.weight, weight_ext, error))
     return FALSE;
   plan.mx_weight = plan.weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  plan.fp8_weight = plan.weight.dtype == SLIM_QDTYPE_FP8_E4M3;
+  if ((plan.act.dtype == SLIM_QDTYPE_FP8_E4M3 && act_max_bound != 0)
+      || (plan.fp8_weight && weight_ext != NULL
+          && slim_qconfig_ext_get_max_bound (weight_ext) != 0))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.%s.ext.max_bound: not supported with fp8_e4m3 (its bound is 448)",
+                   plan.act.dtype == SLIM_QDTYPE_FP8_E4M3 && act_max_bound != 0 ? "act" : "weight");
+      return FALSE;
+    }
   if (plan.mx_weight)
     {
       /* MX: power-of-two block scales, no integer range; ext.max_bound
@@ -450,7 +464,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
           = plan.weight.dtype == SLIM_QDTYPE_MXFP8 ? SLIM_MX_FP8_E4M3 : SLIM_MX_FP4_E2M1;
       plan.group_size = SLIM_MX_BLOCK_SIZE;
     }
-  else if (!slim_qparams_config_init (
+  else if (!plan.fp8_weight
+           && !slim_qparams_config_init (
                &plan.weight_cfg, plan.weight.dtype, plan.weight.symmetric,
                weight_ext != NULL ? slim_qconfig_ext_get_max_bound (weight_ext) : 0, error))
     {
@@ -485,7 +500,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
                    slim_qdtype_get_nick (plan.act.dtype));
       return FALSE;
     }
-  if (plan.act.dtype != SLIM_QDTYPE_FLOAT && plan.act.scope != SLIM_QSCOPE_PER_BLOCK
+  if (plan.act.dtype != SLIM_QDTYPE_FLOAT && plan.act.dtype != SLIM_QDTYPE_FP8_E4M3
+      && plan.act.scope != SLIM_QSCOPE_PER_BLOCK
       && !slim_qparams_config_init (&plan.act_cfg, plan.act.dtype, plan.act.symmetric,
                                     act_max_bound, error))
     {
@@ -658,6 +674,32 @@ slim_linear_quant_mx_weight (const SlimLinearQuantPlan *plan,
   slim_layer_set_tensor (layer, dequantized);
 }
 
+/* WeightPerChannelMinmax for fp8_e4m3 (slim-fp8.h): the record keeps the
+ * float8_e4m3fn codes the saver writes, the (n_out, 1) scales and zero
+ * offsets; the layer the dequantized codes (the E4M3-rounded weight, which
+ * deployment computes with; msModelSlim's fake-quant forward uses the
+ * unrounded x / scale). */
+static void
+slim_linear_quant_fp8_weight (SlimLayer *layer,
+                              SlimQLinear *record,
+                              const float *w /* [n_out, n_in] */)
+{
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  g_autofree char *scale_name = g_strconcat (record->module, ".weight_scale", NULL);
+  g_autofree char *offset_name = g_strconcat (record->module, ".weight_offset", NULL);
+  gint64 n_out = record->n_out, n_in = record->n_in;
+  g_autoptr (SlimTensor) dequantized
+      = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+
+  record->weight_q = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F8_E4M3FN, n_out, n_in);
+  record->weight_scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_F32, n_out, 1);
+  record->weight_offset = slim_tensor_new_2d (offset_name, SLIM_DTYPE_F32, n_out, 1);
+  slim_fp8_quantize_weight_rows (w, n_out, n_in, slim_tensor_get_data_mut (record->weight_q),
+                                 slim_tensor_get_data_mut (record->weight_scale),
+                                 slim_tensor_get_data_mut (dequantized));
+  slim_layer_set_tensor (layer, dequantized);
+}
+
 /* Selects one linear: minmax weights are quantized now and replaced by
  * their dequantized values; gptq weights wait for postprocess. */
 static gboolean
@@ -689,6 +731,8 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   pending->record->n_in = n_in;
   if (plan->mx_weight)
     slim_linear_quant_mx_weight (plan, layer, pending->record, slim_tensor_get_data (weight));
+  else if (plan->fp8_weight)
+    slim_linear_quant_fp8_weight (layer, pending->record, slim_tensor_get_data (weight));
   else if (plan->weight_method != SLIM_QMETHOD_GPTQ)
     {
       gboolean ok;
@@ -779,7 +823,10 @@ slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
       slim_fake_quantize_rows (&plan->act_cfg, x, n_tokens, n_in, &scale, &offset, 1, x);
       return TRUE;
     case SLIM_QSCOPE_PER_TOKEN:
-      slim_fake_quantize_rows_dynamic (&plan->act_cfg, x, n_tokens, n_in, x);
+      if (plan->act.dtype == SLIM_QDTYPE_FP8_E4M3)
+        slim_fp8_fake_quantize_rows_dynamic (x, n_tokens, n_in, x);
+      else
+        slim_fake_quantize_rows_dynamic (&plan->act_cfg, x, n_tokens, n_in, x);
       return TRUE;
     case SLIM_QSCOPE_PD_MIX:
       /* ActPDMixMinmax: decode (static) range observed, prefill behaviour
@@ -1121,5 +1168,5 @@ SLIM_PLUGIN_DEFINE (processor,
                     "Quantization of linear weights and activations (msModelSlim "
                     "linear_quant: minmax, histogram, gptq and ssz; W8A8, W8A8_DYNAMIC, W8A16, "
                     "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MIX, MX per_block W8A8_MXFP8, "
-                    "W4A8_MXFP, W4A4_MXFP4)",
+                    "W4A8_MXFP, W4A4_MXFP4, WFP8AFP8_DYNAMIC)",
                     slim_linear_quant_processor_get_type)

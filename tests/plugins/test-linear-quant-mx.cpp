@@ -12,7 +12,11 @@
 // calibration forward leaves activations alone (MXActPerBlockMinmax is the
 // identity there), the deployed hook quantizes them, and the configuration
 // errors (odd mxfp4 width naming the tensor, ext.axes other than -1,
-// ext.max_bound).
+// ext.max_bound).  WFP8AFP8_DYNAMIC (fp8_e4m3 per_token act x fp8_e4m3
+// per_channel weight) the same way against fp8_e4m3_weight_per_channel and
+// fp8_e4m3_act_per_token: the oracle's scales bit for bit, and the saved
+// float8_e4m3fn codes equal the oracle's unrounded x / scale cast to E4M3
+// (what msModelSlim's saver does with .to(torch.float8_e4m3fn)).
 #include "../ascendv1-checker.hpp"
 #include "../framework/oracle.h"
 #include "quant-harness.hpp"
@@ -20,11 +24,13 @@
 
 extern "C"
 {
+#include "slim-fp8.h"
 #include "slim-mx.h"
 #include "slim-quant-model.h"
 #include "slim-safetensors.h"
 }
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -330,6 +336,96 @@ TEST (LinearQuantMxErrors, AxesAndMaxBoundAreRefused)
             << error->message << "\nwants: " << f;
       g_clear_error (&error);
     }
+}
+
+const char *const kFp8Token
+    = "{dtype: fp8_e4m3, scope: per_token, symmetric: true, method: minmax}";
+const char *const kFp8Chan
+    = "{dtype: fp8_e4m3, scope: per_channel, symmetric: true, method: minmax}";
+
+TEST (LinearQuantFp8, WeightCodesScalesAndActivationsMatchTheOracle)
+{
+  GObjectPtr<SlimLayer> layer = oracle_layer ();
+  auto p = make (harness_linear_quant_yaml (kFp8Token, kFp8Chan));
+  ASSERT_TRUE (p);
+  GError *error = nullptr;
+  ASSERT_TRUE (slim_processor_validate (p.get (), &error)) << error->message;
+  EXPECT_TRUE (slim_processor_is_data_free (p.get ()));
+  ASSERT_TRUE (slim_processor_preprocess (p.get (), layer.get (), &error)) << error->message;
+  ASSERT_TRUE (slim_processor_postprocess (p.get (), layer.get (), &error)) << error->message;
+  const SlimQLinear *q = slim_layer_get_qlinear (layer.get (), kGate.c_str ());
+  ASSERT_NE (q, nullptr);
+  EXPECT_STREQ (q->label, "WFP8AFP8_DYNAMIC");
+
+  std::vector<float> want_scale = oracle_f32 ("fp8_e4m3_weight_per_channel.scale.npy");
+  std::vector<float> want_q = oracle_f32 ("fp8_e4m3_weight_per_channel.q.npy");
+  ASSERT_EQ (slim_tensor_get_n_elements (q->weight_scale), 96);
+  const float *scale = (const float *)slim_tensor_get_data (q->weight_scale);
+  for (int o = 0; o < 96; o++)
+    ASSERT_EQ (bits_of (scale[o]), bits_of (want_scale[o])) << o;
+  const guint8 *codes = (const guint8 *)slim_tensor_get_data (q->weight_q);
+  const float *wdq = (const float *)slim_tensor_get_data (
+      slim_layer_get_tensor (layer.get (), (kGate + ".weight").c_str ()));
+  for (int i = 0; i < 96 * 256; i++)
+    {
+      ASSERT_EQ (codes[i], slim_f32_to_f8_e4m3fn (want_q[i])) << i;
+      ASSERT_EQ (bits_of (wdq[i]), bits_of (slim_f8_e4m3fn_to_f32 (codes[i]) * scale[i / 256]))
+          << i;
+    }
+
+  // deployed activations: per-token scale amax / 448 (the oracle's), E4M3 elements
+  std::vector<float> x = oracle_f32 ("input.x.npy");
+  std::vector<float> act_scale = oracle_f32 ("fp8_e4m3_act_per_token.scale.npy");
+  std::vector<float> act_q = oracle_f32 ("fp8_e4m3_act_per_token.q.npy");
+  std::vector<float> deployed = x;
+  slim_qlinear_apply_act (q, deployed.data (), 64, 256);
+  for (int t = 0; t < 64; t++)
+    {
+      float mn = x[t * 256], mx = x[t * 256];
+      for (int k = 1; k < 256; k++)
+        {
+          mn = std::min (mn, x[t * 256 + k]);
+          mx = std::max (mx, x[t * 256 + k]);
+        }
+      ASSERT_EQ (bits_of (slim_fp8_e4m3_scale (mn, mx)), bits_of (act_scale[t])) << t;
+      for (int k = 0; k < 256; k++)
+        ASSERT_EQ (bits_of (deployed[t * 256 + k]),
+                   bits_of (slim_fp8_e4m3_round (act_q[t * 256 + k]) * act_scale[t]))
+            << t << "," << k;
+    }
+
+  // saved: weight f8_e4m3fn, weight_scale (96, 1), weight_offset zeros; eval reads it back
+  std::string src = slim_test_make_tmpdir (), out = slim_test_make_tmpdir ();
+  ASSERT_TRUE (g_file_set_contents ((src + "/config.json").c_str (), "{\"model_type\": \"llama\"}",
+                                    -1, nullptr));
+  SlimAscendWriter *writer
+      = slim_ascend_writer_new (SLIM_ASCEND_FORMAT_ASCENDV1, out.c_str (), 0, FALSE, &error);
+  ASSERT_NE (writer, nullptr) << error->message;
+  ASSERT_TRUE (slim_ascend_writer_write_layer (writer, layer.get (), &error)) << error->message;
+  ASSERT_TRUE (slim_ascend_writer_finish (writer, src.c_str (), &error)) << error->message;
+  slim_ascend_writer_free (writer);
+  TensorPtr w = read_tensor (out, kGate + ".weight");
+  TensorPtr ws = read_tensor (out, kGate + ".weight_scale");
+  TensorPtr wo = read_tensor (out, kGate + ".weight_offset");
+  ASSERT_TRUE (w && ws && wo);
+  EXPECT_EQ (slim_tensor_get_dtype (w.get ()), SLIM_DTYPE_F8_E4M3FN);
+  EXPECT_EQ (std::memcmp (slim_tensor_get_data (w.get ()), codes, 96 * 256), 0);
+  EXPECT_EQ (slim_tensor_get_dim (ws.get (), 0), 96);
+  EXPECT_EQ (slim_tensor_get_dim (ws.get (), 1), 1);
+  EXPECT_EQ (std::memcmp (slim_tensor_get_data (ws.get ()), scale, 96 * sizeof (float)), 0);
+  const float *off = (const float *)slim_tensor_get_data (wo.get ());
+  for (int o = 0; o < 96; o++)
+    EXPECT_EQ (off[o], 0.0f);
+  std::string desc = harness_read_file (out + "/quant_model_description.json");
+  EXPECT_NE (desc.find ("\"model_quant_type\": \"WFP8AFP8_DYNAMIC\""), std::string::npos) << desc;
+  SlimTestAscendv1Report report = slim_test_ascendv1_check (out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+  SlimQuantModel *qm = slim_quant_model_load (out.c_str (), &error);
+  ASSERT_NE (qm, nullptr) << error->message;
+  TensorPtr back = read_tensor (slim_quant_model_get_float_dir (qm), kGate + ".weight");
+  ASSERT_TRUE (back);
+  EXPECT_EQ (std::memcmp (slim_tensor_get_data (back.get ()), wdq, 96 * 256 * sizeof (float)), 0);
+  slim_quant_model_free (qm);
 }
 
 } // namespace
