@@ -34,8 +34,9 @@ const std::set<std::string> kGlobalKeys
     = { "version",       "model_quant_type", "metadata",      "group_size",       "optional",
         "kv_cache_type", "kv_quant_type",    "fa_quant_type", "reduce_quant_type" };
 const std::set<std::string> kLabels = {
-  "FLOAT",        "W8A8",    "W8A8_MIX", "W8A8_DYNAMIC", "W8A16",  "W4A8_DYNAMIC",
-  "W4A4_DYNAMIC", "W16A16S", "W4A16",    "C8",           "FAQuant"
+  "FLOAT",        "W8A8",         "W8A8_MIX",  "W8A8_DYNAMIC", "W8A16",
+  "W4A8_DYNAMIC", "W4A4_DYNAMIC", "W16A16S",   "W4A16",        "C8",
+  "FAQuant",      "W8A8_MXFP8",   "W4A8_MXFP", "W4A4_MXFP4",   "WFP8AFP8_DYNAMIC"
 }; // W4A16: slimflow extension (per-group); C8, FAQuant: attention tensors
 
 struct Info
@@ -96,6 +97,7 @@ private:
   void check_index ();
   void check_bijection ();
   void check_modules ();
+  void check_mx (const std::string &module, const std::string &label, const Info &wi);
   void check_module (const std::string &module,
                      const std::string &label,
                      const std::set<std::string> &suffixes);
@@ -489,6 +491,10 @@ Checker::check_module (const std::string &module,
     { "W4A4_DYNAMIC", { "weight", "weight_scale", "weight_offset" } },
     { "W4A8_DYNAMIC", { "weight", "weight_scale", "weight_offset", "scale_bias" } },
     { "W16A16S", { "weight" } },
+    { "W8A8_MXFP8", { "weight", "weight_scale" } },
+    { "WFP8AFP8_DYNAMIC", { "weight", "weight_scale", "weight_offset" } },
+    { "W4A8_MXFP", { "weight", "weight_scale" } },
+    { "W4A4_MXFP4", { "weight", "weight_scale" } },
   };
   auto want = kSuffixes.find (label);
   if (want == kSuffixes.end ())
@@ -530,6 +536,11 @@ Checker::check_module (const std::string &module,
       problem ("%s: must be a 2-D tensor", w.c_str ());
       return;
     }
+  if (label == "W8A8_MXFP8" || label == "W4A8_MXFP" || label == "W4A4_MXFP4")
+    {
+      check_mx (module, label, wi);
+      return;
+    }
   const bool w4a8 = label == "W4A8_DYNAMIC";
   const std::string ws = module + ".weight_scale", wo = module + ".weight_offset";
   Info si;
@@ -545,7 +556,8 @@ Checker::check_module (const std::string &module,
                  ", %" G_GINT64_FORMAT "] for %" G_GINT64_FORMAT " output channels",
                  w.c_str (), shape_str (wi.shape).c_str (), n_out / 2, n_in, n_out);
     }
-  expect (w, SLIM_DTYPE_I8, { w4a8 ? n_out / 2 : n_out, n_in });
+  const bool fp8 = label == "WFP8AFP8_DYNAMIC";
+  expect (w, fp8 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_I8, { w4a8 ? n_out / 2 : n_out, n_in });
 
   // the FLOAT bias of a quantized linear
   const std::string b = module + ".bias";
@@ -681,7 +693,18 @@ Checker::check_module (const std::string &module,
       }
   // per-channel dynamic formats store zero offsets (W8A16 and W4A4 keep
   // the real, possibly asymmetric, offsets)
-  if ((label == "W8A8_DYNAMIC" && !per_group) || w4a8)
+  if (fp8)
+    {
+      // float8_e4m3fn codes: no NaN (S.1111.111)
+      const uint8_t *codes = reinterpret_cast<const uint8_t *> (wq);
+      for (int64_t i = 0; i < n_out * n_in; i++)
+        if ((codes[i] & 0x7f) == 0x7f)
+          {
+            problem ("%s[%" G_GINT64_FORMAT "] is a float8_e4m3fn NaN", w.c_str (), i);
+            break;
+          }
+    }
+  if ((label == "W8A8_DYNAMIC" && !per_group) || w4a8 || fp8)
     for (int64_t p = 0; p < n_params; p++)
       if (offset[p] != 0.0f)
         {
@@ -735,6 +758,50 @@ Checker::check_module (const std::string &module,
               }
           }
     }
+}
+
+// MX per_block (spec 3.1): weight float8_e4m3fn [out, in] (W8A8_MXFP8) or
+// packed E2M1 codes uint8 [out, in / 2]; weight_scale uint8 [out,
+// ceil (in / 32)] = E8M0 exponent + 127 (255 is E8M0's NaN); group_size 32.
+void
+Checker::check_mx (const std::string &module, const std::string &label, const Info &wi)
+{
+  const bool fp8 = label == "W8A8_MXFP8";
+  const std::string w = module + ".weight", ws = module + ".weight_scale";
+  const int64_t n_out = wi.shape[0], n_in = wi.shape[1] * (fp8 ? 1 : 2);
+  const int64_t n_blocks = (n_in + 31) / 32;
+  bool ok = expect (w, fp8 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_U8, wi.shape);
+  ok &= expect (ws, SLIM_DTYPE_U8, { n_out, n_blocks });
+  if (have_group_size_ && rep_->group_size != 32)
+    problem ("%s: \"group_size\" is %" G_GINT64_FORMAT ", %s needs 32", kDescriptionName,
+             rep_->group_size, label.c_str ());
+  const std::string b = module + ".bias";
+  if (desc_labels_.count (b))
+    {
+      if (desc_labels_[b] != "FLOAT")
+        problem ("%s: label %s, the bias of a quantized linear is FLOAT", b.c_str (),
+                 desc_labels_[b].c_str ());
+      expect (b, SLIM_DTYPE_F32, { n_out });
+    }
+  if (!ok || !opt_.check_values)
+    return;
+  const uint8_t *scale = data<uint8_t> (ws);
+  const uint8_t *wq = data<uint8_t> (w);
+  if (!scale || !wq)
+    return;
+  for (int64_t k = 0; k < n_out * n_blocks; k++)
+    if (scale[k] == 255)
+      {
+        problem ("%s[%" G_GINT64_FORMAT "] is 255, E8M0's NaN", ws.c_str (), k);
+        break;
+      }
+  if (fp8)
+    for (int64_t k = 0; k < n_out * n_in; k++)
+      if ((wq[k] & 0x7f) == 0x7f)
+        {
+          problem ("%s[%" G_GINT64_FORMAT "] is a float8_e4m3fn NaN", w.c_str (), k);
+          break;
+        }
 }
 
 void

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <csignal>
 
 #include <json-glib/json-glib.h>
@@ -125,6 +126,17 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-kv-smooth.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
         ExampleCase{ "dense-w4a16-awq.yaml", "models/stories260K", "W4A16" },
         ExampleCase{ "dense-w8a8-mix-pdmix.yaml", "models/stories260K", "W8A8_MIX" },
+        ExampleCase{ "dense-w8a8-mxfp8.yaml", "models/stories260K", "W8A8_MXFP8", true },
+        ExampleCase{ "dense-w4a8-mxfp.yaml", "models/stories260K", "W4A8_MXFP", true },
+        ExampleCase{ "dense-w4a4-mxfp4.yaml", "models/stories260K", "W4A4_MXFP4", true },
+        ExampleCase{ "dense-w8a8-mxfp8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8_MXFP8",
+                     true },
+        ExampleCase{ "dense-wfp8afp8-dynamic.yaml", "models/stories260K", "WFP8AFP8_DYNAMIC",
+                     true },
+        ExampleCase{ "dense-wfp8afp8-dynamic.yaml", "models/synthetic/tiny-random-qwen2",
+                     "WFP8AFP8_DYNAMIC", true },
+        ExampleCase{ "dense-w4a4-mxfp4.yaml", "models/synthetic/tiny-random-qwen2-moe",
+                     "W4A4_MXFP4", true },
         // W4A8_DYNAMIC is deliberately not in msModelSlim's model_quant_type
         // priority list (spec 3.1): the float norms make the model "FLOAT"
         ExampleCase{ "dense-w4a8-dynamic.yaml", "models/stories260K", "FLOAT", true },
@@ -496,6 +508,7 @@ struct EvalFigures
 {
   double perplexity = NAN;
   double kl = NAN;
+  double top1 = NAN;
 };
 
 EvalFigures
@@ -513,6 +526,7 @@ eval_against_float (const std::string &model)
       JsonObject *o = json_node_get_object (json_parser_get_root (parser));
       f.perplexity = json_object_get_double_member (o, "perplexity");
       f.kl = json_object_get_double_member (o, "kl");
+      f.top1 = json_object_get_double_member (o, "top1");
     }
   else
     ADD_FAILURE () << "not JSON: " << r.out;
@@ -542,6 +556,50 @@ TEST (QuantCli, QuantizedPerplexityWithinHalfAPercent)
       // quantized: some divergence, but little (measured 5e-4 .. 7e-4 nats)
       EXPECT_GT (f.kl, 0.0) << example;
       EXPECT_LT (f.kl, 0.01) << example;
+    }
+}
+
+// The FP8 and MX examples (WFP8AFP8_DYNAMIC, W8A8_MXFP8, W4A8_MXFP,
+// W4A4_MXFP4) run in `slimflow eval` with their saved weights and
+// activations quantized as deployed (per token / blocks of 32 per token).
+// Measured on this text at ctx 512 (float PPL 5.538):
+//   WFP8AFP8_DYNAMIC  PPL 5.603  KL 0.0136  top-1 0.930
+//   W8A8_MXFP8        PPL 5.612  KL 0.0193  top-1 0.918
+//   W4A8_MXFP         PPL 6.897  KL 0.220   top-1 0.745
+//   W4A4_MXFP4        PPL 8.369  KL 0.429   top-1 0.639
+// (a 260K-parameter model with 64 hidden features has little redundancy
+// for 4-bit elements).  The bounds check the ordering and rough size: the
+// 8-bit formats within 2% of float, each 4-bit step costing more, none a
+// different model (PPL < 2x float, top-1 > 0.5).
+TEST (QuantCli, Fp8AndMxExamplesEvaluate)
+{
+  const double float_ppl = 5.538;
+  std::string tmp = slim_test_make_tmpdir ();
+  EvalFigures prev;
+  for (const char *example : { "dense-wfp8afp8-dynamic.yaml", "dense-w8a8-mxfp8.yaml",
+                               "dense-w4a8-mxfp.yaml", "dense-w4a4-mxfp4.yaml" })
+    {
+      std::string save = tmp + "/" + example;
+      QuantChild q = quant_cli (quant_args (quant_stories_model (), save, quant_example (example)));
+      ASSERT_EQ (q.exit_code, 0) << q.err;
+      EvalFigures f = eval_against_float (save);
+      printf ("%s: PPL %.4f KL %.4f top-1 %.4f\n", example, f.perplexity, f.kl, f.top1);
+      EXPECT_GT (f.perplexity, float_ppl) << example;
+      EXPECT_LT (f.perplexity, 2.0 * float_ppl) << example;
+      EXPECT_GT (f.top1, 0.5) << example;
+      EXPECT_GT (f.kl, 0.0) << example;
+      if (std::string (example).find ("mxfp8") != std::string::npos
+          || std::string (example).find ("fp8afp8") != std::string::npos)
+        {
+          EXPECT_LT (f.perplexity, 1.02 * float_ppl) << example;
+          EXPECT_LT (f.kl, 0.05) << example;
+        }
+      else
+        {
+          EXPECT_GT (f.perplexity, prev.perplexity) << example;
+          EXPECT_GT (f.kl, prev.kl) << example;
+        }
+      prev = f;
     }
 }
 

@@ -75,8 +75,8 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       0, G_MAXINT32, 0),
   SLIM_PROPERTY_INT (
       SlimQConfigExt, axes, "axes", "MX shared-exponent axis",
-      "msModelSlim's MX per_block minmax observer axis (mxfp4/mxfp8 configs).  slimflow has no "
-      "MX quantizer, so a given value is refused by the processor; unset by default.",
+      "MX per_block (mxfp8/mxfp4) weights and activations: the shared-exponent block axis; only "
+      "-1 (the input features, msModelSlim's default) is supported; refused on other scopes.",
       G_MININT, G_MAXINT, SLIM_QCONFIG_AXES_UNSET),
 };
 /* clang-format on */

@@ -18,8 +18,8 @@
  *                     kl_divergence (msModelSlim's HistogramObserverConfig
  *                     field, which its v1 YAML does not reach)
  *   step              ssz weights: most search iterations (0 = default 50)
- *   axes              msModelSlim's MX per_block shared-exponent axis; slimflow
- *                     has no MX quantizer, so processors refuse it when given
+ *   axes              msModelSlim's MX per_block shared-exponent axis; only -1
+ *                     (the input features) is supported, and only for MX
  * Keys a quantizer does not read are accepted and ignored (as msModelSlim
  * does with ext entries another method reads); unknown keys are refused.
  */

@@ -19,11 +19,15 @@
  *   range, NaN gives 0.  bool: 0.0 -> 0, anything else (NaN too) -> 1.
  * - packed 4-bit types: element 2i in the low nibble, 2i+1 in the high
  *   nibble; i4x2 is two's complement in [-8, 7], u4x2 in [0, 15].
+ * - f8_e5m2 and f4x2_e2m1 (FP4 E2M1 codes): slim-minifloat.h says how
+ *   they round (e5m2 ties to even with overflow to infinity; E2M1 as
+ *   msModelSlim's pack_fp4_to_uint8, ties to the smaller magnitude).
  */
 #include "slim-dtype.h"
 
 #include <math.h>
 #include <string.h>
+#include "slim-minifloat.h"
 
 G_STATIC_ASSERT (sizeof (float) == 4);
 G_STATIC_ASSERT (sizeof (double) == 8);
@@ -42,7 +46,9 @@ G_DEFINE_ENUM_TYPE (SlimDType,
                     G_DEFINE_ENUM_VALUE (SLIM_DTYPE_F8_E4M3FN, "f8-e4m3fn"),
                     G_DEFINE_ENUM_VALUE (SLIM_DTYPE_I4X2, "i4x2"),
                     G_DEFINE_ENUM_VALUE (SLIM_DTYPE_U4X2, "u4x2"),
-                    G_DEFINE_ENUM_VALUE (SLIM_DTYPE_F64, "f64"))
+                    G_DEFINE_ENUM_VALUE (SLIM_DTYPE_F64, "f64"),
+                    G_DEFINE_ENUM_VALUE (SLIM_DTYPE_F8_E5M2, "f8-e5m2"),
+                    G_DEFINE_ENUM_VALUE (SLIM_DTYPE_F4X2_E2M1, "f4x2-e2m1"))
 
 /* ---- bit casts --------------------------------------------------------- */
 
@@ -672,6 +678,84 @@ u4x2_from_f32_row_ref (const float *src, void *dst, gsize n_elements)
     }
 }
 
+/* ---- float8 e5m2 and FP4 E2M1 rows (scalars in slim-minifloat.c) ------------- */
+
+static void
+f8_e5m2_to_f32_row (const void *src, float *dst, gsize n_elements)
+{
+  const guint8 *s = src; /* (n_elements) */
+  for (gsize i = 0; i < n_elements; i++)
+    dst[i] = slim_f8_e5m2_to_f32 (s[i]);
+}
+
+static void
+f8_e5m2_from_f32_row (const float *src, void *dst, gsize n_elements)
+{
+  guint8 *d = dst; /* (n_elements) */
+  for (gsize i = 0; i < n_elements; i++)
+    d[i] = slim_f32_to_f8_e5m2 (src[i]);
+}
+
+static void
+f8_e5m2_to_f32_row_ref (const void *src, float *dst, gsize n_elements)
+{
+  const guint8 *s = src; /* (n_elements) */
+  for (gsize i = 0; i < n_elements; i++)
+    dst[i] = slim_f8_e5m2_to_f32_ref (s[i]);
+}
+
+static void
+f8_e5m2_from_f32_row_ref (const float *src, void *dst, gsize n_elements)
+{
+  guint8 *d = dst; /* (n_elements) */
+  for (gsize i = 0; i < n_elements; i++)
+    d[i] = slim_f32_to_f8_e5m2_ref (src[i]);
+}
+
+static void
+f4x2_to_f32_row (const void *src, float *dst, gsize n_elements)
+{
+  const guint8 *s = src; /* ((n_elements + 1) / 2) bytes */
+  for (gsize i = 0; i < n_elements; i++)
+    dst[i] = slim_f4_e2m1_to_f32 ((i & 1) ? (guint8)(s[i / 2] >> 4) : (guint8)(s[i / 2] & 0xfu));
+}
+
+static void
+f4x2_from_f32_row (const float *src, void *dst, gsize n_elements)
+{
+  guint8 *d = dst; /* ((n_elements + 1) / 2) bytes */
+  for (gsize i = 0; i < n_elements; i++)
+    {
+      guint8 nibble = slim_f32_to_f4_e2m1 (src[i]);
+      if (i & 1)
+        d[i / 2] = (guint8)((d[i / 2] & 0x0fu) | (nibble << 4));
+      else
+        d[i / 2] = (guint8)((d[i / 2] & 0xf0u) | nibble);
+    }
+}
+
+static void
+f4x2_to_f32_row_ref (const void *src, float *dst, gsize n_elements)
+{
+  const guint8 *s = src; /* ((n_elements + 1) / 2) bytes */
+  for (gsize i = 0; i < n_elements; i++)
+    dst[i] = slim_f4_e2m1_to_f32_ref ((guint8)((i % 2 == 0) ? s[i / 2] % 16 : s[i / 2] / 16));
+}
+
+static void
+f4x2_from_f32_row_ref (const float *src, void *dst, gsize n_elements)
+{
+  guint8 *d = dst; /* ((n_elements + 1) / 2) bytes */
+  for (gsize i = 0; i < n_elements; i++)
+    {
+      guint u = slim_f32_to_f4_e2m1_ref (src[i]);
+      if (i % 2 == 0)
+        d[i / 2] = (guint8)((d[i / 2] / 16) * 16 + u);
+      else
+        d[i / 2] = (guint8)(u * 16 + d[i / 2] % 16);
+    }
+}
+
 /* ---- the table --------------------------------------------------------------- */
 
 #define SLIM_DTYPE_ROWS(prefix)                                                                    \
@@ -751,6 +835,20 @@ static const SlimDTypeInfo dtype_infos[SLIM_N_DTYPES] = {
                        .bits = 64,
                        .is_float = TRUE,
                        SLIM_DTYPE_ROWS (f64) },
+  [SLIM_DTYPE_F8_E5M2] = { .dtype = SLIM_DTYPE_F8_E5M2,
+                           .name = "f8_e5m2",
+                           .safetensors_name = "F8_E5M2",
+                           .bits = 8,
+                           .is_float = TRUE,
+                           SLIM_DTYPE_ROWS (f8_e5m2) },
+  /* written as U8 bytes by the savers (safetensors has no FP4 dtype) */
+  [SLIM_DTYPE_F4X2_E2M1] = { .dtype = SLIM_DTYPE_F4X2_E2M1,
+                             .name = "f4x2_e2m1",
+                             .safetensors_name = NULL,
+                             .bits = 4,
+                             .is_float = TRUE,
+                             .is_packed = TRUE,
+                             SLIM_DTYPE_ROWS (f4x2) },
 };
 
 /**

@@ -25,6 +25,8 @@ typedef enum
   SLIM_DTYPE_I4X2, /* two signed 4-bit values per byte, element 2i in the low nibble */
   SLIM_DTYPE_U4X2, /* two unsigned 4-bit values per byte, element 2i in the low nibble */
   SLIM_DTYPE_F64,
+  SLIM_DTYPE_F8_E5M2,
+  SLIM_DTYPE_F4X2_E2M1, /* two FP4 E2M1 codes per byte, element 2i in the low nibble */
   SLIM_N_DTYPES
 } SlimDType;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
+#include "slim-mx.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -474,6 +475,78 @@ dequantize_w4a8 (SlimSafetensors *st, const char *module, SlimQLinear *record, G
   return w;
 }
 
+/* MX per_block (W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4): weight float8_e4m3fn
+ * (n_out, n_in) or packed E2M1 codes uint8 (n_out, n_in / 2), weight_scale
+ * uint8 (n_out, ceil (n_in / 32)) = shared exponent + 127; w = element *
+ * 2^(scale - 127).  Activations: dynamic MX blocks (mxfp4 for W4A4_MXFP4,
+ * mxfp8 otherwise). */
+static SlimTensor *
+dequantize_mx (
+    SlimSafetensors *st, const char *module, const char *label, SlimQLinear *record, GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autofree char *sname = g_strconcat (module, ".weight_scale", NULL);
+  gboolean fp4_weight = strcmp (label, "W8A8_MXFP8") != 0;
+  g_autoptr (SlimTensor) q = slim_safetensors_get_tensor (st, wname, error);
+  g_autoptr (SlimTensor) scale = NULL;
+  g_autoptr (SlimTensor) elements = NULL;
+  g_autofree gint16 *shared_exp = NULL; /* [n_out, n_blocks] */
+  gint64 n_out, n_in, n_blocks;
+  const guint8 *sd;
+  SlimTensor *w;
+
+  if (q == NULL)
+    return NULL;
+  if (slim_tensor_get_n_dims (q) != 2
+      || slim_tensor_get_dtype (q) != (fp4_weight ? SLIM_DTYPE_U8 : SLIM_DTYPE_F8_E4M3FN))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: %s expects a 2-D %s weight", wname, label,
+                   fp4_weight ? "uint8 (packed E2M1)" : "float8_e4m3fn");
+      return NULL;
+    }
+  n_out = slim_tensor_get_dim (q, 0);
+  n_in = slim_tensor_get_dim (q, 1) * (fp4_weight ? 2 : 1);
+  n_blocks = slim_mx_n_blocks (n_in);
+  scale = slim_safetensors_get_tensor (st, sname, error);
+  if (scale == NULL)
+    return NULL;
+  if (slim_tensor_get_dtype (scale) != SLIM_DTYPE_U8
+      || slim_tensor_get_n_elements (scale) != n_out * n_blocks)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: %s expects uint8 (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")", sname,
+                   label, n_out, n_blocks);
+      return NULL;
+    }
+  elements = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+  slim_dtype_get_info (fp4_weight ? SLIM_DTYPE_F4X2_E2M1 : SLIM_DTYPE_F8_E4M3FN)
+      ->to_f32 (slim_tensor_get_data (q), slim_tensor_get_data_mut (elements),
+                (gsize)(n_out * n_in));
+  shared_exp = g_new (gint16, MAX (n_out * n_blocks, 1));
+  sd = slim_tensor_get_data (scale);
+  for (gint64 k = 0; k < n_out * n_blocks; k++)
+    {
+      if (sd[k] == 255)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s[%" G_GINT64_FORMAT "] is 255, E8M0's NaN", sname, k);
+          return NULL;
+        }
+      shared_exp[k] = (gint16)((gint)sd[k] - SLIM_MX_SCALE_BIAS);
+    }
+  w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+  slim_mx_dequantize_rows (slim_tensor_get_data (elements), shared_exp, n_out, n_in,
+                           slim_tensor_get_data_mut (w));
+  record->act
+      = (SlimQScheme){ strcmp (label, "W4A4_MXFP4") == 0 ? SLIM_QDTYPE_MXFP4 : SLIM_QDTYPE_MXFP8,
+                       SLIM_QSCOPE_PER_BLOCK, TRUE };
+  record->weight = (SlimQScheme){ fp4_weight ? SLIM_QDTYPE_MXFP4 : SLIM_QDTYPE_MXFP8,
+                                  SLIM_QSCOPE_PER_BLOCK, TRUE };
+  record->group_size = SLIM_MX_BLOCK_SIZE;
+  return w;
+}
+
 /* The float weight of one quantized linear, and its act record. */
 static SlimTensor *
 dequantize_linear (SlimSafetensors *st,
@@ -490,9 +563,11 @@ dequantize_linear (SlimSafetensors *st,
   float *wd;
   const float *qd;
 
-  if (strcmp (label, "W4A8_DYNAMIC") == 0)
+  if (strcmp (label, "W4A8_DYNAMIC") == 0 || strcmp (label, "W8A8_MXFP8") == 0
+      || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0)
     {
-      w = dequantize_w4a8 (st, module, record, error);
+      w = strcmp (label, "W4A8_DYNAMIC") == 0 ? dequantize_w4a8 (st, module, record, error)
+                                              : dequantize_mx (st, module, label, record, error);
       if (w == NULL)
         return NULL;
       n_out = slim_tensor_get_dim (w, 0);
@@ -544,7 +619,7 @@ dequantize_linear (SlimSafetensors *st,
       record->input_offset = offset;
     }
   else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
-           || strcmp (label, "W4A16") == 0)
+           || strcmp (label, "W4A16") == 0 || strcmp (label, "WFP8AFP8_DYNAMIC") == 0)
     {
       g_autoptr (SlimTensor) ws = get_f32 (st, module, "weight_scale", -1, error);
       g_autoptr (SlimTensor) wo
@@ -583,12 +658,18 @@ dequantize_linear (SlimSafetensors *st,
           }
       if (strcmp (label, "W8A8_DYNAMIC") == 0)
         record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+      else if (strcmp (label, "WFP8AFP8_DYNAMIC") == 0)
+        {
+          /* float8_e4m3fn codes read as their values; fp8 per-token activations */
+          record->act = (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE };
+          record->weight = (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE };
+        }
     }
   else
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16, W4A8_DYNAMIC can)",
+                   "W4A16, W4A8_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, WFP8AFP8_DYNAMIC can)",
                    module, label);
       goto fail;
     }

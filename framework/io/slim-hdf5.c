@@ -223,8 +223,10 @@ slim_hdf5_dtype_types (SlimDType dtype, hid_t *out_file_type, hid_t *out_mem_typ
     case SLIM_DTYPE_U8:
     case SLIM_DTYPE_BOOL:
     case SLIM_DTYPE_F8_E4M3FN:
+    case SLIM_DTYPE_F8_E5M2:
     case SLIM_DTYPE_I4X2:
     case SLIM_DTYPE_U4X2:
+    case SLIM_DTYPE_F4X2_E2M1:
       *out_file_type = H5T_STD_U8LE;
       *out_mem_type = H5T_NATIVE_UINT8;
       return TRUE;

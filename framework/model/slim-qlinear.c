@@ -16,6 +16,12 @@
  *   pd_mix (W8A8_MIX)            the IR's default PREFILLING state: per-token
  *                                symmetric int8 as above (the static decode
  *                                parameters are only saved)
+ *   fp8_e4m3 per_token           per token: scale = amax / 448, elements
+ *   (WFP8AFP8_DYNAMIC)           rounded to E4M3 (slim-fp8.h)
+ *   per_block (W8A8_MXFP8,       MX blocks of 32 along the token row, shared
+ *   W4A8_MXFP, W4A4_MXFP4)       exponent from the block maximum (slim-mx.h):
+ *                                the forward of msModelSlim's
+ *                                W*MXDynamicPerBlockFakeQuantLinear
  *   float (W8A16, W4A16)         unchanged
  * ext.max_bound is not part of the deployed state (msModelSlim's IR does
  * not keep it either): deployed activations use the dtype's full range.
@@ -23,6 +29,8 @@
 #include "slim-qlinear.h"
 
 #include "slim-error.h"
+#include "slim-fp8.h"
+#include "slim-mx.h"
 #include "slim-qattention.h"
 #include "slim-qparams.h"
 
@@ -127,6 +135,12 @@ slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint
                                x);
       break;
     case SLIM_QSCOPE_PER_TOKEN:
+      if (self->act.dtype == SLIM_QDTYPE_FP8_E4M3)
+        {
+          /* WFP8AFP8_DYNAMIC: amax / 448 per token, E4M3 elements */
+          slim_fp8_fake_quantize_rows_dynamic (x, n_tokens, n_in, x);
+          break;
+        }
       if (!slim_qparams_config_init (&cfg, self->act.dtype, self->act.symmetric, 0, NULL))
         return;
       slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens, n_in, x);
@@ -137,9 +151,14 @@ slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint
         return;
       slim_fake_quantize_rows_dynamic (&cfg, x, n_tokens, n_in, x);
       break;
+    case SLIM_QSCOPE_PER_BLOCK:
+      /* MX dynamic: blocks of 32 along each token row */
+      slim_mx_fake_quantize_rows (self->act.dtype == SLIM_QDTYPE_MXFP8 ? SLIM_MX_FP8_E4M3
+                                                                       : SLIM_MX_FP4_E2M1,
+                                  x, n_tokens, n_in, x);
+      break;
     case SLIM_QSCOPE_PER_CHANNEL:
     case SLIM_QSCOPE_PER_GROUP:
-    case SLIM_QSCOPE_PER_BLOCK:
     case SLIM_QSCOPE_PER_HEAD:
     case SLIM_QSCOPE_DUAL_SCALE:
     default:

@@ -20,19 +20,22 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *module;      /* "model.layers.0.self_attn.q_proj" */
-  char *label;       /* "W8A8", "W8A8_DYNAMIC", "W8A16", "W4A8_DYNAMIC", ... */
-  SlimQScheme act;    /* SLIM_QSCHEME_ACT_FLOAT for weight-only */
+  char *module;    /* "model.layers.0.self_attn.q_proj" */
+  char *label;     /* "W8A8", "W8A8_DYNAMIC", "W8A16", "W4A8_DYNAMIC", ... */
+  SlimQScheme act; /* SLIM_QSCHEME_ACT_FLOAT for weight-only */
   SlimQScheme weight;
   /* Static activation quantization (act per_tensor): one scale / offset. */
   float input_scale;
   float input_offset;
-  /* Integer weight values in [qmin, qmax], stored as I8 (n_out, n_in). */
+  /* Integer weight values in [qmin, qmax], stored as I8 (n_out, n_in).
+   * MX per_block weights: the elements, F8_E4M3FN (mxfp8) or F4X2_E2M1
+   * (mxfp4 codes) (n_out, n_in); fp8_e4m3 per_channel: F8_E4M3FN codes. */
   SlimTensor *weight_q;
-  /* F32 (n_out, 1) per channel, (n_out, n_in / group_size) per group. */
+  /* F32 (n_out, 1) per channel, (n_out, n_in / group_size) per group.
+   * MX: U8 (n_out, ceil (n_in / 32)), the E8M0 shared exponents + 127. */
   SlimTensor *weight_scale;
-  SlimTensor *weight_offset;
-  gint64 group_size; /* 0 unless per_group */
+  SlimTensor *weight_offset; /* NULL for MX */
+  gint64 group_size;         /* 0 unless per_group; 32 for MX */
   gint64 n_out;
   gint64 n_in;
 } SlimQLinear;

@@ -5,6 +5,7 @@
 #include "slim-fp8.h"
 
 #include <math.h>
+#include "slim-dtype.h"
 #include "slim-qparams.h"
 
 float
@@ -113,5 +114,36 @@ slim_fp8_fake_quantize_rows_dynamic (const float *x, gint64 n_rows, gint64 n_col
       scale = slim_fp8_e4m3_scale (mn, mx);
       for (gint64 c = 0; c < n_cols; c++)
         out[r * n_cols + c] = slim_fp8_fake_one (row[c], scale);
+    }
+}
+
+void
+slim_fp8_quantize_weight_rows (
+    const float *w, gint64 n_rows, gint64 n_cols, guint8 *codes, float *scale, float *dequantized)
+{
+  g_return_if_fail (n_rows >= 0 && n_cols >= 0);
+  g_return_if_fail ((w != NULL && codes != NULL && scale != NULL) || n_rows == 0 || n_cols == 0);
+
+  for (gint64 r = 0; r < n_rows; r++)
+    {
+      const float *row = w + r * n_cols;
+      float mn = 0.0f, mx = 0.0f;
+
+      for (gint64 c = 0; c < n_cols; c++)
+        {
+          mn = c == 0 || row[c] < mn ? row[c] : mn;
+          mx = c == 0 || row[c] > mx ? row[c] : mx;
+        }
+      scale[r] = slim_fp8_e4m3_scale (mn, mx);
+      for (gint64 c = 0; c < n_cols; c++)
+        {
+          float v = row[c] / scale[r];
+
+          v = v < -SLIM_FP8_E4M3_MAX ? -SLIM_FP8_E4M3_MAX
+                                     : (v > SLIM_FP8_E4M3_MAX ? SLIM_FP8_E4M3_MAX : v);
+          codes[r * n_cols + c] = slim_f32_to_f8_e4m3fn (v);
+          if (dequantized != NULL)
+            dequantized[r * n_cols + c] = slim_f8_e4m3fn_to_f32 (codes[r * n_cols + c]) * scale[r];
+        }
     }
 }

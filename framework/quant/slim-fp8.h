@@ -44,4 +44,16 @@ void slim_fp8_fake_quantize_rows_dynamic (const float *x, /* (n_rows, n_cols) ro
                                           gint64 n_cols,
                                           float *out /* (n_rows, n_cols) row-major */);
 
+/* WeightPerChannelMinmax for fp8_e4m3 as msModelSlim saves it: per row
+ * scale[r] = slim_fp8_e4m3_scale (row min, row max), codes = float8_e4m3fn
+ * (clamp (x / scale, +-448)) rounded to nearest even (the saver's
+ * .to(torch.float8_e4m3fn); msModelSlim's own fake-quant forward skips
+ * that rounding).  dequantized (nullable) = decode (code) * scale. */
+void slim_fp8_quantize_weight_rows (const float *w, /* (n_rows, n_cols) row-major */
+                                    gint64 n_rows,
+                                    gint64 n_cols,
+                                    guint8 *codes, /* (n_rows, n_cols) row-major */
+                                    float *scale,  /* (n_rows) */
+                                    float *dequantized /* (n_rows, n_cols) row-major, nullable */);
+
 G_END_DECLS

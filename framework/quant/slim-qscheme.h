@@ -19,9 +19,9 @@ typedef enum
   SLIM_QDTYPE_FLOAT,
   SLIM_QDTYPE_INT8,
   SLIM_QDTYPE_INT4,
-  SLIM_QDTYPE_FP8_E4M3, /* known, not implemented */
-  SLIM_QDTYPE_MXFP8,    /* known, not implemented */
-  SLIM_QDTYPE_MXFP4,    /* known, not implemented */
+  SLIM_QDTYPE_FP8_E4M3,
+  SLIM_QDTYPE_MXFP8, /* per_block only: slim-mx.h */
+  SLIM_QDTYPE_MXFP4, /* per_block only: slim-mx.h */
 } SlimQDtype;
 
 typedef enum

@@ -415,6 +415,85 @@ slim_ascend_unsupported (SlimAscendWriter *self, const SlimQLinear *q, GError **
   return FALSE;
 }
 
+/* MX per_block (W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4; msModelSlim
+ * on_w8a8_mx_dynamic_per_block, on_w4a*_mx_dynamic_per_block): weight as
+ * float8_e4m3fn (n_out, n_in), or the E2M1 codes packed two per byte
+ * (pack_fp4_to_uint8) as uint8 (n_out, n_in / 2); weight_scale = shared
+ * exponent + 127 as uint8 (n_out, ceil (n_in / 32)); group_size 32. */
+static gboolean
+slim_ascend_write_mx (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  gboolean fp4 = q->weight.dtype == SLIM_QDTYPE_MXFP4;
+  SlimDType want = fp4 ? SLIM_DTYPE_F4X2_E2M1 : SLIM_DTYPE_F8_E4M3FN;
+  gint64 n_blocks = (q->n_in + 31) / 32;
+  g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+  SlimTensor *weight;
+
+  if (q->n_out <= 0 || q->n_in <= 0 || q->weight_q == NULL
+      || slim_tensor_get_dtype (q->weight_q) != want || slim_tensor_get_n_dims (q->weight_q) != 2
+      || slim_tensor_get_dim (q->weight_q, 0) != q->n_out
+      || slim_tensor_get_dim (q->weight_q, 1) != q->n_in || (fp4 && q->n_in % 2 != 0))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the MX weight must be %s (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   ")%s",
+                   q->module, q->label, slim_dtype_get_name (want), q->n_out, q->n_in,
+                   fp4 ? " with an even width" : "");
+      return FALSE;
+    }
+  if (q->weight_scale == NULL || slim_tensor_get_dtype (q->weight_scale) != SLIM_DTYPE_U8
+      || slim_tensor_get_n_elements (q->weight_scale) != q->n_out * n_blocks)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the MX weight_scale must be uint8 (%" G_GINT64_FORMAT
+                   ", %" G_GINT64_FORMAT ")",
+                   q->module, q->label, q->n_out, n_blocks);
+      return FALSE;
+    }
+  if (fp4)
+    {
+      /* the same bytes, as safetensors' U8 (it has no FP4 dtype) */
+      weight = slim_tensor_new_2d (weight_name, SLIM_DTYPE_U8, q->n_out, q->n_in / 2);
+      memcpy (slim_tensor_get_data_mut (weight), slim_tensor_get_data (q->weight_q),
+              slim_tensor_get_n_bytes (weight));
+    }
+  else
+    weight = slim_ascend_named (q->weight_q, weight_name);
+  self->group_size = 32;
+  return slim_ascend_writer_add (self, weight, q->label, error)
+         && slim_ascend_writer_add (
+             self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", n_blocks), q->label,
+             error);
+}
+
+/* WFP8AFP8_DYNAMIC (msModelSlim on_wfp8afp8_dynamic_per_channel): weight
+ * float8_e4m3fn (n_out, n_in), weight_scale f32 (n_out, 1), weight_offset
+ * f32 zeros (n_out, 1). */
+static gboolean
+slim_ascend_write_fp8 (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+
+  if (q->n_out <= 0 || q->n_in <= 0 || q->weight_q == NULL
+      || slim_tensor_get_dtype (q->weight_q) != SLIM_DTYPE_F8_E4M3FN
+      || slim_tensor_get_n_elements (q->weight_q) != q->n_out * q->n_in)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the weight must be f8_e4m3fn (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   ")",
+                   q->module, q->label, q->n_out, q->n_in);
+      return FALSE;
+    }
+  if (!slim_ascend_check_f32 (q, q->weight_scale, "weight_scale", q->n_out, 1, error))
+    return FALSE;
+  return slim_ascend_writer_add (self, slim_ascend_named (q->weight_q, weight_name), q->label,
+                                 error)
+         && slim_ascend_writer_add (
+             self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", 1), q->label, error)
+         && slim_ascend_writer_add (self, slim_ascend_zeros_like_scale (q, ".weight_offset", 1),
+                                    q->label, error);
+}
+
 /* Writes the label's tensors of one deployed linear (spec 3.1 table). */
 static gboolean
 slim_ascend_write_qlinear (SlimAscendWriter *self,
@@ -428,8 +507,10 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
   gboolean ok;
   gint64 n_cols = 1;
   g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+  gboolean mx = q->weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  gboolean fp8 = q->weight.dtype == SLIM_QDTYPE_FP8_E4M3;
 
-  if (!slim_ascend_check_record (q, &n_cols, error))
+  if (!mx && !fp8 && !slim_ascend_check_record (q, &n_cols, error))
     return FALSE;
   if (bias != NULL
       && (slim_tensor_get_dtype (bias) != SLIM_DTYPE_F32
@@ -441,7 +522,21 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
       return FALSE;
     }
 
-  if (strcmp (label, "W8A8") == 0 || strcmp (label, "W8A8_MIX") == 0)
+  if (mx)
+    {
+      /* mindie_format_saver has W8A8_MXFP8 and W4A4_MXFP4 only */
+      if (mindie && strcmp (label, "W8A8_MXFP8") != 0 && strcmp (label, "W4A4_MXFP4") != 0)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_write_mx (self, q, error);
+    }
+  else if (fp8)
+    {
+      /* mindie_format_saver refuses FP8 dynamic (UnsupportedError) */
+      if (mindie)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_write_fp8 (self, q, error);
+    }
+  else if (strcmp (label, "W8A8") == 0 || strcmp (label, "W8A8_MIX") == 0)
     {
       gboolean mix = strcmp (label, "W8A8_MIX") == 0;
 

@@ -23,6 +23,13 @@
  *   W4A8_DYNAMIC  weight i8 packed (out / 2, in), weight_scale f32 (out, 1),
  *                 weight_offset f32 zeros (out, 1), scale_bias f32, bias
  *   W4A4_DYNAMIC  weight i8 unpacked values in [-8, 7], weight_scale, weight_offset
+ *   WFP8AFP8_DYNAMIC  weight f8_e4m3fn (out, in), weight_scale f32 (out, 1),
+ *                 weight_offset f32 zeros (out, 1), bias (ascendv1 only)
+ *   W8A8_MXFP8    weight f8_e4m3fn (out, in), weight_scale u8 (out, ceil (in / 32))
+ *                 = E8M0 exponent + 127, bias; group_size 32
+ *   W4A8_MXFP,    weight u8 (out, in / 2): E2M1 codes, element 2i in the low
+ *   W4A4_MXFP4    nibble (pack_fp4_to_uint8), weight_scale u8, bias; group_size
+ *                 32 (mindie: W8A8_MXFP8 and W4A4_MXFP4 only)
  *   W16A16S       weight (out, in) and bias in the model's dtype, both labelled
  *                 W16A16S (float_sparse: the layer holds the pruned weight;
  *                 ascendv1 only)

@@ -19,12 +19,23 @@
  * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
  * int8/int4 per_channel/per_group, sym or asym, ssz for int8/int4
  * per_channel sym, hqq for int8/int4 per_channel/per_group asym: slimflow's
- * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h) and that
- * the act/weight
- * pair is one of the legal combinations; the pair decides the description
- * label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC,
- * W8A8_MIX).  The `pdmix` processor (pdmix.c) is this code with the
- * W8A8_MIX qconfig fixed.
+ * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h;
+ * mxfp8/mxfp4 per_block minmax for both) and that the
+ * act/weight pair is one of the legal combinations; the pair decides the
+ * description label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC,
+ * W4A4_DYNAMIC, W8A8_MIX, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, and
+ * WFP8AFP8_DYNAMIC for fp8_e4m3 per_token activations with fp8_e4m3
+ * per_channel weights: scale = amax / 448 per token / per output row,
+ * E4M3 elements rounded to nearest even, slim-fp8.h)
+ *
+ * MX per_block (msModelSlim MXWeightPerBlockMinmax / MXActPerBlockMinmax,
+ * slim-mx.h): the weight is quantized in blocks of 32 input features with
+ * one E8M0 shared exponent each (zero-padded to a multiple of 32, as
+ * reshape_to_blocks does); mxfp4 weights need an even width (two E2M1
+ * codes per byte).  The activation quantizer is the identity during
+ * calibration (data-free) and the deployed record quantizes each token row
+ * in blocks of 32 (slim_qlinear_apply_act).  ext.axes may only be -1.  The `pdmix` processor
+ * (pdmix.c) is this code with the W8A8_MIX qconfig fixed.
  *
  * Per decoder layer, with msModelSlim's scheduling (spec 1.5):
  *   preprocess   for every linear of the layer matching include and not
@@ -105,10 +116,10 @@
  *   - A static activation quantizer or gptq weight that saw no data (a
  *     linear the calibration forward never ran) is an error naming the
  *     module.
- *   - `ext` accepts the keys of slim-qconfig-ext.h only; ext.axes (MX
- *     per_block only in msModelSlim) is refused with the reason, and so is
- *     ext.max_bound with gptq or ssz (msModelSlim's quantize ignores it
- *     there).
+ *   - `ext` accepts the keys of slim-qconfig-ext.h only; ext.axes is
+ *     accepted for MX per_block only and only as -1 (every msModelSlim
+ *     config writes that), and ext.max_bound is refused with gptq, ssz
+ *     and MX (msModelSlim's quantize ignores it there).
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -143,6 +154,9 @@ typedef struct
   gboolean share_hessian;       /* gptq weights */
   SlimSszConfig ssz;            /* ssz weights */
   SlimHqqConfig hqq;            /* hqq weights (group_size 0: per channel) */
+  gboolean mx_weight;           /* mxfp8 / mxfp4 per_block weights */
+  gboolean fp8_weight;          /* fp8_e4m3 per_channel weights */
+  SlimMxFormat mx_weight_format;
   const char *label;
   gboolean data_free;
   gboolean distributed;
@@ -377,19 +391,37 @@ slim_linear_quant_prepare_hqq (SlimLinearQuantPlan *plan, SlimQConfigExt *ext, G
 }
 
 /* ext.axes is msModelSlim's MX per_block shared-exponent axis (its only
- * users are mxfp4/mxfp8 minmax configs); no quantizer here has that axis. */
+ * users are mxfp4/mxfp8 minmax configs, which all write -1, the default:
+ * blocks along the input features).  Another axis is refused, and so is
+ * the key on a scheme that is not MX per_block. */
 static gboolean
-slim_linear_quant_check_axes (const char *role, SlimQConfigExt *ext, GError **error)
+slim_linear_quant_check_axes (const char *role,
+                              const SlimQScheme *scheme,
+                              SlimQConfigExt *ext,
+                              GError **error)
 {
-  if (ext == NULL || slim_qconfig_ext_get_axes (ext) == SLIM_QCONFIG_AXES_UNSET)
+  gint axes = ext != NULL ? slim_qconfig_ext_get_axes (ext) : SLIM_QCONFIG_AXES_UNSET;
+
+  if (axes == SLIM_QCONFIG_AXES_UNSET)
     return TRUE;
-  g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-               "qconfig.%s.ext.axes: the shared-exponent axis of MX per_block quantization "
-               "(msModelSlim's mxfp4/mxfp8 minmax observers); slimflow implements no MX "
-               "quantizer and the integer quantizers (minmax, gptq, ssz, histogram) have no such "
-               "axis: remove the key",
-               role);
-  return FALSE;
+  if (scheme->scope != SLIM_QSCOPE_PER_BLOCK)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.%s.ext.axes: the shared-exponent axis of MX per_block quantization "
+                   "(msModelSlim's mxfp4/mxfp8 minmax observers); the integer quantizers "
+                   "(minmax, gptq, ssz, histogram) have no such axis: remove the key",
+                   role);
+      return FALSE;
+    }
+  if (axes != -1)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.%s.ext.axes: %d is not supported; MX blocks run along the input "
+                   "features, axes: -1 (the default)",
+                   role, axes);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* Resolves and checks the configuration (once: the base calls it before
@@ -457,16 +489,44 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
         }
     }
 
-  if (!slim_qparams_config_init (
-          &plan.weight_cfg, plan.weight.dtype, plan.weight.symmetric,
-          weight_ext != NULL ? slim_qconfig_ext_get_max_bound (weight_ext) : 0, error))
+  if (!slim_linear_quant_check_axes ("act", &plan.act, act_ext, error)
+      || !slim_linear_quant_check_axes ("weight", &plan.weight, weight_ext, error))
+    return FALSE;
+  plan.mx_weight = plan.weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  plan.fp8_weight = plan.weight.dtype == SLIM_QDTYPE_FP8_E4M3;
+  if ((plan.act.dtype == SLIM_QDTYPE_FP8_E4M3 && act_max_bound != 0)
+      || (plan.fp8_weight && weight_ext != NULL
+          && slim_qconfig_ext_get_max_bound (weight_ext) != 0))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.%s.ext.max_bound: not supported with fp8_e4m3 (its bound is 448)",
+                   plan.act.dtype == SLIM_QDTYPE_FP8_E4M3 && act_max_bound != 0 ? "act" : "weight");
+      return FALSE;
+    }
+  if (plan.mx_weight)
+    {
+      /* MX: power-of-two block scales, no integer range; ext.max_bound
+       * does not apply (msModelSlim's MX quantizers do not read it) */
+      if (weight_ext != NULL && slim_qconfig_ext_get_max_bound (weight_ext) != 0)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "qconfig.weight.ext.max_bound: not supported with %s per_block (MX "
+                       "elements have no integer bound)",
+                       slim_qdtype_get_nick (plan.weight.dtype));
+          return FALSE;
+        }
+      plan.mx_weight_format
+          = plan.weight.dtype == SLIM_QDTYPE_MXFP8 ? SLIM_MX_FP8_E4M3 : SLIM_MX_FP4_E2M1;
+      plan.group_size = SLIM_MX_BLOCK_SIZE;
+    }
+  else if (!plan.fp8_weight
+           && !slim_qparams_config_init (
+               &plan.weight_cfg, plan.weight.dtype, plan.weight.symmetric,
+               weight_ext != NULL ? slim_qconfig_ext_get_max_bound (weight_ext) : 0, error))
     {
       g_prefix_error (error, "qconfig.weight: ");
       return FALSE;
     }
-  if (!slim_linear_quant_check_axes ("act", act_ext, error)
-      || !slim_linear_quant_check_axes ("weight", weight_ext, error))
-    return FALSE;
   if (plan.weight_method == SLIM_QMETHOD_GPTQ)
     {
       if (!slim_linear_quant_prepare_gptq (&plan, weight_ext, error))
@@ -491,7 +551,16 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
           return FALSE;
         }
     }
-  if (plan.act.dtype != SLIM_QDTYPE_FLOAT
+  if (plan.act.scope == SLIM_QSCOPE_PER_BLOCK && act_max_bound != 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.act.ext.max_bound: not supported with %s per_block (MX elements "
+                   "have no integer bound)",
+                   slim_qdtype_get_nick (plan.act.dtype));
+      return FALSE;
+    }
+  if (plan.act.dtype != SLIM_QDTYPE_FLOAT && plan.act.dtype != SLIM_QDTYPE_FP8_E4M3
+      && plan.act.scope != SLIM_QSCOPE_PER_BLOCK
       && !slim_qparams_config_init (&plan.act_cfg, plan.act.dtype, plan.act.symmetric,
                                     act_max_bound, error))
     {
@@ -543,6 +612,22 @@ slim_linear_quant_check_weight (const SlimLinearQuantPlan *plan,
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
                    "%s has NaN or infinite values", weight_name);
       return NULL;
+    }
+  if (plan->mx_weight)
+    {
+      /* E2M1 codes are packed two per byte along the input features
+       * (pack_fp4_to_uint8), so MXFP4 needs an even width; blocks of 32
+       * are zero-padded, as msModelSlim's reshape_to_blocks does */
+      if (plan->mx_weight_format == SLIM_MX_FP4_E2M1 && n_in % 2 != 0)
+        {
+          g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                       "%s (%s): mxfp4 packs two E2M1 codes per byte along the input "
+                       "features, but %s has %" G_GINT64_FORMAT " columns (odd)",
+                       module, plan->label, weight_name, n_in);
+          return NULL;
+        }
+      *out_n_params = n_out * slim_mx_n_blocks (n_in);
+      return weight;
     }
   if (plan->weight_method == SLIM_QMETHOD_GPTQ
           ? !slim_gptq_get_n_params (&plan->gptq, n_out, n_in, out_n_params, error)
@@ -616,6 +701,64 @@ slim_linear_quant_deploy_weights (SlimLayer *layer, SlimQLinear *record, SlimLin
   record->weight_offset = g_steal_pointer (&w->offset);
 }
 
+/* MXWeightPerBlockMinmax: blocks of 32 along the input features; the
+ * record keeps the elements (F8_E4M3FN, or F4X2_E2M1 codes) and the E8M0
+ * scales (U8, shared exponent + 127), the layer the dequantized weight. */
+static void
+slim_linear_quant_mx_weight (const SlimLinearQuantPlan *plan,
+                             SlimLayer *layer,
+                             SlimQLinear *record,
+                             const float *w /* [n_out, n_in] */)
+{
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  g_autofree char *scale_name = g_strconcat (record->module, ".weight_scale", NULL);
+  gint64 n_out = record->n_out, n_in = record->n_in, n_blocks = slim_mx_n_blocks (n_in);
+  g_autofree float *elements = g_new (float, n_out *n_in);          /* [n_out, n_in] */
+  g_autofree gint16 *shared_exp = g_new (gint16, n_out * n_blocks); /* [n_out, n_blocks] */
+  g_autoptr (SlimTensor) dequantized
+      = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in);
+  SlimDType dtype
+      = plan->mx_weight_format == SLIM_MX_FP8_E4M3 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_F4X2_E2M1;
+
+  slim_mx_quantize_rows (plan->mx_weight_format, w, n_out, n_in, elements, shared_exp);
+  record->weight_q = slim_tensor_new_2d (weight_name, dtype, n_out, n_in);
+  /* the elements are on the grid, so the dtype's conversion is exact */
+  slim_dtype_get_info (dtype)->from_f32 (elements, slim_tensor_get_data_mut (record->weight_q),
+                                         (gsize)(n_out * n_in));
+  record->weight_scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_U8, n_out, n_blocks);
+  slim_mx_scale_to_u8 (shared_exp, n_out * n_blocks,
+                       slim_tensor_get_data_mut (record->weight_scale));
+  slim_mx_dequantize_rows (elements, shared_exp, n_out, n_in,
+                           slim_tensor_get_data_mut (dequantized));
+  slim_layer_set_tensor (layer, dequantized);
+}
+
+/* WeightPerChannelMinmax for fp8_e4m3 (slim-fp8.h): the record keeps the
+ * float8_e4m3fn codes the saver writes, the (n_out, 1) scales and zero
+ * offsets; the layer the dequantized codes (the E4M3-rounded weight, which
+ * deployment computes with; msModelSlim's fake-quant forward uses the
+ * unrounded x / scale). */
+static void
+slim_linear_quant_fp8_weight (SlimLayer *layer,
+                              SlimQLinear *record,
+                              const float *w /* [n_out, n_in] */)
+{
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  g_autofree char *scale_name = g_strconcat (record->module, ".weight_scale", NULL);
+  g_autofree char *offset_name = g_strconcat (record->module, ".weight_offset", NULL);
+  gint64 n_out = record->n_out, n_in = record->n_in;
+  g_autoptr (SlimTensor) dequantized
+      = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+
+  record->weight_q = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F8_E4M3FN, n_out, n_in);
+  record->weight_scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_F32, n_out, 1);
+  record->weight_offset = slim_tensor_new_2d (offset_name, SLIM_DTYPE_F32, n_out, 1);
+  slim_fp8_quantize_weight_rows (w, n_out, n_in, slim_tensor_get_data_mut (record->weight_q),
+                                 slim_tensor_get_data_mut (record->weight_scale),
+                                 slim_tensor_get_data_mut (dequantized));
+  slim_layer_set_tensor (layer, dequantized);
+}
+
 /* Selects one linear: minmax weights are quantized now and replaced by
  * their dequantized values; gptq weights wait for postprocess. */
 static gboolean
@@ -645,7 +788,11 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   pending->record->group_size = plan->group_size;
   pending->record->n_out = n_out;
   pending->record->n_in = n_in;
-  if (plan->weight_method != SLIM_QMETHOD_GPTQ)
+  if (plan->mx_weight)
+    slim_linear_quant_mx_weight (plan, layer, pending->record, slim_tensor_get_data (weight));
+  else if (plan->fp8_weight)
+    slim_linear_quant_fp8_weight (layer, pending->record, slim_tensor_get_data (weight));
+  else if (plan->weight_method != SLIM_QMETHOD_GPTQ)
     {
       gboolean ok;
 
@@ -695,6 +842,7 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
            plan->weight_method == SLIM_QMETHOD_GPTQ  ? "selected (gptq)"
            : plan->weight_method == SLIM_QMETHOD_SSZ ? "quantized (ssz)"
            : plan->weight_method == SLIM_QMETHOD_HQQ ? "quantized (hqq)"
+           : plan->mx_weight                         ? "quantized (MX blocks of 32)"
                                                      : "quantized");
   return TRUE;
 }
@@ -744,7 +892,10 @@ slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
       slim_fake_quantize_rows (&plan->act_cfg, x, n_tokens, n_in, &scale, &offset, 1, x);
       return TRUE;
     case SLIM_QSCOPE_PER_TOKEN:
-      slim_fake_quantize_rows_dynamic (&plan->act_cfg, x, n_tokens, n_in, x);
+      if (plan->act.dtype == SLIM_QDTYPE_FP8_E4M3)
+        slim_fp8_fake_quantize_rows_dynamic (x, n_tokens, n_in, x);
+      else
+        slim_fake_quantize_rows_dynamic (&plan->act_cfg, x, n_tokens, n_in, x);
       return TRUE;
     case SLIM_QSCOPE_PD_MIX:
       /* ActPDMixMinmax: decode (static) range observed, prefill behaviour
@@ -754,9 +905,12 @@ slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
         return FALSE;
       slim_fake_quantize_rows_dynamic (&per_token_cfg, x, n_tokens, n_in, x);
       return TRUE;
+    case SLIM_QSCOPE_PER_BLOCK:
+      /* MXActPerBlockMinmax.forward is the identity during calibration
+       * (the deployed IR quantizes: slim_qlinear_apply_act) */
+      return TRUE;
     case SLIM_QSCOPE_PER_CHANNEL:
     case SLIM_QSCOPE_PER_GROUP:
-    case SLIM_QSCOPE_PER_BLOCK:
     case SLIM_QSCOPE_PER_HEAD:
     case SLIM_QSCOPE_DUAL_SCALE:
     default:
@@ -1215,7 +1369,8 @@ slim_linear_quant_processor_init (SlimLinearQuantProcessor *self)
 SLIM_PLUGIN_DEFINE (processor,
                     linear_quant,
                     SLIM_PLUGIN_NO_ALIASES,
-                    "Integer quantization of linear weights and activations (msModelSlim "
-                    "linear_quant: minmax, histogram and gptq; W8A8, W8A8_DYNAMIC, W8A16, "
-                    "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MIX)",
+                    "Quantization of linear weights and activations (msModelSlim "
+                    "linear_quant: minmax, histogram, gptq and ssz; W8A8, W8A8_DYNAMIC, W8A16, "
+                    "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MIX, MX per_block W8A8_MXFP8, "
+                    "W4A8_MXFP, W4A4_MXFP4, WFP8AFP8_DYNAMIC)",
                     slim_linear_quant_processor_get_type)

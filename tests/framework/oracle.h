@@ -21,8 +21,9 @@ extern "C"
 struct OracleArray
 {
   std::vector<int64_t> shape;
-  std::vector<float> f32; // float32 files
-  std::vector<int8_t> i8; // int8 files
+  std::vector<float> f32;  // float32 files
+  std::vector<int8_t> i8;  // int8 files
+  std::vector<uint8_t> u8; // uint8 files
 };
 
 // Loads oracle/<file>; a missing or unreadable file fails the test.
@@ -52,6 +53,10 @@ oracle_load (const std::string &file)
       out.i8.resize (n);
       std::memcpy (out.i8.data (), slim_tensor_get_data (t), n);
       break;
+    case SLIM_DTYPE_U8:
+      out.u8.resize (n);
+      std::memcpy (out.u8.data (), slim_tensor_get_data (t), n);
+      break;
     default:
       ADD_FAILURE () << path << ": unexpected dtype";
     }
@@ -73,4 +78,12 @@ oracle_i8 (const std::string &file)
   OracleArray a = oracle_load (file);
   EXPECT_FALSE (a.i8.empty ()) << file;
   return a.i8;
+}
+
+inline std::vector<uint8_t>
+oracle_u8 (const std::string &file)
+{
+  OracleArray a = oracle_load (file);
+  EXPECT_FALSE (a.u8.empty ()) << file;
+  return a.u8;
 }

@@ -6,13 +6,17 @@
 // over random float32 bit patterns.  All comparisons are bit-exact (no
 // tolerance): both versions implement the same rounding (nearest even)
 // and the same NaN rule (sign and top payload kept, quiet bit set), so any
-// difference is a bug.
+// difference is a bug.  float8 e5m2 and FP4 E2M1 (slim-minifloat.h) are
+// checked the same way: every code round-trips, fast == reference on every
+// midpoint and its neighbours and on a strided sweep of all float32 bit
+// patterns.
 #include "slim-test.h"
 
 #include <cmath>
 #include <cstring>
 
 #include "slim-dtype.h"
+#include "slim-minifloat.h"
 
 namespace
 {
@@ -106,6 +110,7 @@ TEST (DType, TableIsConsistent)
   // packed types have no safetensors name; everything else has one
   EXPECT_EQ (info (SLIM_DTYPE_I4X2)->safetensors_name, nullptr);
   EXPECT_EQ (info (SLIM_DTYPE_U4X2)->safetensors_name, nullptr);
+  EXPECT_EQ (info (SLIM_DTYPE_F4X2_E2M1)->safetensors_name, nullptr);
   SlimDType parsed;
   EXPECT_FALSE (slim_dtype_from_safetensors_name ("F7", &parsed));
   EXPECT_FALSE (slim_dtype_from_safetensors_name ("f32", &parsed));
@@ -289,6 +294,113 @@ TEST (DType, Float8E4M3FN)
   i->from_f32_ref (values.data (), ref.data (), values.size ());
   for (gsize k = 0; k < values.size (); k++)
     ASSERT_EQ (fast[k], ref[k]) << "value " << values[k];
+}
+
+// float8 e5m2: all 256 patterns round-trip (NaN codes give NaN), overflow
+// to infinity from 61440, ties to even, fast == reference.
+TEST (DType, Float8E5M2)
+{
+  const SlimDTypeInfo *i = info (SLIM_DTYPE_F8_E5M2);
+  guint n_nan = 0, n_inf = 0;
+  float max_value = 0.0f;
+  for (guint code = 0; code < 256; code++)
+    {
+      guint8 src = (guint8)code;
+      float fast = slim_f8_e5m2_to_f32 (src), ref = slim_f8_e5m2_to_f32_ref (src);
+      float row;
+      i->to_f32 (&src, &row, 1);
+      EXPECT_EQ (bits_of (row), bits_of (fast));
+      if (std::isnan (ref))
+        {
+          n_nan++;
+          EXPECT_TRUE (std::isnan (fast)) << code;
+          EXPECT_GT ((code & 0x7f), 0x7cu) << "NaN is S.11111.xx with xx != 0";
+          EXPECT_EQ (slim_f32_to_f8_e5m2 (fast) & 0x7fu, 0x7fu);
+          continue;
+        }
+      ASSERT_EQ (bits_of (fast), bits_of (ref)) << code;
+      if (std::isinf (fast))
+        n_inf++;
+      else
+        max_value = std::max (max_value, fast);
+      EXPECT_EQ (slim_f32_to_f8_e5m2 (fast), code) << "round trip of code " << code;
+      EXPECT_EQ (slim_f32_to_f8_e5m2_ref (fast), code) << "reference round trip " << code;
+    }
+  EXPECT_EQ (n_nan, 6u);
+  EXPECT_EQ (n_inf, 2u);
+  EXPECT_EQ (max_value, SLIM_F8_E5M2_MAX);
+  // overflow: below the midpoint 61440 stays finite, from it on infinity
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (61439.0f)), 57344.0f);
+  EXPECT_TRUE (std::isinf (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (61440.0f))));
+  EXPECT_EQ (slim_f32_to_f8_e5m2 (-INFINITY), 0xfcu);
+  // ties to even: 1.125 lies between 1.0 (mantissa 0) and 1.25 (mantissa 1)
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (1.125f)), 1.0f);
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (1.375f)), 1.5f);
+  // subnormals: 2^-16 smallest, half of it to zero (even), 1.5 units to 2
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (0x1p-16f)), 0x1p-16f);
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (0x1p-17f)), 0.0f);
+  EXPECT_EQ (slim_f8_e5m2_to_f32 (slim_f32_to_f8_e5m2 (0x3p-17f)), 0x1p-15f);
+  EXPECT_EQ (slim_f32_to_f8_e5m2 (-0.0f), 0x80u);
+
+  std::vector<float> values = random_floats (1u << 14, 11);
+  for (guint code = 0; code < 0x7b; code++)
+    {
+      float a = slim_f8_e5m2_to_f32 ((guint8)code);
+      float b = slim_f8_e5m2_to_f32 ((guint8)(code + 1));
+      float mid = (a + b) / 2; // 4 significant bits: exact
+      for (float v : { mid, -mid, std::nextafter (mid, INFINITY), std::nextafter (mid, -INFINITY) })
+        values.push_back (v);
+    }
+  for (guint32 b = 0; b < 0xffffffffu - 65521u; b += 65521u) // every 65521st bit pattern
+    values.push_back (float_of (b));
+  for (float v : values)
+    ASSERT_EQ (slim_f32_to_f8_e5m2 (v), slim_f32_to_f8_e5m2_ref (v)) << "value " << v;
+}
+
+// FP4 E2M1: the 16 codes, msModelSlim's nearest-first-index rule (ties to
+// the smaller magnitude), saturation, -0.0, fast == reference.
+TEST (DType, Fp4E2M1)
+{
+  const float expected[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f };
+  for (guint code = 0; code < 16; code++)
+    {
+      float v = slim_f4_e2m1_to_f32 ((guint8)code);
+      EXPECT_EQ (bits_of (v), bits_of (slim_f4_e2m1_to_f32_ref ((guint8)code))) << code;
+      EXPECT_EQ (bits_of (v), bits_of ((code & 8) ? -expected[code & 7] : expected[code & 7]))
+          << code;
+      EXPECT_EQ (slim_f32_to_f4_e2m1 (v), code) << "round trip of code " << code;
+      EXPECT_EQ (slim_f32_to_f4_e2m1_ref (v), code) << "reference round trip " << code;
+    }
+  // ties go to the smaller magnitude (argmin's first index)
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (0.25f), 0u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (0.75f), 1u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (2.5f), 4u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (-3.5f), 8u | 5u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (5.0f), 6u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (std::nextafter (5.0f, 6.0f)), 7u);
+  // saturation and specials
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (100.0f), 7u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (-INFINITY), 15u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (-0.0f), 8u);
+  EXPECT_EQ (slim_f32_to_f4_e2m1 (NAN), 0u);
+
+  std::vector<float> values = random_floats (1u << 14, 13);
+  for (guint code = 0; code < 7; code++)
+    {
+      float mid = (expected[code] + expected[code + 1]) / 2;
+      for (float v : { mid, -mid, std::nextafter (mid, INFINITY), std::nextafter (mid, -INFINITY) })
+        values.push_back (v);
+    }
+  for (guint32 b = 0; b < 0xffffffffu - 65521u; b += 65521u)
+    values.push_back (float_of (b));
+  for (float v : values)
+    ASSERT_EQ (slim_f32_to_f4_e2m1 (v), slim_f32_to_f4_e2m1_ref (v)) << "value " << v;
+  // the packed row: element 2i in the low nibble
+  const float row[4] = { 1.0f, -6.0f, 0.5f, 3.0f };
+  guint8 packed[2] = { 0, 0 };
+  info (SLIM_DTYPE_F4X2_E2M1)->from_f32 (row, packed, 4);
+  EXPECT_EQ (packed[0], 0xf2u);
+  EXPECT_EQ (packed[1], 0x51u);
 }
 
 // Every dtype: rows through fast and reference conversions give the same

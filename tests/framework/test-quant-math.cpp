@@ -451,6 +451,18 @@ static const LegalCombo legal_combos[] = {
   { { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PD_MIX, FALSE },
     { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, TRUE },
     "W8A8_MIX" },
+  { { SLIM_QDTYPE_MXFP8, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    { SLIM_QDTYPE_MXFP8, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    "W8A8_MXFP8" },
+  { { SLIM_QDTYPE_MXFP8, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    { SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    "W4A8_MXFP" },
+  { { SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    { SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_PER_BLOCK, TRUE },
+    "W4A4_MXFP4" },
+  { { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE },
+    { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE },
+    "WFP8AFP8_DYNAMIC" },
 };
 
 TEST (QScheme, EveryLegalCombinationHasItsLabel)
@@ -517,14 +529,14 @@ TEST (QScheme, IllegalCombinationsAreRejectedWithTheLegalList)
 
 TEST (QScheme, KnownButUnsupportedCombinations)
 {
-  SlimQScheme act = S (SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, true);
-  SlimQScheme weight = S (SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, true);
+  SlimQScheme act = S (SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, true);
+  SlimQScheme weight = S (SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, true);
   GError *error = nullptr;
   EXPECT_EQ (slim_qscheme_lookup_label (&act, &weight, &error), nullptr);
   GErrorPtr guard (error);
   ASSERT_NE (error, nullptr);
   EXPECT_TRUE (g_error_matches (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED));
-  EXPECT_NE (std::string (error->message).find ("WFP8AFP8_DYNAMIC"), std::string::npos);
+  EXPECT_NE (std::string (error->message).find ("W4A4_MXFP4_DUALSCALE"), std::string::npos);
 }
 
 TEST (QScheme, RegisteredQuantizers)

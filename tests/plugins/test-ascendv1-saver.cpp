@@ -41,6 +41,8 @@ const char *const kMix = "{dtype: int8, scope: pd_mix, symmetric: false, method:
 const char *const kChan8 = "{dtype: int8, scope: per_channel, symmetric: true, method: minmax}";
 const char *const kChan4 = "{dtype: int4, scope: per_channel, symmetric: true, method: minmax}";
 const char *const kNoDown = "exclude: [\"*down_proj*\"]\n";
+const char *const kMx8 = "{dtype: mxfp8, scope: per_block, symmetric: true, method: minmax}";
+const char *const kMx4 = "{dtype: mxfp4, scope: per_block, symmetric: true, method: minmax}";
 
 std::string
 group (const char *dtype, bool sym)
@@ -150,7 +152,15 @@ INSTANTIATE_TEST_SUITE_P (
         // W4A8_DYNAMIC is outside the priority list: float linears decide
         SaveCase{ "W4A8_DYNAMIC", kToken8, kChan4, kNoDown, "W4A8_DYNAMIC", "FLOAT", 0 },
         SaveCase{ "W4A4_DYNAMIC", kToken4, kChan4, "", "W4A4_DYNAMIC", "W4A4_DYNAMIC", 0 },
-        SaveCase{ "W8A8_MIX", kMix, kChan8, kNoDown, "W8A8_MIX", "W8A8_MIX", 0 }),
+        SaveCase{ "W8A8_MIX", kMix, kChan8, kNoDown, "W8A8_MIX", "W8A8_MIX", 0 },
+        // MX per_block: group_size 32; down_proj's 172 inputs pad to 6 blocks
+        SaveCase{ "W8A8_MXFP8", kMx8, kMx8, "", "W8A8_MXFP8", "W8A8_MXFP8", 32 },
+        SaveCase{ "W4A8_MXFP", kMx8, kMx4, "", "W4A8_MXFP", "W4A8_MXFP", 32 },
+        SaveCase{ "W4A4_MXFP4", kMx4, kMx4, "", "W4A4_MXFP4", "W4A4_MXFP4", 32 },
+        SaveCase{ "WFP8AFP8_DYNAMIC",
+                  "{dtype: fp8_e4m3, scope: per_token, symmetric: true, method: minmax}",
+                  "{dtype: fp8_e4m3, scope: per_channel, symmetric: true, method: minmax}", "",
+                  "WFP8AFP8_DYNAMIC", "WFP8AFP8_DYNAMIC", 0 }),
     [] (const ::testing::TestParamInfo<SaveCase> &info) { return std::string (info.param.name); });
 
 // The description JSON, byte for byte where the format is fixed: 4-space
@@ -674,4 +684,40 @@ TEST_F (BrokenFolders, StrayWeightFile)
       g_file_set_contents ((dir + "/quant_model_weights-00001-of-00001.safetensors").c_str (),
                            data.data (), (gssize)data.size (), nullptr));
   expect_rejected (dir, "stray weight file");
+}
+
+// MX folders: an E8M0 NaN scale (255), a weight_scale of the wrong shape
+// and a group_size other than 32 are each reported.
+TEST_F (BrokenFolders, MxScaleNanShapeAndGroupSize)
+{
+  std::string mx = quantize (harness_linear_quant_yaml (kMx4, kMx4), kSaver);
+  ASSERT_FALSE (mx.empty ());
+  std::vector<std::string> errors;
+  ASSERT_TRUE (CheckAscendV1Folder (mx, &errors)) << (errors.empty () ? "" : errors[0]);
+  {
+    std::string dir = copy_folder (mx);
+    rewrite (weights (dir), [] (SlimTensor *t) -> SlimTensor * {
+      if (std::string (slim_tensor_get_name (t)) == kM + ".weight_scale")
+        ((guint8 *)slim_tensor_get_data_mut (t))[3] = 255;
+      return t;
+    });
+    expect_rejected (dir, "E8M0's NaN");
+  }
+  {
+    std::string dir = copy_folder (mx);
+    rewrite (weights (dir), [] (SlimTensor *t) -> SlimTensor * {
+      if (std::string (slim_tensor_get_name (t)) != kM + ".weight_scale")
+        return t;
+      // one block column too few
+      return slim_tensor_new_2d (slim_tensor_get_name (t), SLIM_DTYPE_U8,
+                                 slim_tensor_get_dim (t, 0), slim_tensor_get_dim (t, 1) - 1);
+    });
+    expect_rejected (dir, kM + ".weight_scale");
+  }
+  {
+    std::string dir = copy_folder (mx);
+    replace_in_file (dir + "/quant_model_description.json", "\"group_size\": 32",
+                     "\"group_size\": 64");
+    expect_rejected (dir, "needs 32");
+  }
 }

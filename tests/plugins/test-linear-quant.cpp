@@ -451,7 +451,7 @@ INSTANTIATE_TEST_SUITE_P (
              "{dtype: int4, scope: per_channel, symmetric: true, method: ssz, ext: {axes: -1}}",
              slim_config_error_quark,
              SLIM_CONFIG_ERROR_UNSUPPORTED,
-             { "qconfig.weight.ext.axes", "MX per_block", "no MX quantizer" } },
+             { "qconfig.weight.ext.axes", "MX per_block", "remove the key" } },
         Bad{ "ActAxes",
              "{dtype: int8, scope: per_token, symmetric: true, method: minmax, ext: {axes: -1}}",
              "{dtype: int8, scope: per_channel, symmetric: true, method: ssz}",
