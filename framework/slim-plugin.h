@@ -73,6 +73,7 @@
 #include "slim-processor.h"
 #include "slim-linear-processor.h"
 #include "slim-smooth.h"
+#include "slim-flex-smooth.h"
 #include "slim-awq.h"
 #include "slim-kv-smooth.h"
 #include "slim-smooth-processor.h"
