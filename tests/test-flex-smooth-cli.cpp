@@ -6,8 +6,8 @@
 // - examples/dense-w8a8-flex-smooth.yaml (searched alpha/beta, then W8A8
 //   static) writes a folder the ascendv1 checker accepts, and `slimflow
 //   eval` of it stays close to the float model (bounds below);
-// - the kept calibration inputs spilled to HDF5 (--max_memory 1) give
-//   byte-identical output;
+// - the kept calibration inputs spilled to HDF5 (--max_memory 1), in a run
+//   killed after a layer and resumed, give byte-identical output;
 // - bad configurations stop before any work with exit 2 and a
 //   FILE:LINE:COL message, and leave nothing at save_path; an include
 //   pattern matching nothing is a warning.
@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <json-glib/json-glib.h>
 #include <string>
 
@@ -93,20 +94,29 @@ TEST (FlexSmoothCli, ExampleQuantizesAndStaysCloseToFloat)
   EXPECT_LT (f.kl, 0.01);
 }
 
-// Every kept input through the HDF5 spill file: the same bytes.
-TEST (FlexSmoothCli, SpilledKeptInputsChangeNoByte)
+// Every kept input through the HDF5 spill file (--max_memory 1), in a run
+// killed after decoder layer 1 and resumed: the bytes of an uninterrupted
+// resident run (the search state never crosses a layer; the pattern hits
+// do, through the checkpoint).
+TEST (FlexSmoothCli, SpilledAndResumedRunChangesNoByte)
 {
   std::string tmp = slim_test_make_tmpdir ();
   std::string config = quant_example ("dense-w8a8-flex-smooth.yaml");
   QuantChildOptions hdf5;
   hdf5.env = { { "SLIM_SPILL", "hdf5" } };
   QuantChild a = quant_cli (quant_args (tmp + "/resident", config));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
   std::vector<std::string> args = quant_args (tmp + "/spilled", config);
   args.push_back ("--max_memory");
   args.push_back ("1");
+  QuantChildOptions kill = hdf5;
+  kill.env.push_back ({ "SLIMFLOW_TEST_KILL_AFTER_LAYER", "1" });
+  QuantChild killed = quant_cli (args, kill);
+  ASSERT_EQ (killed.term_signal, SIGKILL) << killed.err;
+  args.push_back ("--resume");
   QuantChild b = quant_cli (args, hdf5);
-  ASSERT_EQ (a.exit_code, 0) << a.err;
   ASSERT_EQ (b.exit_code, 0) << b.err;
+  EXPECT_NE (b.err.find ("resuming"), std::string::npos) << b.err;
   auto da = quant_folder_digests (tmp + "/resident");
   EXPECT_GE (da.size (), 4u);
   EXPECT_EQ (da, quant_folder_digests (tmp + "/spilled"));
