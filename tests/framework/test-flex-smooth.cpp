@@ -24,7 +24,9 @@
 
 extern "C"
 {
+#include "slim-flex-awq-ssz.h"
 #include "slim-flex-smooth.h"
+#include "slim-qparams.h"
 #include "slim-smooth.h"
 }
 
@@ -286,6 +288,121 @@ TEST (FlexSmoothKernels, AccumulateErrorEqualsReference)
       EXPECT_NEAR (e1, e2, 1e-3 * e2) << n_tok;
       EXPECT_GT (e2, 0.0) << n_tok;
     }
+}
+
+} // namespace
+
+namespace
+{
+
+// flex_awq_ssz on UpDownSubgraph(up, down = w) with msModelSlim's glm_5
+// W4A8 qconfig (int8 per_token activations, int4 per_channel ssz weights,
+// ext.step 10): the error per alpha, the chosen alpha 0.5 and its error,
+// the activation means and the fusion scales.  Tolerances as above (the
+// curve goes through SSZ's float32 sums and two matmuls: rel 1e-5; the
+// means are float32 means of 64 values: rel 1e-6).
+TEST (FlexAwqSszOracle, UpDownW4A8)
+{
+  const std::string p = "flex_awq_ssz_up_down_w4a8.";
+  std::vector<float> x = oracle_f32 ("input.x.npy");
+  std::vector<float> w = oracle_f32 ("input.w.npy");
+  ASSERT_EQ (w.size (), (size_t)(N_Q * N_CH));
+  SlimSmoothStats *st = slim_smooth_stats_new (N_CH, FALSE);
+  slim_smooth_stats_update (st, x.data (), N_TOK);
+
+  struct Ctx
+  {
+    SlimFlexAwqWeightQuant quant;
+    const std::vector<float> *x, *w;
+    const SlimSmoothStats *st;
+    std::vector<float> ones, s, col, wdq;
+  } c;
+  GError *error = nullptr;
+  ASSERT_TRUE (slim_qparams_config_init (&c.quant.qparams, SLIM_QDTYPE_INT4, TRUE, 0, &error));
+  c.quant.ssz = TRUE;
+  slim_ssz_config_init (&c.quant.ssz_cfg, &c.quant.qparams);
+  c.quant.ssz_cfg.step = 10;
+  c.x = &x;
+  c.w = &w;
+  c.st = st;
+  c.ones.assign (N_CH, 1.0f);
+  c.s.resize (N_CH);
+  c.col.resize (N_CH);
+  c.wdq.resize (w.size ());
+  auto eval
+      = [] (double alpha, double beta, float *out, gpointer user_data, GError **err) -> gboolean {
+    Ctx *c = static_cast<Ctx *> (user_data);
+    double e = 0.0, r = 0.0;
+    slim_flex_candidate_scales (c->st->smooth, c->ones.data (), N_CH, alpha, beta, c->s.data ());
+    if (!slim_flex_awq_candidate_weight (&c->quant, c->w->data (), N_Q, N_CH, c->s.data (),
+                                         c->wdq.data (), err))
+      return FALSE;
+    slim_flex_awq_act_scales (c->st->min, c->st->max, c->s.data (), N_CH, c->col.data ());
+    EXPECT_TRUE (slim_flex_awq_accumulate_error (c->x->data (), N_TOK, N_CH, c->w->data (),
+                                                 c->wdq.data (), N_Q, c->s.data (), c->col.data (),
+                                                 &e, &r));
+    *out = slim_flex_error (e, r);
+    return TRUE;
+  };
+  std::vector<float> curve (SLIM_FLEX_GRID_POINTS);
+  double alpha = -1.0;
+  float best = 0.0f;
+  ASSERT_TRUE (slim_flex_awq_search_alpha (+eval, &c, &alpha, &best, curve.data (), &error))
+      << (error ? error->message : "");
+  expect_rel (curve, oracle_f64 (p + "mse_per_alpha.npy"), 1e-5, "mse_per_alpha");
+  EXPECT_DOUBLE_EQ (alpha, 0.5);
+  EXPECT_NEAR (best, 0.1291113793849945, 1e-5 * 0.1291113793849945);
+
+  std::vector<float> mean (N_CH);
+  for (int64_t j = 0; j < N_CH; j++)
+    {
+      double sum = 0.0;
+      for (int64_t t = 0; t < N_TOK; t++)
+        sum += std::fabs ((double)x[(size_t)(t * N_CH + j)]);
+      mean[(size_t)j] = (float)(sum / (double)N_TOK);
+    }
+  expect_rel (mean, oracle_f32 (p + "act_mean_abs.npy"), 1e-6, "act_mean_abs");
+  std::vector<float> scales (N_CH);
+  slim_smooth_scales (mean.data (), c.ones.data (), N_CH, alpha, 0.0, 1e-5f, 1e-5f, scales.data ());
+  expect_rel (scales, oracle_f32 (p + "fusion_scales.npy"), 1e-5, "fusion_scales");
+  slim_smooth_stats_free (st);
+}
+
+// The per-channel activation step and the sgemm kernel against the plain
+// twin (tolerances as for AccumulateErrorEqualsReference).
+TEST (FlexSmoothKernels, AwqAccumulateErrorEqualsReference)
+{
+  std::mt19937 gen (11);
+  std::normal_distribution<float> dist (0.0f, 1.0f);
+  const int64_t n_in = 80, n_out = 24, n_tok = 300;
+  std::vector<float> w ((size_t)(n_out * n_in)), wdq (w.size ()), s ((size_t)n_in),
+      x ((size_t)(n_tok * n_in)), mn ((size_t)n_in, INFINITY), mx ((size_t)n_in, -INFINITY),
+      col ((size_t)n_in);
+  for (float &v : w)
+    v = 0.05f * dist (gen);
+  for (float &v : x)
+    v = dist (gen);
+  for (int64_t j = 0; j < n_in; j++)
+    s[(size_t)j] = 0.5f + 0.02f * (float)j;
+  for (int64_t t = 0; t < n_tok; t++)
+    for (int64_t j = 0; j < n_in; j++)
+      {
+        mn[(size_t)j] = std::min (mn[(size_t)j], x[(size_t)(t * n_in + j)]);
+        mx[(size_t)j] = std::max (mx[(size_t)j], x[(size_t)(t * n_in + j)]);
+      }
+  SlimFlexAwqWeightQuant quant = {};
+  ASSERT_TRUE (slim_qparams_config_init (&quant.qparams, SLIM_QDTYPE_INT8, TRUE, 0, nullptr));
+  ASSERT_TRUE (slim_flex_awq_candidate_weight (&quant, w.data (), n_out, n_in, s.data (),
+                                               wdq.data (), nullptr));
+  slim_flex_awq_act_scales (mn.data (), mx.data (), s.data (), n_in, col.data ());
+  double e1 = 0.0, r1 = 0.0, e2 = 0.0, r2 = 0.0;
+  ASSERT_TRUE (slim_flex_awq_accumulate_error (x.data (), n_tok, n_in, w.data (), wdq.data (),
+                                               n_out, s.data (), col.data (), &e1, &r1));
+  ASSERT_TRUE (slim_flex_awq_accumulate_error_ref (x.data (), n_tok, n_in, w.data (), wdq.data (),
+                                                   n_out, s.data (), col.data (), &e2, &r2));
+  EXPECT_NEAR (r1, r2, 1e-5 * r2);
+  EXPECT_NEAR (e1, e2, 1e-3 * e2);
+  EXPECT_GT (e2, 0.0);
 }
 
 } // namespace
