@@ -39,7 +39,7 @@
  */
 #include "slim-plugin.h"
 
-#include <string.h>
+#include "flex-kept.h"
 
 #define SLIM_TYPE_FLEX_SMOOTH_PROCESSOR (slim_flex_smooth_processor_get_type ())
 G_DECLARE_FINAL_TYPE (SlimFlexSmoothProcessor,
@@ -47,20 +47,6 @@ G_DECLARE_FINAL_TYPE (SlimFlexSmoothProcessor,
                       SLIM,
                       FLEX_SMOOTH_PROCESSOR,
                       SlimSmoothProcessor)
-
-/* One kept calibration input of targets[0]: resident, or in the store. */
-typedef struct
-{
-  SlimTensor *resident; /* [n_tokens, n_in] or NULL when spilled */
-  char *key;            /* spill key when spilled */
-} SlimFlexChunk;
-
-/* The kept inputs of one subgraph. */
-typedef struct
-{
-  gint64 n_in;
-  GPtrArray *chunks; /* (SlimFlexChunk*) one per calibration sample */
-} SlimFlexKept;
 
 struct _SlimFlexSmoothProcessor
 {
@@ -71,10 +57,8 @@ struct _SlimFlexSmoothProcessor
 
   guint types; /* parsed enable_subgraph_type, set by validate */
   gboolean parsed;
-  gboolean search;        /* alpha or beta absent */
-  GHashTable *kept;       /* targets[0] -> SlimFlexKept* */
-  guint64 resident_bytes; /* of the kept chunks held in RAM */
-  guint n_spilled;        /* chunks put in the store this layer (keys) */
+  gboolean search;    /* alpha or beta absent */
+  SlimFlexKept *kept; /* targets[0]'s inputs of the layer (search) */
 };
 
 /* clang-format off */
@@ -97,47 +81,6 @@ static const SlimPropertyDecl slim_flex_smooth_properties[] = {
 G_DEFINE_FINAL_TYPE (SlimFlexSmoothProcessor,
                      slim_flex_smooth_processor,
                      SLIM_TYPE_SMOOTH_PROCESSOR)
-
-static void
-slim_flex_chunk_free (SlimFlexChunk *chunk)
-{
-  g_clear_pointer (&chunk->resident, slim_tensor_unref);
-  g_free (chunk->key);
-  g_free (chunk);
-}
-
-static void
-slim_flex_kept_free (SlimFlexKept *kept)
-{
-  g_ptr_array_unref (kept->chunks);
-  g_free (kept);
-}
-
-/* Drops every kept input of the layer, spilled ones from the store. */
-static gboolean
-slim_flex_smooth_processor_clear_kept (SlimFlexSmoothProcessor *self, GError **error)
-{
-  SlimSpill *spill = slim_processor_get_keep_spill (SLIM_PROCESSOR (self));
-  GHashTableIter iter;
-  gpointer value;
-  gboolean ok = TRUE;
-
-  g_hash_table_iter_init (&iter, self->kept);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      SlimFlexKept *kept = value;
-      for (guint i = 0; i < kept->chunks->len; i++)
-        {
-          SlimFlexChunk *chunk = g_ptr_array_index (kept->chunks, i);
-          if (chunk->key != NULL && spill != NULL && ok)
-            ok = slim_spill_remove (spill, chunk->key, error);
-        }
-    }
-  g_hash_table_remove_all (self->kept);
-  self->resident_bytes = 0;
-  self->n_spilled = 0;
-  return ok;
-}
 
 static gboolean
 slim_flex_smooth_processor_parse (SlimFlexSmoothProcessor *self, GError **error)
@@ -185,7 +128,7 @@ slim_flex_smooth_processor_pre_run (SlimProcessor *processor, SlimModel *model, 
 static gboolean
 slim_flex_smooth_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
 {
-  if (!slim_flex_smooth_processor_clear_kept (SLIM_FLEX_SMOOTH_PROCESSOR (processor), error))
+  if (!slim_flex_kept_clear (SLIM_FLEX_SMOOTH_PROCESSOR (processor)->kept, error))
     return FALSE;
   return SLIM_PROCESSOR_CLASS (slim_flex_smooth_processor_parent_class)
       ->preprocess (processor, layer, error);
@@ -199,7 +142,7 @@ slim_flex_smooth_processor_postprocess (SlimProcessor *processor, SlimLayer *lay
                     ->postprocess (processor, layer, error);
 
   /* free the kept inputs even after a failure; report the first error */
-  if (!slim_flex_smooth_processor_clear_kept (self, ok ? error : NULL))
+  if (!slim_flex_kept_clear (self->kept, ok ? error : NULL))
     ok = FALSE;
   return ok;
 }
@@ -225,71 +168,10 @@ slim_flex_smooth_processor_observe_input (SlimSmoothProcessor *processor,
                                           GError **error)
 {
   SlimFlexSmoothProcessor *self = SLIM_FLEX_SMOOTH_PROCESSOR (processor);
-  SlimProcessor *base = SLIM_PROCESSOR (processor);
-  SlimFlexKept *kept;
-  SlimFlexChunk *chunk;
-  g_autoptr (SlimTensor) copy = NULL;
-  const guint64 bytes = (guint64)n_tokens * (guint64)n_in * sizeof (float);
-  const guint64 budget = slim_processor_get_keep_budget (base);
 
-  if (!self->search || n_tokens <= 0)
+  if (!self->search)
     return TRUE; /* fixed alpha and beta need the statistics only */
-  kept = g_hash_table_lookup (self->kept, subgraph->targets[0]);
-  if (kept == NULL)
-    {
-      kept = g_new0 (SlimFlexKept, 1);
-      kept->n_in = n_in;
-      kept->chunks = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_flex_chunk_free);
-      g_hash_table_insert (self->kept, g_strdup (subgraph->targets[0]), kept);
-    }
-  else if (kept->n_in != n_in)
-    {
-      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
-                   "flex_smooth_quant: the input of %s has %" G_GINT64_FORMAT
-                   " channels, earlier %" G_GINT64_FORMAT,
-                   subgraph->targets[0], n_in, kept->n_in);
-      return FALSE;
-    }
-  copy = slim_tensor_new_2d (subgraph->targets[0], SLIM_DTYPE_F32, n_tokens, n_in);
-  memcpy (slim_tensor_get_data_mut (copy), x, (gsize)bytes);
-  chunk = g_new0 (SlimFlexChunk, 1);
-  if (self->resident_bytes + bytes <= budget)
-    {
-      chunk->resident = g_steal_pointer (&copy);
-      self->resident_bytes += bytes;
-    }
-  else
-    {
-      SlimSpill *spill = slim_processor_get_keep_spill (base);
-
-      if (spill == NULL)
-        {
-          g_free (chunk);
-          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_OUT_OF_MEMORY,
-                       "flex_smooth_quant: the kept inputs of this layer exceed the memory "
-                       "budget and there is no spill store");
-          return FALSE;
-        }
-      chunk->key = g_strdup_printf ("flex_smooth_quant/%u", self->n_spilled++);
-      if (!slim_spill_put (spill, chunk->key, copy, error))
-        {
-          slim_flex_chunk_free (chunk);
-          g_prefix_error (error,
-                          "flex_smooth_quant: keeping the input of %s: ", subgraph->targets[0]);
-          return FALSE;
-        }
-    }
-  g_ptr_array_add (kept->chunks, chunk);
-  return TRUE;
-}
-
-/* transfer full: chunk i of kept (read back from the store if spilled). */
-static SlimTensor *
-slim_flex_chunk_get (SlimFlexSmoothProcessor *self, SlimFlexChunk *chunk, GError **error)
-{
-  if (chunk->resident != NULL)
-    return slim_tensor_ref (chunk->resident);
-  return slim_spill_get (slim_processor_get_keep_spill (SLIM_PROCESSOR (self)), chunk->key, error);
+  return slim_flex_kept_add (self->kept, subgraph->targets[0], x, n_tokens, n_in, error);
 }
 
 /* ---- the search ---------------------------------------------------------- */
@@ -298,8 +180,9 @@ slim_flex_chunk_get (SlimFlexSmoothProcessor *self, SlimFlexChunk *chunk, GError
  * rows msModelSlim concatenates), targets[0] otherwise. */
 typedef struct
 {
-  SlimFlexSmoothProcessor *self;
   SlimFlexKept *kept;
+  const char *module; /* targets[0] */
+  guint n_chunks;
   const float *act_max; /* [n_in] */
   const float *w_max;   /* [n_in] column max |W| over the blocks, unclamped */
   gint64 n_in;
@@ -322,16 +205,12 @@ slim_flex_eval (double alpha, double beta, float *out_error, gpointer user_data,
                                   ev->scales, g_ptr_array_index (ev->wq, b));
     }
   /* each chunk read once per candidate, against every block */
-  for (guint i = 0; i < ev->kept->chunks->len; i++)
+  for (guint i = 0; i < ev->n_chunks; i++)
     {
-      g_autoptr (SlimTensor) x
-          = slim_flex_chunk_get (ev->self, g_ptr_array_index (ev->kept->chunks, i), error);
+      g_autoptr (SlimTensor) x = slim_flex_kept_get (ev->kept, ev->module, i, error);
 
       if (x == NULL)
-        {
-          g_prefix_error (error, "flex_smooth_quant: reading a kept input back: ");
-          return FALSE;
-        }
+        return FALSE;
       for (guint b = 0; b < ev->blocks->len; b++)
         {
           SlimTensor *w = g_ptr_array_index (ev->blocks, b);
@@ -390,11 +269,15 @@ slim_flex_smooth_processor_search_scales (SlimSmoothProcessor *processor,
     }
   if (self->search)
     {
-      SlimFlexKept *kept = g_hash_table_lookup (self->kept, subgraph->targets[0]);
-      SlimFlexEval ev = { self, kept, stats->smooth, w_max, n, blocks, cand, wq };
+      gint64 kept_n_in = 0;
+      const guint n_chunks
+          = slim_flex_kept_get_n_chunks (self->kept, subgraph->targets[0], &kept_n_in);
+      SlimFlexEval ev = {
+        self->kept, subgraph->targets[0], n_chunks, stats->smooth, w_max, n, blocks, cand, wq
+      };
       float best = 0.0f;
 
-      if (kept == NULL || kept->chunks->len == 0 || kept->n_in != n)
+      if (n_chunks == 0 || kept_n_in != n)
         {
           g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
                        "flex_smooth_quant: no kept inputs of %s", subgraph->targets[0]);
@@ -442,8 +325,7 @@ slim_flex_smooth_processor_finalize (GObject *object)
 {
   SlimFlexSmoothProcessor *self = SLIM_FLEX_SMOOTH_PROCESSOR (object);
 
-  slim_flex_smooth_processor_clear_kept (self, NULL);
-  g_hash_table_unref (self->kept);
+  g_clear_pointer (&self->kept, slim_flex_kept_free);
   G_OBJECT_CLASS (slim_flex_smooth_processor_parent_class)->finalize (object);
 }
 
@@ -468,8 +350,7 @@ slim_flex_smooth_processor_class_init (SlimFlexSmoothProcessorClass *klass)
 static void
 slim_flex_smooth_processor_init (SlimFlexSmoothProcessor *self)
 {
-  self->kept = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify)slim_flex_kept_free);
+  self->kept = slim_flex_kept_new (SLIM_PROCESSOR (self), "flex_smooth_quant");
 }
 
 SLIM_PLUGIN_DEFINE (processor,

@@ -33,6 +33,7 @@ harness_registry ()
          "processors/slim-processor-float_sparse.so",
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "processors/slim-processor-flex_smooth_quant.so",
+         "processors/slim-processor-flex_awq_ssz.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;

@@ -175,6 +175,12 @@ TEST_P (FlexFusionExact, LogitsUnchanged)
 
 const char *const kFixed = "type: flex_smooth_quant\nalpha: 0.6\nbeta: 0.4\n";
 const char *const kSearch = "type: flex_smooth\n";
+#define W4A8_SSZ_QCONFIG                                                                           \
+  "qconfig:\n"                                                                                     \
+  "  act: {scope: per_token, dtype: int8, symmetric: true, method: minmax}\n"                      \
+  "  weight: {scope: per_channel, dtype: int4, symmetric: true, method: ssz, ext: {step: 10}}\n"
+const char *const kAwqSsz = "type: flex_awq_ssz\n" W4A8_SSZ_QCONFIG;
+const char *const kAwqSszFixed = "type: flex_awq_ssz\nalpha: 0.5\n" W4A8_SSZ_QCONFIG;
 
 INSTANTIATE_TEST_SUITE_P (
     Models,
@@ -183,7 +189,9 @@ INSTANTIATE_TEST_SUITE_P (
                        ExactCase{ "tiny-random-qwen2", kSearch, "qwen2_search" },
                        ExactCase{ "tiny-random-mistral", kSearch, "mistral_search" },
                        ExactCase{ "tiny-random-mixtral-moe", kSearch, "mixtral_search" },
-                       ExactCase{ "tiny-random-qwen2-moe", kFixed, "qwen2_moe_fixed" }),
+                       ExactCase{ "tiny-random-qwen2-moe", kFixed, "qwen2_moe_fixed" },
+                       ExactCase{ "tiny-random-qwen2", kAwqSsz, "qwen2_awq_ssz_search" },
+                       ExactCase{ "tiny-random-mistral", kAwqSszFixed, "mistral_awq_ssz_fixed" }),
     [] (const ::testing::TestParamInfo<ExactCase> &info) {
       return std::string (info.param.label);
     });
@@ -489,6 +497,139 @@ TEST (FlexSmoothProcessor, ConfigurationAndCapabilities)
     ASSERT_TRUE (half);
     EXPECT_EQ (config_error ("type: flex_smooth_quant\nalpha: 0.3\n"), "");
     EXPECT_FALSE (slim_processor_supports_distributed (half.get ()));
+  }
+}
+
+// flex_awq_ssz on qwen2 layer 0: the searched alpha of up-down (the
+// W4A8 SSZ quantizer scoring X / max|X|^alpha against down_proj, on the
+// recorded inputs), fused as clamp (mean|x|^alpha, 1e-5); ov with a fixed
+// alpha follows the max rule (group maxima of the means).
+TEST (FlexAwqSszProcessor, ScalesFollowFromRecordedInputs)
+{
+  GObjectPtr<SlimProcessor> p
+      = make ("type: flex_awq_ssz\nenable_subgraph_type: [up-down]\n" W4A8_SSZ_QCONFIG);
+  ASSERT_TRUE (p);
+  LayerRun run;
+  run_layer0 (p.get (), { "mlp.down_proj" }, &run);
+  InputRecorder::Rec &rec = run.rec.recs["model.layers.0.mlp.down_proj"];
+  ASSERT_NE (rec.stats, nullptr);
+  const int64_t n = rec.stats->n_channels;
+  std::vector<float> mean ((size_t)n), ones ((size_t)n, 1.0f);
+  {
+    std::vector<double> sum ((size_t)n, 0.0);
+    int64_t tokens = 0;
+    for (const std::vector<float> &x : rec.chunks)
+      {
+        for (size_t i = 0; i < x.size (); i++)
+          sum[i % (size_t)n] += std::fabs ((double)x[i]);
+        tokens += (int64_t)x.size () / n;
+      }
+    for (int64_t j = 0; j < n; j++)
+      mean[(size_t)j] = (float)(sum[(size_t)j] / (double)tokens);
+  }
+  struct Ctx
+  {
+    SlimFlexAwqWeightQuant quant;
+    const std::vector<std::vector<float> > *chunks;
+    const SlimSmoothStats *st;
+    const float *w;
+    int64_t n_out, n;
+    std::vector<float> ones, s, col, wdq;
+  } c;
+  int64_t no, ni;
+  c.w = weight_of (run.orig.get (), "mlp.down_proj", &no, &ni);
+  ASSERT_EQ (ni, n);
+  ASSERT_TRUE (slim_qparams_config_init (&c.quant.qparams, SLIM_QDTYPE_INT4, TRUE, 0, nullptr));
+  c.quant.ssz = TRUE;
+  slim_ssz_config_init (&c.quant.ssz_cfg, &c.quant.qparams);
+  c.quant.ssz_cfg.step = 10;
+  c.chunks = &rec.chunks;
+  c.st = rec.stats;
+  c.n_out = no;
+  c.n = n;
+  c.ones = ones;
+  c.s.resize ((size_t)n);
+  c.col.resize ((size_t)n);
+  c.wdq.resize ((size_t)(no * n));
+  auto eval
+      = [] (double alpha, double beta, float *out, gpointer user_data, GError **err) -> gboolean {
+    Ctx *c = static_cast<Ctx *> (user_data);
+    double e = 0.0, r = 0.0;
+    slim_flex_candidate_scales (c->st->smooth, c->ones.data (), c->n, alpha, beta, c->s.data ());
+    slim_flex_awq_act_scales (c->st->min, c->st->max, c->s.data (), c->n, c->col.data ());
+    if (!slim_flex_awq_candidate_weight (&c->quant, c->w, c->n_out, c->n, c->s.data (),
+                                         c->wdq.data (), err))
+      return FALSE;
+    for (const std::vector<float> &x : *c->chunks)
+      slim_flex_awq_accumulate_error (x.data (), (int64_t)x.size () / c->n, c->n, c->w,
+                                      c->wdq.data (), c->n_out, c->s.data (), c->col.data (), &e,
+                                      &r);
+    *out = slim_flex_error (e, r);
+    return TRUE;
+  };
+  double alpha = -1.0;
+  std::vector<float> curve (SLIM_FLEX_GRID_POINTS);
+  ASSERT_TRUE (slim_flex_awq_search_alpha (+eval, &c, &alpha, nullptr, curve.data (), nullptr));
+  EXPECT_NE (*std::min_element (curve.begin (), curve.end ()),
+             *std::max_element (curve.begin (), curve.end ()));
+  std::vector<float> want ((size_t)n);
+  slim_smooth_scales_ref (mean.data (), ones.data (), n, alpha, 0.0, 1e-5f, 1e-5f, want.data ());
+  expect_scales (p.get (), "mlp.down_proj", SLIM_SMOOTH_SCALES_INPUT, want);
+  expect_scales (p.get (), "mlp.up_proj", SLIM_SMOOTH_SCALES_OUTPUT, want);
+  RecordProperty ("alpha", std::to_string (alpha));
+
+  // ov, alpha 0.5: v_scales = max over each kv group of the means, ^0.5
+  GObjectPtr<SlimProcessor> q
+      = make ("type: flex_awq_ssz\nalpha: 0.5\nenable_subgraph_type: [ov]\n" W4A8_SSZ_QCONFIG);
+  ASSERT_TRUE (q);
+  LayerRun run2;
+  run_layer0 (q.get (), { "self_attn.o_proj" }, &run2);
+  InputRecorder::Rec &orec = run2.rec.recs["model.layers.0.self_attn.o_proj"];
+  ASSERT_NE (orec.stats, nullptr);
+  const SlimModelConfig *config = run2.config;
+  const int64_t hd = config->head_dim, group = config->n_heads / config->n_kv_heads;
+  EXPECT_GT (group, 1) << "the case is meant to cover GQA";
+  std::vector<double> osum ((size_t)orec.stats->n_channels, 0.0);
+  int64_t otok = 0;
+  for (const std::vector<float> &x : orec.chunks)
+    {
+      for (size_t i = 0; i < x.size (); i++)
+        osum[i % osum.size ()] += std::fabs ((double)x[i]);
+      otok += (int64_t)(x.size () / osum.size ());
+    }
+  std::vector<float> v ((size_t)(config->n_kv_heads * hd));
+  for (int64_t g = 0; g < config->n_kv_heads; g++)
+    for (int64_t d = 0; d < hd; d++)
+      {
+        float m = 0.0f;
+        for (int64_t h = 0; h < group; h++)
+          m = std::max (m, (float)(osum[(size_t)((g * group + h) * hd + d)] / (double)otok));
+        v[(size_t)(g * hd + d)] = std::max (std::sqrt (m), 1e-5f);
+      }
+  expect_scales (q.get (), "self_attn.v_proj", SLIM_SMOOTH_SCALES_OUTPUT, v);
+}
+
+TEST (FlexAwqSszProcessor, Configuration)
+{
+  EXPECT_EQ (config_error (kAwqSsz), "");
+  GObjectPtr<SlimProcessor> a = make (kAwqSsz);
+  ASSERT_TRUE (a);
+  EXPECT_STREQ (slim_processor_get_type_name (a.get ()), "flex_awq_ssz");
+  EXPECT_FALSE (slim_processor_supports_distributed (a.get ()));
+  EXPECT_TRUE (slim_processor_can_resume (a.get ()));
+  std::string e = config_error ("type: flex_awq_ssz\n");
+  EXPECT_NE (e.find ("qconfig"), std::string::npos) << e;
+  e = config_error (
+      "type: flex_awq_ssz\nqconfig:\n"
+      "  act: {scope: per_tensor, dtype: int8, symmetric: false, method: minmax}\n"
+      "  weight: {scope: per_channel, dtype: int8, symmetric: true, method: minmax}\n");
+  EXPECT_NE (e.find ("qconfig act"), std::string::npos) << e;
+  EXPECT_NE (e.find ("the search emulates msModelSlim's dynamic IRs"), std::string::npos) << e;
+  e = config_error ("type: flex_awq_ssz\nalpha: 1.0\n" W4A8_SSZ_QCONFIG);
+  EXPECT_NE (e.find ("alpha must be in the open range (0, 1)"), std::string::npos) << e;
+  {
+    ScopedExpectLog warn (G_LOG_LEVEL_WARNING, "beta = 0.4 is unused");
+    EXPECT_EQ (config_error ("type: flex_awq_ssz\nbeta: 0.4\n" W4A8_SSZ_QCONFIG), "");
   }
 }
 
