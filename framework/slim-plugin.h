@@ -75,6 +75,8 @@
 #include "slim-processor.h"
 #include "slim-linear-processor.h"
 #include "slim-smooth.h"
+#include "slim-flex-smooth.h"
+#include "slim-flex-awq-ssz.h"
 #include "slim-awq.h"
 #include "slim-kv-smooth.h"
 #include "slim-smooth-processor.h"

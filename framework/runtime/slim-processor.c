@@ -9,11 +9,20 @@
 #include "slim-plugin-private.h"
 #include "slim-property.h"
 
-G_DEFINE_ABSTRACT_TYPE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
+typedef struct
+{
+  SlimSpill *keep_spill; /* (nullable) (owned) */
+  guint64 keep_budget;
+} SlimProcessorPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
 
 static void
 slim_processor_finalize (GObject *object)
 {
+  SlimProcessorPrivate *priv = slim_processor_get_instance_private (SLIM_PROCESSOR (object));
+
+  g_clear_object (&priv->keep_spill);
   /* the property fields of every table in the plugin's ancestry */
   slim_properties_clear (object);
   G_OBJECT_CLASS (slim_processor_parent_class)->finalize (object);
@@ -29,6 +38,35 @@ slim_processor_class_init (SlimProcessorClass *klass)
 static void
 slim_processor_init (SlimProcessor *self)
 {
+  SlimProcessorPrivate *priv = slim_processor_get_instance_private (self);
+
+  priv->keep_budget = G_MAXUINT64;
+}
+
+void
+slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, guint64 budget_bytes)
+{
+  SlimProcessorPrivate *priv;
+
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  g_return_if_fail (spill == NULL || SLIM_IS_SPILL (spill));
+  priv = slim_processor_get_instance_private (self);
+  g_set_object (&priv->keep_spill, spill);
+  priv->keep_budget = budget_bytes;
+}
+
+SlimSpill *
+slim_processor_get_keep_spill (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->keep_spill;
+}
+
+guint64
+slim_processor_get_keep_budget (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), G_MAXUINT64);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->keep_budget;
 }
 
 gboolean

@@ -27,6 +27,7 @@
 #include <gio/gio.h>
 #include "slim-layer.h"
 #include "slim-model.h"
+#include "slim-spill.h"
 
 G_BEGIN_DECLS
 
@@ -227,6 +228,23 @@ gboolean slim_processor_needs_kv_cache (SlimProcessor *self);
 gboolean slim_processor_supports_distributed (SlimProcessor *self);
 gboolean slim_processor_refreshes_outputs (SlimProcessor *self);
 gboolean slim_processor_distributed_ordered (SlimProcessor *self);
+
+/**
+ * slim_processor_set_keep_storage:
+ * @self: a processor
+ * @spill: (nullable) (transfer none): the run's spill store
+ * @budget_bytes: bytes of calibration data the processor may keep in RAM
+ *   for one layer before the rest goes to @spill (G_MAXUINT64: no limit)
+ *
+ * Where a processor keeps per-layer calibration data it needs whole (the
+ * inputs flex_smooth_quant searches on).  The scheduler sets it before
+ * pre_run (slim-schedule.h); a processor run without a scheduler has no
+ * store and no limit.
+ */
+void slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, guint64 budget_bytes);
+/* The store (transfer none, nullable) and the budget set above. */
+SlimSpill *slim_processor_get_keep_spill (SlimProcessor *self);
+guint64 slim_processor_get_keep_budget (SlimProcessor *self);
 
 /* The YAML type name the plugin was registered with ("linear_quant"), or
  * NULL for a type never added to a registry.  transfer none. */

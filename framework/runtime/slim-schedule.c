@@ -605,11 +605,15 @@ schedule_run (SlimRunContext *ctx,
     s.spill = slim_spill_new (SLIM_SPILL_KIND_MEMORY, NULL, error);
   if (s.spill == NULL)
     goto out;
-  /* Two sets share the budget; 0 means no limit. */
-  budget = ctx->max_memory_bytes == 0 ? G_MAXUINT64 : ctx->max_memory_bytes / 2;
+  /* Three shares of the budget: this layer's inputs, the next layer's, and
+   * what a processor keeps of one layer (processors run one after another
+   * and free what they kept in postprocess); 0 means no limit. */
+  budget = ctx->max_memory_bytes == 0 ? G_MAXUINT64 : ctx->max_memory_bytes / 3;
   s.cur = slim_activations_new ("inputs_a", MAX (s.n_samples, 1), budget, s.spill);
   s.next = slim_activations_new ("inputs_b", MAX (s.n_samples, 1), budget, s.spill);
 
+  for (guint p = 0; p < ctx->processors->len; p++)
+    slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
       goto out;

@@ -36,10 +36,12 @@
  * and layers 0..k are skipped and the loop above goes on from k + 1.  The
  * output is byte-identical to that of an uninterrupted run.
  *
- * Inputs between layers live in two SlimActivations sharing
- * ctx->max_memory_bytes (half each); samples beyond it go to the HDF5
- * spill file of ctx->work_dir.  Every forward runs one sample at a time,
- * so the result does not depend on where a sample was kept.
+ * Inputs between layers live in two SlimActivations, each with a third of
+ * ctx->max_memory_bytes; the last third is what a processor may keep of
+ * one layer (slim_processor_set_keep_storage: the inputs a search needs).
+ * Samples beyond a share go to the HDF5 spill file of ctx->work_dir.
+ * Every forward runs one sample at a time, so the result does not depend
+ * on where a sample was kept.
  *
  * Test hook: when the environment variable SLIMFLOW_TEST_KILL_AFTER_LAYER
  * is set to k, the process raises SIGKILL on itself right after the

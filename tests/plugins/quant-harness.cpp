@@ -34,6 +34,9 @@ harness_registry ()
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so",
          "savers/slim-saver-compressed_tensors.so" })
+         "processors/slim-processor-flex_smooth_quant.so",
+         "processors/slim-processor-flex_awq_ssz.so",
+         "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
       if (!slim_registry_load_module (registry, (plugins + file).c_str (), &error))
