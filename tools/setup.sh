@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages slimflow needs (only those missing), using
-# sudo when not root, then configures and builds into ./build (or $1).
+# sudo when not root, then configures and builds into ./build (or $1) and
+# installs llama.cpp for the gguf tests there (tools/setup-llama-cpp.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,3 +38,6 @@ if [ ! -f "$build_dir/build.ninja" ]; then
   meson setup "$build_dir" "$top" "$@"
 fi
 ninja -C "$build_dir"
+
+# llama.cpp for the gguf tests (npm node-llama-cpp, prebuilt CPU binaries)
+bash "$top/tools/setup-llama-cpp.sh" "$build_dir"

@@ -106,3 +106,43 @@ slim_gguf_q4_1_decode (const guint8 *in, float *y)
       y[j + 16] = d * (float)(in[4 + j] >> 4) + m;
     }
 }
+
+gboolean
+slim_gguf_q8_0_pack (const gint8 *q, float scale, guint8 *out)
+{
+  put_f16 (out, scale);
+  for (int j = 0; j < SLIM_GGUF_BLOCK; j++)
+    out[2 + j] = (guint8)q[j];
+  return TRUE;
+}
+
+/* The 16 bytes of nibbles n = q + 8; FALSE when a q is outside [-8, 7]. */
+static gboolean
+pack_nibbles (const gint8 *q, guint8 *qs)
+{
+  for (int j = 0; j < SLIM_GGUF_BLOCK; j++)
+    if (q[j] < -8 || q[j] > 7)
+      return FALSE;
+  for (int j = 0; j < SLIM_GGUF_BLOCK / 2; j++)
+    qs[j] = (guint8)((q[j] + 8) | ((q[j + 16] + 8) << 4));
+  return TRUE;
+}
+
+gboolean
+slim_gguf_q4_0_pack (const gint8 *q, float scale, guint8 *out)
+{
+  if (!pack_nibbles (q, out + 2))
+    return FALSE;
+  put_f16 (out, scale);
+  return TRUE;
+}
+
+gboolean
+slim_gguf_q4_1_pack (const gint8 *q, float scale, float offset, guint8 *out)
+{
+  if (!pack_nibbles (q, out + 4))
+    return FALSE;
+  put_f16 (out, scale);
+  put_f16 (out + 2, -scale * (8.0f + offset));
+  return TRUE;
+}

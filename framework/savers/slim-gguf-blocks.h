@@ -32,4 +32,16 @@ void slim_gguf_q8_0_decode (const guint8 *in, float *y);
 void slim_gguf_q4_0_decode (const guint8 *in, float *y);
 void slim_gguf_q4_1_decode (const guint8 *in, float *y);
 
+/* Blocks from integer codes slimflow already chose (the gguf saver writes
+ * a quantizer's own results, so the file holds exactly its integers; only
+ * d and m are rounded to f16).  @q: [32] codes.
+ *   Q8_0  q in [-128, 127], x = scale * q
+ *   Q4_0  q in [-8, 7],     x = scale * q        (stored as n = q + 8)
+ *   Q4_1  q in [-8, 7],     x = scale * (q - offset)
+ *         (stored as n = q + 8, d = scale, m = -scale * (8 + offset))
+ * Return FALSE (writing nothing) when a code is out of range. */
+gboolean slim_gguf_q8_0_pack (const gint8 *q, float scale, guint8 *out);
+gboolean slim_gguf_q4_0_pack (const gint8 *q, float scale, guint8 *out);
+gboolean slim_gguf_q4_1_pack (const gint8 *q, float scale, float offset, guint8 *out);
+
 G_END_DECLS

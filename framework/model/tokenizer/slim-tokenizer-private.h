@@ -74,6 +74,11 @@ struct _SlimTokenizer
   gint64 vocab_size;
 
   SlimMergeMap merges;
+  gint64 n_merges;
+  /* (n_piece_rank) SentencePiece style: the rank of the first merge that
+   * produces the piece, G_MAXINT32 when none does; NULL for byte-level */
+  gint32 *piece_rank;
+  gint64 n_piece_rank;     /* the vocabulary size when the merges were read */
   gboolean piece_priority; /* SentencePiece-style: priority of the merged piece */
   gboolean byte_fallback;
   gboolean ignore_merges;

@@ -127,6 +127,7 @@ slim_tokenizer_finalize (GObject *object)
   g_clear_pointer (&self->id_to_token, g_ptr_array_unref);
   g_free (self->special);
   g_free (self->added);
+  g_free (self->piece_rank);
   g_free (self->merges.keys);
   g_free (self->merges.ranks);
   g_free (self->merges.results);
@@ -381,7 +382,7 @@ slim_tokenizer_load_merges (SlimTokenizer *self,
 
   /* SentencePiece style: the priority of a pair is the best rank of its
    * merged piece (first pass), whatever split produced it. */
-  g_autofree gint32 *piece_rank = NULL;       /* (vocab_size) */
+  gint32 *piece_rank = NULL;                  /* (vocab_size) */
   gint32 *lefts = g_new (gint32, n_merges);   /* (n_merges) */
   gint32 *rights = g_new (gint32, n_merges);  /* (n_merges) */
   gint32 *results = g_new (gint32, n_merges); /* (n_merges) */
@@ -448,6 +449,14 @@ slim_tokenizer_load_merges (SlimTokenizer *self,
   g_free (lefts);
   g_free (rights);
   g_free (results);
+  if (ok)
+    {
+      self->n_merges = n_merges;
+      self->piece_rank = piece_rank;
+      self->n_piece_rank = piece_rank != NULL ? self->id_to_token->len : 0;
+    }
+  else
+    g_free (piece_rank);
   return ok;
 }
 
@@ -1424,4 +1433,127 @@ slim_tokenizer_is_special (SlimTokenizer *self, gint32 id)
 {
   g_return_val_if_fail (SLIM_IS_TOKENIZER (self), FALSE);
   return id >= 0 && id < self->vocab_size && self->special[id];
+}
+
+/**
+ * slim_tokenizer_get_kind:
+ * @self: a tokenizer
+ *
+ * Returns: which of the two BPE families @self is
+ */
+SlimTokenizerKind
+slim_tokenizer_get_kind (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), SLIM_TOKENIZER_SENTENCEPIECE_BPE);
+  return self->byte_level ? SLIM_TOKENIZER_BYTE_LEVEL_BPE : SLIM_TOKENIZER_SENTENCEPIECE_BPE;
+}
+
+/**
+ * slim_tokenizer_get_unk_id:
+ * @self: a tokenizer
+ *
+ * Returns: the id of model.unk_token, -1 when there is none
+ */
+gint32
+slim_tokenizer_get_unk_id (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), -1);
+  return self->unk_id;
+}
+
+/**
+ * slim_tokenizer_is_added:
+ * @self: a tokenizer
+ * @id: a token id
+ *
+ * Returns: %TRUE for tokens of tokenizer.json's added_tokens (special or not)
+ */
+gboolean
+slim_tokenizer_is_added (SlimTokenizer *self, gint32 id)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), FALSE);
+  return id >= 0 && id < self->vocab_size && self->added[id];
+}
+
+/**
+ * slim_tokenizer_get_byte_value:
+ * @self: a tokenizer
+ * @id: a token id
+ *
+ * Returns: the byte NN of a byte-fallback token <0xNN>, -1 for any other
+ *   token (and for every token of a tokenizer without byte fallback)
+ */
+gint
+slim_tokenizer_get_byte_value (SlimTokenizer *self, gint32 id)
+{
+  const char *token;
+
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), -1);
+  if (!self->byte_fallback || self->byte_level)
+    return -1;
+  token = slim_tokenizer_id_to_token (self, id);
+  return token != NULL ? slim_tokenizer_parse_byte_token (token) : -1;
+}
+
+/**
+ * slim_tokenizer_get_add_space_prefix:
+ * @self: a SentencePiece-style tokenizer
+ *
+ * Returns: %TRUE when encoding puts a "▁" before the text (a Prepend "▁"
+ *   normalizer or a Metaspace pre-tokenizer that prepends), as
+ *   SentencePiece's add_dummy_prefix does
+ */
+gboolean
+slim_tokenizer_get_add_space_prefix (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), FALSE);
+  for (guint i = 0; i < self->normalizers->len; i++)
+    {
+      SlimNormStep *step = &g_array_index (self->normalizers, SlimNormStep, i);
+      if (step->kind == SLIM_NORM_PREPEND && g_strcmp0 (step->a, "\xe2\x96\x81") == 0)
+        return TRUE;
+    }
+  for (guint i = 0; i < self->pretokenizers->len; i++)
+    {
+      SlimPreStep *step = &g_array_index (self->pretokenizers, SlimPreStep, i);
+      if (step->kind == SLIM_PRE_METASPACE && (step->prepend_always || step->prepend_first))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/**
+ * slim_tokenizer_get_n_merges:
+ * @self: a tokenizer
+ *
+ * Returns: the number of merges tokenizer.json lists
+ */
+gint64
+slim_tokenizer_get_n_merges (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), 0);
+  return self->n_merges;
+}
+
+/**
+ * slim_tokenizer_get_piece_rank:
+ * @self: a SentencePiece-style tokenizer
+ * @id: a token id
+ *
+ * The merge priority of a piece: the rank (index in model.merges) of the
+ * first merge producing it.  The encoder merges the adjacent pair whose
+ * result has the smallest rank, as SentencePiece merges the pair whose
+ * result has the best score.
+ *
+ * Returns: the rank, or -1 when no merge produces @id (single characters,
+ *   byte and added tokens) or @self is byte-level
+ */
+gint32
+slim_tokenizer_get_piece_rank (SlimTokenizer *self, gint32 id)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), -1);
+  if (self->piece_rank == NULL || id < 0 || id >= self->n_piece_rank
+      || self->piece_rank[id] == G_MAXINT32)
+    return -1;
+  return self->piece_rank[id];
 }

@@ -24,6 +24,12 @@
 
 G_BEGIN_DECLS
 
+typedef enum
+{
+  SLIM_TOKENIZER_SENTENCEPIECE_BPE, /* not byte-level; byte fallback optional */
+  SLIM_TOKENIZER_BYTE_LEVEL_BPE,    /* GPT-2 style */
+} SlimTokenizerKind;
+
 #define SLIM_TYPE_TOKENIZER (slim_tokenizer_get_type ())
 G_DECLARE_FINAL_TYPE (SlimTokenizer, slim_tokenizer, SLIM, TOKENIZER, GObject)
 
@@ -59,5 +65,20 @@ const char *slim_tokenizer_id_to_token (SlimTokenizer *self, gint32 id);
 /* -1 when absent. */
 gint32 slim_tokenizer_token_to_id (SlimTokenizer *self, const char *token);
 gboolean slim_tokenizer_is_special (SlimTokenizer *self, gint32 id);
+
+/* What an exporter of the vocabulary (the gguf saver) needs. */
+SlimTokenizerKind slim_tokenizer_get_kind (SlimTokenizer *self);
+/* -1 when the tokenizer has none. */
+gint32 slim_tokenizer_get_unk_id (SlimTokenizer *self);
+/* An added token (tokenizer.json added_tokens), special or not. */
+gboolean slim_tokenizer_is_added (SlimTokenizer *self, gint32 id);
+/* NN of a byte-fallback token <0xNN>, else -1. */
+gint slim_tokenizer_get_byte_value (SlimTokenizer *self, gint32 id);
+gint64 slim_tokenizer_get_n_merges (SlimTokenizer *self);
+/* SentencePiece style: TRUE when a "\u2581" is put before the text. */
+gboolean slim_tokenizer_get_add_space_prefix (SlimTokenizer *self);
+/* SentencePiece style: the rank of the first merge producing id, -1 when
+ * none does (or the tokenizer is byte-level). */
+gint32 slim_tokenizer_get_piece_rank (SlimTokenizer *self, gint32 id);
 
 G_END_DECLS

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * gguf-saver.c: the gguf_saver plugin (YAML `type: gguf_saver`, alias
+ * `gguf`): one GGUF v3 file for llama.cpp, out_dir/<file_name>, with the
+ * llama architecture's metadata, the model's tokenizer embedded and every
+ * tensor (slim-gguf-llama.h: names, q/k row order, which quantization maps
+ * to Q8_0 / Q4_0 / Q4_1; slim-gguf-vocab.h: the tokenizer keys).
+ *
+ * Properties (YAML keys): file_name (default "model.gguf"), float_type
+ * (f32, the default, or f16: the type of 2-D float tensors, the embedding
+ * and unquantized linears; norms stay f32).
+ *
+ * Not an msModelSlim saver (msModelSlim writes no GGUF).  The file is
+ * streamed: tensor data goes to a partial file as layers arrive and the
+ * header is written at finish, so memory does not grow with the model.
+ * No resume: a run with this saver checkpoints with a warning and
+ * cannot be resumed.
+ */
+#include "slim-plugin.h"
+
+#include <string.h>
+
+typedef enum
+{
+  SLIM_GGUF_FLOAT_F32,
+  SLIM_GGUF_FLOAT_F16,
+} SlimGgufFloatType;
+
+static GType slim_gguf_float_type_get_type (void);
+G_DEFINE_ENUM_TYPE (SlimGgufFloatType,
+                    slim_gguf_float_type,
+                    G_DEFINE_ENUM_VALUE (SLIM_GGUF_FLOAT_F32, "f32"),
+                    G_DEFINE_ENUM_VALUE (SLIM_GGUF_FLOAT_F16, "f16"))
+
+#define SLIM_TYPE_GGUF_SAVER (slim_gguf_saver_get_type ())
+G_DECLARE_FINAL_TYPE (SlimGgufSaver, slim_gguf_saver, SLIM, GGUF_SAVER, SlimSaver)
+
+struct _SlimGgufSaver
+{
+  SlimSaver parent_instance;
+
+  char *file_name;
+  gint float_type;        /* SlimGgufFloatType */
+  SlimGgufWriter *writer; /* between begin and finish */
+  SlimGgufLlama *llama;
+};
+
+/* clang-format off */
+static const SlimPropertyDecl slim_gguf_saver_properties[] = {
+  SLIM_PROPERTY_STRING (
+      SlimGgufSaver, file_name, "file-name", "File name",
+      "Name of the GGUF file written in the output folder (no directory part).", "model.gguf"),
+  SLIM_PROPERTY_ENUM (
+      SlimGgufSaver, float_type, "float-type", "Float type",
+      "ggml type of the 2-D float tensors (the embedding, linears left unquantized): f32 or f16. "
+      "Norm weights are always f32.",
+      slim_gguf_float_type_get_type, SLIM_GGUF_FLOAT_F32),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimGgufSaver, slim_gguf_saver, SLIM_TYPE_SAVER)
+
+static void
+slim_gguf_saver_drop (SlimGgufSaver *self)
+{
+  g_clear_pointer (&self->llama, slim_gguf_llama_free);
+  /* an unfinished writer removes its partial files */
+  g_clear_pointer (&self->writer, slim_gguf_writer_free);
+}
+
+static gboolean
+slim_gguf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GError **error)
+{
+  SlimGgufSaver *self = SLIM_GGUF_SAVER (saver);
+  const char *model_dir = slim_model_get_path (model);
+  g_autofree char *path = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr (SlimTokenizer) tokenizer = NULL;
+
+  if (self->file_name == NULL || self->file_name[0] == '\0' || strchr (self->file_name, '/') != NULL
+      || strcmp (self->file_name, ".") == 0 || strcmp (self->file_name, "..") == 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "gguf_saver: file_name \"%s\" must be a plain file name",
+                   self->file_name != NULL ? self->file_name : "");
+      return FALSE;
+    }
+  tokenizer = slim_tokenizer_new_from_dir (model_dir, error);
+  if (tokenizer == NULL)
+    {
+      g_prefix_error (error, "gguf_saver embeds the model's tokenizer: ");
+      return FALSE;
+    }
+  slim_gguf_saver_drop (self);
+  path = g_build_filename (out_dir, self->file_name, NULL);
+  self->writer = slim_gguf_writer_new (path, error);
+  if (self->writer == NULL)
+    return FALSE;
+  name = g_path_get_basename (model_dir);
+  self->llama = slim_gguf_llama_new (
+      self->writer, slim_model_get_config (model), tokenizer, name,
+      self->float_type == SLIM_GGUF_FLOAT_F16 ? SLIM_GGML_TYPE_F16 : SLIM_GGML_TYPE_F32, error);
+  if (self->llama == NULL)
+    {
+      slim_gguf_saver_drop (self);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_gguf_saver_write_layer (SlimSaver *saver, SlimLayer *layer, GError **error)
+{
+  SlimGgufSaver *self = SLIM_GGUF_SAVER (saver);
+
+  return slim_gguf_llama_write_layer (self->llama, layer, error);
+}
+
+static gboolean
+slim_gguf_saver_finish (SlimSaver *saver, GError **error)
+{
+  SlimGgufSaver *self = SLIM_GGUF_SAVER (saver);
+  gboolean ok;
+
+  slim_gguf_llama_finish (self->llama);
+  ok = slim_gguf_writer_finish (self->writer, error);
+  slim_gguf_saver_drop (self);
+  return ok;
+}
+
+static void
+slim_gguf_saver_abort (SlimSaver *saver)
+{
+  slim_gguf_saver_drop (SLIM_GGUF_SAVER (saver));
+}
+
+static void
+slim_gguf_saver_dispose (GObject *object)
+{
+  slim_gguf_saver_drop (SLIM_GGUF_SAVER (object));
+  G_OBJECT_CLASS (slim_gguf_saver_parent_class)->dispose (object);
+}
+
+static void
+slim_gguf_saver_class_init (SlimGgufSaverClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  SlimSaverClass *saver_class = SLIM_SAVER_CLASS (klass);
+
+  object_class->dispose = slim_gguf_saver_dispose;
+  saver_class->begin = slim_gguf_saver_begin;
+  saver_class->write_layer = slim_gguf_saver_write_layer;
+  saver_class->finish = slim_gguf_saver_finish;
+  saver_class->abort = slim_gguf_saver_abort;
+
+  SLIM_PROPERTIES_INSTALL (klass, slim_gguf_saver_properties);
+}
+
+static void
+slim_gguf_saver_init (SlimGgufSaver *self)
+{
+}
+
+SLIM_PLUGIN_DEFINE (saver,
+                    gguf_saver,
+                    SLIM_PLUGIN_ALIASES ("gguf"),
+                    "GGUF v3 for llama.cpp (llama architecture, tokenizer embedded, Q8_0 / Q4_0 / "
+                    "Q4_1 from int8/int4 per-group-32 weights)",
+                    slim_gguf_saver_get_type)
