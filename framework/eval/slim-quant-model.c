@@ -544,7 +544,7 @@ dequantize_linear (SlimSafetensors *st,
       record->input_offset = offset;
     }
   else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
-           || strcmp (label, "W4A16") == 0)
+           || strcmp (label, "W4A16") == 0 || strcmp (label, "W4A4_DYNAMIC") == 0)
     {
       g_autoptr (SlimTensor) ws = get_f32 (st, module, "weight_scale", -1, error);
       g_autoptr (SlimTensor) wo
@@ -583,12 +583,14 @@ dequantize_linear (SlimSafetensors *st,
           }
       if (strcmp (label, "W8A8_DYNAMIC") == 0)
         record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+      else if (strcmp (label, "W4A4_DYNAMIC") == 0)
+        record->act = (SlimQScheme){ SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_TOKEN, TRUE };
     }
   else
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16, W4A8_DYNAMIC can)",
+                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC can)",
                    module, label);
       goto fail;
     }
