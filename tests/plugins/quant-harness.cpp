@@ -32,6 +32,7 @@ harness_registry ()
          "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
          "processors/slim-processor-float_sparse.so",
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
+         "processors/slim-processor-quarot.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so" })
     {
       GError *error = nullptr;
