@@ -533,6 +533,9 @@ slim_quarot_processor_class_init (SlimQuarotProcessorClass *klass)
   processor_class->supports_distributed = slim_quarot_processor_supports_distributed;
   processor_class->save_state = slim_quarot_processor_save_state;
   processor_class->restore_state = slim_quarot_processor_restore_state;
+  /* preprocess is a pure function of the unit: the scheduler rotates a
+   * fresh float copy of each layer with it for the per-layer error */
+  slim_processor_class_set_changes_basis (processor_class);
   SLIM_PROPERTIES_INSTALL (klass, slim_quarot_properties);
 }
 
