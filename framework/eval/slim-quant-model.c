@@ -619,7 +619,8 @@ dequantize_linear (SlimSafetensors *st,
       record->input_offset = offset;
     }
   else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
-           || strcmp (label, "W4A16") == 0 || strcmp (label, "WFP8AFP8_DYNAMIC") == 0)
+           || strcmp (label, "W4A16") == 0 || strcmp (label, "WFP8AFP8_DYNAMIC") == 0
+           || strcmp (label, "W4A4_DYNAMIC") == 0)
     {
       g_autoptr (SlimTensor) ws = get_f32 (st, module, "weight_scale", -1, error);
       g_autoptr (SlimTensor) wo
@@ -664,12 +665,15 @@ dequantize_linear (SlimSafetensors *st,
           record->act = (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE };
           record->weight = (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE };
         }
+      else if (strcmp (label, "W4A4_DYNAMIC") == 0)
+        record->act = (SlimQScheme){ SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_TOKEN, TRUE };
     }
   else
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16, W4A8_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, WFP8AFP8_DYNAMIC can)",
+                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, "
+                   "WFP8AFP8_DYNAMIC can)",
                    module, label);
       goto fail;
     }

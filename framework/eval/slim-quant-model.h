@@ -12,14 +12,17 @@
  *
  *   W8A8, W8A8_MIX  w = q * deq_scale / input_scale   (symmetric per channel)
  *   W8A8_DYNAMIC,
+ *   W4A4_DYNAMIC,
  *   W8A16, W4A16    w = (q - weight_offset) * weight_scale  (per channel or group)
+ *   W4A8_DYNAMIC    the packed int4 weight, per channel scale
  *   W16A16S         w (and bias) as stored: the float_sparse weight
  *
  * Activations are fake-quantized by slim_quant_model_get_hooks() as the
  * deployed module does: W8A8 static per tensor with the saved
- * input_scale / input_offset, W8A8_DYNAMIC per token (symmetric int8),
- * nothing for the weight-only labels.  Other labels (W4A8_DYNAMIC,
- * W4A4_DYNAMIC, ...) are refused with SLIM_FORMAT_ERROR_INVALID.
+ * input_scale / input_offset, W8A8_DYNAMIC and W4A8_DYNAMIC per token
+ * (symmetric int8), W4A4_DYNAMIC per token (symmetric int4), nothing for
+ * the weight-only labels.  Other labels are refused with
+ * SLIM_FORMAT_ERROR_INVALID.
  * The attention tensors (C8 kv_cache_scale/offset, FAQuant fa_{q,k,v}
  * scales and the <attn>.quant_type strings) become SlimQAttention records
  * that the hooks' qkv_states applies as deployed (slim-qattention.h).

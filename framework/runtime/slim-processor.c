@@ -329,6 +329,33 @@ slim_processor_refreshes_outputs (SlimProcessor *self)
   return klass->refreshes_outputs != NULL ? klass->refreshes_outputs (self) : FALSE;
 }
 
+/* qdata on the type of a processor class that changes the stream's basis */
+static GQuark
+slim_processor_changes_basis_quark (void)
+{
+  return g_quark_from_static_string ("slim-processor-changes-basis");
+}
+
+void
+slim_processor_class_set_changes_basis (SlimProcessorClass *klass)
+{
+  g_return_if_fail (SLIM_IS_PROCESSOR_CLASS (klass));
+
+  g_type_set_qdata (G_TYPE_FROM_CLASS (klass), slim_processor_changes_basis_quark (),
+                    GINT_TO_POINTER (1));
+}
+
+gboolean
+slim_processor_changes_basis (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  for (GType t = G_OBJECT_TYPE (self); t != 0 && t != SLIM_TYPE_PROCESSOR; t = g_type_parent (t))
+    if (g_type_get_qdata (t, slim_processor_changes_basis_quark ()) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
 const char *
 slim_processor_get_type_name (SlimProcessor *self)
 {

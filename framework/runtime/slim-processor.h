@@ -246,6 +246,23 @@ void slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, gui
 SlimSpill *slim_processor_get_keep_spill (SlimProcessor *self);
 guint64 slim_processor_get_keep_budget (SlimProcessor *self);
 
+/**
+ * slim_processor_class_set_changes_basis:
+ * @klass: a processor class, in its class_init
+ *
+ * Declares that the processor changes the basis of the residual stream
+ * (a rotation such as quarot): a unit it has preprocessed computes, on the
+ * stream in the new basis, what the original unit computed on the
+ * original stream, so the original unit is no reference for the rotated
+ * one.  Such a processor's preprocess must be a pure function of the unit
+ * given (no state, no dependence on the calibration data): the scheduler
+ * calls it once more on a fresh float copy of each decoder layer to build
+ * the reference of the per-layer error.  Not a vfunc, so no ABI change.
+ */
+void slim_processor_class_set_changes_basis (SlimProcessorClass *klass);
+/* TRUE when the processor's class (or a parent below SlimProcessor) said so. */
+gboolean slim_processor_changes_basis (SlimProcessor *self);
+
 /* The YAML type name the plugin was registered with ("linear_quant"), or
  * NULL for a type never added to a registry.  transfer none. */
 const char *slim_processor_get_type_name (SlimProcessor *self);

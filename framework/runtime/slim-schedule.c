@@ -205,7 +205,8 @@ gather_sample_partials (SlimSchedule *s, double *partials, gsize n, GError **err
 }
 
 /* Relative output error of the processed layer as deployed against the
- * float layer on the same inputs.  The outputs in s->next are used when
+ * float layer on the same inputs (in the stream's basis: rotated by the
+ * processors that change it).  The outputs in s->next are used when
  * they came from a forward with the deployed hooks only; otherwise they
  * came from a processor's calibration forward, which may differ from the
  * deployed layer (gptq quantizes the weights after that forward, static
@@ -220,6 +221,16 @@ layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, 
 
   if (ref == NULL)
     return FALSE;
+  /* a rotation changed the stream's basis: the float reference is the
+   * original layer rotated the same way (slim_processor_class_set_changes_basis) */
+  for (guint p = 0; p < s->ctx->processors->len; p++)
+    {
+      SlimProcessor *processor = g_ptr_array_index (s->ctx->processors, p);
+
+      if (slim_processor_changes_basis (processor)
+          && !slim_processor_preprocess (processor, ref, error))
+        return FALSE;
+    }
   for (guint i = 0; i < s->n_samples; i++)
     {
       double *p = &partials[2 * (s->first_sample + i)];

@@ -14,10 +14,15 @@
  *                                                  config.json without
  *                                                  quantization_config
  * mindie (save/mindie_format.py): prefix quant_model_weight, only *.json and
- * *.py copied, config.json untouched, the description holds the tensor keys
- * plus model_quant_type (the last quantized label written) and, once a
- * label was written, is named quant_model_description_<label>.json (lower
- * case) as is the unsharded weight file (quant_model_weight_<label>.safetensors).
+ * *.py copied, config.json untouched (but for the tie below), the
+ * description holds the tensor keys plus model_quant_type (the last
+ * quantized label written) and, once a label was written, is named
+ * quant_model_description_<label>.json (lower case) as is the unsharded
+ * weight file (quant_model_weight_<label>.safetensors).
+ * Both formats: when config.json says tie_word_embeddings: true but the
+ * lm_head written (from the head unit) is not the embedding written (a
+ * rotation or a quantizer changed it), the copy says false, so that the
+ * saved lm_head is the one loaded.
  */
 #include "slim-ascend-writer.h"
 
@@ -49,6 +54,12 @@ struct _SlimAscendWriter
   gint64 group_size;
   char *deferred_path; /* the held-back embeddings, a safetensors file in out_dir */
   GPtrArray *deferred; /* char *, their tensor names in write order */
+  /* tied embeddings: SHA-256 of the embedding as written (set when the
+   * held-back embeddings are flushed, right before the head); untied is
+   * set when the head's lm_head differs from it (a rotated or quantized
+   * lm_head), and config.json then says tie_word_embeddings: false */
+  char *embed_digest;
+  gboolean untied;
   /* attention quantization (slim_ascend_write_qattentions): description
    * keys that are no tensor, "<attn>.quant_type" (FA3), then the global
    * keys kv_cache_type / kv_quant_type / fa_quant_type, each in the order
@@ -176,6 +187,7 @@ slim_ascend_writer_free (SlimAscendWriter *self)
   if (!self->finished)
     g_unlink (self->deferred_path);
   g_free (self->deferred_path);
+  g_free (self->embed_digest);
   g_free (self);
 }
 
@@ -639,6 +651,47 @@ slim_ascend_write_w16a16s (SlimAscendWriter *self,
   return TRUE;
 }
 
+/* SHA-256 of a tensor's bytes (dtype and shape included). */
+static char *
+slim_ascend_tensor_digest (SlimTensor *t)
+{
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autofree char *shape = slim_tensor_shape_to_string (t);
+  const char *dtype = slim_dtype_get_name (slim_tensor_get_dtype (t));
+
+  g_checksum_update (sum, (const guchar *)dtype, (gssize)strlen (dtype));
+  g_checksum_update (sum, (const guchar *)shape, (gssize)strlen (shape));
+  g_checksum_update (sum, slim_tensor_get_data (t), (gssize)slim_tensor_get_n_bytes (t));
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+/* The head's lm_head (its first linear) against the embedding as written:
+ * a quantized lm_head or other bytes untie them. */
+static void
+slim_ascend_writer_check_tie (SlimAscendWriter *self,
+                              SlimLayer *layer,
+                              const char *name,
+                              SlimTensor *written)
+{
+  const char *const *linears = slim_layer_get_linear_names (layer);
+  g_autofree char *lm_weight = NULL;
+  g_autofree char *digest = NULL;
+
+  if (self->embed_digest == NULL || linears == NULL || linears[0] == NULL)
+    return;
+  lm_weight = g_strconcat (linears[0], ".weight", NULL);
+  if (strcmp (name, lm_weight) != 0)
+    return;
+  if (written == NULL)
+    {
+      self->untied = TRUE;
+      return;
+    }
+  digest = slim_ascend_tensor_digest (written);
+  if (strcmp (digest, self->embed_digest) != 0)
+    self->untied = TRUE;
+}
+
 static gboolean
 slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
 {
@@ -653,7 +706,14 @@ slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
     {
       SlimTensor *t
           = slim_safetensors_get_tensor (held, g_ptr_array_index (self->deferred, i), error);
-      if (t == NULL || !slim_ascend_writer_add (self, t, "FLOAT", error))
+      if (t == NULL)
+        return FALSE;
+      if (g_str_has_suffix (slim_tensor_get_name (t), "embed_tokens.weight"))
+        {
+          g_free (self->embed_digest);
+          self->embed_digest = slim_ascend_tensor_digest (t);
+        }
+      if (!slim_ascend_writer_add (self, t, "FLOAT", error))
         return FALSE;
     }
   /* the file itself goes at finish: a run killed before then resumes
@@ -926,6 +986,8 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
         {
           g_autofree char *bias_name = NULL;
 
+          if (index == SLIM_LAYER_INDEX_HEAD)
+            slim_ascend_writer_check_tie (self, layer, name, NULL);
           if (g_hash_table_contains (written, q->module))
             continue;
           bias_name = g_strconcat (q->module, ".bias", NULL);
@@ -938,7 +1000,11 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
           continue;
         }
       t = slim_ascend_float_tensor (layer, tensor, error);
-      if (t == NULL || !slim_ascend_writer_add (self, t, "FLOAT", error))
+      if (t == NULL)
+        return FALSE;
+      if (index == SLIM_LAYER_INDEX_HEAD)
+        slim_ascend_writer_check_tie (self, layer, name, t);
+      if (!slim_ascend_writer_add (self, t, "FLOAT", error))
         return FALSE;
       if (module != NULL && strcmp (suffix, ".weight") == 0
           && g_hash_table_contains (linears, module))
@@ -952,6 +1018,11 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
 
       if (g_hash_table_contains (written, q->module))
         continue;
+      if (index == SLIM_LAYER_INDEX_HEAD)
+        {
+          g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+          slim_ascend_writer_check_tie (self, layer, weight_name, NULL);
+        }
       bias_name = g_strconcat (q->module, ".bias", NULL);
       if (strcmp (q->label, "W16A16S") == 0
               ? !slim_ascend_write_w16a16s (self, layer, q, error)
@@ -1191,16 +1262,34 @@ slim_ascend_copy_aux_files (SlimAscendWriter *self, const char *model_dir, GErro
       self->format == SLIM_ASCEND_FORMAT_MINDIE ? mindie_suffixes : ascendv1_suffixes, error);
 }
 
-/* Removes quantization_config from out_dir/config.json (top level and
- * text_config); the file is rewritten (indent 2) only when one was found. */
+/* Sets tie_word_embeddings of obj to false when it is true; TRUE when
+ * it changed. */
 static gboolean
-slim_ascend_strip_quantization_config (const char *out_dir, GError **error)
+slim_ascend_untie (JsonObject *obj)
+{
+  JsonNode *tie;
+
+  if (!json_object_has_member (obj, "tie_word_embeddings"))
+    return FALSE;
+  tie = json_object_get_member (obj, "tie_word_embeddings");
+  if (!JSON_NODE_HOLDS_VALUE (tie) || json_node_get_value_type (tie) != G_TYPE_BOOLEAN
+      || !json_node_get_boolean (tie))
+    return FALSE;
+  json_object_set_boolean_member (obj, "tie_word_embeddings", FALSE);
+  return TRUE;
+}
+
+/* Edits out_dir/config.json (top level and text_config): strip removes
+ * quantization_config, untie sets a true tie_word_embeddings to false.
+ * The file is rewritten (indent 2) only when something changed. */
+static gboolean
+slim_ascend_edit_config (const char *out_dir, gboolean strip, gboolean untie, GError **error)
 {
   g_autofree char *path = g_build_filename (out_dir, "config.json", NULL);
   g_autoptr (JsonParser) parser = NULL;
   g_autofree char *text = NULL;
-  JsonObject *root, *text_config;
-  gboolean removed = FALSE;
+  JsonObject *objects[2] = { NULL, NULL };
+  gboolean changed = FALSE;
   JsonNode *root_node;
 
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
@@ -1218,23 +1307,21 @@ slim_ascend_strip_quantization_config (const char *out_dir, GError **error)
                    "%s: the top level is not a JSON object", path);
       return FALSE;
     }
-  root = json_node_get_object (root_node);
-  if (json_object_has_member (root, "quantization_config"))
+  objects[0] = json_node_get_object (root_node);
+  if (json_object_has_member (objects[0], "text_config")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (objects[0], "text_config")))
+    objects[1] = json_object_get_object_member (objects[0], "text_config");
+  for (guint i = 0; i < G_N_ELEMENTS (objects) && objects[i] != NULL; i++)
     {
-      json_object_remove_member (root, "quantization_config");
-      removed = TRUE;
-    }
-  if (json_object_has_member (root, "text_config")
-      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (root, "text_config")))
-    {
-      text_config = json_object_get_object_member (root, "text_config");
-      if (json_object_has_member (text_config, "quantization_config"))
+      if (strip && json_object_has_member (objects[i], "quantization_config"))
         {
-          json_object_remove_member (text_config, "quantization_config");
-          removed = TRUE;
+          json_object_remove_member (objects[i], "quantization_config");
+          changed = TRUE;
         }
+      if (untie && slim_ascend_untie (objects[i]))
+        changed = TRUE;
     }
-  if (!removed)
+  if (!changed)
     return TRUE;
   text = slim_ascend_json_to_python_text (root_node, 2);
   return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
@@ -1303,8 +1390,10 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
     {
       if (!slim_ascend_copy_aux_files (self, model_dir, error))
         return FALSE;
-      if (self->format == SLIM_ASCEND_FORMAT_ASCENDV1
-          && !slim_ascend_strip_quantization_config (self->out_dir, error))
+      /* a saved lm_head that is not the saved embedding must be read as
+       * its own tensor, whatever the format: untie the copied config */
+      if (!slim_ascend_edit_config (self->out_dir, self->format == SLIM_ASCEND_FORMAT_ASCENDV1,
+                                    self->untied, error))
         return FALSE;
     }
   return TRUE;

@@ -12,9 +12,9 @@
  * --write-config FILE: the config with the N most sensitive linears added
  * to the `exclude` list of every linear processor entry, checked before it
  * is written.  Pipelines with a smoothing processor (smooth_quant,
- * iter_smooth) are refused (exit 2): they rescale weights across linears,
- * so a linear's error against the float linear is not defined.  Exit
- * status as `slimflow quant`.
+ * iter_smooth) or a rotation (quarot) are refused (exit 2): they rescale
+ * or rotate weights across linears, so a linear's error against the float
+ * linear is not defined.  Exit status as `slimflow quant`.
  */
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -305,6 +305,16 @@ slim_cmd_analyze (int argc, char **argv)
   for (guint i = 0; i < slim_pipeline_get_processors (pipeline)->len; i++)
     {
       SlimProcessor *p = g_ptr_array_index (slim_pipeline_get_processors (pipeline), i);
+      if (slim_processor_changes_basis (p))
+        {
+          g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "%s: process[%u] (%s) rotates the residual stream, so a quantized "
+                       "linear's inputs are not the float model's and per-linear errors against "
+                       "it are not defined; analyze the config without it",
+                       config_path, i, slim_processor_get_type_name (p));
+          code = SLIM_EXIT_USAGE;
+          goto fail;
+        }
       if (SLIM_IS_SMOOTH_PROCESSOR (p))
         {
           g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,

@@ -34,6 +34,7 @@ harness_registry ()
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "processors/slim-processor-flex_smooth_quant.so",
          "processors/slim-processor-flex_awq_ssz.so",
+         "processors/slim-processor-quarot.so",
          "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so",
          "savers/slim-saver-compressed_tensors.so" })
     {

@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * quarot.c: msModelSlim's `quarot` processor, offline rotation
+ * (modelslim-v1-spec.md 2.15; msModelSlim processor/quarot/offline_quarot/
+ * quarot.py and the adapters' get_ln_fuse_map / get_rotate_map):
+ *
+ *   type: quarot
+ *   online: false                 true (online heads / Kronecker rotations)
+ *                                 is refused: not supported yet
+ *   block_size: -1                -1: one Hadamard rotation of the hidden
+ *                                 size; a power of two: block-diagonal
+ *                                 rotation by blocks of that order
+ *   down_proj_online_layers: []   integers; used by online rotation only
+ *   max_tp_size: 4                a power of two; used by online rotation only
+ *   export_extra_info: true       accepted; optional/quarot.safetensors is not
+ *                                 written yet (a warning says so)
+ *
+ * Q is the randomized Hadamard rotation of slim-rotation.h (signs of seed
+ * 1234), of order hidden_size (block_size -1) or block_size; Q_h the same
+ * of order head_dim (or block_size when smaller).  The residual stream is
+ * rotated, h' = Q^T h, and every module that reads or writes it compensates,
+ * so the float model computes the same logits (up to float rounding):
+ *
+ *   embeddings     embed_tokens        E <- E Q          (rows are hidden vectors)
+ *   each layer     norm-linear         W[:, j] *= gamma_j, gamma <- 1 (RMSNorm gains
+ *                  subgraphs           fused: input_layernorm into q/k/v,
+ *                                      post_attention_layernorm into gate/up, the
+ *                                      MoE router, every expert's gate/up, the shared
+ *                                      expert and its gate), then W <- W Q
+ *                  o_proj, every       W <- Q^T W, b <- Q^T b (they write the stream)
+ *                  down_proj
+ *                  v_proj / o_proj     per head: v_proj W <- Q_h^T W (and b),
+ *                  (ov subgraph)       o_proj W <- W Q_h (block-diagonal over heads)
+ *   head           model.norm, lm_head W[:, j] *= gamma_j, gamma <- 1, W <- W Q
+ *
+ * The structure comes from the model's subgraphs (slim_model_get_subgraphs),
+ * so every adapter slimflow has (llama, mistral, qwen2, qwen3, mixtral,
+ * qwen2_moe, qwen3_moe) is covered without a per-family map.
+ *
+ * Where msModelSlim does these in pre_run (embeddings) and post_run (final
+ * norm and lm_head) on the whole resident model, slimflow does them in
+ * the preprocess of the embeddings and head pseudo-layers, the units that
+ * hold those tensors (a processor changes only the unit it is given).
+ * pre_run builds the rotations and checks every size first, so a model
+ * without a Hadamard construction for its hidden size or head_dim fails
+ * before any weight is read.  A tied lm_head is loaded from the embedding
+ * file by the head unit, so it is rotated once, after the final norm is
+ * fused into it; the saver then marks the saved config untied (the
+ * written lm_head differs from the embedding).
+ *
+ * Differences from msModelSlim: weights stay float32 between the fusion
+ * and the rotation (msModelSlim casts back to the weight dtype after each
+ * step); block_size larger than head_dim rotates heads by Q of order
+ * head_dim (msModelSlim's create_rot would build an empty matrix there).
+ *
+ * Data-free; stateless across layers (the rotations are rebuilt by
+ * pre_run from the config), so a resumed run is byte-identical.
+ */
+#include "slim-plugin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLIM_TYPE_QUAROT_PROCESSOR (slim_quarot_processor_get_type ())
+G_DECLARE_FINAL_TYPE (
+    SlimQuarotProcessor, slim_quarot_processor, SLIM, QUAROT_PROCESSOR, SlimProcessor)
+
+struct _SlimQuarotProcessor
+{
+  SlimProcessor parent_instance;
+
+  gboolean online;
+  gint block_size;
+  char **down_proj_online_layers;
+  gint max_tp_size;
+  gboolean export_extra_info;
+
+  SlimModel *model;     /* from pre_run (ref) */
+  SlimRotation *hidden; /* Q, order hidden_size or block_size */
+  SlimRotation *head;   /* Q_h, order head_dim or block_size */
+  gboolean warned_extra;
+};
+
+/* clang-format off */
+static const SlimPropertyDecl slim_quarot_properties[] = {
+  SLIM_PROPERTY_BOOLEAN (SlimQuarotProcessor, online, "online", "Online",
+                         "Online rotations (heads and Kronecker rotations applied in the "
+                         "forward); not supported yet, must be false.", FALSE),
+  SLIM_PROPERTY_INT (SlimQuarotProcessor, block_size, "block-size", "Block size",
+                     "-1: one Hadamard rotation of the hidden size; a power of two: a "
+                     "block-diagonal rotation by blocks of that order.",
+                     -1, G_MAXINT, -1),
+  SLIM_PROPERTY_STRV (SlimQuarotProcessor, down_proj_online_layers, "down-proj-online-layers",
+                      "down_proj online layers",
+                      "Layer indices whose down_proj input is rotated online (online "
+                      "rotation only).", SLIM_STRV_EMPTY),
+  SLIM_PROPERTY_INT (SlimQuarotProcessor, max_tp_size, "max-tp-size", "Max TP size",
+                     "Largest tensor-parallel degree the online rotations must allow; a "
+                     "power of two (online rotation only).", 1, G_MAXINT, 4),
+  SLIM_PROPERTY_BOOLEAN (SlimQuarotProcessor, export_extra_info, "export-extra-info",
+                         "Export extra info",
+                         "msModelSlim writes the global rotation to optional/quarot.safetensors; "
+                         "slimflow does not yet (accepted with a warning).", TRUE),
+};
+/* clang-format on */
+
+G_DEFINE_FINAL_TYPE (SlimQuarotProcessor, slim_quarot_processor, SLIM_TYPE_PROCESSOR)
+
+static gboolean
+slim_quarot_processor_validate (SlimProcessor *processor, GError **error)
+{
+  SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (processor);
+
+  if (self->online)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "quarot: online: true (heads and Kronecker rotations applied in the forward) "
+                   "is not supported yet; use online: false");
+      return FALSE;
+    }
+  if (self->block_size != -1 && !slim_hadamard_is_pow2 (self->block_size))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "quarot: block_size must be -1 or a positive power of two, got %d",
+                   self->block_size);
+      return FALSE;
+    }
+  if (!slim_hadamard_is_pow2 (self->max_tp_size))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "quarot: max_tp_size must be a positive power of two, got %d",
+                   self->max_tp_size);
+      return FALSE;
+    }
+  for (guint i = 0; self->down_proj_online_layers != NULL && self->down_proj_online_layers[i]; i++)
+    {
+      const char *s = self->down_proj_online_layers[i];
+      char *end = NULL;
+      gint64 v;
+
+      errno = 0;
+      v = g_ascii_strtoll (s, &end, 10);
+      if (*s == '\0' || end == NULL || *end != '\0' || errno != 0 || v < 0 || v > G_MAXINT)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                       "quarot: down_proj_online_layers[%u] must be a layer index (an integer "
+                       ">= 0), got '%s'",
+                       i, s);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Q of order size; the error names what the size is. */
+static SlimRotation *
+slim_quarot_rotation (gint64 size, const char *what, GError **error)
+{
+  SlimRotation *rotation = slim_rotation_new_hadamard (size, SLIM_ROTATION_SEED, error);
+
+  if (rotation == NULL)
+    g_prefix_error (error, "quarot: %s %" G_GINT64_FORMAT ": ", what, size);
+  return rotation;
+}
+
+static gboolean
+slim_quarot_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
+{
+  SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (processor);
+  const SlimModelConfig *config = slim_model_get_config (model);
+  gint64 hidden_block, head_block;
+
+  if (!slim_quarot_processor_validate (processor, error))
+    return FALSE;
+  g_set_object (&self->model, model);
+  g_clear_pointer (&self->hidden, slim_rotation_free);
+  g_clear_pointer (&self->head, slim_rotation_free);
+
+  hidden_block = self->block_size > 0 ? self->block_size : config->hidden_size;
+  head_block = self->block_size > 0 && self->block_size < config->head_dim ? self->block_size
+                                                                           : config->head_dim;
+  self->hidden = slim_quarot_rotation (hidden_block,
+                                       self->block_size > 0 ? "block_size" : "hidden_size", error);
+  if (self->hidden == NULL
+      || !slim_rotation_check_dim (self->hidden, config->hidden_size, "quarot: hidden_size", error))
+    return FALSE;
+  self->head = slim_quarot_rotation (
+      head_block, head_block == config->head_dim ? "head_dim" : "block_size", error);
+  if (self->head == NULL
+      || !slim_rotation_check_dim (self->head, config->head_dim, "quarot: head_dim", error))
+    return FALSE;
+  if (self->export_extra_info && !self->warned_extra)
+    {
+      g_warning ("quarot: export_extra_info: optional/quarot.safetensors (the global rotation) "
+                 "is not written by slimflow yet");
+      self->warned_extra = TRUE;
+    }
+  return TRUE;
+}
+
+/* name's float32 tensor in layer made private and writable, with its
+ * shape checked against (n_rows, n_cols) (n_cols 0: a vector); module is
+ * the linear it belongs to (NULL for a norm or the embeddings), which
+ * must not be quantized yet. */
+static float *
+slim_quarot_writable (SlimLayer *layer,
+                      const char *name,
+                      const char *module,
+                      gint64 n_rows,
+                      gint64 n_cols,
+                      GError **error)
+{
+  SlimTensor *t = slim_layer_get_tensor (layer, name);
+  g_autoptr (SlimTensor) copy = NULL;
+  gboolean shape_ok;
+  float *data;
+
+  if (module != NULL && slim_layer_get_qlinear (layer, module) != NULL)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "quarot: %s is already quantized; put quarot before the quantizer in "
+                   "spec.process",
+                   module);
+      return NULL;
+    }
+  if (t == NULL)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: the unit has no tensor %s", name);
+      return NULL;
+    }
+  shape_ok = slim_tensor_get_dtype (t) == SLIM_DTYPE_F32
+             && slim_tensor_get_n_dims (t) == (n_cols > 0 ? 2u : 1u)
+             && (n_rows < 0 || slim_tensor_get_dim (t, 0) == n_rows)
+             && (n_cols <= 0 || slim_tensor_get_dim (t, 1) == n_cols);
+  if (!shape_ok)
+    {
+      g_autofree char *have = slim_tensor_shape_to_string (t);
+
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: %s is %s %s, expected float32 with %s %" G_GINT64_FORMAT, name,
+                   slim_dtype_get_name (slim_tensor_get_dtype (t)), have,
+                   n_cols > 0 ? "columns" : "length", n_cols > 0 ? n_cols : n_rows);
+      return NULL;
+    }
+  if (slim_tensor_is_writable (t))
+    return slim_tensor_get_data_mut (t); /* already private to the layer */
+  copy = slim_tensor_copy (t, NULL);
+  data = slim_tensor_get_data_mut (copy);
+  slim_layer_set_tensor (layer, copy);
+  return data;
+}
+
+/* Rows of module's weight (n_rows x n_in, n_in given), made writable. */
+static float *
+slim_quarot_weight (
+    SlimLayer *layer, const char *module, gint64 n_in, gint64 *out_rows, GError **error)
+{
+  g_autofree char *name = g_strconcat (module, ".weight", NULL);
+  SlimTensor *t = slim_layer_get_tensor (layer, name);
+  float *w;
+
+  if (t != NULL && slim_tensor_get_n_dims (t) == 2)
+    *out_rows = slim_tensor_get_dim (t, 0);
+  w = slim_quarot_writable (layer, name, module, -1, n_in, error);
+  return w;
+}
+
+/* W <- W blockdiag(rot) on the input side; n_in the expected width. */
+static gboolean
+slim_quarot_rotate_input (
+    SlimLayer *layer, const char *module, const SlimRotation *rot, gint64 n_in, GError **error)
+{
+  gint64 rows = 0;
+  float *w = slim_quarot_weight (layer, module, n_in, &rows, error);
+
+  if (w == NULL)
+    return FALSE;
+  /* [rows, n_in] */
+  slim_rotation_apply_right (rot, w, rows, n_in);
+  return TRUE;
+}
+
+/* W <- blockdiag(rot)^T W, b likewise, on the output side (n_out rows). */
+static gboolean
+slim_quarot_rotate_output (
+    SlimLayer *layer, const char *module, const SlimRotation *rot, gint64 n_out, GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autofree char *bname = g_strconcat (module, ".bias", NULL);
+  SlimTensor *t = slim_layer_get_tensor (layer, wname);
+  gint64 n_in = t != NULL && slim_tensor_get_n_dims (t) == 2 ? slim_tensor_get_dim (t, 1) : 0;
+  float *w, *b = NULL;
+
+  w = slim_quarot_writable (layer, wname, module, n_out, MAX (n_in, 1), error);
+  if (w == NULL)
+    return FALSE;
+  if (slim_layer_get_tensor (layer, bname) != NULL)
+    {
+      b = slim_quarot_writable (layer, bname, NULL, n_out, 0, error); /* [n_out] */
+      if (b == NULL)
+        return FALSE;
+    }
+  /* w [n_out, n_in] */
+  slim_rotation_apply_left (rot, w, n_out, n_in, b);
+  return TRUE;
+}
+
+/* RMSNorm gains of norm (a module name) into the input columns of each
+ * target, the gains set to 1, then every target rotated on its input. */
+static gboolean
+slim_quarot_fuse_and_rotate (SlimQuarotProcessor *self,
+                             SlimLayer *layer,
+                             const char *norm,
+                             const char *const *targets,
+                             GError **error)
+{
+  const gint64 hidden = slim_model_get_config (self->model)->hidden_size;
+  g_autofree char *gname = g_strconcat (norm, ".weight", NULL);
+  g_autofree float *gamma = NULL; /* [hidden] */
+  float *g;
+
+  g = slim_quarot_writable (layer, gname, NULL, hidden, 0, error);
+  if (g == NULL)
+    return FALSE;
+  gamma = g_memdup2 (g, (gsize)hidden * sizeof (float));
+  for (gint64 j = 0; j < hidden; j++)
+    g[j] = 1.0f;
+  for (guint i = 0; targets[i] != NULL; i++)
+    {
+      gint64 rows = 0;
+      float *w = slim_quarot_weight (layer, targets[i], hidden, &rows, error);
+
+      if (w == NULL)
+        return FALSE;
+      /* w [rows, hidden] */
+      slim_rotation_fuse_norm (w, rows, hidden, gamma);
+      slim_rotation_apply_right (self->hidden, w, rows, hidden);
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_quarot_decoder_layer (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
+{
+  const SlimModelConfig *config = slim_model_get_config (self->model);
+  const gint64 hidden = config->hidden_size;
+  const gint64 hd = config->head_dim;
+  g_autoptr (GPtrArray) subgraphs
+      = slim_model_get_subgraphs (self->model, (guint)slim_layer_get_index (layer));
+
+  for (guint i = 0; i < subgraphs->len; i++)
+    {
+      const SlimSubgraph *sg = g_ptr_array_index (subgraphs, i);
+
+      switch (sg->type)
+        {
+        case SLIM_SUBGRAPH_NORM_LINEAR:
+          if (!slim_quarot_fuse_and_rotate (self, layer, sg->source,
+                                            (const char *const *)sg->targets, error))
+            return FALSE;
+          break;
+        case SLIM_SUBGRAPH_OV:
+          /* per head: v_proj's outputs by Q_h^T, o_proj's inputs by Q_h;
+           * o_proj writes the stream: Q^T on its outputs */
+          if (!slim_quarot_rotate_output (layer, sg->source, self->head, config->n_kv_heads * hd,
+                                          error))
+            return FALSE;
+          for (guint t = 0; sg->targets[t] != NULL; t++)
+            if (!slim_quarot_rotate_input (layer, sg->targets[t], self->head, config->n_heads * hd,
+                                           error)
+                || !slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error))
+              return FALSE;
+          break;
+        case SLIM_SUBGRAPH_UP_DOWN:
+          for (guint t = 0; sg->targets[t] != NULL; t++)
+            if (!slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error))
+              return FALSE;
+          break;
+        case SLIM_SUBGRAPH_LINEAR_LINEAR:
+        default:
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "quarot: %s: a subgraph of type %d has no rotation rule", sg->source,
+                       (int)sg->type);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* embed_tokens [vocab, hidden] <- E Q. */
+static gboolean
+slim_quarot_embed (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
+{
+  const gint64 hidden = slim_model_get_config (self->model)->hidden_size;
+  guint n_done = 0;
+
+  for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
+    {
+      SlimTensor *t = slim_layer_get_tensor_at (layer, i);
+      g_autofree char *name = g_strdup (slim_tensor_get_name (t));
+      gint64 vocab;
+      float *e;
+
+      if (!g_str_has_suffix (name, "embed_tokens.weight"))
+        continue;
+      vocab = slim_tensor_get_n_dims (t) == 2 ? slim_tensor_get_dim (t, 0) : -1;
+      e = slim_quarot_writable (layer, name, NULL, vocab, hidden, error);
+      if (e == NULL)
+        return FALSE;
+      slim_rotation_apply_right (self->hidden, e, vocab, hidden);
+      n_done++;
+    }
+  if (n_done == 0)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: the embeddings unit holds no embed_tokens.weight");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The final norm fused into lm_head, which is rotated on its input. */
+static gboolean
+slim_quarot_head (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
+{
+  const char *const *linears = slim_layer_get_linear_names (layer);
+  g_autofree char *lm_weight = NULL;
+  g_autofree char *norm = NULL;
+
+  if (linears == NULL || linears[0] == NULL)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: the head unit has no lm_head");
+      return FALSE;
+    }
+  lm_weight = g_strconcat (linears[0], ".weight", NULL);
+  for (guint i = 0; i < slim_layer_get_n_tensors (layer) && norm == NULL; i++)
+    {
+      const char *name = slim_tensor_get_name (slim_layer_get_tensor_at (layer, i));
+
+      if (strcmp (name, lm_weight) != 0 && g_str_has_suffix (name, "norm.weight"))
+        norm = g_strndup (name, strlen (name) - strlen (".weight"));
+    }
+  if (norm == NULL)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: the head unit has no final norm before %s", linears[0]);
+      return FALSE;
+    }
+  {
+    const char *targets[] = { linears[0], NULL };
+
+    return slim_quarot_fuse_and_rotate (self, layer, norm, targets, error);
+  }
+}
+
+static gboolean
+slim_quarot_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (processor);
+  gint index = slim_layer_get_index (layer);
+
+  if (self->model == NULL || self->hidden == NULL)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "quarot: preprocess before pre_run");
+      return FALSE;
+    }
+  if (index == SLIM_LAYER_INDEX_EMBED)
+    return slim_quarot_embed (self, layer, error);
+  if (index == SLIM_LAYER_INDEX_HEAD)
+    return slim_quarot_head (self, layer, error);
+  return slim_quarot_decoder_layer (self, layer, error);
+}
+
+static gboolean
+slim_quarot_processor_is_data_free (SlimProcessor *processor)
+{
+  return TRUE;
+}
+
+static gboolean
+slim_quarot_processor_supports_distributed (SlimProcessor *processor)
+{
+  /* as msModelSlim: every layer's rotation depends on the config only */
+  return TRUE;
+}
+
+static GBytes *
+slim_quarot_processor_save_state (SlimProcessor *processor, GError **error)
+{
+  /* nothing crosses layers: pre_run rebuilds the rotations */
+  return g_bytes_new (NULL, 0);
+}
+
+static gboolean
+slim_quarot_processor_restore_state (SlimProcessor *processor, GBytes *state, GError **error)
+{
+  if (g_bytes_get_size (state) != 0)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "quarot: the checkpoint holds %" G_GSIZE_FORMAT
+                   " bytes of state, a quarot processor saves none",
+                   g_bytes_get_size (state));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+slim_quarot_processor_finalize (GObject *object)
+{
+  SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (object);
+
+  g_clear_pointer (&self->hidden, slim_rotation_free);
+  g_clear_pointer (&self->head, slim_rotation_free);
+  g_clear_object (&self->model);
+  G_OBJECT_CLASS (slim_quarot_processor_parent_class)->finalize (object);
+}
+
+static void
+slim_quarot_processor_class_init (SlimQuarotProcessorClass *klass)
+{
+  SlimProcessorClass *processor_class = SLIM_PROCESSOR_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = slim_quarot_processor_finalize;
+  processor_class->validate = slim_quarot_processor_validate;
+  processor_class->pre_run = slim_quarot_processor_pre_run;
+  processor_class->preprocess = slim_quarot_processor_preprocess;
+  processor_class->is_data_free = slim_quarot_processor_is_data_free;
+  processor_class->supports_distributed = slim_quarot_processor_supports_distributed;
+  processor_class->save_state = slim_quarot_processor_save_state;
+  processor_class->restore_state = slim_quarot_processor_restore_state;
+  /* preprocess is a pure function of the unit: the scheduler rotates a
+   * fresh float copy of each layer with it for the per-layer error */
+  slim_processor_class_set_changes_basis (processor_class);
+  SLIM_PROPERTIES_INSTALL (klass, slim_quarot_properties);
+}
+
+static void
+slim_quarot_processor_init (SlimQuarotProcessor *self)
+{
+}
+
+SLIM_PLUGIN_DEFINE (processor,
+                    quarot,
+                    SLIM_PLUGIN_NO_ALIASES,
+                    "QuaRot offline rotation: RMSNorm gains fused, randomized Hadamard rotation "
+                    "of the residual stream and per-head rotation of v_proj/o_proj "
+                    "(msModelSlim quarot)",
+                    slim_quarot_processor_get_type)
