@@ -256,4 +256,51 @@ TEST (FlexSmoothCli, IncludeMatchingNothingWarns)
   EXPECT_TRUE (g_file_test ((tmp + "/out").c_str (), G_FILE_TEST_IS_DIR));
 }
 
+// Configs in msModelSlim's lab_practice shape using the flex processors
+// (tests/fixtures/msmodelslim-style: metadata, anchors aliased as qconfig,
+// quoted subgraph kinds, exclude lists by layer, flex_awq_ssz before
+// flex_smooth_quant as glm_5's W4A8 does) pass `slimflow validate`
+// unchanged and run on the model of their kind.
+struct StyleCase
+{
+  const char *yaml;
+  const char *model; // relative to the shared dir
+};
+
+class FlexMsModelSlimStyle : public ::testing::TestWithParam<StyleCase>
+{
+};
+
+TEST_P (FlexMsModelSlimStyle, ValidatesAndRuns)
+{
+  const StyleCase &c = GetParam ();
+  std::string yaml = slim_test_source_dir () + "/tests/fixtures/msmodelslim-style/" + c.yaml;
+  QuantChild v = slimflow_cli ({ "validate", "--config_path", yaml });
+  EXPECT_EQ (v.exit_code, 0) << v.out << v.err;
+  EXPECT_NE (v.out.find ("valid (modelslim_v1"), std::string::npos) << v.out;
+  std::string tmp = slim_test_make_tmpdir ();
+  std::vector<std::string> args = { "--model_path",  slim_test_shared_path (c.model),
+                                    "--save_path",   tmp + "/out",
+                                    "--config_path", yaml };
+  args.insert (args.end (), kFastCalib.begin (), kFastCalib.end ());
+  QuantChild r = quant_cli (args);
+  ASSERT_EQ (r.exit_code, 0) << r.err;
+  EXPECT_TRUE (
+      g_file_test ((tmp + "/out/quant_model_description.json").c_str (), G_FILE_TEST_EXISTS));
+}
+
+INSTANTIATE_TEST_SUITE_P (Configs,
+                          FlexMsModelSlimStyle,
+                          ::testing::Values (StyleCase{ "moe-w8a8-flex-smooth.yaml",
+                                                        "models/synthetic/tiny-random-qwen2-moe" },
+                                             StyleCase{ "dense-w4a8-flex-awq-ssz.yaml",
+                                                        "models/stories260K" }),
+                          [] (const ::testing::TestParamInfo<StyleCase> &info) {
+                            std::string n = info.param.yaml;
+                            n = n.substr (0, n.find ('.'));
+                            for (char &ch : n)
+                              ch = ch == '-' ? '_' : ch;
+                            return n;
+                          });
+
 } // namespace

@@ -56,9 +56,16 @@ namespace
 
 // YAML for the keys a plugin needs but the pspecs cannot supply, keyed by
 // "<kind>/<name>": a mapping of the entry's own keys (no `type`).  Required
-// keys it leaves out are still derived, nested objects included.  Empty
-// while every required key of every plugin can be derived.
-const Snippets kMinimalConfigs = {};
+// keys it leaves out are still derived, nested objects included.
+// flex_awq_ssz: its search runs the qconfig's quantizer, which must be one
+// of the dynamic schemes it emulates (act per_token), not the derived
+// weight-only default.
+const Snippets kMinimalConfigs = {
+  { "processor/flex_awq_ssz",
+    "qconfig:\n"
+    "  act: {scope: per_token, dtype: int8, symmetric: true, method: minmax}\n"
+    "  weight: {scope: per_channel, dtype: int4, symmetric: true, method: ssz}\n" },
+};
 
 struct ObjectDeleter
 {
