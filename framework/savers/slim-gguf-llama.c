@@ -27,7 +27,6 @@ struct _SlimGgufLlama
   gint64 n_kv_heads;
   gboolean tied;
   SlimGgmlType float_type;
-  guint n_q8_0, n_q4_0, n_q4_1; /* quantized linears written, by type */
 };
 
 /* Decoder-layer tensors: the name after "model.layers.N." -> after "blk.N.". */
@@ -449,12 +448,6 @@ slim_gguf_llama_write_qlinear (SlimGgufLlama *self, const SlimQLinear *q, GError
                                     error))
         return FALSE;
     }
-  if (type == SLIM_GGML_TYPE_Q8_0)
-    self->n_q8_0++;
-  else if (type == SLIM_GGML_TYPE_Q4_0)
-    self->n_q4_0++;
-  else
-    self->n_q4_1++;
   return TRUE;
 }
 
@@ -554,15 +547,21 @@ slim_gguf_llama_write_layer (SlimGgufLlama *self, SlimLayer *layer, GError **err
 void
 slim_gguf_llama_finish (SlimGgufLlama *self)
 {
+  guint64 n_q8_0, n_q4_0, n_q4_1;
   guint32 ftype;
 
   g_return_if_fail (self != NULL);
-  if (self->n_q8_0 + self->n_q4_0 + self->n_q4_1 == 0)
+  /* only quantized linears get Q types: the writer's counts are theirs
+   * (and survive a resume) */
+  n_q8_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q8_0);
+  n_q4_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_0);
+  n_q4_1 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_1);
+  if (n_q8_0 + n_q4_0 + n_q4_1 == 0)
     ftype = self->float_type == SLIM_GGML_TYPE_F16 ? SLIM_LLAMA_FTYPE_MOSTLY_F16
                                                    : SLIM_LLAMA_FTYPE_ALL_F32;
-  else if (self->n_q8_0 >= self->n_q4_1 && self->n_q8_0 >= self->n_q4_0)
+  else if (n_q8_0 >= n_q4_1 && n_q8_0 >= n_q4_0)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q8_0;
-  else if (self->n_q4_1 >= self->n_q4_0)
+  else if (n_q4_1 >= n_q4_0)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_1;
   else
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_0;

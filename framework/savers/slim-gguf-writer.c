@@ -7,9 +7,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "slim-error.h"
+
+/* ggml type ids below this are counted (every SlimGgmlType is). */
+#define SLIM_GGUF_N_TYPE_SLOTS 16
 
 struct _SlimGgufWriter
 {
@@ -23,12 +27,15 @@ struct _SlimGgufWriter
   GHashTable *keys;  /* char * (owned) */
   GByteArray *infos; /* serialized tensor infos */
   guint64 n_tensors;
-  GHashTable *names; /* char * (owned) */
+  GHashTable *names;    /* char * (owned) */
+  GPtrArray *name_list; /* the same names in write order (owned by names) */
+  guint64 type_counts[SLIM_GGUF_N_TYPE_SLOTS];
   /* the tensor being appended */
   char *open_name;
   guint64 open_expected;
   guint64 open_written;
   gboolean finished;
+  gboolean keep_partial; /* a resume that failed leaves the interrupted run's files */
 };
 
 const char *
@@ -107,8 +114,9 @@ put_f32 (GByteArray *out, float v)
  * Returns: (transfer full) (nullable): a writer, %NULL when the data file
  *   cannot be created
  */
-SlimGgufWriter *
-slim_gguf_writer_new (const char *path, GError **error)
+/* A writer on path's data file opened with mode ("wb" new, "r+b" resumed). */
+static SlimGgufWriter *
+slim_gguf_writer_open (const char *path, const char *mode, GError **error)
 {
   SlimGgufWriter *self;
   g_autofree char *data_path = NULL;
@@ -116,12 +124,12 @@ slim_gguf_writer_new (const char *path, GError **error)
 
   g_return_val_if_fail (path != NULL, NULL);
   data_path = g_strconcat (path, ".data-partial", NULL);
-  data = g_fopen (data_path, "wb");
+  data = g_fopen (data_path, mode);
   if (data == NULL)
     {
       int saved_errno = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot create %s: %s", data_path, g_strerror (saved_errno));
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "cannot open %s: %s",
+                   data_path, g_strerror (saved_errno));
       return NULL;
     }
   self = g_new0 (SlimGgufWriter, 1);
@@ -133,7 +141,14 @@ slim_gguf_writer_new (const char *path, GError **error)
   self->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->infos = g_byte_array_new ();
   self->names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->name_list = g_ptr_array_new ();
   return self;
+}
+
+SlimGgufWriter *
+slim_gguf_writer_new (const char *path, GError **error)
+{
+  return slim_gguf_writer_open (path, "wb", error);
 }
 
 /**
@@ -149,7 +164,7 @@ slim_gguf_writer_free (SlimGgufWriter *self)
     return;
   if (self->data != NULL)
     fclose (self->data);
-  if (!self->finished)
+  if (!self->finished && !self->keep_partial)
     {
       g_unlink (self->data_path);
       g_unlink (self->partial_path);
@@ -160,6 +175,7 @@ slim_gguf_writer_free (SlimGgufWriter *self)
   g_byte_array_unref (self->kv);
   g_hash_table_unref (self->keys);
   g_byte_array_unref (self->infos);
+  g_ptr_array_unref (self->name_list);
   g_hash_table_unref (self->names);
   g_free (self->open_name);
   g_free (self);
@@ -359,7 +375,13 @@ slim_gguf_writer_begin_tensor (SlimGgufWriter *self,
   put_u32 (self->infos, type);
   put_u64 (self->infos, self->data_bytes);
   self->n_tensors++;
-  g_hash_table_add (self->names, g_strdup (name));
+  if ((guint)type < SLIM_GGUF_N_TYPE_SLOTS)
+    self->type_counts[type]++;
+  {
+    char *owned = g_strdup (name);
+    g_hash_table_add (self->names, owned);
+    g_ptr_array_add (self->name_list, owned);
+  }
   self->open_name = g_strdup (name);
   self->open_expected = n_bytes;
   self->open_written = 0;
@@ -399,6 +421,131 @@ slim_gguf_writer_get_n_tensors (SlimGgufWriter *self)
 {
   g_return_val_if_fail (self != NULL, 0);
   return self->n_tensors;
+}
+
+guint64
+slim_gguf_writer_count_type (SlimGgufWriter *self, SlimGgmlType type)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return (guint)type < SLIM_GGUF_N_TYPE_SLOTS ? self->type_counts[type] : 0;
+}
+
+/* n_tensors, data bytes, the tensor infos, the names in order, the counts
+ * by type. */
+#define SLIM_GGUF_STATE_TYPE "(ttayasat)"
+#define SLIM_GGUF_STATE_FORMAT "(tt@ay@as@at)"
+
+/**
+ * slim_gguf_writer_save_state:
+ * @self: a writer, not finished
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the tensors written so far, with
+ *   their data flushed to disk
+ */
+GBytes *
+slim_gguf_writer_save_state (SlimGgufWriter *self, GError **error)
+{
+  g_autoptr (GVariant) state = NULL;
+  GVariantBuilder names;
+
+  g_return_val_if_fail (self != NULL && !self->finished && self->data != NULL, NULL);
+  if (!slim_gguf_writer_close_tensor (self, error))
+    return NULL;
+  if (fflush (self->data) != 0 || fsync (fileno (self->data)) != 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   "cannot write %s: %s", self->data_path, g_strerror (saved_errno));
+      return NULL;
+    }
+  g_variant_builder_init (&names, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < self->name_list->len; i++)
+    g_variant_builder_add (&names, "s", (const char *)g_ptr_array_index (self->name_list, i));
+  state = g_variant_ref_sink (g_variant_new (
+      SLIM_GGUF_STATE_FORMAT, self->n_tensors, self->data_bytes,
+      g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, self->infos->data, self->infos->len, 1),
+      g_variant_builder_end (&names),
+      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, self->type_counts, SLIM_GGUF_N_TYPE_SLOTS,
+                                 sizeof (guint64))));
+  return g_variant_get_data_as_bytes (state);
+}
+
+/**
+ * slim_gguf_writer_new_resumed:
+ * @path: the file of the interrupted run
+ * @state: what slim_gguf_writer_save_state() returned there
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): a writer continuing after the
+ *   saved tensors, or %NULL when the state is corrupt or the data file is
+ *   shorter than it says
+ */
+SlimGgufWriter *
+slim_gguf_writer_new_resumed (const char *path, GBytes *state, GError **error)
+{
+  g_autoptr (GVariant) root = NULL;
+  g_autoptr (GVariant) infos = NULL;
+  g_autoptr (GVariant) names = NULL;
+  g_autoptr (GVariant) counts = NULL;
+  g_autoptr (SlimGgufWriter) self = NULL;
+  guint64 n_tensors, data_bytes, sum = 0;
+  const guint8 *info_bytes;
+  const guint64 *count_values;
+  gsize n_info_bytes, n_counts;
+  GVariantIter iter;
+  const char *name;
+  GStatBuf st;
+
+  g_return_val_if_fail (path != NULL && state != NULL, NULL);
+  root = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_GGUF_STATE_TYPE), state, FALSE));
+  g_variant_get (root, SLIM_GGUF_STATE_FORMAT, &n_tensors, &data_bytes, &infos, &names, &counts);
+  info_bytes = g_variant_get_fixed_array (infos, &n_info_bytes, 1);
+  count_values = g_variant_get_fixed_array (counts, &n_counts, sizeof (guint64));
+  for (gsize k = 0; k < n_counts; k++)
+    sum += count_values[k];
+  if (n_counts != SLIM_GGUF_N_TYPE_SLOTS || sum != n_tensors
+      || g_variant_n_children (names) != n_tensors || n_info_bytes > G_MAXUINT)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "the saved state of the GGUF writer of %s is corrupt", path);
+      return NULL;
+    }
+  self = slim_gguf_writer_open (path, "r+b", error);
+  if (self == NULL)
+    return NULL;
+  self->keep_partial = TRUE;
+  if (g_stat (self->data_path, &st) != 0 || (guint64)st.st_size < data_bytes
+      || ftruncate (fileno (self->data), (off_t)data_bytes) != 0
+      || fseek (self->data, 0, SEEK_END) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO,
+                   "%s: the tensor data of the interrupted run is missing or short",
+                   self->data_path);
+      return NULL;
+    }
+  self->n_tensors = n_tensors;
+  self->data_bytes = data_bytes;
+  g_byte_array_append (self->infos, info_bytes, (guint)n_info_bytes);
+  memcpy (self->type_counts, count_values, sizeof self->type_counts);
+  g_variant_iter_init (&iter, names);
+  while (g_variant_iter_next (&iter, "&s", &name))
+    {
+      char *owned;
+
+      if (g_hash_table_contains (self->names, name))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "the saved state of the GGUF writer of %s is corrupt", path);
+          return NULL;
+        }
+      owned = g_strdup (name);
+      g_hash_table_add (self->names, owned);
+      g_ptr_array_add (self->name_list, owned);
+    }
+  self->keep_partial = FALSE;
+  return g_steal_pointer (&self);
 }
 
 /* Copies the data file after the header in out. */

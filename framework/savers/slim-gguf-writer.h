@@ -107,7 +107,18 @@ gboolean
 slim_gguf_writer_append (SlimGgufWriter *self, gconstpointer data, gsize n_bytes, GError **error);
 guint64 slim_gguf_writer_get_n_tensors (SlimGgufWriter *self);
 
+/* Tensors begun so far with the given type. */
+guint64 slim_gguf_writer_count_type (SlimGgufWriter *self, SlimGgmlType type);
+
 /* Writes the file and moves it to path. */
 gboolean slim_gguf_writer_finish (SlimGgufWriter *self, GError **error);
+
+/* Resume (slim-saver.h): the tensors written so far (their infos, names
+ * and the data file's length; the data made durable), and a writer that
+ * continues from such a state on the interrupted run's data file, cut back
+ * to that length.  Metadata is not part of the state: set it again.  The
+ * bytes come from a file: they are checked. */
+GBytes *slim_gguf_writer_save_state (SlimGgufWriter *self, GError **error);
+SlimGgufWriter *slim_gguf_writer_new_resumed (const char *path, GBytes *state, GError **error);
 
 G_END_DECLS

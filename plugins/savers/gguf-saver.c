@@ -13,8 +13,8 @@
  * Not an msModelSlim saver (msModelSlim writes no GGUF).  The file is
  * streamed: tensor data goes to a partial file as layers arrive and the
  * header is written at finish, so memory does not grow with the model.
- * No resume: a run with this saver checkpoints with a warning and
- * cannot be resumed.
+ * Resumable: the progress is the tensors written so far (the data file is
+ * cut back to them on resume); the metadata is set again from the model.
  */
 #include "slim-plugin.h"
 
@@ -68,10 +68,11 @@ slim_gguf_saver_drop (SlimGgufSaver *self)
   g_clear_pointer (&self->writer, slim_gguf_writer_free);
 }
 
+/* begin (progress NULL) or resume. */
 static gboolean
-slim_gguf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GError **error)
+slim_gguf_saver_open (
+    SlimGgufSaver *self, SlimModel *model, const char *out_dir, GBytes *progress, GError **error)
 {
-  SlimGgufSaver *self = SLIM_GGUF_SAVER (saver);
   const char *model_dir = slim_model_get_path (model);
   g_autofree char *path = NULL;
   g_autofree char *name = NULL;
@@ -93,7 +94,8 @@ slim_gguf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, 
     }
   slim_gguf_saver_drop (self);
   path = g_build_filename (out_dir, self->file_name, NULL);
-  self->writer = slim_gguf_writer_new (path, error);
+  self->writer = progress != NULL ? slim_gguf_writer_new_resumed (path, progress, error)
+                                  : slim_gguf_writer_new (path, error);
   if (self->writer == NULL)
     return FALSE;
   name = g_path_get_basename (model_dir);
@@ -103,6 +105,30 @@ slim_gguf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, 
   if (self->llama == NULL)
     {
       slim_gguf_saver_drop (self);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+slim_gguf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GError **error)
+{
+  return slim_gguf_saver_open (SLIM_GGUF_SAVER (saver), model, out_dir, NULL, error);
+}
+
+static GBytes *
+slim_gguf_saver_save_progress (SlimSaver *saver, GError **error)
+{
+  return slim_gguf_writer_save_state (SLIM_GGUF_SAVER (saver)->writer, error);
+}
+
+static gboolean
+slim_gguf_saver_resume (
+    SlimSaver *saver, SlimModel *model, const char *out_dir, GBytes *progress, GError **error)
+{
+  if (!slim_gguf_saver_open (SLIM_GGUF_SAVER (saver), model, out_dir, progress, error))
+    {
+      g_prefix_error (error, "cannot resume the GGUF file in %s: ", out_dir);
       return FALSE;
     }
   return TRUE;
@@ -152,6 +178,8 @@ slim_gguf_saver_class_init (SlimGgufSaverClass *klass)
   saver_class->write_layer = slim_gguf_saver_write_layer;
   saver_class->finish = slim_gguf_saver_finish;
   saver_class->abort = slim_gguf_saver_abort;
+  saver_class->save_progress = slim_gguf_saver_save_progress;
+  saver_class->resume = slim_gguf_saver_resume;
 
   SLIM_PROPERTIES_INSTALL (klass, slim_gguf_saver_properties);
 }

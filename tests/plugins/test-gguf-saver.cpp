@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -617,6 +618,39 @@ TEST (GgufSaver, FloatTypeF16)
   EXPECT_EQ (types["blk.0.attn_q.weight"], 8u);
   EXPECT_EQ (run.gguf.find ("token_embd.weight")->type, 1u);
   EXPECT_EQ (run.gguf.find ("blk.0.attn_norm.weight")->type, 0u);
+}
+
+TEST (GgufSaver, KilledRunsResumeToTheSameBytes)
+{
+  // killed after layers 1 and 3, resumed twice: the folder (model.gguf
+  // included) is byte-identical to an uninterrupted run's
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string model = quant_stories_model ();
+  std::string config = quant_example ("dense-w4a16-gguf.yaml");
+  auto args = [&] (const std::string &save, bool resume) {
+    std::vector<std::string> a
+        = { "--model_path", model, "--save_path", save, "--config_path", config };
+    if (resume)
+      a.push_back ("--resume");
+    return a;
+  };
+  QuantChild ref = quant_cli (args (tmp + "/ref", false));
+  ASSERT_EQ (ref.exit_code, 0) << ref.err;
+  std::vector<std::string> kills = { "1", "3" };
+  for (size_t k = 0; k < kills.size (); k++)
+    {
+      QuantChildOptions kill;
+      kill.env.push_back ({ "SLIMFLOW_TEST_KILL_AFTER_LAYER", kills[k] });
+      QuantChild killed = quant_cli (args (tmp + "/out", k > 0), kill);
+      ASSERT_EQ (killed.term_signal, SIGKILL) << "kill " << k << ": " << killed.err;
+    }
+  QuantChild resumed = quant_cli (args (tmp + "/out", true));
+  ASSERT_EQ (resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE (resumed.err.find ("resuming"), std::string::npos) << resumed.err;
+  std::map<std::string, std::string> a = quant_folder_digests (tmp + "/ref");
+  EXPECT_EQ (a.count ("model.gguf"), 1u);
+  EXPECT_EQ (a, quant_folder_digests (tmp + "/out"));
+  EXPECT_FALSE (g_file_test ((tmp + "/out.slimflow-work").c_str (), G_FILE_TEST_EXISTS));
 }
 
 TEST (GgufSaver, VocabularyIsTheModelsTokenizer)
