@@ -3,8 +3,8 @@
 // test-dp.cpp: data-parallel calibration end to end: `mpirun -np N
 // slimflow quant` with the dp_layer_wise (or auto) runner on stories260K
 // gives an output folder whose every file has the SHA-256 of the same run
-// with layer_wise in one process, for N = 1, 2, 3 (7 samples: blocks of
-// 4+3 and 3+2+2, so uneven partitions too).  The comparison is exact: the
+// with layer_wise in one process, for N = 1, 2, 3, 4 (7 samples: blocks of
+// 4+3, 3+2+2 and 2+2+2+1, so uneven partitions too).  The comparison is exact: the
 // reductions are arranged to be (slim-schedule.h).  Also: only rank 0
 // writes (nothing else appears beside save_path), processors that do not
 // support distributed runs are refused before the run, and runners that
@@ -90,9 +90,35 @@ INSTANTIATE_TEST_SUITE_P (
     DpEqualsLayerWise,
     ::testing::Values (DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 2 },
                        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 3 },
+                       DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 4 },
                        DpCase{ "dense-w8a8.yaml", "auto", 2 },
                        DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
                        DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 }));
+
+// --max_memory is per rank: with a 1-byte budget every rank spills its
+// share to HDF5 (rank 0 in the work area, the others in a private folder
+// of $TMPDIR), and the bytes do not change; no folder is left behind.
+TEST (Dp, SpillingRanksSameBytes)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string scratch = tmp + "/tmpdir";
+  g_mkdir (scratch.c_str (), 0755);
+  QuantChild a
+      = slimflow_cli (args_for (tmp + "/lw", with_runner (tmp, "dense-w8a8.yaml", "layer_wise")));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  std::vector<std::string> args
+      = args_for (tmp + "/dp", with_runner (tmp, "dense-w8a8.yaml", "dp_layer_wise"));
+  args.push_back ("--max_memory");
+  args.push_back ("1");
+  QuantChildOptions spill;
+  spill.env = { { "SLIM_SPILL", "hdf5" }, { "TMPDIR", scratch } };
+  QuantChild b = mpirun_cli (2, args, spill);
+  ASSERT_EQ (b.exit_code, 0) << b.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/lw"), quant_folder_digests (tmp + "/dp"));
+  // (Open MPI keeps its own session folder there while it runs)
+  for (const std::string &name : quant_list_dir (scratch))
+    EXPECT_EQ (name.rfind ("slimflow-rank-", 0), std::string::npos) << "left behind: " << name;
+}
 
 // One process (no mpirun): dp_layer_wise is one rank, the same bytes.
 TEST (Dp, OneProcessEqualsLayerWise)

@@ -14,6 +14,7 @@
  * statistics from rank to rank) then leaves the CPU to the ranks that
  * work, which matters when ranks share cores.
  */
+#include "slim-comm.h"
 #include "slim-comm-private.h"
 
 #include <gio/gio.h>

@@ -4,6 +4,7 @@
  * is built without it (meson option `mpi` disabled or MPI not found):
  * every entry point says so.
  */
+#include "slim-comm.h"
 #include "slim-comm-private.h"
 
 #include <gio/gio.h>

@@ -2,11 +2,13 @@
  *
  * slim-comm-private.h: the table of operations behind a SlimComm, shared
  * by the single-process implementation (slim-comm.c) and the MPI one
- * (slim-comm-mpi.c).  Not installed, not for plugins.
+ * (slim-comm-mpi.c).  Not installed, not for plugins.  It spells
+ * SlimComm as struct _SlimComm so as not to include slim-comm.h (whose
+ * module includes this header).
  */
 #pragma once
 
-#include "slim-comm.h"
+#include <glib.h>
 
 G_BEGIN_DECLS
 
@@ -20,13 +22,15 @@ typedef enum
 typedef struct
 {
   /* float64 sum, min, max in place */
-  gboolean (*allreduce_f64) (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError **error);
+  gboolean (*allreduce_f64) (
+      struct _SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError **error);
   /* int64 sum in place */
-  gboolean (*allreduce_sum_i64) (SlimComm *comm, gint64 *buf, gsize n, GError **error);
+  gboolean (*allreduce_sum_i64) (struct _SlimComm *comm, gint64 *buf, gsize n, GError **error);
   /* root is a valid rank (checked by the caller) */
-  gboolean (*broadcast) (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error);
-  gboolean (*barrier) (SlimComm *comm, GError **error);
-  void (*finalize) (SlimComm *comm); /* frees what the implementation added */
+  gboolean (*broadcast) (
+      struct _SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error);
+  gboolean (*barrier) (struct _SlimComm *comm, GError **error);
+  void (*finalize) (struct _SlimComm *comm); /* frees what the implementation added */
 } SlimCommOps;
 
 struct _SlimComm

@@ -3,6 +3,7 @@
  * slim-comm.c: the SlimComm wrappers and the single-process
  * implementation (see slim-comm.h); the MPI one is slim-comm-mpi.c.
  */
+#include "slim-comm.h"
 #include "slim-comm-private.h"
 
 #include <gio/gio.h>

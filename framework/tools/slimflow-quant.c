@@ -29,7 +29,8 @@
  * the same inputs and runs the runner (auto or dp_layer_wise; the others
  * are refused) with the ranks in ctx.comm; rank 0 owns the work area and
  * the output folder, prints the progress and the summary; the other
- * ranks spill to a private temporary folder and write nothing else.
+ * ranks write nothing (under a --max_memory budget they spill to a
+ * private temporary folder, removed at the end).
  * --resume is refused (a data-parallel run writes no checkpoint).
  */
 #include <errno.h>
@@ -520,7 +521,10 @@ slim_cmd_quant (int argc, char **argv)
       code = fail (error, SLIM_EXIT_FAILURE);
       goto out;
     }
-  if (!leader && (rank_dir = g_dir_make_tmp ("slimflow-rank-XXXXXX", &error)) == NULL)
+  /* a rank > 0 spills only under a --max_memory budget, into a private
+   * temporary folder (without a budget nothing spills: no folder) */
+  if (!leader && o.max_memory != NULL
+      && (rank_dir = g_dir_make_tmp ("slimflow-rank-XXXXXX", &error)) == NULL)
     {
       code = fail (error, SLIM_EXIT_FAILURE);
       goto out;
