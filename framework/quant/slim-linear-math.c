@@ -7,6 +7,12 @@
 #include <string.h>
 #include "slim-error.h"
 
+G_DEFINE_ENUM_TYPE (SlimLinearMath,
+                    slim_linear_math,
+                    G_DEFINE_ENUM_VALUE (SLIM_LINEAR_MATH_FLOAT, "float"),
+                    G_DEFINE_ENUM_VALUE (SLIM_LINEAR_MATH_INT8, "int8"),
+                    G_DEFINE_ENUM_VALUE (SLIM_LINEAR_MATH_INT8_REF, "int8_ref"))
+
 static const char *const slim_linear_math_names[] = { "float", "int8", "int8_ref" };
 
 gboolean

@@ -13,7 +13,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <glib-object.h>
 
 G_BEGIN_DECLS
 
@@ -24,7 +24,10 @@ typedef enum
   SLIM_LINEAR_MATH_INT8_REF,
 } SlimLinearMath;
 
-/* "float", "int8", "int8_ref"; FALSE with SLIM_CONFIG_ERROR_BAD_VALUE
+GType slim_linear_math_get_type (void);
+#define SLIM_TYPE_LINEAR_MATH (slim_linear_math_get_type ())
+
+/* "float", "int8", "int8_ref" (the GEnum nicks); FALSE with SLIM_CONFIG_ERROR_BAD_VALUE
  * naming the valid choices otherwise. */
 gboolean slim_linear_math_parse (const char *text, SlimLinearMath *out, GError **error);
 const char *slim_linear_math_get_name (SlimLinearMath math);
