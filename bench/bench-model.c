@@ -5,6 +5,7 @@
  */
 #include "bench-model.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 
@@ -169,4 +170,38 @@ bench_remove_tree (const char *path)
   if (dir != NULL)
     g_dir_close (dir);
   g_rmdir (path);
+}
+
+static gboolean
+bench_copy_file (const char *from, const char *to, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize n_bytes = 0;
+
+  return g_file_get_contents (from, &contents, &n_bytes, error)
+         && g_file_set_contents (to, contents, (gssize)n_bytes, error);
+}
+
+gboolean
+bench_model_make (const char *dir, gint n_layers, const char *tokenizer_dir, GError **error)
+{
+  const char *files[]
+      = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model" };
+
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot create %s", dir);
+      return FALSE;
+    }
+  if (!bench_model_write (dir, n_layers, BENCH_TOKENIZER_VOCAB, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *from = g_build_filename (tokenizer_dir, files[i], NULL);
+      g_autofree char *to = g_build_filename (dir, files[i], NULL);
+
+      if (g_file_test (from, G_FILE_TEST_EXISTS) && !bench_copy_file (from, to, error))
+        return FALSE;
+    }
+  return TRUE;
 }

@@ -26,6 +26,14 @@ float bench_uniform (void);
 /* Writes config.json and model.safetensors into the existing folder dir. */
 gboolean bench_model_write (const char *dir, gint n_layers, gint vocab, GError **error);
 
+/* The vocabulary of the stories260K tokenizer the benchmark models use. */
+#define BENCH_TOKENIZER_VOCAB 512
+
+/* Creates dir and writes a model of n_layers into it with the tokenizer
+ * files of tokenizer_dir (stories260K's) copied beside it. */
+gboolean
+bench_model_make (const char *dir, gint n_layers, const char *tokenizer_dir, GError **error);
+
 /* Removes a file or a folder tree the benchmark made. */
 void bench_remove_tree (const char *path);
 

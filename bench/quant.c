@@ -37,8 +37,6 @@
 
 #include "bench-model.h"
 
-#define BENCH_TOKENIZER_VOCAB 512
-
 typedef struct
 {
   double wall_s;
@@ -111,41 +109,6 @@ bench_count_spills (const char *log, double *out_mib)
     }
   *out_mib = n_bytes / (1024.0 * 1024.0);
   return n_puts;
-}
-
-static gboolean
-bench_copy_file (const char *from, const char *to, GError **error)
-{
-  g_autofree char *contents = NULL;
-  gsize n_bytes = 0;
-
-  return g_file_get_contents (from, &contents, &n_bytes, error)
-         && g_file_set_contents (to, contents, (gssize)n_bytes, error);
-}
-
-/* A model of n_layers in dir, with the stories260K tokenizer. */
-static gboolean
-bench_make_model (const char *dir, gint n_layers, const char *tokenizer_dir, GError **error)
-{
-  const char *files[]
-      = { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model" };
-
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "cannot create %s", dir);
-      return FALSE;
-    }
-  if (!bench_model_write (dir, n_layers, BENCH_TOKENIZER_VOCAB, error))
-    return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *from = g_build_filename (tokenizer_dir, files[i], NULL);
-      g_autofree char *to = g_build_filename (dir, files[i], NULL);
-
-      if (g_file_test (from, G_FILE_TEST_EXISTS) && !bench_copy_file (from, to, error))
-        return FALSE;
-    }
-  return TRUE;
 }
 
 static double
@@ -407,7 +370,7 @@ main (int argc, char **argv)
           g_autofree char *previous = g_strdup_printf ("%s/model-%d", tmp, last_depth);
           if (last_depth > 0)
             bench_remove_tree (previous);
-          if (!bench_make_model (model, n_layers, tokenizer_dir, &error))
+          if (!bench_model_make (model, n_layers, tokenizer_dir, &error))
             break;
         }
       if (!bench_quant (slimflow, tmp, model, n_layers, samples, max_length,

@@ -12,6 +12,7 @@
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
 #include "slim-mx.h"
+#include "slim-int-linear.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -27,6 +28,10 @@ struct _SlimQuantModel
   /* attn -> SlimQAttention* (C8 / FAQuant); the head shape is taken from
    * the model at the first forward (head_dim 0 until then) */
   GHashTable *attentions;
+  SlimLinearMath math;
+  /* module -> SlimIntLinear*: the linears with int8 activations when math
+   * is not FLOAT (their forward is the integer product) */
+  GHashTable *int_linears;
 };
 
 gboolean
@@ -64,6 +69,7 @@ slim_quant_model_free (SlimQuantModel *self)
   g_free (self->float_dir);
   g_clear_pointer (&self->records, g_hash_table_unref);
   g_clear_pointer (&self->attentions, g_hash_table_unref);
+  g_clear_pointer (&self->int_linears, g_hash_table_unref);
   g_free (self);
 }
 
@@ -81,6 +87,20 @@ slim_quant_model_get_n_quantized (SlimQuantModel *self)
   return g_hash_table_size (self->records);
 }
 
+guint
+slim_quant_model_get_n_integer (SlimQuantModel *self)
+{
+  g_return_val_if_fail (self != NULL, 0);
+  return g_hash_table_size (self->int_linears);
+}
+
+SlimLinearMath
+slim_quant_model_get_linear_math (SlimQuantModel *self)
+{
+  g_return_val_if_fail (self != NULL, SLIM_LINEAR_MATH_FLOAT);
+  return self->math;
+}
+
 static gboolean
 hook_linear_input (
     const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer user_data, GError **error)
@@ -88,8 +108,43 @@ hook_linear_input (
   SlimQuantModel *self = user_data;
   const SlimQLinear *record = g_hash_table_lookup (self->records, module);
 
-  if (record != NULL)
+  /* an integer linear quantizes its input itself (hook_linear_forward) */
+  if (record != NULL && !g_hash_table_contains (self->int_linears, module))
     slim_qlinear_apply_act (record, x, n_tokens, n_in);
+  return TRUE;
+}
+
+/* The integer product of a linear with int8 activations. */
+static gboolean
+hook_linear_forward (const char *module,
+                     const float *x, /* (n_tokens, n_in) */
+                     gint64 n_tokens,
+                     gint64 n_in,
+                     gint64 n_out,
+                     float *y, /* (n_tokens, n_out) */
+                     gboolean *done,
+                     gpointer user_data,
+                     GError **error)
+{
+  SlimQuantModel *self = user_data;
+  const SlimIntLinear *lin = g_hash_table_lookup (self->int_linears, module);
+
+  if (lin == NULL)
+    return TRUE;
+  if (slim_int_linear_get_n_in (lin) != n_in || slim_int_linear_get_n_out (lin) != n_out)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                   "%s: the saved integer weight is (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   "), the forward needs (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")",
+                   module, slim_int_linear_get_n_out (lin), slim_int_linear_get_n_in (lin), n_out,
+                   n_in);
+      return FALSE;
+    }
+  if (self->math == SLIM_LINEAR_MATH_INT8_REF)
+    slim_int_linear_forward_ref (lin, x, n_tokens, y);
+  else
+    slim_int_linear_forward (lin, x, n_tokens, y);
+  *done = TRUE;
   return TRUE;
 }
 
@@ -130,6 +185,8 @@ slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks)
   g_return_if_fail (self != NULL && hooks != NULL);
   memset (hooks, 0, sizeof (*hooks));
   hooks->linear_input = hook_linear_input;
+  if (g_hash_table_size (self->int_linears) > 0)
+    hooks->linear_forward = hook_linear_forward;
   if (g_hash_table_size (self->attentions) > 0)
     hooks->qkv_states = hook_qkv_states;
   hooks->user_data = self;
@@ -425,13 +482,94 @@ read_deq_scale (SlimSafetensors *st, const char *module, gint64 n_out, float *ou
   return TRUE;
 }
 
+/* The integer codes of a weight read as float32, checked to be integers
+ * in [-128, 127] (transfer full, (n) int8). */
+static gint8 *
+codes_of (const float *q, gint64 n, const char *name, GError **error)
+{
+  g_autofree gint8 *codes = g_new (gint8, MAX (n, 1)); /* (n) */
+
+  for (gint64 i = 0; i < n; i++)
+    {
+      if (!(q[i] >= -128.0f && q[i] <= 127.0f) || q[i] != floorf (q[i]))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s[%" G_GINT64_FORMAT "] = %g is not an int8 code", name, i, (double)q[i]);
+          return NULL;
+        }
+      codes[i] = (gint8)q[i];
+    }
+  return g_steal_pointer (&codes);
+}
+
+/* <module>.quant_bias: int32 (n_out). */
+static SlimTensor *
+get_quant_bias (SlimSafetensors *st, const char *module, gint64 n_out, GError **error)
+{
+  g_autofree char *name = g_strconcat (module, ".quant_bias", NULL);
+  g_autoptr (SlimTensor) t = slim_safetensors_get_tensor (st, name, error);
+
+  if (t == NULL)
+    return NULL;
+  if (slim_tensor_get_dtype (t) != SLIM_DTYPE_I32 || slim_tensor_get_n_elements (t) != n_out)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: expected int32 of %" G_GINT64_FORMAT " values", name, n_out);
+      return NULL;
+    }
+  return g_steal_pointer (&t);
+}
+
+/* <module>.bias as float32 (n_out), NULL without error when absent. */
+static gboolean
+get_optional_bias (
+    SlimSafetensors *st, const char *module, gint64 n_out, SlimTensor **out, GError **error)
+{
+  g_autofree char *name = g_strconcat (module, ".bias", NULL);
+
+  *out = NULL;
+  if (!slim_safetensors_contains (st, name))
+    return TRUE;
+  *out = get_f32 (st, module, "bias", n_out, error);
+  return *out != NULL;
+}
+
+/* The per-token integer linear of codes (n_out, n_in) with weight_scale /
+ * weight_offset (n_out, n_cols) and the saved bias. */
+static SlimIntLinear *
+int_linear_per_token (SlimSafetensors *st,
+                      const char *module,
+                      const gint8 *codes, /* (n_out, n_in) */
+                      gint64 n_out,
+                      gint64 n_in,
+                      const float *ws, /* (n_out, n_cols) */
+                      const float *wo, /* (n_out, n_cols) */
+                      gint64 n_cols,
+                      GError **error)
+{
+  g_autoptr (SlimTensor) bias = NULL;
+  SlimIntLinear *lin;
+
+  if (!get_optional_bias (st, module, n_out, &bias, error))
+    return NULL;
+  lin = slim_int_linear_new_per_token (codes, n_out, n_in, ws, wo, n_cols == 1 ? 0 : n_in / n_cols,
+                                       bias != NULL ? slim_tensor_get_data (bias) : NULL, error);
+  if (lin == NULL)
+    g_prefix_error (error, "%s: ", module);
+  return lin;
+}
+
 /* W4A8_DYNAMIC: the weight is int4 packed over pairs of output rows,
  * (n_out / 2, n_in) int8 (slim-pack.h); weight_scale / weight_offset one
  * per output row; per-token int8 activations.  scale_bias is derived from
  * the same codes (a deployment-side correction term) and not needed for
  * the float forward. */
 static SlimTensor *
-dequantize_w4a8 (SlimSafetensors *st, const char *module, SlimQLinear *record, GError **error)
+dequantize_w4a8 (SlimSafetensors *st,
+                 const char *module,
+                 SlimQLinear *record,
+                 SlimIntLinear **out_int,
+                 GError **error)
 {
   g_autofree char *wname = g_strconcat (module, ".weight", NULL);
   g_autoptr (SlimTensor) packed = slim_safetensors_get_tensor (st, wname, error);
@@ -472,6 +610,12 @@ dequantize_w4a8 (SlimSafetensors *st, const char *module, SlimQLinear *record, G
     for (gint64 i = 0; i < n_in; i++)
       wd[o * n_in + i] = ((float)codes[o * n_in + i] - od[o]) * sd[o];
   record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+  if (out_int != NULL)
+    {
+      *out_int = int_linear_per_token (st, module, codes, n_out, n_in, sd, od, 1, error);
+      if (*out_int == NULL)
+        g_clear_pointer (&w, slim_tensor_unref);
+    }
   return w;
 }
 
@@ -547,12 +691,15 @@ dequantize_mx (
   return w;
 }
 
-/* The float weight of one quantized linear, and its act record. */
+/* The float weight of one quantized linear, and its act record; with
+ * out_int, the integer linear of a label with int8 activations too (NULL
+ * for the others). */
 static SlimTensor *
 dequantize_linear (SlimSafetensors *st,
                    const char *module,
                    const char *label,
                    SlimQLinear **out_record,
+                   SlimIntLinear **out_int,
                    GError **error)
 {
   g_autofree char *wname = g_strconcat (module, ".weight", NULL);
@@ -566,8 +713,9 @@ dequantize_linear (SlimSafetensors *st,
   if (strcmp (label, "W4A8_DYNAMIC") == 0 || strcmp (label, "W8A8_MXFP8") == 0
       || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0)
     {
-      w = strcmp (label, "W4A8_DYNAMIC") == 0 ? dequantize_w4a8 (st, module, record, error)
-                                              : dequantize_mx (st, module, label, record, error);
+      w = strcmp (label, "W4A8_DYNAMIC") == 0
+              ? dequantize_w4a8 (st, module, record, out_int, error)
+              : dequantize_mx (st, module, label, record, error);
       if (w == NULL)
         return NULL;
       n_out = slim_tensor_get_dim (w, 0);
@@ -617,6 +765,22 @@ dequantize_linear (SlimSafetensors *st,
       record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TENSOR, offset == 0.0f };
       record->input_scale = scale;
       record->input_offset = offset;
+      if (out_int != NULL)
+        {
+          g_autofree gint8 *codes = codes_of (qd, n_out * n_in, wname, error); /* (n_out, n_in) */
+          g_autoptr (SlimTensor) qb
+              = codes != NULL ? get_quant_bias (st, module, n_out, error) : NULL;
+
+          if (qb == NULL)
+            goto fail;
+          *out_int = slim_int_linear_new_static (codes, n_out, n_in, scale, offset, deq,
+                                                 slim_tensor_get_data (qb), error);
+          if (*out_int == NULL)
+            {
+              g_prefix_error (error, "%s: ", module);
+              goto fail;
+            }
+        }
     }
   else if (strcmp (label, "W8A8_DYNAMIC") == 0 || strcmp (label, "W8A16") == 0
            || strcmp (label, "W4A16") == 0 || strcmp (label, "WFP8AFP8_DYNAMIC") == 0
@@ -658,7 +822,21 @@ dequantize_linear (SlimSafetensors *st,
             wd[o * n_in + i] = (qd[o * n_in + i] - od[p]) * sd[p];
           }
       if (strcmp (label, "W8A8_DYNAMIC") == 0)
-        record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+        {
+          record->act = (SlimQScheme){ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE };
+          if (out_int != NULL)
+            {
+              g_autofree gint8 *codes
+                  = codes_of (qd, n_out * n_in, wname, error); /* (n_out, n_in) */
+
+              if (codes == NULL)
+                goto fail;
+              *out_int
+                  = int_linear_per_token (st, module, codes, n_out, n_in, sd, od, n_cols, error);
+              if (*out_int == NULL)
+                goto fail;
+            }
+        }
       else if (strcmp (label, "WFP8AFP8_DYNAMIC") == 0)
         {
           /* float8_e4m3fn codes read as their values; fp8 per-token activations */
@@ -691,6 +869,8 @@ check:
   return w;
 
 fail:
+  if (out_int != NULL)
+    g_clear_pointer (out_int, slim_int_linear_free);
   slim_tensor_unref (w);
   return NULL;
 }
@@ -726,6 +906,12 @@ copy_side_files (const char *dir, const char *float_dir, GError **error)
 SlimQuantModel *
 slim_quant_model_load (const char *dir, GError **error)
 {
+  return slim_quant_model_load_with_math (dir, SLIM_LINEAR_MATH_FLOAT, error);
+}
+
+SlimQuantModel *
+slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **error)
+{
   g_autoptr (SlimQuantModel) self = g_new0 (SlimQuantModel, 1);
   g_autofree char *desc_path = g_build_filename (dir, SLIM_ASCEND_DESCRIPTION_NAME, NULL);
   g_autofree char *desc_text = NULL;
@@ -745,6 +931,9 @@ slim_quant_model_load (const char *dir, GError **error)
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)slim_qlinear_free);
   self->attentions
       = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)slim_qattention_free);
+  self->math = math;
+  self->int_linears = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify)slim_int_linear_free);
   if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
     return NULL;
   if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES
@@ -816,9 +1005,14 @@ slim_quant_model_load (const char *dir, GError **error)
         {
           g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
           SlimQLinear *record = NULL;
-          t = dequantize_linear (st, module, label, &record, error);
+          SlimIntLinear *lin = NULL;
+
+          t = dequantize_linear (st, module, label, &record,
+                                 math != SLIM_LINEAR_MATH_FLOAT ? &lin : NULL, error);
           if (t != NULL)
             g_hash_table_insert (self->records, g_strdup (module), record);
+          if (lin != NULL)
+            g_hash_table_insert (self->int_linears, g_strdup (module), lin);
         }
       else
         continue; /* scales, offsets, quant_bias: used by their weight */

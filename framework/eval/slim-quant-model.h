@@ -14,7 +14,10 @@
  *   W8A8_DYNAMIC,
  *   W4A4_DYNAMIC,
  *   W8A16, W4A16    w = (q - weight_offset) * weight_scale  (per channel or group)
- *   W4A8_DYNAMIC    the packed int4 weight, per channel scale
+ *   W4A8_DYNAMIC    w = (q - weight_offset) * weight_scale, q unpacked from int4
+ *   WFP8AFP8_DYNAMIC  w = e4m3 (q) * weight_scale
+ *   W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4
+ *                   w = element (q) * 2^(shared exponent - 127), blocks of 32
  *   W16A16S         w (and bias) as stored: the float_sparse weight
  *
  * Activations are fake-quantized by slim_quant_model_get_hooks() as the
@@ -23,6 +26,16 @@
  * (symmetric int8), W4A4_DYNAMIC per token (symmetric int4), nothing for
  * the weight-only labels.  Other labels are refused with
  * SLIM_FORMAT_ERROR_INVALID.
+ *
+ * That is the float path (SLIM_LINEAR_MATH_FLOAT, slim_quant_model_load).
+ * slim_quant_model_load_with_math (dir, SLIM_LINEAR_MATH_INT8) runs every
+ * linear with int8 activations (W8A8, W8A8_MIX, W8A8_DYNAMIC, W4A8_DYNAMIC)
+ * as the accelerator does instead (slim-int-linear.h): the hooks'
+ * linear_forward quantizes the input to int8 codes, takes the exact int32
+ * product with the saved int8 weight and scales it (deq_scale and
+ * quant_bias for the static labels, the per-token scale times weight_scale
+ * plus the float bias for the per-token ones).  The weight-only labels
+ * keep their float product in both.
  * The attention tensors (C8 kv_cache_scale/offset, FAQuant fa_{q,k,v}
  * scales and the <attn>.quant_type strings) become SlimQAttention records
  * that the hooks' qkv_states applies as deployed (slim-qattention.h).
@@ -33,6 +46,7 @@
 #pragma once
 
 #include <glib.h>
+#include "slim-linear-math.h"
 #include "slim-model.h"
 
 G_BEGIN_DECLS
@@ -52,6 +66,15 @@ gboolean slim_quant_model_is_quantized (const char *dir);
  *   tensors, G_FILE_ERROR for I/O).
  */
 SlimQuantModel *slim_quant_model_load (const char *dir, GError **error);
+/* The same with the given math for the linears with int8 activations
+ * (slim_quant_model_load is SLIM_LINEAR_MATH_FLOAT); with INT8 an integer
+ * weight the product cannot take (more than SLIM_IGEMM_MAX_K inputs, codes
+ * outside int8) is an error, never a silent float fallback. */
+SlimQuantModel *
+slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **error);
+SlimLinearMath slim_quant_model_get_linear_math (SlimQuantModel *self);
+/* Number of linears run as integer products (0 for the float math). */
+guint slim_quant_model_get_n_integer (SlimQuantModel *self);
 
 /* The dequantized float folder, for slim_model_open() (transfer none). */
 const char *slim_quant_model_get_float_dir (SlimQuantModel *self);
@@ -59,8 +82,9 @@ const char *slim_quant_model_get_float_dir (SlimQuantModel *self);
 /* Number of quantized linears found. */
 guint slim_quant_model_get_n_quantized (SlimQuantModel *self);
 
-/* Hooks fake-quantizing the activations (user_data = self, which must
- * outlive every forward using them). */
+/* Hooks fake-quantizing the activations, and computing the integer
+ * products (user_data = self, which must outlive every forward using
+ * them). */
 void slim_quant_model_get_hooks (SlimQuantModel *self, SlimForwardHooks *hooks);
 
 /* Removes the temporary folder and frees. */

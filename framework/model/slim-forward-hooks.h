@@ -30,15 +30,41 @@ typedef struct
    * x (n_tokens, n_in) row-major; module is the full name
    * ("model.layers.3.mlp.experts.2.up_proj"). x is private to this linear:
    * the hook may modify it in place (e.g. fake-quantize it). */
-  gboolean (*linear_input) (const char *module, float *x, gint64 n_tokens, gint64 n_in,
-                            gpointer user_data, GError **error);
+  gboolean (*linear_input) (const char *module,
+                            float *x,
+                            gint64 n_tokens,
+                            gint64 n_in,
+                            gpointer user_data,
+                            GError **error);
   /* After q/k/v projections (and q/k norm and RoPE on q,k), per layer:
    * q (n_tokens, n_heads*head_dim), k and v (n_tokens, n_kv_heads*head_dim).
    * May modify in place (KV-cache quantization). attn is
    * "model.layers.3.self_attn". */
-  gboolean (*qkv_states) (const char *attn, float *q, float *k, float *v, gint64 n_tokens,
-                          const SlimModelConfig *config, gpointer user_data, GError **error);
+  gboolean (*qkv_states) (const char *attn,
+                          float *q,
+                          float *k,
+                          float *v,
+                          gint64 n_tokens,
+                          const SlimModelConfig *config,
+                          gpointer user_data,
+                          GError **error);
   gpointer user_data;
+  /* After linear_input, in place of the float product y = x W^T + b
+   * with the layer's float32 weight: a hook that computes the linear's
+   * output itself (the integer product of a W8A8 linear,
+   * slim-int-linear.h) fills y (n_tokens, n_out), bias included, and sets
+   * *done; leaving *done FALSE (its value on entry) lets the forward
+   * compute the float product.  Last in the struct so that positional
+   * initializers { linear_input, qkv_states, user_data } keep working. */
+  gboolean (*linear_forward) (const char *module,
+                              const float *x,
+                              gint64 n_tokens,
+                              gint64 n_in,
+                              gint64 n_out,
+                              float *y,
+                              gboolean *done,
+                              gpointer user_data,
+                              GError **error);
 } SlimForwardHooks;
 
 G_END_DECLS

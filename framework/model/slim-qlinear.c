@@ -23,6 +23,9 @@
  *                                the forward of msModelSlim's
  *                                W*MXDynamicPerBlockFakeQuantLinear
  *   float (W8A16, W4A16)         unchanged
+ * With math INT8 (slim_qlinear_is_integer) the deployed forward of a linear
+ * with int8 activations is the integer product of slim_qlinear_to_int_linear
+ * instead: the same activation codes, exact int32 sums, then scaled.
  * ext.max_bound is not part of the deployed state (msModelSlim's IR does
  * not keep it either): deployed activations use the dtype's full range.
  */
@@ -31,6 +34,7 @@
 #include "slim-error.h"
 #include "slim-fp8.h"
 #include "slim-mx.h"
+#include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qparams.h"
 
@@ -60,6 +64,7 @@ slim_qlinear_new (const char *module, const char *label)
   self->weight = SLIM_QSCHEME_ACT_FLOAT;
   self->input_scale = 1.0f;
   self->input_offset = 0.0f;
+  self->math = SLIM_LINEAR_MATH_FLOAT;
   return self;
 }
 
@@ -167,17 +172,107 @@ slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint
     }
 }
 
+gboolean
+slim_qlinear_is_integer (const SlimQLinear *self)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+
+  return self->math != SLIM_LINEAR_MATH_FLOAT && self->act.dtype == SLIM_QDTYPE_INT8
+         && (self->act.scope == SLIM_QSCOPE_PER_TENSOR || self->act.scope == SLIM_QSCOPE_PER_TOKEN
+             || self->act.scope == SLIM_QSCOPE_PD_MIX)
+         && self->weight_q != NULL && self->weight_scale != NULL;
+}
+
+/* W8A8 static: the saver's deq_scale and quant_bias (slim-ascend-writer.c). */
+static SlimIntLinear *
+slim_qlinear_to_int_linear_static (const SlimQLinear *self, const float *bias, GError **error)
+{
+  g_autofree float *deq = NULL;         /* (n_out) */
+  g_autofree gint32 *quant_bias = NULL; /* (n_out) */
+  const float *wo = self->weight_offset != NULL ? slim_tensor_get_data (self->weight_offset) : NULL;
+
+  if (slim_tensor_get_n_elements (self->weight_scale) != self->n_out)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "a static integer product needs one weight scale per output channel");
+      return NULL;
+    }
+  for (gint64 n = 0; wo != NULL && n < self->n_out; n++)
+    if (wo[n] != 0.0f)
+      {
+        g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                     "weight_offset[%" G_GINT64_FORMAT
+                     "] = %g: the static integer product (deq_scale, quant_bias) needs a "
+                     "symmetric weight",
+                     n, (double)wo[n]);
+        return NULL;
+      }
+  deq = g_new (float, self->n_out);
+  quant_bias = g_new (gint32, self->n_out);
+  slim_deq_scale_compute (self->input_scale, slim_tensor_get_data (self->weight_scale), self->n_out,
+                          deq);
+  if (!slim_quant_bias_compute (bias, deq, self->input_offset,
+                                slim_tensor_get_data (self->weight_q), self->n_out, self->n_in,
+                                quant_bias, error))
+    return NULL;
+  return slim_int_linear_new_static (slim_tensor_get_data (self->weight_q), self->n_out, self->n_in,
+                                     self->input_scale, self->input_offset, deq, quant_bias, error);
+}
+
+/**
+ * slim_qlinear_to_int_linear:
+ * @self: a record with int8 activations and its integer weight
+ * @bias: (nullable) (array): the linear's float bias, (n_out)
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the integer linear (see the header)
+ */
+SlimIntLinear *
+slim_qlinear_to_int_linear (const SlimQLinear *self, const float *bias, GError **error)
+{
+  SlimIntLinear *lin;
+
+  g_return_val_if_fail (self != NULL, NULL);
+
+  if (self->act.dtype != SLIM_QDTYPE_INT8 || self->weight_q == NULL || self->weight_scale == NULL
+      || slim_tensor_get_dtype (self->weight_q) != SLIM_DTYPE_I8
+      || slim_tensor_get_n_elements (self->weight_q) != self->n_out * self->n_in)
+    {
+      g_set_error (
+          error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+          "%s (%s): no integer product: it needs int8 activations and an int8 (%" G_GINT64_FORMAT
+          ", %" G_GINT64_FORMAT ") weight",
+          self->module, self->label, self->n_out, self->n_in);
+      return NULL;
+    }
+  if (self->act.scope == SLIM_QSCOPE_PER_TENSOR)
+    lin = slim_qlinear_to_int_linear_static (self, bias, error);
+  else
+    lin = slim_int_linear_new_per_token (
+        slim_tensor_get_data (self->weight_q), self->n_out, self->n_in,
+        slim_tensor_get_data (self->weight_scale),
+        self->weight_offset != NULL ? slim_tensor_get_data (self->weight_offset) : NULL,
+        self->group_size, bias, error);
+  if (lin == NULL)
+    g_prefix_error (error, "%s (%s): ", self->module, self->label);
+  return lin;
+}
+
 /* ---- records attached to a layer ------------------------------------- */
 
 typedef struct
 {
   GHashTable *by_module; /* module (owned by the record) -> SlimQLinear (owned) */
   GPtrArray *order;      /* SlimQLinear (not owned), in the order first set */
+  /* module (owned) -> SlimIntLinear (owned): integer records' products,
+   * built at their first forward, dropped when the record is replaced */
+  GHashTable *int_linears;
 } SlimQLinearSet;
 
 static void
 slim_qlinear_set_free (SlimQLinearSet *set)
 {
+  g_hash_table_unref (set->int_linears);
   g_ptr_array_unref (set->order);
   g_hash_table_unref (set->by_module);
   g_free (set);
@@ -200,6 +295,8 @@ slim_qlinear_set_get (SlimLayer *layer, gboolean create)
       set->by_module = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                               (GDestroyNotify)slim_qlinear_free);
       set->order = g_ptr_array_new ();
+      set->int_linears = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify)slim_int_linear_free);
       g_object_set_qdata_full (G_OBJECT (layer), slim_qlinear_set_quark (), set,
                                (GDestroyNotify)slim_qlinear_set_free);
     }
@@ -224,6 +321,7 @@ slim_layer_set_qlinear (SlimLayer *layer, SlimQLinear *qlinear)
   g_return_if_fail (qlinear != NULL && qlinear->module != NULL);
 
   set = slim_qlinear_set_get (layer, TRUE);
+  g_hash_table_remove (set->int_linears, qlinear->module);
   old = g_hash_table_lookup (set->by_module, qlinear->module);
   if (old != NULL)
     {
@@ -302,7 +400,65 @@ slim_qlinear_deployed_linear_input (const char *module,
                    module, qlinear->label, qlinear->n_in, n_in);
       return FALSE;
     }
-  slim_qlinear_apply_act (qlinear, x, n_tokens, n_in);
+  /* an integer record quantizes its input itself (the linear_forward hook) */
+  if (!slim_qlinear_is_integer (qlinear))
+    slim_qlinear_apply_act (qlinear, x, n_tokens, n_in);
+  return TRUE;
+}
+
+static gboolean
+slim_qlinear_deployed_linear_forward (const char *module,
+                                      const float *x, /* (n_tokens, n_in) row-major */
+                                      gint64 n_tokens,
+                                      gint64 n_in,
+                                      gint64 n_out,
+                                      float *y, /* (n_tokens, n_out) row-major */
+                                      gboolean *done,
+                                      gpointer user_data,
+                                      GError **error)
+{
+  SlimLayer *layer = user_data;
+  const SlimQLinear *qlinear = slim_layer_get_qlinear (layer, module);
+  SlimQLinearSet *set;
+  SlimIntLinear *lin;
+
+  if (qlinear == NULL || !slim_qlinear_is_integer (qlinear))
+    return TRUE;
+  if (qlinear->n_in != n_in || qlinear->n_out != n_out)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "%s: the deployed %s record is (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   "), the forward needs (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")",
+                   module, qlinear->label, qlinear->n_out, qlinear->n_in, n_out, n_in);
+      return FALSE;
+    }
+  set = slim_qlinear_set_get (layer, FALSE);
+  lin = g_hash_table_lookup (set->int_linears, module);
+  if (lin == NULL)
+    {
+      g_autofree char *bias_name = g_strconcat (module, ".bias", NULL);
+      SlimTensor *bias = slim_layer_get_tensor (layer, bias_name);
+
+      if (bias != NULL
+          && (slim_tensor_get_dtype (bias) != SLIM_DTYPE_F32
+              || slim_tensor_get_n_elements (bias) != n_out))
+        {
+          g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                       "%s: the bias is not float32 of %" G_GINT64_FORMAT " values", bias_name,
+                       n_out);
+          return FALSE;
+        }
+      lin = slim_qlinear_to_int_linear (qlinear, bias != NULL ? slim_tensor_get_data (bias) : NULL,
+                                        error);
+      if (lin == NULL)
+        return FALSE;
+      g_hash_table_insert (set->int_linears, g_strdup (module), lin);
+    }
+  if (qlinear->math == SLIM_LINEAR_MATH_INT8_REF)
+    slim_int_linear_forward_ref (lin, x, n_tokens, y);
+  else
+    slim_int_linear_forward (lin, x, n_tokens, y);
+  *done = TRUE;
   return TRUE;
 }
 
@@ -324,6 +480,7 @@ slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks)
 
   memset (hooks, 0, sizeof *hooks);
   hooks->linear_input = slim_qlinear_deployed_linear_input;
+  hooks->linear_forward = slim_qlinear_deployed_linear_forward;
   hooks->qkv_states = slim_qattention_deployed_qkv_states;
   hooks->user_data = layer;
 }

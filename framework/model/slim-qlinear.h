@@ -11,7 +11,9 @@
 #pragma once
 
 #include <glib-object.h>
+#include "slim-int-linear.h"
 #include "slim-layer.h"
+#include "slim-linear-math.h"
 #include "slim-model.h"
 #include "slim-qscheme.h"
 #include "slim-tensor.h"
@@ -38,6 +40,11 @@ typedef struct
   gint64 group_size;         /* 0 unless per_group; 32 for MX */
   gint64 n_out;
   gint64 n_in;
+  /* How later forwards of the layer run this linear: FLOAT (the default)
+   * fake-quantizes the activation and multiplies by the dequantized weight
+   * in float32; INT8 / INT8_REF run a linear with int8 activations as the
+   * deployed integer product (slim_qlinear_to_int_linear). */
+  SlimLinearMath math;
 } SlimQLinear;
 
 GType slim_qlinear_get_type (void);
@@ -53,6 +60,21 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimQLinear, slim_qlinear_free)
  * nothing for float activations. */
 void slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint64 n_in);
 
+/* TRUE when the record's forwards are integer products: math is not
+ * FLOAT, the activations are int8 (per_tensor, per_token or pd_mix) and
+ * the integer weight is there. */
+gboolean slim_qlinear_is_integer (const SlimQLinear *self);
+
+/* The integer linear of the record as deployed (slim-int-linear.h):
+ * per_tensor activations as W8A8 static with deq_scale = input_scale *
+ * weight_scale and quant_bias from bias (slim-pack.h, the saver's
+ * values), per_token and pd_mix (its prefill state) with weight_scale /
+ * weight_offset and the float bias.  bias (n_out) may be NULL.  NULL with
+ * an error when the record cannot run so (float activations, no integer
+ * weight, an asymmetric static weight, a quant_bias beyond int32). */
+SlimIntLinear *
+slim_qlinear_to_int_linear (const SlimQLinear *self, const float *bias, GError **error);
+
 /* Attach / look up on a layer (the layer owns the record). Setting a
  * second record for the same module replaces the first. */
 void slim_layer_set_qlinear (SlimLayer *layer, SlimQLinear *qlinear /* transfer full */);
@@ -61,8 +83,10 @@ const SlimQLinear *slim_layer_get_qlinear (SlimLayer *layer, const char *module)
 GPtrArray *slim_layer_list_qlinears (SlimLayer *layer);
 
 /* Forward hooks that apply every deployed act quantization of the layer,
- * its SlimQAttention records included (user_data = layer). Runners chain
- * them before a processor's own hooks. */
+ * its SlimQAttention records included (user_data = layer), and run the
+ * records with integer math as integer products (linear_forward; the
+ * integer linear is built at its first forward and kept with the layer's
+ * records). Runners chain them before a processor's own hooks. */
 void slim_qlinear_get_deployed_hooks (SlimLayer *layer, SlimForwardHooks *hooks);
 
 G_END_DECLS

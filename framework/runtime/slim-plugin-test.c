@@ -370,14 +370,26 @@ bench_evaluate (SlimPluginTestBench *bench, SlimPluginTestReport *report, GError
           g_autofree float *x = g_memdup2 (item->inputs[s], sizeof (float) * n_tokens * item->n_in);
           SlimForwardHooks deployed;
 
+          g_autofree float *y_int = g_new (float, n_tokens * item->n_out); /* (n_tokens, n_out) */
+          gboolean done = FALSE;
+
           slim_qlinear_get_deployed_hooks (bench->layer, &deployed);
           if (deployed.linear_input != NULL
               && !deployed.linear_input (item->module, x, n_tokens, item->n_in, deployed.user_data,
                                          error))
             return FALSE;
-          linear_forward (x, slim_tensor_get_data (weight),
-                          bias != NULL ? slim_tensor_get_data (bias) : NULL, n_tokens, item->n_in,
-                          item->n_out, y);
+          /* an integer record computes its output itself */
+          if (deployed.linear_forward != NULL
+              && !deployed.linear_forward (item->module, x, n_tokens, item->n_in, item->n_out,
+                                           y_int, &done, deployed.user_data, error))
+            return FALSE;
+          if (done)
+            for (gint64 i = 0; i < n_tokens * item->n_out; i++)
+              y[i] = y_int[i];
+          else
+            linear_forward (x, slim_tensor_get_data (weight),
+                            bias != NULL ? slim_tensor_get_data (bias) : NULL, n_tokens, item->n_in,
+                            item->n_out, y);
           linear_forward (item->inputs[s], slim_tensor_get_data (item->weight0),
                           item->bias0 != NULL ? slim_tensor_get_data (item->bias0) : NULL, n_tokens,
                           item->n_in, item->n_out, y_ref);

@@ -39,6 +39,32 @@ chain_linear_input (
   return TRUE;
 }
 
+/* The deployed integer product first (a processor observes inputs; it
+ * does not compute products), then the processor's. */
+static gboolean
+chain_linear_forward (const char *module,
+                      const float *x, /* (n_tokens, n_in) */
+                      gint64 n_tokens,
+                      gint64 n_in,
+                      gint64 n_out,
+                      float *y, /* (n_tokens, n_out) */
+                      gboolean *done,
+                      gpointer user_data,
+                      GError **error)
+{
+  SlimHookChain *chain = user_data;
+
+  if (chain->deployed.linear_forward != NULL
+      && !chain->deployed.linear_forward (module, x, n_tokens, n_in, n_out, y, done,
+                                          chain->deployed.user_data, error))
+    return FALSE;
+  if (!*done && chain->own.linear_forward != NULL
+      && !chain->own.linear_forward (module, x, n_tokens, n_in, n_out, y, done,
+                                     chain->own.user_data, error))
+    return FALSE;
+  return TRUE;
+}
+
 static gboolean
 chain_qkv_states (const char *attn,
                   float *q,
@@ -69,6 +95,8 @@ chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
   if (processor != NULL)
     slim_processor_get_forward_hooks (processor, layer, &chain->own);
   chain->hooks.linear_input = chain_linear_input;
+  if (chain->deployed.linear_forward != NULL || chain->own.linear_forward != NULL)
+    chain->hooks.linear_forward = chain_linear_forward;
   chain->hooks.qkv_states = chain_qkv_states;
   chain->hooks.user_data = chain;
 }

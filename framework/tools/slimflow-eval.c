@@ -5,6 +5,7 @@
  *
  *   slimflow eval --model_path DIR --text FILE [--ctx N]
  *                 [--reference_model DIR] [--json] [--progress]
+ *                 [--linear_math int8|float|int8_ref]
  *
  * The text is read as UTF-8 with CRLF turned into LF (slim-text.h),
  * tokenized once with the model folder's tokenizer (BOS once at the
@@ -12,6 +13,15 @@
  * 2048, the GPTQ protocol; see slim-eval.h).  Results go to stdout; the
  * progress line (when stderr is a terminal, or with --progress) and
  * errors to stderr.
+ *
+ * --linear_math picks how an ascendv1 folder's linears with int8
+ * activations run (slim-linear-math.h): int8, the default, is what the
+ * accelerator computes (int8 codes, exact int32 sums, deq_scale /
+ * quant_bias or per-token scaling), so the perplexity is the deployed
+ * model's; float is the fake-quant float32 product of msModelSlim's IR
+ * modules (what the calibration forward runs); int8_ref is int8 with the
+ * plain reference product (same figures, slower; for checking).  The
+ * choice is printed with the results when the model is quantized.
  *
  * Exit codes: 0 success; 1 a model, tokenizer or text could not be read,
  * or the text is empty; 2 bad options.
@@ -36,10 +46,19 @@ slim_eval_print_json (const char *model_path,
                       const char *text_path,
                       const char *reference_path,
                       gint64 n_ctx,
+                      SlimQuantModel *quant,
                       const SlimEvalResult *result)
 {
   g_autoptr (JsonBuilder) builder = json_builder_new ();
   json_builder_begin_object (builder);
+  if (quant != NULL)
+    {
+      json_builder_set_member_name (builder, "linear_math");
+      json_builder_add_string_value (
+          builder, slim_linear_math_get_name (slim_quant_model_get_linear_math (quant)));
+      json_builder_set_member_name (builder, "integer_linears");
+      json_builder_add_int_value (builder, slim_quant_model_get_n_integer (quant));
+    }
   json_builder_set_member_name (builder, "model");
   json_builder_add_string_value (builder, model_path);
   json_builder_set_member_name (builder, "text");
@@ -76,10 +95,15 @@ slim_eval_print_text (const char *model_path,
                       const char *text_path,
                       const char *reference_path,
                       gint64 n_ctx,
+                      SlimQuantModel *quant,
                       const SlimEvalResult *result)
 {
   gint64 last = result->n_tokens - (result->n_windows - 1) * n_ctx;
   printf ("model        %s\n", model_path);
+  if (quant != NULL)
+    printf ("linear math  %s (%u of %u quantized linears as integer products)\n",
+            slim_linear_math_get_name (slim_quant_model_get_linear_math (quant)),
+            slim_quant_model_get_n_integer (quant), slim_quant_model_get_n_quantized (quant));
   printf ("text         %s\n", text_path);
   printf ("tokens       %" G_GINT64_FORMAT " (BOS included)\n", result->n_tokens);
   printf ("windows      %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " tokens (last %" G_GINT64_FORMAT
@@ -107,6 +131,8 @@ slim_cmd_eval (int argc, char **argv)
   gboolean as_json = FALSE;
   gboolean progress = FALSE;
   gboolean exit_now = FALSE;
+  g_autofree char *math_name = NULL;
+  SlimLinearMath math = SLIM_LINEAR_MATH_INT8;
   const GOptionEntry entries[] = {
     { "model_path", 0, 0, G_OPTION_ARG_FILENAME, &model_path,
       "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)", "DIR" },
@@ -120,6 +146,11 @@ slim_cmd_eval (int argc, char **argv)
       "show the progress line on stderr even when it is not a terminal", NULL },
     { "threads", 0, 0, G_OPTION_ARG_INT, &n_threads,
       "OpenBLAS threads (default 0: one per processor)", "N" },
+    { "linear_math", 0, 0, G_OPTION_ARG_STRING, &math_name,
+      "quantized folders: linears with int8 activations as int8 x int8 -> int32 products "
+      "(int8, the default: as deployed), fake-quantized float32 products (float), or int8 with "
+      "the reference product (int8_ref)",
+      "MATH" },
     { NULL },
   };
   g_autoptr (GError) error = NULL;
@@ -139,6 +170,11 @@ slim_cmd_eval (int argc, char **argv)
                SLIM_EVAL_CMD, SLIM_EVAL_CMD);
       return SLIM_EXIT_USAGE;
     }
+  if (math_name != NULL && !slim_linear_math_parse (math_name, &math, &error))
+    {
+      fprintf (stderr, "slimflow %s: --linear_math: %s\n", SLIM_EVAL_CMD, error->message);
+      return SLIM_EXIT_USAGE;
+    }
   slim_linalg_set_n_threads (n_threads);
 
   /* An ascendv1 folder written by `slimflow quant` runs with its saved
@@ -147,7 +183,7 @@ slim_cmd_eval (int argc, char **argv)
   SlimForwardHooks quant_hooks = { 0 };
   if (slim_quant_model_is_quantized (model_path))
     {
-      quant = slim_quant_model_load (model_path, &error);
+      quant = slim_quant_model_load_with_math (model_path, math, &error);
       if (quant == NULL)
         {
           slim_cli_print_error (SLIM_EVAL_CMD, error);
@@ -215,8 +251,8 @@ slim_cmd_eval (int argc, char **argv)
       return SLIM_EXIT_FAILURE;
     }
   if (as_json)
-    slim_eval_print_json (model_path, text_path, reference_path, n_ctx, &result);
+    slim_eval_print_json (model_path, text_path, reference_path, n_ctx, quant, &result);
   else
-    slim_eval_print_text (model_path, text_path, reference_path, n_ctx, &result);
+    slim_eval_print_text (model_path, text_path, reference_path, n_ctx, quant, &result);
   return SLIM_EXIT_OK;
 }

@@ -157,6 +157,32 @@ slim_group_linear_input (const char *module,
   return TRUE;
 }
 
+/* The first child computing the linear's output gives it. */
+static gboolean
+slim_group_linear_forward (const char *module,
+                           const float *x, /* (n_tokens, n_in) row-major */
+                           gint64 n_tokens,
+                           gint64 n_in,
+                           gint64 n_out,
+                           float *y, /* (n_tokens, n_out) row-major */
+                           gboolean *done,
+                           gpointer user_data,
+                           GError **error)
+{
+  SlimGroupProcessor *self = user_data;
+
+  for (guint i = 0; i < self->hooks->len && !*done; i++)
+    {
+      const SlimForwardHooks *hooks = &g_array_index (self->hooks, SlimForwardHooks, i);
+
+      if (hooks->linear_forward != NULL
+          && !hooks->linear_forward (module, x, n_tokens, n_in, n_out, y, done, hooks->user_data,
+                                     error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 slim_group_qkv_states (const char *attn,
                        float *q, /* (n_tokens, n_heads * head_dim) row-major */
@@ -186,7 +212,7 @@ slim_group_processor_get_forward_hooks (SlimProcessor *processor,
                                         SlimForwardHooks *hooks)
 {
   SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
-  gboolean any_linear_input = FALSE, any_qkv_states = FALSE;
+  gboolean any_linear_input = FALSE, any_linear_forward = FALSE, any_qkv_states = FALSE;
 
   g_array_set_size (self->hooks, 0);
   for (guint i = 0; i < slim_group_n_children (self); i++)
@@ -194,13 +220,15 @@ slim_group_processor_get_forward_hooks (SlimProcessor *processor,
       SlimForwardHooks child;
 
       slim_processor_get_forward_hooks (slim_group_child (self, i), layer, &child);
-      if (child.linear_input == NULL && child.qkv_states == NULL)
+      if (child.linear_input == NULL && child.linear_forward == NULL && child.qkv_states == NULL)
         continue;
       any_linear_input = any_linear_input || child.linear_input != NULL;
+      any_linear_forward = any_linear_forward || child.linear_forward != NULL;
       any_qkv_states = any_qkv_states || child.qkv_states != NULL;
       g_array_append_val (self->hooks, child);
     }
   hooks->linear_input = any_linear_input ? slim_group_linear_input : NULL;
+  hooks->linear_forward = any_linear_forward ? slim_group_linear_forward : NULL;
   hooks->qkv_states = any_qkv_states ? slim_group_qkv_states : NULL;
   hooks->user_data = self;
 }

@@ -85,6 +85,12 @@
  * processor's activation fake-quant), so the next layer is calibrated on
  * float-weight outputs, as in msModelSlim, unless a later processor of the
  * same layer forwards again through the deployed (dequantized) records.
+ * linear_math (slimflow's extension; default float, the above): int8 marks
+ * the records integer (SlimQLinear.math), so every later forward of the
+ * layer runs their linears as the deployed int8 x int8 -> int32 product
+ * (slim-int-linear.h), and the processor reports refreshes_outputs: the
+ * next layer's inputs come from one more forward, as deployed, with the
+ * final static activation parameters instead of the running ones.
  * A resume checkpoint is taken between layers; nothing of a finished layer
  * (observers, Hessians) is needed later, so the saved state holds the
  * pattern hits only.
@@ -174,6 +180,7 @@ typedef struct
 typedef struct
 {
   SlimLinearQConfig *qconfig; /* owned */
+  SlimLinearMath linear_math; /* of the records deployed (slim_qlinear_is_integer) */
 
   SlimLinearQuantPlan plan;  /* valid once the base is prepared */
   GHashTable *pending;       /* module (owned by the record) -> SlimLinearQuantPending */
@@ -201,6 +208,14 @@ slim_linear_quant_base_set_qconfig (SlimLinearQuantBase *self, SlimLinearQConfig
     g_object_ref (qconfig);
   g_clear_object (&priv->qconfig);
   priv->qconfig = qconfig;
+}
+
+void
+slim_linear_quant_base_set_linear_math (SlimLinearQuantBase *self, SlimLinearMath math)
+{
+  g_return_if_fail (SLIM_IS_LINEAR_QUANT_BASE (self));
+
+  PRIV (self)->linear_math = math;
 }
 
 /* The registered type name ("linear_quant", "pdmix") for messages. */
@@ -788,6 +803,7 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
   pending->record->group_size = plan->group_size;
   pending->record->n_out = n_out;
   pending->record->n_in = n_in;
+  pending->record->math = priv->linear_math;
   if (plan->mx_weight)
     slim_linear_quant_mx_weight (plan, layer, pending->record, slim_tensor_get_data (weight));
   else if (plan->fp8_weight)
@@ -1132,6 +1148,19 @@ slim_linear_quant_base_is_data_free (SlimProcessor *processor)
          && PRIV (processor)->plan.data_free;
 }
 
+/* linear_math int8: the deployed layer computes integer products, which
+ * its calibration forward (fake-quantized, running activation ranges) did
+ * not; the next layer's inputs come from a forward as deployed. */
+static gboolean
+slim_linear_quant_base_refreshes_outputs (SlimProcessor *processor)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+
+  return priv->linear_math != SLIM_LINEAR_MATH_FLOAT
+         && slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
+         && priv->plan.act.dtype == SLIM_QDTYPE_INT8;
+}
+
 static gboolean
 slim_linear_quant_base_supports_distributed (SlimProcessor *processor)
 {
@@ -1298,6 +1327,7 @@ slim_linear_quant_base_class_init (SlimLinearQuantBaseClass *klass)
   processor_class->export_observers = slim_linear_quant_base_export_observers;
   processor_class->import_observers = slim_linear_quant_base_import_observers;
   processor_class->distributed_ordered = slim_linear_quant_base_distributed_ordered;
+  processor_class->refreshes_outputs = slim_linear_quant_base_refreshes_outputs;
   linear_class->prepare = slim_linear_quant_base_prepare;
   linear_class->process_linear = slim_linear_quant_base_process_linear;
   linear_class->finish_layer = slim_linear_quant_base_finish_layer;
@@ -1328,6 +1358,7 @@ struct _SlimLinearQuantProcessor
   SlimLinearQuantBase parent_instance;
 
   SlimLinearQConfig *qconfig;
+  SlimLinearMath linear_math;
 };
 
 /* include and exclude belong to SlimLinearProcessor. */
@@ -1337,6 +1368,16 @@ static const SlimPropertyDecl slim_linear_quant_properties[] = {
       SlimLinearQuantProcessor, qconfig, "qconfig", "Quantization config",
       "Activation (act, optional: float) and weight (required) quantizer configs.",
       slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
+  SLIM_PROPERTY_ENUM (
+      SlimLinearQuantProcessor, linear_math, "linear-math", "Linear math",
+      "How the forward after quantization, which feeds the next layer's calibration, runs the "
+      "linears with int8 activations: float (fake-quantized activations times dequantized "
+      "weights, msModelSlim's way; the next layer is fed by this processor's calibration "
+      "forward) or int8 (as deployed: int8 codes with the final activation parameters, exact "
+      "int32 sums, deq_scale / quant_bias or per-token scales; the layer is run once more for "
+      "the next layer's inputs). int8_ref is int8 with the reference product (slower, same "
+      "results). slimflow's extension.",
+      slim_linear_math_get_type, SLIM_LINEAR_MATH_FLOAT),
 };
 /* clang-format on */
 
@@ -1350,6 +1391,7 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
   SlimLinearQuantProcessor *self = SLIM_LINEAR_QUANT_PROCESSOR (processor);
 
   slim_linear_quant_base_set_qconfig (SLIM_LINEAR_QUANT_BASE (self), self->qconfig);
+  slim_linear_quant_base_set_linear_math (SLIM_LINEAR_QUANT_BASE (self), self->linear_math);
   return SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
       ->prepare (processor, error);
 }

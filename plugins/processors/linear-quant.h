@@ -29,6 +29,8 @@ struct _SlimLinearQuantBaseClass
 /* The configuration to resolve (a new reference is kept); before the
  * base's prepare.  NULL is a missing `qconfig`. */
 void slim_linear_quant_base_set_qconfig (SlimLinearQuantBase *self, SlimLinearQConfig *qconfig);
+/* The math of the records it deploys (SlimQLinear.math; default FLOAT). */
+void slim_linear_quant_base_set_linear_math (SlimLinearQuantBase *self, SlimLinearMath math);
 
 /* linear_quant's type (linear-quant.c), pdmix's (pdmix.c). */
 GType slim_linear_quant_processor_get_type (void);

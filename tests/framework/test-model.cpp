@@ -1284,7 +1284,7 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   ASSERT_NE (layer, nullptr);
 
   HookLog log;
-  SlimForwardHooks hooks = { log_linear, log_qkv, &log };
+  SlimForwardHooks hooks = { log_linear, log_qkv, &log, nullptr };
   TensorPtr plain
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, nullptr, nullptr);
   TensorPtr hooked
@@ -1308,12 +1308,12 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   // hook) equals a layer whose o_proj weight is zero: attention adds 0.
   HookLog zero_o;
   zero_o.zero_module = "model.layers.1.self_attn.o_proj";
-  SlimForwardHooks hooks_o = { log_linear, nullptr, &zero_o };
+  SlimForwardHooks hooks_o = { log_linear, nullptr, &zero_o, nullptr };
   TensorPtr out_o
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_o, nullptr);
   HookLog zero_v;
   zero_v.zero_v = true;
-  SlimForwardHooks hooks_v = { nullptr, log_qkv, &zero_v };
+  SlimForwardHooks hooks_v = { nullptr, log_qkv, &zero_v, nullptr };
   TensorPtr out_v
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_v, nullptr);
   TensorPtr w_zero (
@@ -1338,7 +1338,7 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   // A failing hook stops the forward with its error.
   HookLog failing;
   failing.fail_module = "model.layers.1.mlp.up_proj";
-  SlimForwardHooks hooks_fail = { log_linear, nullptr, &failing };
+  SlimForwardHooks hooks_fail = { log_linear, nullptr, &failing, nullptr };
   GError *error = nullptr;
   TensorPtr none
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_fail, &error);
@@ -1361,7 +1361,7 @@ TEST (Model, MoeHooksSeeRouterExpertsAndSharedExpert)
   LayerPtr layer (slim_model_load_layer (model.get (), 0, nullptr));
   ASSERT_NE (layer, nullptr);
   HookLog log;
-  SlimForwardHooks hooks = { log_linear, nullptr, &log };
+  SlimForwardHooks hooks = { log_linear, nullptr, &log, nullptr };
   TensorPtr out
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks, nullptr);
   ASSERT_NE (out, nullptr);

@@ -27,10 +27,9 @@ harness_registry ()
   const std::string plugins = slim_test_build_dir () + "/plugins/";
   for (const char *file :
        { "processors/slim-processor-linear_quant.so", "processors/slim-processor-pdmix.so",
-         "processors/slim-processor-group.so",
-         "processors/slim-processor-smooth_quant.so", "processors/slim-processor-iter_smooth.so",
-         "processors/slim-processor-dynamic_cache.so", "processors/slim-processor-fa3_quant.so",
-         "processors/slim-processor-float_sparse.so",
+         "processors/slim-processor-group.so", "processors/slim-processor-smooth_quant.so",
+         "processors/slim-processor-iter_smooth.so", "processors/slim-processor-dynamic_cache.so",
+         "processors/slim-processor-fa3_quant.so", "processors/slim-processor-float_sparse.so",
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "processors/slim-processor-flex_smooth_quant.so",
          "processors/slim-processor-flex_awq_ssz.so",
@@ -205,12 +204,34 @@ chain_qkv_states (const char *attn,
   return TRUE;
 }
 
+// The first hook that computes the linear's output (an integer record) gives it.
+static gboolean
+chain_linear_forward (const char *module,
+                      const float *x,
+                      gint64 n_tokens,
+                      gint64 n_in,
+                      gint64 n_out,
+                      float *y,
+                      gboolean *done,
+                      gpointer user_data,
+                      GError **error)
+{
+  HookChain *chain = static_cast<HookChain *> (user_data);
+  for (const SlimForwardHooks *h : { &chain->a, &chain->b })
+    if (!*done && h->linear_forward != nullptr
+        && !h->linear_forward (module, x, n_tokens, n_in, n_out, y, done, h->user_data, error))
+      return FALSE;
+  return TRUE;
+}
+
 void
 harness_chain_hooks (HookChain *chain, const SlimForwardHooks *a, const SlimForwardHooks *b)
 {
   chain->a = *a;
   chain->b = *b;
+  chain->hooks = SlimForwardHooks{};
   chain->hooks.linear_input = chain_linear_input;
+  chain->hooks.linear_forward = chain_linear_forward;
   chain->hooks.qkv_states = chain_qkv_states;
   chain->hooks.user_data = chain;
 }

@@ -455,6 +455,31 @@ slim_decoder_get_vector (SlimLayer *layer, const char *name, gint64 n, GError **
   return slim_tensor_get_data (tensor);
 }
 
+/* y = module(x) after the linear_input hook: the linear_forward hook's
+ * result when it computes one, else the float product. */
+static gboolean
+slim_decoder_linear_product (const char *module,
+                             const float *x,      /* (n_tokens, n_in) */
+                             const float *weight, /* (n_out, n_in) */
+                             const float *bias,   /* (n_out) or NULL */
+                             gint64 n_tokens,
+                             gint64 n_in,
+                             gint64 n_out,
+                             float *y, /* (n_tokens, n_out) */
+                             const SlimForwardHooks *hooks,
+                             GError **error)
+{
+  gboolean done = FALSE;
+
+  if (hooks != NULL && hooks->linear_forward != NULL
+      && !hooks->linear_forward (module, x, n_tokens, n_in, n_out, y, &done, hooks->user_data,
+                                 error))
+    return FALSE;
+  if (!done)
+    slim_linalg_linear (x, weight, bias, y, n_tokens, n_in, n_out);
+  return TRUE;
+}
+
 gboolean
 slim_decoder_linear_private (SlimLayer *layer,
                              const char *module,
@@ -474,8 +499,8 @@ slim_decoder_linear_private (SlimLayer *layer,
   if (hooks != NULL && hooks->linear_input != NULL
       && !hooks->linear_input (module, x, n_tokens, n_in, hooks->user_data, error))
     return FALSE;
-  slim_linalg_linear (x, weight, bias, y, n_tokens, n_in, n_out);
-  return TRUE;
+  return slim_decoder_linear_product (module, x, weight, bias, n_tokens, n_in, n_out, y, hooks,
+                                      error);
 }
 
 gboolean
@@ -498,8 +523,8 @@ slim_decoder_linear (SlimLayer *layer,
       weight = slim_decoder_get_weight (layer, module, n_out, n_in, &bias, error);
       if (weight == NULL)
         return FALSE;
-      slim_linalg_linear (x, weight, bias, y, n_tokens, n_in, n_out);
-      return TRUE;
+      return slim_decoder_linear_product (module, x, weight, bias, n_tokens, n_in, n_out, y, hooks,
+                                          error);
     }
   copy = g_new (float, MAX (n_tokens * n_in, 1));
   memcpy (copy, x, (gsize)(n_tokens * n_in) * sizeof (float));

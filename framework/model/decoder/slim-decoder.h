@@ -138,7 +138,8 @@ const float *slim_decoder_get_weight (SlimLayer *layer,
 const float *slim_decoder_get_vector (SlimLayer *layer, const char *name, gint64 n, GError **error);
 
 /* y (n_tokens, n_out) = module(x (n_tokens, n_in)); the linear_input hook
- * sees a private copy of x (x is left unchanged). */
+ * sees a private copy of x (x is left unchanged); the linear_forward hook,
+ * when it computes the output (an integer product), replaces the float one. */
 gboolean slim_decoder_linear (SlimLayer *layer,
                               const char *module,
                               const float *x,
