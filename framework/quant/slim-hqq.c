@@ -76,7 +76,7 @@ slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
                         float *out,
                         GError **error)
 {
-  g_return_val_if_fail (w != NULL && out != NULL && n_rows >= 0, 0);
+  g_return_val_if_fail (w != NULL && n_rows >= 0, 0);
   if (!slim_hqq_config_check (cfg, n_cols, error))
     return 0;
 
@@ -130,15 +130,16 @@ slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
 
   for (gint64 g = 0; g < n_groups; g++)
     {
-      const float *src = w + g * gs; /* [gs] */
-      float *dst = out + g * gs;     /* [gs] */
+      const float *src = w + g * gs;                  /* [gs] */
+      float *dst = out != NULL ? out + g * gs : NULL; /* [gs] */
       float st = 1.0f / s[g];
       for (gint64 j = 0; j < gs; j++)
         {
           float q = hqq_code (src[j], s[g], z[g], qmax);
           if (codes != NULL)
             codes[g * gs + j] = (guint8)q;
-          dst[j] = (q - z[g]) * st;
+          if (dst != NULL)
+            dst[j] = (q - z[g]) * st;
         }
       if (step != NULL)
         step[g] = st;
@@ -167,8 +168,7 @@ slim_hqq_quantize_signed (const SlimHqqConfig *cfg,
   const gint64 n = n_rows * n_cols, n_groups = n_rows * (n_cols / cfg->group_size);
   const gint half = 1 << (cfg->bits - 1);
   guint8 *codes = g_new (guint8, n); /* [n_rows, n_cols] codes in [0, 2^bits - 1] */
-  float *out = g_new (float, n);     /* [n_rows, n_cols] HQQ's own dequantization */
-  guint it = slim_hqq_fake_quantize (cfg, w, n_rows, n_cols, scale, offset, codes, out, error);
+  guint it = slim_hqq_fake_quantize (cfg, w, n_rows, n_cols, scale, offset, codes, NULL, error);
 
   if (it > 0)
     {
@@ -178,6 +178,5 @@ slim_hqq_quantize_signed (const SlimHqqConfig *cfg,
         offset[g] -= (float)half;
     }
   g_free (codes);
-  g_free (out);
   return it > 0;
 }

@@ -38,8 +38,9 @@ void slim_hqq_config_init (SlimHqqConfig *cfg, guint bits, gint64 group_size);
 gboolean slim_hqq_config_check (const SlimHqqConfig *cfg, gint64 n_cols, GError **error);
 
 /* Quantizes w per group. step receives 1/s, zero z (per group), codes the
- * integer codes; each is optional. out may alias w. Returns the number of
- * solver iterations run, or 0 with error set on a bad config. */
+ * integer codes, out the dequantized weight; each is optional. out may
+ * alias w. Returns the number of solver iterations run, or 0 with error
+ * set on a bad config. */
 guint slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
                               const float *w, /* [n_rows, n_cols] row-major */
                               gint64 n_rows,
@@ -47,7 +48,7 @@ guint slim_hqq_fake_quantize (const SlimHqqConfig *cfg,
                               float *step,   /* [n_rows, n_cols / group_size] or NULL */
                               float *zero,   /* [n_rows, n_cols / group_size] or NULL */
                               guint8 *codes, /* [n_rows, n_cols] or NULL */
-                              float *out,    /* [n_rows, n_cols] row-major */
+                              float *out,    /* [n_rows, n_cols] row-major or NULL */
                               GError **error);
 
 /* The same quantization in the signed-code convention of slim-qparams.h,
