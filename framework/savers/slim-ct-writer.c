@@ -23,6 +23,7 @@
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
 #include "slim-safetensors.h"
+#include "slim-saver-tensors.h"
 
 struct _SlimCtWriter
 {
@@ -212,39 +213,12 @@ slim_ct_write_pack_quantized (SlimCtWriter *self, const SlimCtScheme *plan, GErr
   return slim_ct_add (self, shape, error);
 }
 
-/* A tensor in the dtype it had in the model files (transfer full). */
-static SlimTensor *
-slim_ct_float_tensor (SlimLayer *layer, SlimTensor *tensor, GError **error)
-{
-  SlimDType dtype = slim_layer_get_source_dtype (layer, slim_tensor_get_name (tensor));
-
-  if (dtype == slim_tensor_get_dtype (tensor))
-    return slim_tensor_ref (tensor);
-  return slim_tensor_convert (tensor, dtype, error);
-}
-
 static gboolean
 slim_ct_write_float (SlimCtWriter *self, SlimLayer *layer, SlimTensor *tensor, GError **error)
 {
-  SlimTensor *t = slim_ct_float_tensor (layer, tensor, error);
+  SlimTensor *t = slim_saver_tensor_in_source_dtype (layer, tensor, error);
 
   return t != NULL && slim_ct_add (self, t, error);
-}
-
-/* The module of a ".weight" / ".bias" tensor name, else NULL. */
-static char *
-slim_ct_module_of (const char *name, gboolean *is_weight)
-{
-  const char *suffixes[] = { ".weight", ".bias" };
-
-  for (gsize k = 0; k < G_N_ELEMENTS (suffixes); k++)
-    if (g_str_has_suffix (name, suffixes[k]) && strlen (name) > strlen (suffixes[k]))
-      {
-        *is_weight = k == 0;
-        return g_strndup (name, strlen (name) - strlen (suffixes[k]));
-      }
-  *is_weight = FALSE;
-  return NULL;
 }
 
 static gboolean
@@ -326,7 +300,8 @@ slim_ct_writer_write_layer (SlimCtWriter *self, SlimLayer *layer, GError **error
     {
       SlimTensor *tensor = slim_layer_get_tensor_at (layer, i);
       gboolean is_weight = FALSE;
-      g_autofree char *module = slim_ct_module_of (slim_tensor_get_name (tensor), &is_weight);
+      g_autofree char *module
+          = slim_saver_tensor_module_of (slim_tensor_get_name (tensor), &is_weight);
       const SlimCtScheme *plan = module != NULL ? g_hash_table_lookup (plans, module) : NULL;
 
       if (plan != NULL)
@@ -443,46 +418,6 @@ slim_ct_quantization_config (SlimCtWriter *self)
   return config;
 }
 
-/* out_dir/config.json with quantization_config set (removed when nothing
- * was quantized, as msModelSlim does), as Python's json.dump indent 2. */
-static gboolean
-slim_ct_update_config (SlimCtWriter *self, GError **error)
-{
-  g_autofree char *path = g_build_filename (self->out_dir, "config.json", NULL);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autofree char *text = NULL;
-  JsonNode *root_node;
-  JsonObject *root;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                   "%s: missing (compressed_tensors records the quantization in config.json; "
-                   "the model folder has none)",
-                   path);
-      return FALSE;
-    }
-  if (!json_parser_load_from_file (parser, path, error))
-    {
-      g_prefix_error (error, "%s: ", path);
-      return FALSE;
-    }
-  root_node = json_parser_get_root (parser);
-  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
-    {
-      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "%s: the top level is not a JSON object", path);
-      return FALSE;
-    }
-  root = json_node_get_object (root_node);
-  if (self->modules->len > 0)
-    json_object_set_object_member (root, "quantization_config", slim_ct_quantization_config (self));
-  else if (json_object_has_member (root, "quantization_config"))
-    json_object_remove_member (root, "quantization_config");
-  text = slim_ascend_json_to_python_text (root_node, 2);
-  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
-}
-
 gboolean
 slim_ct_writer_finish (SlimCtWriter *self, const char *model_dir, GError **error)
 {
@@ -495,7 +430,9 @@ slim_ct_writer_finish (SlimCtWriter *self, const char *model_dir, GError **error
   self->finished = TRUE;
   if (model_dir != NULL && !slim_model_files_copy (model_dir, self->out_dir, suffixes, error))
     return FALSE;
-  return slim_ct_update_config (self, error);
+  return slim_model_files_set_quantization_config (
+      self->out_dir, self->modules->len > 0 ? slim_ct_quantization_config (self) : NULL,
+      "compressed_tensors", error);
 }
 
 /* ---- resume ------------------------------------------------------------ */
