@@ -19,6 +19,7 @@
 #include "slim-ct-pack.h"
 #include "slim-ct-scheme.h"
 #include "slim-error.h"
+#include "slim-quant-config.h"
 #include "slim-model-files.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -430,7 +431,7 @@ slim_ct_writer_finish (SlimCtWriter *self, const char *model_dir, GError **error
   self->finished = TRUE;
   if (model_dir != NULL && !slim_model_files_copy (model_dir, self->out_dir, suffixes, error))
     return FALSE;
-  return slim_model_files_set_quantization_config (
+  return slim_quant_config_write (
       self->out_dir, self->modules->len > 0 ? slim_ct_quantization_config (self) : NULL,
       "compressed_tensors", error);
 }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -21,15 +20,5 @@ gboolean slim_model_files_copy (const char *model_dir,
                                 const char *out_dir,
                                 const char *const *suffixes,
                                 GError **error);
-
-/* Rewrites out_dir/config.json (which must exist: saver names the saver
- * in the error) with its "quantization_config" member set to config
- * (transfer full), or removed when config is NULL (nothing was
- * quantized, as msModelSlim does), as Python's json.dump indent 2 writes
- * it, mode 0600. */
-gboolean slim_model_files_set_quantization_config (const char *out_dir,
-                                                   JsonObject *config,
-                                                   const char *saver,
-                                                   GError **error);
 
 G_END_DECLS
