@@ -53,9 +53,8 @@ slim_hf_saver_drop (SlimHfSaver *self)
 }
 
 static gboolean
-slim_hf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GError **error)
+slim_hf_saver_open (SlimHfSaver *self, SlimModel *model, const char *out_dir, GError **error)
 {
-  SlimHfSaver *self = SLIM_HF_SAVER (saver);
   SlimHfSaverPrivate *priv = slim_hf_saver_get_instance_private (self);
   SlimHfSaverClass *klass = SLIM_HF_SAVER_GET_CLASS (self);
 
@@ -69,6 +68,38 @@ slim_hf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GE
   if (priv->writer == NULL)
     return FALSE;
   g_set_object (&priv->model, model);
+  return TRUE;
+}
+
+static gboolean
+slim_hf_saver_begin (SlimSaver *saver, SlimModel *model, const char *out_dir, GError **error)
+{
+  return slim_hf_saver_open (SLIM_HF_SAVER (saver), model, out_dir, error);
+}
+
+static GBytes *
+slim_hf_saver_save_progress (SlimSaver *saver, GError **error)
+{
+  SlimHfSaverPrivate *priv = slim_hf_saver_get_instance_private (SLIM_HF_SAVER (saver));
+
+  return slim_hf_writer_save_state (priv->writer, error);
+}
+
+static gboolean
+slim_hf_saver_resume (
+    SlimSaver *saver, SlimModel *model, const char *out_dir, GBytes *progress, GError **error)
+{
+  SlimHfSaver *self = SLIM_HF_SAVER (saver);
+  SlimHfSaverPrivate *priv = slim_hf_saver_get_instance_private (self);
+
+  if (!slim_hf_saver_open (self, model, out_dir, error))
+    return FALSE;
+  if (!slim_hf_writer_restore_state (priv->writer, progress, error))
+    {
+      g_prefix_error (error, "cannot resume the output in %s: ", out_dir);
+      slim_hf_saver_drop (self);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -115,6 +146,8 @@ slim_hf_saver_class_init (SlimHfSaverClass *klass)
   saver_class->write_layer = slim_hf_saver_write_layer;
   saver_class->finish = slim_hf_saver_finish;
   saver_class->abort = slim_hf_saver_abort;
+  saver_class->save_progress = slim_hf_saver_save_progress;
+  saver_class->resume = slim_hf_saver_resume;
 
   SLIM_PROPERTIES_INSTALL_PRIVATE (klass, slim_hf_saver_properties);
 }

@@ -10,8 +10,8 @@
  *   scale_dtype     float16 (default: what the GPTQ / AWQ kernels read)
  *                   or float32 (the folder then holds slimflow's deployed
  *                   weights bit for bit; loaders cast the scales)
- * A subclass sets get_format, which returns the checkpoint flavour.  Not
- * resumable (no save_progress): a resumed run needs another saver.
+ * A subclass sets get_format, which returns the checkpoint flavour.
+ * Resumable: the progress is the writer's state (slim-hf-writer.h).
  */
 #pragma once
 

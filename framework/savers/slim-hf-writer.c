@@ -470,3 +470,102 @@ slim_hf_writer_finish (SlimHfWriter *self, const char *model_dir, GError **error
                                   gptq ? slim_hf_gptq_config (self) : slim_hf_awq_config (self),
                                   slim_hf_format_saver_name (self->format), error);
 }
+
+/* ---- resume ------------------------------------------------------------- */
+
+/* weights, (have_scheme, bits, group_size, sym, n_groups, first module,
+ * lm_head quantized), float linears of decoder layers, every float linear */
+#define SLIM_HF_STATE_TYPE "(v(buxbxsb)asas)"
+
+static void
+slim_hf_add_strv (GVariantBuilder *b, GPtrArray *names)
+{
+  g_variant_builder_init (b, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < names->len; i++)
+    g_variant_builder_add (b, "s", (const char *)g_ptr_array_index (names, i));
+}
+
+GBytes *
+slim_hf_writer_save_state (SlimHfWriter *self, GError **error)
+{
+  g_autoptr (GVariant) weights = NULL;
+  g_autoptr (GVariant) state = NULL;
+  GVariantBuilder in_layers, floats;
+
+  g_return_val_if_fail (self != NULL && !self->finished, NULL);
+
+  weights = slim_safetensors_writer_save_state (self->weights, error);
+  if (weights == NULL)
+    return NULL;
+  slim_hf_add_strv (&in_layers, self->floats_in_layers);
+  slim_hf_add_strv (&floats, self->floats);
+  state = g_variant_ref_sink (g_variant_new (SLIM_HF_STATE_TYPE, weights, self->have_scheme,
+                                             self->scheme.bits, (gint64)self->scheme.group_size,
+                                             self->scheme.symmetric, (gint64)self->scheme.n_groups,
+                                             self->first_module != NULL ? self->first_module : "",
+                                             self->lm_head_quantized, &in_layers, &floats));
+  return g_variant_get_data_as_bytes (state);
+}
+
+static gboolean
+slim_hf_state_invalid (SlimHfWriter *self, GError **error, const char *what)
+{
+  g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+               "the saved state of the %s writer is corrupt: %s",
+               slim_hf_format_saver_name (self->format), what);
+  return FALSE;
+}
+
+static gboolean
+slim_hf_restore_names (GVariant *names, GPtrArray *into)
+{
+  GVariantIter iter;
+  const char *name;
+
+  g_variant_iter_init (&iter, names);
+  while (g_variant_iter_next (&iter, "&s", &name))
+    {
+      if (!g_utf8_validate (name, -1, NULL))
+        return FALSE;
+      g_ptr_array_add (into, g_strdup (name));
+    }
+  return TRUE;
+}
+
+gboolean
+slim_hf_writer_restore_state (SlimHfWriter *self, GBytes *state, GError **error)
+{
+  g_autoptr (GVariant) root = NULL;
+  g_autoptr (GVariant) weights = NULL;
+  g_autoptr (GVariant) in_layers = NULL;
+  g_autoptr (GVariant) floats = NULL;
+  gboolean have_scheme, sym, lm_head;
+  guint32 bits;
+  gint64 group_size, n_groups;
+  const char *first;
+
+  g_return_val_if_fail (self != NULL && state != NULL && !self->finished, FALSE);
+  g_return_val_if_fail (!self->have_scheme && self->floats->len == 0, FALSE);
+
+  root = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_HF_STATE_TYPE), state, FALSE));
+  if (!g_variant_is_normal_form (root))
+    return slim_hf_state_invalid (self, error, "not in normal form");
+  g_variant_get (root, "(v(buxbx&sb)@as@as)", &weights, &have_scheme, &bits, &group_size, &sym,
+                 &n_groups, &first, &lm_head, &in_layers, &floats);
+  if (have_scheme
+      && (!(bits == 4 || bits == 8) || !(group_size == -1 || group_size > 0) || n_groups < 1
+          || first[0] == '\0' || !g_utf8_validate (first, -1, NULL)))
+    return slim_hf_state_invalid (self, error, "the scheme");
+  if (!slim_hf_restore_names (in_layers, self->floats_in_layers)
+      || !slim_hf_restore_names (floats, self->floats))
+    return slim_hf_state_invalid (self, error, "linear names");
+  self->have_scheme = have_scheme;
+  self->scheme.bits = bits;
+  self->scheme.group_size = group_size;
+  self->scheme.symmetric = sym;
+  self->scheme.n_groups = n_groups;
+  self->first_module = have_scheme ? g_strdup (first) : NULL;
+  self->lm_head_quantized = lm_head;
+  return slim_safetensors_writer_restore_state (self->weights, weights, error);
+}

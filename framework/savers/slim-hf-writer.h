@@ -79,6 +79,10 @@ gboolean slim_hf_writer_write_layer (SlimHfWriter *self, SlimLayer *layer, GErro
 gboolean slim_hf_writer_finish (SlimHfWriter *self, const char *model_dir, GError **error);
 /* Drops the writer; the partial weight files of an unfinished one go. */
 void slim_hf_writer_free (SlimHfWriter *self);
+/* Resume (see slim-saver.h): the state after the last written layer, and
+ * its restoration on a new writer created with the same arguments. */
+GBytes *slim_hf_writer_save_state (SlimHfWriter *self, GError **error);
+gboolean slim_hf_writer_restore_state (SlimHfWriter *self, GBytes *state, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimHfWriter, slim_hf_writer_free)
 
