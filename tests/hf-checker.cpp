@@ -62,12 +62,15 @@ private:
   SlimTestHfReport *rep_;
   JsonParser *parser_ = nullptr;
   std::vector<GRegex *> negatives_; // dynamic "-:" patterns
+  bool has_block_list_ = false;     // modules_in_block_to_quantize given
+  std::vector<std::string> block_list_;
 
   void problem (const char *fmt, ...) G_GNUC_PRINTF (2, 3);
   bool expect (const std::string &name,
                const std::vector<SlimDType> &dtypes,
                const std::vector<int64_t> &shape);
   bool skipped (const std::string &module) const;
+  bool listed (const std::string &module) const;
   bool read_i32 (const std::string &name, std::vector<int32_t> *out);
 
 public:
@@ -176,6 +179,27 @@ Checker::check_config ()
             }
           g_list_free (keys);
         }
+      JsonNode *bn = json_object_get_member (qc, "modules_in_block_to_quantize");
+      if (bn != nullptr && !JSON_NODE_HOLDS_NULL (bn))
+        {
+          has_block_list_ = true;
+          bool ok = JSON_NODE_HOLDS_ARRAY (bn);
+          for (guint i = 0; ok && i < json_array_get_length (json_node_get_array (bn)); i++)
+            {
+              JsonNode *g = json_array_get_element (json_node_get_array (bn), i);
+              ok = JSON_NODE_HOLDS_ARRAY (g);
+              for (guint j = 0; ok && j < json_array_get_length (json_node_get_array (g)); j++)
+                {
+                  const char *n = get_str_at (json_node_get_array (g), j);
+                  ok = n != nullptr;
+                  if (ok)
+                    block_list_.push_back (n);
+                }
+            }
+          if (!ok)
+            problem ("quantization_config.modules_in_block_to_quantize: a list of lists of "
+                     "names");
+        }
       // GPTQModel / AutoGPTQ read quantize_config.json first: it must agree
       JsonParser *p2 = json_parser_new ();
       JsonNode *qcj = load_json (dir_ + "/quantize_config.json", p2, &why);
@@ -218,11 +242,28 @@ Checker::check_config ()
   config_ok_ = rep_->problems.size () == n_before;
 }
 
+// (what in_decoder_layer below decides, declared for skipped)
+bool in_decoder_layer (const std::string &module);
+
+bool
+Checker::listed (const std::string &module) const
+{
+  for (const std::string &k : block_list_)
+    if (g_str_has_suffix (module.c_str (), k.c_str ()))
+      return true;
+  return false;
+}
+
 bool
 Checker::skipped (const std::string &module) const
 {
   if (gptq_)
     {
+      // optimum replaces every block linear, or only those ending with a
+      // modules_in_block_to_quantize name; GPTQModel skips the dynamic
+      // negative matches: both must skip a float one
+      if (in_decoder_layer (module) && (!has_block_list_ || listed (module)))
+        return false;
       for (GRegex *re : negatives_)
         {
           GMatchInfo *mi = nullptr;
@@ -450,6 +491,8 @@ Checker::check_modules ()
                      " (+ bias)");
           if (skipped (module))
             problem ("%s: quantized but skipped by the config", module.c_str ());
+          if (gptq_ && has_block_list_ && in_decoder_layer (module) && !listed (module))
+            problem ("%s: quantized but not in modules_in_block_to_quantize", module.c_str ());
           Module m;
           load_module (module, &m);
           continue;

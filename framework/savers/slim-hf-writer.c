@@ -35,8 +35,9 @@ struct _SlimHfWriter
   SlimHfScheme scheme;  /* its q is not kept (records go with their layer) */
   char *first_module;   /* the linear that set the scheme */
   gboolean lm_head_quantized;
-  GPtrArray *floats_in_layers; /* char *, float linears of decoder layers */
-  GPtrArray *floats;           /* char *, every float linear, write order */
+  GPtrArray *floats_in_layers;    /* char *, float linears of decoder layers */
+  GPtrArray *quantized_in_layers; /* char *, quantized linears of decoder layers */
+  GPtrArray *floats;              /* char *, every float linear, write order */
   gboolean finished;
 };
 
@@ -64,6 +65,7 @@ slim_hf_writer_new (const char *out_dir,
   self->tie_word_embeddings = tie_word_embeddings;
   self->weights = g_steal_pointer (&weights);
   self->floats_in_layers = g_ptr_array_new_with_free_func (g_free);
+  self->quantized_in_layers = g_ptr_array_new_with_free_func (g_free);
   self->floats = g_ptr_array_new_with_free_func (g_free);
   return self;
 }
@@ -78,6 +80,7 @@ slim_hf_writer_free (SlimHfWriter *self)
   g_free (self->out_dir);
   g_free (self->first_module);
   g_ptr_array_unref (self->floats_in_layers);
+  g_ptr_array_unref (self->quantized_in_layers);
   g_ptr_array_unref (self->floats);
   g_free (self);
 }
@@ -255,6 +258,8 @@ slim_hf_write_planned (SlimHfWriter *self,
     }
   if (strcmp (plan->q->module, "lm_head") == 0 || g_str_has_suffix (plan->q->module, ".lm_head"))
     self->lm_head_quantized = TRUE;
+  if (slim_layer_get_index (layer) >= 0)
+    g_ptr_array_add (self->quantized_in_layers, g_strdup (plan->q->module));
   return TRUE;
 }
 
@@ -295,6 +300,14 @@ slim_hf_writer_write_layer (SlimHfWriter *self, SlimLayer *layer, GError **error
 
       if (!slim_hf_scheme_from_qlinear (q, self->format, self->f16_scales, &plan_store[i], error))
         return FALSE;
+      if (self->format == SLIM_HF_FORMAT_AWQ && slim_layer_get_index (layer) < 0)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s (%s): %s cannot save this linear: AWQ loaders quantize the linears of "
+                       "the decoder layers only (transformers keeps lm_head float)",
+                       q->module, q->label, saver);
+          return FALSE;
+        }
       /* later records of this layer must match the first one as well */
       if (!first && !slim_hf_match_scheme (self, &plan_store[i], error))
         return FALSE;
@@ -401,6 +414,18 @@ slim_hf_gptq_config (SlimHfWriter *self)
   json_object_set_string_member (c, "checkpoint_format",
                                  self->format == SLIM_HF_FORMAT_GPTQ ? "gptq" : "gptq_v2");
   json_object_set_string_member (c, "pack_dtype", "int32");
+  if (self->floats_in_layers->len > 0)
+    {
+      /* optimum (transformers' GPTQ loader) ignores `dynamic`: it replaces
+       * the block linears whose names end with one of these */
+      JsonArray *outer = json_array_new ();
+      JsonArray *names = json_array_new ();
+
+      for (guint i = 0; i < self->quantized_in_layers->len; i++)
+        json_array_add_string_element (names, g_ptr_array_index (self->quantized_in_layers, i));
+      json_array_add_array_element (outer, names);
+      json_object_set_array_member (c, "modules_in_block_to_quantize", outer);
+    }
   json_array_add_string_element (quantizer, "slimflow");
   json_object_set_array_member (meta, "quantizer", quantizer);
   json_object_set_object_member (c, "meta", meta);
@@ -474,8 +499,9 @@ slim_hf_writer_finish (SlimHfWriter *self, const char *model_dir, GError **error
 /* ---- resume ------------------------------------------------------------- */
 
 /* weights, (have_scheme, bits, group_size, sym, n_groups, first module,
- * lm_head quantized), float linears of decoder layers, every float linear */
-#define SLIM_HF_STATE_TYPE "(v(buxbxsb)asas)"
+ * lm_head quantized), float linears of decoder layers, every float linear,
+ * quantized linears of decoder layers */
+#define SLIM_HF_STATE_TYPE "(v(buxbxsb)asasas)"
 
 static void
 slim_hf_add_strv (GVariantBuilder *b, GPtrArray *names)
@@ -490,7 +516,7 @@ slim_hf_writer_save_state (SlimHfWriter *self, GError **error)
 {
   g_autoptr (GVariant) weights = NULL;
   g_autoptr (GVariant) state = NULL;
-  GVariantBuilder in_layers, floats;
+  GVariantBuilder in_layers, floats, quantized;
 
   g_return_val_if_fail (self != NULL && !self->finished, NULL);
 
@@ -499,11 +525,12 @@ slim_hf_writer_save_state (SlimHfWriter *self, GError **error)
     return NULL;
   slim_hf_add_strv (&in_layers, self->floats_in_layers);
   slim_hf_add_strv (&floats, self->floats);
-  state = g_variant_ref_sink (g_variant_new (SLIM_HF_STATE_TYPE, weights, self->have_scheme,
-                                             self->scheme.bits, (gint64)self->scheme.group_size,
-                                             self->scheme.symmetric, (gint64)self->scheme.n_groups,
-                                             self->first_module != NULL ? self->first_module : "",
-                                             self->lm_head_quantized, &in_layers, &floats));
+  slim_hf_add_strv (&quantized, self->quantized_in_layers);
+  state = g_variant_ref_sink (g_variant_new (
+      SLIM_HF_STATE_TYPE, weights, self->have_scheme, self->scheme.bits,
+      (gint64)self->scheme.group_size, self->scheme.symmetric, (gint64)self->scheme.n_groups,
+      self->first_module != NULL ? self->first_module : "", self->lm_head_quantized, &in_layers,
+      &floats, &quantized));
   return g_variant_get_data_as_bytes (state);
 }
 
@@ -539,6 +566,7 @@ slim_hf_writer_restore_state (SlimHfWriter *self, GBytes *state, GError **error)
   g_autoptr (GVariant) weights = NULL;
   g_autoptr (GVariant) in_layers = NULL;
   g_autoptr (GVariant) floats = NULL;
+  g_autoptr (GVariant) quantized = NULL;
   gboolean have_scheme, sym, lm_head;
   guint32 bits;
   gint64 group_size, n_groups;
@@ -551,14 +579,15 @@ slim_hf_writer_restore_state (SlimHfWriter *self, GBytes *state, GError **error)
       g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_HF_STATE_TYPE), state, FALSE));
   if (!g_variant_is_normal_form (root))
     return slim_hf_state_invalid (self, error, "not in normal form");
-  g_variant_get (root, "(v(buxbx&sb)@as@as)", &weights, &have_scheme, &bits, &group_size, &sym,
-                 &n_groups, &first, &lm_head, &in_layers, &floats);
+  g_variant_get (root, "(v(buxbx&sb)@as@as@as)", &weights, &have_scheme, &bits, &group_size, &sym,
+                 &n_groups, &first, &lm_head, &in_layers, &floats, &quantized);
   if (have_scheme
       && (!(bits == 4 || bits == 8) || !(group_size == -1 || group_size > 0) || n_groups < 1
           || first[0] == '\0' || !g_utf8_validate (first, -1, NULL)))
     return slim_hf_state_invalid (self, error, "the scheme");
   if (!slim_hf_restore_names (in_layers, self->floats_in_layers)
-      || !slim_hf_restore_names (floats, self->floats))
+      || !slim_hf_restore_names (floats, self->floats)
+      || !slim_hf_restore_names (quantized, self->quantized_in_layers))
     return slim_hf_state_invalid (self, error, "linear names");
   self->have_scheme = have_scheme;
   self->scheme.bits = bits;

@@ -35,14 +35,20 @@
  *
  * Everything else keeps its name and source dtype; a tied lm_head.weight
  * is left out.  Linears left float: GPTQ lists each one inside a decoder
- * layer in GPTQModel's `dynamic` as a negative match {"-:^<name>$": {}};
- * AWQ lists every one in modules_to_not_convert.
+ * layer in GPTQModel's `dynamic` as a negative match {"-:^<name>$": {}},
+ * and then also the quantized ones of the decoder layers, by full name,
+ * in modules_in_block_to_quantize [[...]] (optimum, transformers' GPTQ
+ * loader, ignores `dynamic` and replaces the block linears whose names
+ * end with a listed one); AWQ lists every one in modules_to_not_convert.
+ * AWQ refuses a quantized linear outside the decoder layers (lm_head:
+ * transformers keeps it float).
  *
  * quantization_config:
  *   GPTQ (GPTQModel's to_dict order): bits, dynamic (when non-empty),
  *     group_size, desc_act false, sym, lm_head, quant_method "gptq",
  *     checkpoint_format "gptq" / "gptq_v2", pack_dtype "int32",
- *     meta {quantizer ["slimflow"]}
+ *     modules_in_block_to_quantize (with dynamic), meta {quantizer
+ *     ["slimflow"]}
  *   AWQ (AutoAWQ's order): quant_method "awq", zero_point true, group_size,
  *     bits 4, version "gemm", modules_to_not_convert (null when empty)
  * The checkpoint has one scheme: a linear with other bits, group size or

@@ -364,6 +364,10 @@ TEST (HfSaver, GptqConfigText)
                         "    \"checkpoint_format\": \"gptq\",\n    \"pack_dtype\": \"int32\",\n"),
              std::string::npos)
       << text;
+  EXPECT_NE (text.find ("    \"modules_in_block_to_quantize\": [\n      [\n"
+                        "        \"model.layers.0.self_attn.q_proj\",\n"),
+             std::string::npos)
+      << text;
   EXPECT_TRUE (g_file_test ((run.out + "/quantize_config.json").c_str (), G_FILE_TEST_EXISTS));
 }
 
@@ -460,12 +464,14 @@ namespace
 // weight-only scheme), whose offsets are `offset` at parameter 11, -3
 // elsewhere.
 SlimLayer *
-layer_with_record (float offset, bool per_channel = false)
+layer_with_record (float offset,
+                   bool per_channel = false,
+                   int index = 0,
+                   const char *module = "model.layers.0.self_attn.q_proj")
 {
   const int n_groups = per_channel ? 1 : 2;
-  SlimLayer *layer
-      = harness_synthetic_layer (0, { { "model.layers.0.self_attn.q_proj", 32, 64, false } }, 3);
-  SlimQLinear *q = slim_qlinear_new ("model.layers.0.self_attn.q_proj", "W4A16");
+  SlimLayer *layer = harness_synthetic_layer (index, { { module, 32, 64, false } }, 3);
+  SlimQLinear *q = slim_qlinear_new (module, "W4A16");
   q->act = SLIM_QSCHEME_ACT_FLOAT;
   q->weight
       = { SLIM_QDTYPE_INT4, per_channel ? SLIM_QSCOPE_PER_CHANNEL : SLIM_QSCOPE_PER_GROUP, FALSE };
@@ -702,6 +708,12 @@ TEST (HfChecker, RejectsBrokenFolders)
       },
       "model.layers.3.mlp.up_proj: a float Linear of a decoder layer that the config does not "
       "skip" },
+    { "quantized linear not in modules_in_block_to_quantize", &gptq.out,
+      [] (const std::string &d) {
+        for (const char *f : { "/config.json", "/quantize_config.json" })
+          edit_text (d + f, "\"model.layers.1.self_attn.v_proj\",", "");
+      },
+      "model.layers.1.self_attn.v_proj: quantized but not in modules_in_block_to_quantize" },
     { "quantize_config.json differs", &gptq.out,
       [] (const std::string &d) {
         edit_text (d + "/quantize_config.json", "\"group_size\": 32", "\"group_size\": 64");
@@ -754,4 +766,24 @@ TEST (HfChecker, RejectsBrokenFolders)
       EXPECT_FALSE (r.ok ()) << m.what;
       EXPECT_TRUE (r.mentions (m.fragment)) << m.what << ":\n" << r.summary ();
     }
+}
+
+// transformers keeps lm_head float under AWQ: a quantized one is refused
+// (linear_quant leaves lm_head alone; the record is hand-made).
+TEST (HfWriter, AwqQuantizedLmHeadRefused)
+{
+  std::string out = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+  SlimHfWriter *w = slim_hf_writer_new (out.c_str (), SLIM_HF_FORMAT_AWQ, 0, FALSE, TRUE, &error);
+  ASSERT_NE (w, nullptr);
+  GObjectPtr<SlimLayer> layer (layer_with_record (-3.0f, false, SLIM_LAYER_INDEX_HEAD, "lm_head"));
+  EXPECT_FALSE (slim_hf_writer_write_layer (w, layer.get (), &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message)
+                 .find ("lm_head (W4A16): hf_awq_saver cannot save this linear: AWQ loaders "
+                        "quantize the linears of the decoder layers only"),
+             std::string::npos)
+      << error->message;
+  g_clear_error (&error);
+  slim_hf_writer_free (w);
 }
