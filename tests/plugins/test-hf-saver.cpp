@@ -339,6 +339,10 @@ INSTANTIATE_TEST_SUITE_P (
         SaveCase{ "AwqW4G32AsymF32", group ("int4", false),
                   "type: awq_saver\npart_file_size: 0\nscale_dtype: float32\n", 4, 32, false,
                   "gemm", false, kNoMlp, kAttnLinears, 16 },
+        // symmetric: the constant zero 8 (GEMM always carries zeros)
+        SaveCase{ "AwqW4G32SymF32", group ("int4", true),
+                  "type: hf_awq_saver\npart_file_size: 0\nscale_dtype: float32\n", 4, 32, true,
+                  "gemm", false, kNoMlp, kAttnLinears, 16 },
         SaveCase{ "AwqW4G64Asym", group ("int4", false, 64),
                   "type: hf_awq_saver\npart_file_size: 0\n", 4, 64, false, "gemm", true, kNoMlp,
                   kAttnLinears, 16 },
