@@ -170,14 +170,14 @@ slim_adapt_rotation_optimize (const SlimAdaptRotationConfig *cfg,
 {
   const gsize dd = (gsize)(d * d) * sizeof (float);
   const gsize nd = (gsize)(n * d) * sizeof (float);
-  g_autofree float *t = g_malloc (nd);     /* (n, d) A H */
-  g_autofree float *p = g_malloc (nd);     /* (n, d) T R_acc */
-  g_autofree float *b = g_malloc (nd);     /* (n, d) qdq(P) */
-  g_autofree float *r_acc = g_malloc (dd); /* (d, d) */
-  g_autofree float *best = g_malloc (dd);  /* (d, d) */
-  g_autofree float *c = g_malloc (dd);     /* (d, d) P^T B */
+  g_autofree float *t = g_malloc (nd);      /* (n, d) A H */
+  g_autofree float *p = g_malloc (nd);      /* (n, d) T R_acc */
+  g_autofree float *b = g_malloc (nd);      /* (n, d) qdq(P) */
+  g_autofree float *r_acc = g_malloc (dd);  /* (d, d) */
+  g_autofree float *best = g_malloc (dd);   /* (d, d) */
+  g_autofree float *c = g_malloc (dd);      /* (d, d) P^T B */
   g_autofree float *r_step = g_malloc (dd); /* (d, d) */
-  g_autofree float *tmp = g_malloc (dd);   /* (d, d) */
+  g_autofree float *tmp = g_malloc (dd);    /* (d, d) */
   double best_loss = INFINITY;
   guint no_improve = 0, s;
 

@@ -51,8 +51,8 @@ slim_quantize_load_prior_datasets (SlimRegistry *registry,
           continue;
         }
       g_return_val_if_fail (tokenizer != NULL, NULL);
-      path = slim_datadir_resolve_dataset (slim_pipeline_get_prior_dataset (pipeline, s),
-                                           calib_dir, error);
+      path = slim_datadir_resolve_dataset (slim_pipeline_get_prior_dataset (pipeline, s), calib_dir,
+                                           error);
       if (path == NULL)
         return NULL;
       dataset

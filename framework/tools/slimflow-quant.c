@@ -461,9 +461,9 @@ slim_cmd_quant (int argc, char **argv)
           goto out;
         }
     }
-  prior_datasets = slim_quantize_load_prior_datasets (registry, pipeline, o.calib_dir, tokenizer,
-                                                      (guint)o.max_samples, (guint)o.max_length,
-                                                      &error);
+  prior_datasets
+      = slim_quantize_load_prior_datasets (registry, pipeline, o.calib_dir, tokenizer,
+                                           (guint)o.max_samples, (guint)o.max_length, &error);
   if (prior_datasets == NULL)
     {
       code = fail (error, g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
@@ -480,10 +480,9 @@ slim_cmd_quant (int argc, char **argv)
           code = fail (error, SLIM_EXIT_USAGE);
           goto out;
         }
-      if ((dataset
-              = slim_quantize_load_dataset (registry, dataset_path, tokenizer, (guint)o.max_samples,
-                                            (guint)o.max_length, &error))
-                 == NULL)
+      if ((dataset = slim_quantize_load_dataset (registry, dataset_path, tokenizer,
+                                                 (guint)o.max_samples, (guint)o.max_length, &error))
+          == NULL)
         {
           code = fail (error, SLIM_EXIT_FAILURE);
           goto out;

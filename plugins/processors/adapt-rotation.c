@@ -73,10 +73,10 @@ struct _SlimAdaptRotationProcessor
   char **down_proj_online_layers;
   gint max_tp_size;
 
-  SlimModel *model;   /* (ref) from pre_run */
-  float *hadamard;    /* (hidden, hidden) stage 1's start H */
-  GPtrArray *acts;    /* (element-type SlimAdaptActs) stage 1, in first-seen order */
-  GHashTable *by_name; /* module -> SlimAdaptActs (in acts) */
+  SlimModel *model;      /* (ref) from pre_run */
+  float *hadamard;       /* (hidden, hidden) stage 1's start H */
+  GPtrArray *acts;       /* (element-type SlimAdaptActs) stage 1, in first-seen order */
+  GHashTable *by_name;   /* module -> SlimAdaptActs (in acts) */
   SlimProcessor *quarot; /* (owned) stage 2's QuaRot */
 };
 
@@ -111,9 +111,7 @@ static const SlimPropertyDecl slim_adapt_rotation_properties[] = {
 };
 /* clang-format on */
 
-G_DEFINE_FINAL_TYPE (SlimAdaptRotationProcessor,
-                     slim_adapt_rotation_processor,
-                     SLIM_TYPE_PROCESSOR)
+G_DEFINE_FINAL_TYPE (SlimAdaptRotationProcessor, slim_adapt_rotation_processor, SLIM_TYPE_PROCESSOR)
 
 static void
 slim_adapt_acts_free (gpointer data)
@@ -175,17 +173,17 @@ slim_adapt_rotation_processor_validate (SlimProcessor *processor, GError **error
       return FALSE;
     }
   if (self->stage == 1)
-    other = self->online                                  ? "online"
+    other = self->online                                    ? "online"
             : g_strv_length (self->down_proj_online_layers) ? "down_proj_online_layers"
-            : self->max_tp_size != 4                       ? "max_tp_size"
-                                                           : NULL;
+            : self->max_tp_size != 4                        ? "max_tp_size"
+                                                            : NULL;
   else
-    other = self->steps != 20                                      ? "steps"
-            : g_strcmp0 (self->quant_dtype, "int4") != 0           ? "quant_dtype"
-            : self->max_samples != 2048                            ? "max_samples"
-            : g_strv_length (self->layer_type) != 1
-                    || strcmp (self->layer_type[0], "up_proj") != 0 ? "layer_type"
-                                                                    : NULL;
+    other = self->steps != 20                            ? "steps"
+            : g_strcmp0 (self->quant_dtype, "int4") != 0 ? "quant_dtype"
+            : self->max_samples != 2048                  ? "max_samples"
+            : g_strv_length (self->layer_type) != 1 || strcmp (self->layer_type[0], "up_proj") != 0
+                ? "layer_type"
+                : NULL;
   if (other != NULL)
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNKNOWN_KEY,
@@ -242,8 +240,7 @@ slim_adapt_rotation_writable (SlimLayer *layer, const char *name, gint64 n_cols,
       || slim_tensor_get_dim (t, slim_tensor_get_n_dims (t) - 1) != n_cols)
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
-                   "adapt_rotation: %s is missing or not float32 with %" G_GINT64_FORMAT
-                   " columns",
+                   "adapt_rotation: %s is missing or not float32 with %" G_GINT64_FORMAT " columns",
                    name, n_cols);
       return NULL;
     }
@@ -287,8 +284,8 @@ slim_adapt_rotation_fuse_norms (SlimAdaptRotationProcessor *self, SlimLayer *lay
           if (w == NULL)
             return FALSE;
           /* w (rows, hidden) */
-          slim_rotation_fuse_norm (
-              w, slim_tensor_get_dim (slim_layer_get_tensor (layer, wname), 0), hidden, gamma);
+          slim_rotation_fuse_norm (w, slim_tensor_get_dim (slim_layer_get_tensor (layer, wname), 0),
+                                   hidden, gamma);
         }
     }
   return TRUE;
@@ -305,12 +302,8 @@ slim_adapt_rotation_matches (SlimAdaptRotationProcessor *self, const char *modul
 
 /* linear_input: the mean over the tokens of x (n_tokens, n_in), one row. */
 static gboolean
-slim_adapt_rotation_observe (const char *module,
-                             float *x,
-                             gint64 n_tokens,
-                             gint64 n_in,
-                             gpointer user_data,
-                             GError **error)
+slim_adapt_rotation_observe (
+    const char *module, float *x, gint64 n_tokens, gint64 n_in, gpointer user_data, GError **error)
 {
   SlimAdaptRotationProcessor *self = user_data;
   SlimAdaptActs *a;
@@ -332,7 +325,8 @@ slim_adapt_rotation_observe (const char *module,
   if (a->n_in != n_in)
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
-                   "adapt_rotation: %s has inputs of width %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT,
+                   "adapt_rotation: %s has inputs of width %" G_GINT64_FORMAT
+                   " and %" G_GINT64_FORMAT,
                    module, a->n_in, n_in);
       return FALSE;
     }
@@ -375,8 +369,7 @@ slim_adapt_rotation_decode (GBytes *bytes, gint64 *out_d, GError **error)
       || n != sizeof le + (gsize)d * (gsize)d * sizeof (float))
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                   "adapt_rotation: the run store's %s is not a matrix (%" G_GSIZE_FORMAT
-                   " bytes)",
+                   "adapt_rotation: the run store's %s is not a matrix (%" G_GSIZE_FORMAT " bytes)",
                    SLIM_ADAPT_ROTATION_KEY, n);
       return NULL;
     }
@@ -395,7 +388,7 @@ slim_adapt_rotation_stage1_post_run (SlimAdaptRotationProcessor *self, GError **
 {
   const gint64 d = slim_model_get_config (self->model)->hidden_size;
   g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (float)); /* (n, d) */
-  g_autofree float *adapted = NULL;                                   /* (d, d) */
+  g_autofree float *adapted = NULL;                                    /* (d, d) */
   g_autoptr (GBytes) bytes = NULL;
   SlimAdaptRotationConfig cfg;
   gint64 n = 0;
@@ -484,10 +477,10 @@ slim_adapt_rotation_stage2_pre_run (SlimAdaptRotationProcessor *self, GError **e
   if (m == NULL)
     return FALSE;
   g_clear_object (&self->quarot);
-  self->quarot = g_object_new (SLIM_TYPE_QUAROT_PROCESSOR, "online", self->online, "block-size",
-                               self->block_size, "down-proj-online-layers",
-                               self->down_proj_online_layers, "max-tp-size", self->max_tp_size,
-                               "export-extra-info", FALSE, NULL);
+  self->quarot
+      = g_object_new (SLIM_TYPE_QUAROT_PROCESSOR, "online", self->online, "block-size",
+                      self->block_size, "down-proj-online-layers", self->down_proj_online_layers,
+                      "max-tp-size", self->max_tp_size, "export-extra-info", FALSE, NULL);
   slim_quarot_processor_set_hidden_matrix (SLIM_QUAROT_PROCESSOR (self->quarot), m, d);
   slim_processor_set_run_store (self->quarot, store);
   if (!slim_processor_validate (self->quarot, error)

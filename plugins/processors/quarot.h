@@ -24,8 +24,7 @@ G_DECLARE_FINAL_TYPE (
  * the Hadamard one: adapt_rotation stage 2 hands the matrix its stage 1
  * learned (spec 2.16).  The per-head rotation stays Hadamard.
  */
-void slim_quarot_processor_set_hidden_matrix (SlimQuarotProcessor *self,
-                                              const float *q,
-                                              gint64 dim);
+void
+slim_quarot_processor_set_hidden_matrix (SlimQuarotProcessor *self, const float *q, gint64 dim);
 
 G_END_DECLS
