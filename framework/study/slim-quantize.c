@@ -9,6 +9,7 @@
 
 #include "slim-datadir.h"
 #include "slim-error.h"
+#include "slim-schedule.h"
 #include "slim-workdir.h"
 
 static gboolean
@@ -127,7 +128,11 @@ slim_quantize_run_prior (SlimPipeline *pipeline,
       ctx.work_dir = prior_dir;
       ctx.max_memory_bytes = max_memory_bytes;
       ctx.store = store;
-      if (!slim_runner_run (runner, &ctx, NULL, error))
+      /* one process whatever the runner (the ranks of a data-parallel run
+       * are refused before this): the layer-streaming schedule, every
+       * layer resident for model_wise */
+      if (!slim_schedule_run (
+              &ctx, g_strcmp0 (slim_runner_get_type_name (runner), "model_wise") == 0, NULL, error))
         {
           g_prefix_error (error, "spec.prior[%u]: ", s);
           return FALSE;

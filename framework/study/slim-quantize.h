@@ -81,7 +81,9 @@ char *slim_quantize_hash_prior_datasets (GPtrArray *datasets);
  * @error: return location for a GError
  *
  * Runs every spec.prior stage in order, each a whole pass of the
- * pipeline's runner over all layers with the stage's processors and no
+ * layer schedule (slim-schedule.h; every layer resident when the
+ * pipeline's runner is model_wise, one process for any runner) over all
+ * layers with the stage's processors and no
  * saver (nothing is written; the model on disk is untouched), with @store
  * on its SlimRunContext.  The runs are deterministic, so a resumed run
  * recomputes them instead of checkpointing them.  Prints one line per
