@@ -83,6 +83,22 @@ slim_quantize_hash_prior_datasets (GPtrArray *datasets)
   return g_compute_checksum_for_string (G_CHECKSUM_SHA256, joined->str, joined->len);
 }
 
+char *
+slim_quantize_hash_run_datasets (SlimDataset *main, GPtrArray *prior)
+{
+  g_autofree char *hash = slim_quantize_hash_dataset (main);
+  g_autofree char *prior_hash = NULL;
+  g_autofree char *both = NULL;
+
+  if (prior == NULL || prior->len == 0)
+    return g_steal_pointer (&hash);
+  /* the prior stages' tokens are part of the run: a resume recomputes
+   * them and must see the same */
+  prior_hash = slim_quantize_hash_prior_datasets (prior);
+  both = g_strconcat (hash, ":", prior_hash, NULL);
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, both, -1);
+}
+
 gboolean
 slim_quantize_run_prior (SlimPipeline *pipeline,
                          SlimModel *model,
@@ -211,6 +227,7 @@ gboolean
 slim_quantize_run (const SlimQuantizeJob *job, GError **error)
 {
   g_autoptr (SlimWorkdir) workdir = NULL;
+  g_autoptr (SlimRunStore) store = slim_run_store_new ();
   SlimRunner *runner;
   SlimRunContext ctx;
 
@@ -223,15 +240,26 @@ slim_quantize_run (const SlimQuantizeJob *job, GError **error)
                    "runner '%s' is not available", slim_pipeline_get_runner_name (job->pipeline));
       return FALSE;
     }
-  if (slim_pipeline_get_n_prior_stages (job->pipeline) > 0)
+  if (slim_pipeline_get_n_prior_stages (job->pipeline) > 0
+      && (job->prior_datasets == NULL
+          || job->prior_datasets->len != slim_pipeline_get_n_prior_stages (job->pipeline)))
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "spec.prior stages are not supported yet");
+                   "spec.prior stages are not supported by this command");
       return FALSE;
     }
   workdir = slim_workdir_new (job->save_path, slim_model_get_path (job->model), error);
   if (workdir == NULL || !slim_workdir_prepare (workdir, FALSE, error))
     return FALSE;
+  if (job->prior_datasets != NULL && job->prior_datasets->len > 0
+      && !slim_quantize_run_prior (job->pipeline, job->model, job->prior_datasets,
+                                   slim_workdir_get_work_dir (workdir), job->max_memory_bytes,
+                                   store, error))
+    {
+      slim_workdir_abort (workdir, NULL);
+      slim_workdir_remove_work_area (workdir, NULL);
+      return FALSE;
+    }
 
   slim_run_context_init (&ctx);
   ctx.model = job->model;
@@ -243,6 +271,7 @@ slim_quantize_run (const SlimQuantizeJob *job, GError **error)
   ctx.out_dir = slim_workdir_get_staging_dir (workdir);
   ctx.checkpoint_hashes = job->hashes;
   ctx.layer_errors = job->layer_errors;
+  ctx.store = store;
   if (!slim_runner_run (runner, &ctx, NULL, error) || !slim_workdir_commit (workdir, error))
     {
       slim_workdir_abort (workdir, NULL);

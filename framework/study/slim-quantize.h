@@ -68,6 +68,11 @@ gboolean slim_quantize_prior_needs_data (SlimPipeline *pipeline);
  * checkpoint identity. */
 char *slim_quantize_hash_prior_datasets (GPtrArray *datasets);
 
+/* Returns: (transfer full): the dataset hash of a run's checkpoint
+ * identity: slim_quantize_hash_dataset (main), mixed with the prior
+ * stages' tokens when @prior is not empty. */
+char *slim_quantize_hash_run_datasets (SlimDataset *main, GPtrArray *prior);
+
 /**
  * slim_quantize_run_prior:
  * @pipeline: the run's pipeline
@@ -108,6 +113,9 @@ typedef struct
   const char *save_path;              /* output folder (slim-workdir.h rules) */
   guint64 max_memory_bytes;           /* activation budget, 0 = no limit */
   GArray *layer_errors;               /* (nullable) (element-type double) out */
+  GPtrArray *prior_datasets;          /* (nullable) (element-type SlimDataset) one per
+                                       * spec.prior stage (slim_quantize_load_prior_datasets);
+                                       * required when the pipeline has prior stages */
 } SlimQuantizeJob;
 
 /* Runs job->pipeline on job->model into job->save_path through a staging

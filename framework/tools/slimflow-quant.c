@@ -497,17 +497,7 @@ slim_cmd_quant (int argc, char **argv)
       goto out;
     }
   config_hash = slim_checkpoint_hash_config (config_text, config_bytes);
-  dataset_hash = slim_quantize_hash_dataset (dataset);
-  if (prior_datasets->len > 0)
-    {
-      /* the prior stages' tokens are part of the run: a resume recomputes
-       * them and must see the same */
-      g_autofree char *prior_hash = slim_quantize_hash_prior_datasets (prior_datasets);
-      g_autofree char *both = g_strconcat (dataset_hash, ":", prior_hash, NULL);
-
-      g_free (dataset_hash);
-      dataset_hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, both, -1);
-    }
+  dataset_hash = slim_quantize_hash_run_datasets (dataset, prior_datasets);
   g_strlcpy (hashes.config, config_hash, sizeof (hashes.config));
   g_strlcpy (hashes.model, model_hash, sizeof (hashes.model));
   g_strlcpy (hashes.dataset, dataset_hash, sizeof (hashes.dataset));

@@ -16,7 +16,8 @@
 //   weights that differ from plain quarot's (the learned matrix is used);
 //   stage 2 without stage 1 exits 2 naming spec.prior; a layer_type that
 //   matches nothing exits 2; stage keys mixed up are refused; the W4A4 and
-//   W8A8 examples run and are labelled; a run killed after its prior stage
+//   W8A8 examples run and are labelled; slimflow ablate runs a prior stage
+//   to the bytes slimflow quant writes; a run killed after its prior stage
 //   resumes to the uninterrupted bytes.
 //
 // Tolerances: logits 1e-4 absolute (the bound; float32 rounding of
@@ -440,6 +441,34 @@ TEST (AdaptRotationExamples, RunOnStories)
       EXPECT_NE (run.err.find ("prior stage 0"), std::string::npos) << run.err;
       EXPECT_EQ (description_type (out), c.first);
     }
+}
+
+// slimflow ablate runs a variant with a prior stage (its figures are
+// those of slimflow quant + eval: same saved bytes here).
+TEST (AdaptRotationCli, AblateRunsPriorStages)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  gchar *text = nullptr;
+  gsize len = 0;
+  ASSERT_TRUE (g_file_get_contents (
+      slim_test_shared_path ("data/eval/tinystories_valid_excerpt.txt").c_str (), &text, &len,
+      nullptr));
+  quant_write_file (tmp + "/excerpt.txt", std::string (text, std::min (len, (gsize)2000)));
+  g_free (text);
+  quant_write_file (tmp + "/matrix.yaml",
+                    "base: " + example ("dense-w4a4-dynamic-adapt-rotation.yaml")
+                        + "\nvariants:\n  - name: adapt\n");
+  QuantChild run
+      = slimflow_cli ({ "ablate", "--model_path", stories (), "--matrix", tmp + "/matrix.yaml",
+                        "--text", tmp + "/excerpt.txt", "--ctx", "128", "--out", tmp + "/abl",
+                        "--max_samples", "16", "--max_length", "64", "--keep_models" });
+  ASSERT_EQ (run.exit_code, 0) << run.err;
+  EXPECT_NE (run.err.find ("prior stage 0"), std::string::npos) << run.err;
+  EXPECT_TRUE (g_file_test ((tmp + "/abl/variants/adapt.json").c_str (), G_FILE_TEST_EXISTS));
+  QuantChild q = quant_cli (
+      quant_args (stories (), tmp + "/cli", example ("dense-w4a4-dynamic-adapt-rotation.yaml")));
+  ASSERT_EQ (q.exit_code, 0) << q.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/cli"), quant_folder_digests (tmp + "/abl/models/adapt"));
 }
 
 // Killed after main layer 1 (the prior stage was done), then resumed: the
