@@ -30,6 +30,14 @@ slim_quantize_prior_needs_data (SlimPipeline *pipeline)
   return FALSE;
 }
 
+/* GPtrArray's free func for entries that may be NULL (data-free stages). */
+static void
+unref_nullable (gpointer object)
+{
+  if (object != NULL)
+    g_object_unref (object);
+}
+
 GPtrArray *
 slim_quantize_load_prior_datasets (SlimRegistry *registry,
                                    SlimPipeline *pipeline,
@@ -39,7 +47,7 @@ slim_quantize_load_prior_datasets (SlimRegistry *registry,
                                    guint max_length,
                                    GError **error)
 {
-  g_autoptr (GPtrArray) datasets = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) datasets = g_ptr_array_new_with_free_func (unref_nullable);
 
   for (guint s = 0; s < slim_pipeline_get_n_prior_stages (pipeline); s++)
     {

@@ -16,7 +16,8 @@
 //   weights that differ from plain quarot's (the learned matrix is used);
 //   stage 2 without stage 1 exits 2 naming spec.prior; a layer_type that
 //   matches nothing exits 2; stage keys mixed up are refused; the W4A4 and
-//   W8A8 examples run and are labelled; slimflow ablate runs a prior stage
+//   W8A8 examples run and are labelled; a data-free prior stage changes no
+//   byte of the main run (the model stays untouched); slimflow ablate runs a prior stage
 //   to the bytes slimflow quant writes; a run killed after its prior stage
 //   resumes to the uninterrupted bytes.
 //
@@ -441,6 +442,32 @@ TEST (AdaptRotationExamples, RunOnStories)
       EXPECT_NE (run.err.find ("prior stage 0"), std::string::npos) << run.err;
       EXPECT_EQ (description_type (out), c.first);
     }
+}
+
+// What a prior processor does to a layer stays in the prior pass: a
+// data-free prior stage (quarot, which rotates every unit) leaves the main
+// run's bytes those of the config without it.
+TEST (PriorStages, LeaveTheModelUntouched)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  const std::string quant = "    - type: linear_quant\n"
+                            "      qconfig:\n"
+                            "        act: {scope: per_token, dtype: int8, symmetric: true, "
+                            "method: minmax}\n"
+                            "        weight: {scope: per_channel, dtype: int8, symmetric: true, "
+                            "method: minmax}\n";
+  std::string with = write_config (tmp, "with",
+                                   "    - process:\n"
+                                   "        - type: quarot\n"
+                                   "          export_extra_info: false\n",
+                                   quant);
+  std::string without = write_config (tmp, "without", "", quant);
+  QuantChild a = quant_cli (quant_args (stories (), tmp + "/with", with));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  EXPECT_NE (a.err.find ("prior stage 0 (1 processor)"), std::string::npos) << a.err;
+  QuantChild b = quant_cli (quant_args (stories (), tmp + "/without", without));
+  ASSERT_EQ (b.exit_code, 0) << b.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/with"), quant_folder_digests (tmp + "/without"));
 }
 
 // slimflow ablate runs a variant with a prior stage (its figures are
