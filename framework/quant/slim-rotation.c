@@ -33,6 +33,18 @@ slim_rotation_new_hadamard (gint64 size, guint32 seed, GError **error)
   return g_steal_pointer (&rotation);
 }
 
+SlimRotation *
+slim_rotation_new_dense (gint64 size, const float *q)
+{
+  SlimRotation *rotation = g_new0 (SlimRotation, 1);
+
+  g_return_val_if_fail (size > 0 && q != NULL, NULL);
+  rotation->size = size;
+  rotation->k = 1;
+  rotation->dense = g_memdup2 (q, (gsize)(size * size) * sizeof (float)); /* (size, size) */
+  return rotation;
+}
+
 void
 slim_rotation_free (SlimRotation *rotation)
 {
@@ -40,6 +52,7 @@ slim_rotation_free (SlimRotation *rotation)
     return;
   g_free (rotation->had_k);
   g_free (rotation->signs);
+  g_free (rotation->dense);
   g_free (rotation);
 }
 
@@ -49,6 +62,11 @@ slim_rotation_to_dense (const SlimRotation *rotation, float *q)
   const gint64 n = rotation->size;
   const float norm = sqrtf ((float)n);
 
+  if (rotation->dense != NULL)
+    {
+      memcpy (q, rotation->dense, (gsize)(n * n) * sizeof (float));
+      return;
+    }
   /* P = H^T, so Q[i, j] = s_i H[j, i] / sqrt(n) */
   slim_hadamard_dense (n, rotation->k, rotation->had_k, q);
   for (gint64 i = 0; i < n; i++)
@@ -98,6 +116,16 @@ slim_rotation_apply_right (const SlimRotation *rotation, float *w, gint64 rows, 
   const gint64 n_blocks = rows * (dim / b);
 
   g_return_if_fail (dim % b == 0);
+  if (rotation->dense != NULL)
+    {
+      /* w viewed as (rows * dim / b, b) times Q (b, b) */
+      g_autofree float *out = g_new (float, rows *dim); /* (rows * dim / b, b) */
+
+      slim_linalg_sgemm (FALSE, FALSE, n_blocks, b, b, 1.0f, w, b, rotation->dense, b, 0.0f, out,
+                         b);
+      memcpy (w, out, (gsize)(rows * dim) * sizeof (float));
+      return;
+    }
   /* w viewed as (rows * dim / b, b): every block row is w_blk * s then H */
   for (gint64 r = 0; r < n_blocks; r++)
     {
@@ -126,6 +154,31 @@ slim_rotation_apply_left (
   const gint64 b = rotation->size;
 
   g_return_if_fail (dim % b == 0);
+  if (rotation->dense != NULL)
+    {
+      g_autofree float *out = g_new (float, b *MAX (cols, 1)); /* (b, cols) */
+      g_autofree float *ob = g_new (float, b);                 /* (b) */
+
+      for (gint64 o = 0; o < dim; o += b)
+        {
+          float *blk = w + o * cols; /* (b, cols) */
+          slim_linalg_sgemm (TRUE, FALSE, b, cols, b, 1.0f, rotation->dense, b, blk, cols, 0.0f,
+                             out, cols);
+          memcpy (blk, out, (gsize)(b * cols) * sizeof (float));
+          if (bias != NULL)
+            {
+              for (gint64 i = 0; i < b; i++)
+                {
+                  double acc = 0.0;
+                  for (gint64 j = 0; j < b; j++)
+                    acc += (double)rotation->dense[j * b + i] * bias[o + j];
+                  ob[i] = (float)acc;
+                }
+              memcpy (bias + o, ob, (gsize)b * sizeof (float));
+            }
+        }
+      return;
+    }
   for (gint64 o = 0; o < dim; o += b)
     {
       float *blk = w + o * cols; /* (b, cols) */

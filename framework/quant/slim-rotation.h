@@ -17,6 +17,11 @@
  * (signs, then the transform of slim-hadamard.h), and Q^T W is
  * H (diag(s) W) / sqrt(b) column by column.  The _ref twins multiply by
  * the dense Q (OpenBLAS sgemm), as msModelSlim does.
+ *
+ * A dense rotation (slim_rotation_new_dense: a learned orthogonal matrix
+ * such as adapt_rotation's H R, spec 2.16) has no Hadamard structure: its
+ * fast paths are one sgemm over all blocks at once, W viewed as
+ * (rows * dim / b, b) times Q, and Q^T times each (b, cols) block.
  */
 #pragma once
 
@@ -29,7 +34,8 @@ typedef struct
   gint64 size;  /* b: order of one Hadamard block */
   gint64 k;     /* base size of b (slim-hadamard.h) */
   gint8 *had_k; /* (k, k), NULL when k is 1 */
-  gint8 *signs; /* (size) */
+  gint8 *signs; /* (size); NULL for a dense rotation */
+  float *dense; /* (size, size) Q of a dense rotation; NULL for a Hadamard one */
 } SlimRotation;
 
 /* msModelSlim's seed of create_rot. */
@@ -44,6 +50,16 @@ typedef struct
  * Returns: (transfer full) (nullable): the rotation.
  */
 SlimRotation *slim_rotation_new_hadamard (gint64 size, guint32 seed, GError **error);
+/**
+ * slim_rotation_new_dense:
+ * @size: the order of @q
+ * @q: (array) (size, size) the rotation Q, row-major (copied); the caller
+ *   checks that it is orthogonal
+ *
+ * Returns: (transfer full): a rotation applying Q (block-diagonally when
+ *   a weight's dimension is a multiple of @size).
+ */
+SlimRotation *slim_rotation_new_dense (gint64 size, const float *q);
 void slim_rotation_free (SlimRotation *rotation);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimRotation, slim_rotation_free)
 

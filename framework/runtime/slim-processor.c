@@ -13,6 +13,7 @@ typedef struct
 {
   SlimSpill *keep_spill; /* (nullable) (owned) */
   guint64 keep_budget;
+  SlimRunStore *run_store; /* (nullable) (owned) */
 } SlimProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
@@ -23,6 +24,7 @@ slim_processor_finalize (GObject *object)
   SlimProcessorPrivate *priv = slim_processor_get_instance_private (SLIM_PROCESSOR (object));
 
   g_clear_object (&priv->keep_spill);
+  g_clear_object (&priv->run_store);
   /* the property fields of every table in the plugin's ancestry */
   slim_properties_clear (object);
   G_OBJECT_CLASS (slim_processor_parent_class)->finalize (object);
@@ -67,6 +69,24 @@ slim_processor_get_keep_budget (SlimProcessor *self)
 {
   g_return_val_if_fail (SLIM_IS_PROCESSOR (self), G_MAXUINT64);
   return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->keep_budget;
+}
+
+void
+slim_processor_set_run_store (SlimProcessor *self, SlimRunStore *store)
+{
+  SlimProcessorPrivate *priv;
+
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  g_return_if_fail (store == NULL || SLIM_IS_RUN_STORE (store));
+  priv = slim_processor_get_instance_private (self);
+  g_set_object (&priv->run_store, store);
+}
+
+SlimRunStore *
+slim_processor_get_run_store (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->run_store;
 }
 
 gboolean

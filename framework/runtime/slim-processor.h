@@ -28,6 +28,7 @@
 #include "slim-layer.h"
 #include "slim-model.h"
 #include "slim-spill.h"
+#include "slim-run-store.h"
 
 G_BEGIN_DECLS
 
@@ -245,6 +246,21 @@ void slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, gui
 /* The store (transfer none, nullable) and the budget set above. */
 SlimSpill *slim_processor_get_keep_spill (SlimProcessor *self);
 guint64 slim_processor_get_keep_budget (SlimProcessor *self);
+
+/**
+ * slim_processor_set_run_store:
+ * @self: a processor
+ * @store: (nullable) (transfer none): the run's keyed store
+ *   (slim-run-store.h)
+ *
+ * What the processors of a spec.prior stage hand to later stages.  The
+ * scheduler sets ctx->store before pre_run; a container processor (group)
+ * passes it on to its children.  A processor run without a scheduler has
+ * none.
+ */
+void slim_processor_set_run_store (SlimProcessor *self, SlimRunStore *store);
+/* Returns: (transfer none) (nullable): the store set above. */
+SlimRunStore *slim_processor_get_run_store (SlimProcessor *self);
 
 /**
  * slim_processor_class_set_changes_basis:

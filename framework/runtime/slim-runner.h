@@ -14,6 +14,7 @@
 #include "slim-dataset.h"
 #include "slim-checkpoint.h"
 #include "slim-comm.h"
+#include "slim-run-store.h"
 
 G_BEGIN_DECLS
 
@@ -38,6 +39,8 @@ typedef void (*SlimRunProgressFunc) (guint layer_index, guint n_layers, gpointer
  *   (needs @out_dir, the interrupted run's output folder)
  * @comm: (nullable): the ranks of a data-parallel run (dp_layer_wise,
  *   auto); NULL is one process
+ * @store: (nullable): the run's keyed store (slim-run-store.h), shared by
+ *   the prior stages and spec.process; handed to every processor
  *
  * Everything a runner needs for one run; a plain struct owned by the
  * caller, initialised with slim_run_context_init().
@@ -63,6 +66,7 @@ typedef struct
                                 * after its last layer (slim-schedule.h) */
   SlimComm *comm;              /* (nullable) the ranks of a data-parallel run; NULL or
                                 * size 1 is one process.  Only rank 0 gets @out_dir. */
+  SlimRunStore *store;         /* (nullable) what prior stages hand to later ones */
 } SlimRunContext;
 
 /* Zero-fills ctx. */

@@ -652,7 +652,10 @@ schedule_run (SlimRunContext *ctx,
   s.next = slim_activations_new ("inputs_b", MAX (s.n_samples, 1), budget, s.spill);
 
   for (guint p = 0; p < ctx->processors->len; p++)
-    slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
+    {
+      slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
+      slim_processor_set_run_store (g_ptr_array_index (ctx->processors, p), ctx->store);
+    }
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
       goto out;

@@ -179,14 +179,11 @@ slim_ablate_prepare (SlimRegistry *registry,
           g_prefix_error (error, "variant '%s' (%s): ", v->name, v->location);
           return NULL;
         }
-      if (slim_pipeline_get_runner (pipeline) == NULL
-          || slim_pipeline_get_n_prior_stages (pipeline) > 0)
+      if (slim_pipeline_get_runner (pipeline) == NULL)
         {
           g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
                        "variant '%s' (%s): %s", v->name, v->location,
-                       slim_pipeline_get_runner (pipeline) == NULL
-                           ? "its runner is not available"
-                           : "spec.prior stages are not supported yet");
+                       "its runner is not available");
           g_object_unref (pipeline);
           return NULL;
         }
@@ -311,6 +308,7 @@ run_variant (SlimAblate *self, guint index, SlimAblateEval *ev, GError **error)
   g_autoptr (SlimQuantModel) quant = NULL;
   g_autoptr (SlimModel) qmodel = NULL;
   g_autofree char *dataset_sha = NULL;
+  g_autoptr (GPtrArray) prior = NULL; /* (element-type SlimDataset) per spec.prior stage */
   SlimCheckpointHashes hashes = { { 0 } };
   SlimForwardHooks hooks;
   SlimEvalResult result;
@@ -330,7 +328,20 @@ run_variant (SlimAblate *self, guint index, SlimAblateEval *ev, GError **error)
       g_propagate_error (error, local);
       return NULL;
     }
-  dataset_sha = slim_quantize_hash_dataset (dataset);
+  if (slim_pipeline_get_n_prior_stages (pipeline) > 0)
+    {
+      g_autoptr (SlimTokenizer) tokenizer = NULL;
+
+      if (slim_quantize_prior_needs_data (pipeline)
+          && (tokenizer = slim_tokenizer_new_from_dir (self->options.model_path, error)) == NULL)
+        return NULL;
+      prior = slim_quantize_load_prior_datasets (self->registry, pipeline, self->options.calib_dir,
+                                                 tokenizer, self->options.max_samples,
+                                                 self->options.max_length, error);
+      if (prior == NULL)
+        return NULL;
+    }
+  dataset_sha = slim_quantize_hash_run_datasets (dataset, prior);
   g_strlcpy (hashes.config, v->config_sha256, sizeof hashes.config);
   g_strlcpy (hashes.model, self->model_sha256, sizeof hashes.model);
   g_strlcpy (hashes.dataset, dataset_sha, sizeof hashes.dataset);
@@ -338,7 +349,7 @@ run_variant (SlimAblate *self, guint index, SlimAblateEval *ev, GError **error)
   if (!slim_ablate_remove_tree (save, error) || !slim_ablate_remove_tree (work, error))
     return NULL;
   SlimQuantizeJob job
-      = { model, pipeline, dataset, &hashes, save, self->options.max_memory_bytes, NULL };
+      = { model, pipeline, dataset, &hashes, save, self->options.max_memory_bytes, NULL, prior };
   if (!slim_quantize_run (&job, error))
     return NULL;
   quant = slim_quant_model_load (save, error);

@@ -4,8 +4,169 @@
  */
 #include "slim-quantize.h"
 
+#include <errno.h>
+#include <stdio.h>
+
+#include "slim-datadir.h"
 #include "slim-error.h"
+#include "slim-schedule.h"
 #include "slim-workdir.h"
+
+static gboolean
+stage_needs_data (GPtrArray *processors)
+{
+  for (guint i = 0; i < processors->len; i++)
+    if (!slim_processor_is_data_free (g_ptr_array_index (processors, i)))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+slim_quantize_prior_needs_data (SlimPipeline *pipeline)
+{
+  for (guint s = 0; s < slim_pipeline_get_n_prior_stages (pipeline); s++)
+    if (stage_needs_data (slim_pipeline_get_prior_processors (pipeline, s)))
+      return TRUE;
+  return FALSE;
+}
+
+/* GPtrArray's free func for entries that may be NULL (data-free stages). */
+static void
+unref_nullable (gpointer object)
+{
+  if (object != NULL)
+    g_object_unref (object);
+}
+
+GPtrArray *
+slim_quantize_load_prior_datasets (SlimRegistry *registry,
+                                   SlimPipeline *pipeline,
+                                   const char *calib_dir,
+                                   SlimTokenizer *tokenizer,
+                                   guint max_samples,
+                                   guint max_length,
+                                   GError **error)
+{
+  g_autoptr (GPtrArray) datasets = g_ptr_array_new_with_free_func (unref_nullable);
+
+  for (guint s = 0; s < slim_pipeline_get_n_prior_stages (pipeline); s++)
+    {
+      g_autofree char *path = NULL;
+      SlimDataset *dataset;
+
+      if (!stage_needs_data (slim_pipeline_get_prior_processors (pipeline, s)))
+        {
+          g_ptr_array_add (datasets, NULL);
+          continue;
+        }
+      g_return_val_if_fail (tokenizer != NULL, NULL);
+      path = slim_datadir_resolve_dataset (slim_pipeline_get_prior_dataset (pipeline, s), calib_dir,
+                                           error);
+      if (path == NULL)
+        return NULL;
+      dataset
+          = slim_quantize_load_dataset (registry, path, tokenizer, max_samples, max_length, error);
+      if (dataset == NULL)
+        {
+          g_prefix_error (error, "spec.prior[%u]: ", s);
+          return NULL;
+        }
+      g_ptr_array_add (datasets, dataset);
+    }
+  return g_steal_pointer (&datasets);
+}
+
+char *
+slim_quantize_hash_prior_datasets (GPtrArray *datasets)
+{
+  g_autoptr (GString) joined = g_string_new ("prior");
+
+  for (guint s = 0; s < datasets->len; s++)
+    {
+      SlimDataset *dataset = g_ptr_array_index (datasets, s);
+      g_autofree char *hash = dataset != NULL ? slim_quantize_hash_dataset (dataset) : NULL;
+
+      g_string_append_printf (joined, ":%s", hash != NULL ? hash : "none");
+    }
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, joined->str, joined->len);
+}
+
+char *
+slim_quantize_hash_run_datasets (SlimDataset *main, GPtrArray *prior)
+{
+  g_autofree char *hash = slim_quantize_hash_dataset (main);
+  g_autofree char *prior_hash = NULL;
+  g_autofree char *both = NULL;
+
+  if (prior == NULL || prior->len == 0)
+    return g_steal_pointer (&hash);
+  /* the prior stages' tokens are part of the run: a resume recomputes
+   * them and must see the same */
+  prior_hash = slim_quantize_hash_prior_datasets (prior);
+  both = g_strconcat (hash, ":", prior_hash, NULL);
+  return g_compute_checksum_for_string (G_CHECKSUM_SHA256, both, -1);
+}
+
+gboolean
+slim_quantize_run_prior (SlimPipeline *pipeline,
+                         SlimModel *model,
+                         GPtrArray *datasets,
+                         const char *work_dir,
+                         guint64 max_memory_bytes,
+                         SlimRunStore *store,
+                         GError **error)
+{
+  SlimRunner *runner = slim_pipeline_get_runner (pipeline);
+  g_autoptr (GPtrArray) no_savers = g_ptr_array_new ();
+  g_autofree char *prior_dir = NULL;
+
+  g_return_val_if_fail (datasets->len == slim_pipeline_get_n_prior_stages (pipeline), FALSE);
+  if (runner == NULL)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "runner '%s' is not available", slim_pipeline_get_runner_name (pipeline));
+      return FALSE;
+    }
+  /* a folder of its own: the main run's checkpoint and spill stay apart */
+  if (work_dir != NULL)
+    {
+      prior_dir = g_build_filename (work_dir, "prior", NULL);
+      if (g_mkdir_with_parents (prior_dir, 0755) != 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", prior_dir,
+                       g_strerror (saved));
+          return FALSE;
+        }
+    }
+  for (guint s = 0; s < datasets->len; s++)
+    {
+      SlimRunContext ctx;
+      gint64 t0 = g_get_monotonic_time ();
+
+      slim_run_context_init (&ctx);
+      ctx.model = model;
+      ctx.processors = slim_pipeline_get_prior_processors (pipeline, s);
+      ctx.savers = no_savers;
+      ctx.dataset = g_ptr_array_index (datasets, s);
+      ctx.work_dir = prior_dir;
+      ctx.max_memory_bytes = max_memory_bytes;
+      ctx.store = store;
+      /* one process whatever the runner (the ranks of a data-parallel run
+       * are refused before this): the layer-streaming schedule, every
+       * layer resident for model_wise */
+      if (!slim_schedule_run (
+              &ctx, g_strcmp0 (slim_runner_get_type_name (runner), "model_wise") == 0, NULL, error))
+        {
+          g_prefix_error (error, "spec.prior[%u]: ", s);
+          return FALSE;
+        }
+      fprintf (stderr, "slimflow: prior stage %u (%u processor%s) done in %.2f s\n", s,
+               ctx.processors->len, ctx.processors->len == 1 ? "" : "s",
+               (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC);
+    }
+  return TRUE;
+}
 
 gboolean
 slim_quantize_needs_data (SlimPipeline *pipeline)
@@ -74,6 +235,7 @@ gboolean
 slim_quantize_run (const SlimQuantizeJob *job, GError **error)
 {
   g_autoptr (SlimWorkdir) workdir = NULL;
+  g_autoptr (SlimRunStore) store = slim_run_store_new ();
   SlimRunner *runner;
   SlimRunContext ctx;
 
@@ -86,15 +248,26 @@ slim_quantize_run (const SlimQuantizeJob *job, GError **error)
                    "runner '%s' is not available", slim_pipeline_get_runner_name (job->pipeline));
       return FALSE;
     }
-  if (slim_pipeline_get_n_prior_stages (job->pipeline) > 0)
+  if (slim_pipeline_get_n_prior_stages (job->pipeline) > 0
+      && (job->prior_datasets == NULL
+          || job->prior_datasets->len != slim_pipeline_get_n_prior_stages (job->pipeline)))
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "spec.prior stages are not supported yet");
+                   "spec.prior stages are not supported by this command");
       return FALSE;
     }
   workdir = slim_workdir_new (job->save_path, slim_model_get_path (job->model), error);
   if (workdir == NULL || !slim_workdir_prepare (workdir, FALSE, error))
     return FALSE;
+  if (job->prior_datasets != NULL && job->prior_datasets->len > 0
+      && !slim_quantize_run_prior (job->pipeline, job->model, job->prior_datasets,
+                                   slim_workdir_get_work_dir (workdir), job->max_memory_bytes,
+                                   store, error))
+    {
+      slim_workdir_abort (workdir, NULL);
+      slim_workdir_remove_work_area (workdir, NULL);
+      return FALSE;
+    }
 
   slim_run_context_init (&ctx);
   ctx.model = job->model;
@@ -106,6 +279,7 @@ slim_quantize_run (const SlimQuantizeJob *job, GError **error)
   ctx.out_dir = slim_workdir_get_staging_dir (workdir);
   ctx.checkpoint_hashes = job->hashes;
   ctx.layer_errors = job->layer_errors;
+  ctx.store = store;
   if (!slim_runner_run (runner, &ctx, NULL, error) || !slim_workdir_commit (workdir, error))
     {
       slim_workdir_abort (workdir, NULL);

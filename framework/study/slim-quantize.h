@@ -15,6 +15,7 @@
 #include "slim-model.h"
 #include "slim-pipeline.h"
 #include "slim-registry.h"
+#include "slim-run-store.h"
 #include "slim-tokenizer.h"
 
 G_BEGIN_DECLS
@@ -35,6 +36,74 @@ SlimDataset *slim_quantize_load_dataset (SlimRegistry *registry,
 /* sha256 of the token ids of dataset (nullable: no data). */
 char *slim_quantize_hash_dataset (SlimDataset *dataset);
 
+/**
+ * slim_quantize_load_prior_datasets:
+ * @registry: resolves the dataset plugins
+ * @pipeline: a checked pipeline
+ * @calib_dir: (nullable): --calib_dir
+ * @tokenizer: (nullable): the model's tokenizer; needed when a prior stage
+ *   has a processor that is not data-free
+ * @max_samples: as slim_quantize_load_dataset()
+ * @max_length: as slim_quantize_load_dataset()
+ * @error: return location for a GError (G_FILE_ERROR_NOENT: a dataset
+ *   that is nowhere)
+ *
+ * Returns: (transfer full) (element-type SlimDataset) (nullable): one
+ *   entry per spec.prior stage, its dataset (the stage's, or spec.dataset),
+ *   NULL for a stage whose processors are all data-free.
+ */
+GPtrArray *slim_quantize_load_prior_datasets (SlimRegistry *registry,
+                                              SlimPipeline *pipeline,
+                                              const char *calib_dir,
+                                              SlimTokenizer *tokenizer,
+                                              guint max_samples,
+                                              guint max_length,
+                                              GError **error);
+
+/* TRUE when a prior stage has a processor that is not data-free. */
+gboolean slim_quantize_prior_needs_data (SlimPipeline *pipeline);
+
+/* Returns: (transfer full): the hash of the prior stages' calibration
+ * tokens (slim_quantize_hash_dataset of each, joined), for the run's
+ * checkpoint identity. */
+char *slim_quantize_hash_prior_datasets (GPtrArray *datasets);
+
+/* Returns: (transfer full): the dataset hash of a run's checkpoint
+ * identity: slim_quantize_hash_dataset (main), mixed with the prior
+ * stages' tokens when @prior is not empty. */
+char *slim_quantize_hash_run_datasets (SlimDataset *main, GPtrArray *prior);
+
+/**
+ * slim_quantize_run_prior:
+ * @pipeline: the run's pipeline
+ * @model: the float model
+ * @datasets: (element-type SlimDataset): from
+ *   slim_quantize_load_prior_datasets()
+ * @work_dir: (nullable): where a stage may spill (a "prior" folder is made
+ *   in it); NULL keeps everything in memory
+ * @max_memory_bytes: the activation budget, 0 = no limit
+ * @store: the run's keyed store, where the stages leave what they learned
+ * @error: return location for a GError
+ *
+ * Runs every spec.prior stage in order, each a whole pass of the
+ * layer schedule (slim-schedule.h; every layer resident when the
+ * pipeline's runner is model_wise, one process for any runner) over all
+ * layers with the stage's processors and no
+ * saver (nothing is written; the model on disk is untouched), with @store
+ * on its SlimRunContext.  The runs are deterministic, so a resumed run
+ * recomputes them instead of checkpointing them.  Prints one line per
+ * stage with its time to stderr.
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_quantize_run_prior (SlimPipeline *pipeline,
+                                  SlimModel *model,
+                                  GPtrArray *datasets,
+                                  const char *work_dir,
+                                  guint64 max_memory_bytes,
+                                  SlimRunStore *store,
+                                  GError **error);
+
 typedef struct
 {
   SlimModel *model;                   /* the float model, opened */
@@ -44,6 +113,9 @@ typedef struct
   const char *save_path;              /* output folder (slim-workdir.h rules) */
   guint64 max_memory_bytes;           /* activation budget, 0 = no limit */
   GArray *layer_errors;               /* (nullable) (element-type double) out */
+  GPtrArray *prior_datasets;          /* (nullable) (element-type SlimDataset) one per
+                                       * spec.prior stage (slim_quantize_load_prior_datasets);
+                                       * required when the pipeline has prior stages */
 } SlimQuantizeJob;
 
 /* Runs job->pipeline on job->model into job->save_path through a staging

@@ -241,6 +241,8 @@ slim_cmd_quant (int argc, char **argv)
   g_autoptr (SlimModel) model = NULL;
   g_autoptr (SlimTokenizer) tokenizer = NULL;
   g_autoptr (SlimDataset) dataset = NULL;
+  g_autoptr (GPtrArray) prior_datasets = NULL; /* (element-type SlimDataset) per prior stage */
+  g_autoptr (SlimRunStore) store = slim_run_store_new ();
   g_autoptr (SlimWorkdir) workdir = NULL;
   g_autoptr (GArray) layer_errors = g_array_new (FALSE, TRUE, sizeof (double));
   g_autofree char *config_path = NULL;
@@ -392,10 +394,12 @@ slim_cmd_quant (int argc, char **argv)
       code = fail (error, SLIM_EXIT_USAGE);
       goto out;
     }
-  if (slim_pipeline_get_n_prior_stages (pipeline) > 0)
+  if (slim_pipeline_get_n_prior_stages (pipeline) > 0 && comm != NULL && slim_comm_size (comm) > 1)
     {
       g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "%s: spec.prior stages are not supported yet", config_path);
+                   "%s: spec.prior stages run in one process; with %d MPI ranks they are not "
+                   "supported yet",
+                   config_path, slim_comm_size (comm));
       code = fail (error, SLIM_EXIT_USAGE);
       goto out;
     }
@@ -448,6 +452,25 @@ slim_cmd_quant (int argc, char **argv)
     }
 
   /* The calibration data. */
+  if (slim_quantize_needs_data (pipeline) || slim_quantize_prior_needs_data (pipeline))
+    {
+      tokenizer = slim_tokenizer_new_from_dir (o.model_path, &error);
+      if (tokenizer == NULL)
+        {
+          code = fail (error, SLIM_EXIT_FAILURE);
+          goto out;
+        }
+    }
+  prior_datasets
+      = slim_quantize_load_prior_datasets (registry, pipeline, o.calib_dir, tokenizer,
+                                           (guint)o.max_samples, (guint)o.max_length, &error);
+  if (prior_datasets == NULL)
+    {
+      code = fail (error, g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                              ? SLIM_EXIT_USAGE
+                              : SLIM_EXIT_FAILURE);
+      goto out;
+    }
   if (slim_quantize_needs_data (pipeline))
     {
       dataset_path = slim_datadir_resolve_dataset (slim_pipeline_get_dataset (pipeline),
@@ -457,12 +480,9 @@ slim_cmd_quant (int argc, char **argv)
           code = fail (error, SLIM_EXIT_USAGE);
           goto out;
         }
-      tokenizer = slim_tokenizer_new_from_dir (o.model_path, &error);
-      if (tokenizer == NULL
-          || (dataset
-              = slim_quantize_load_dataset (registry, dataset_path, tokenizer, (guint)o.max_samples,
-                                            (guint)o.max_length, &error))
-                 == NULL)
+      if ((dataset = slim_quantize_load_dataset (registry, dataset_path, tokenizer,
+                                                 (guint)o.max_samples, (guint)o.max_length, &error))
+          == NULL)
         {
           code = fail (error, SLIM_EXIT_FAILURE);
           goto out;
@@ -477,7 +497,7 @@ slim_cmd_quant (int argc, char **argv)
       goto out;
     }
   config_hash = slim_checkpoint_hash_config (config_text, config_bytes);
-  dataset_hash = slim_quantize_hash_dataset (dataset);
+  dataset_hash = slim_quantize_hash_run_datasets (dataset, prior_datasets);
   g_strlcpy (hashes.config, config_hash, sizeof (hashes.config));
   g_strlcpy (hashes.model, model_hash, sizeof (hashes.model));
   g_strlcpy (hashes.dataset, dataset_hash, sizeof (hashes.dataset));
@@ -530,6 +550,20 @@ slim_cmd_quant (int argc, char **argv)
       goto out;
     }
 
+  /* spec.prior: whole passes before the main one, recomputed (they are
+   * deterministic) when resuming; what they learn is in store */
+  if (prior_datasets->len > 0
+      && !slim_quantize_run_prior (pipeline, model, prior_datasets,
+                                   leader ? slim_workdir_get_work_dir (workdir) : rank_dir,
+                                   max_memory_bytes, store, &error))
+    {
+      code = fail (error,
+                   g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
+                       ? SLIM_EXIT_USAGE
+                       : SLIM_EXIT_FAILURE);
+      goto out;
+    }
+
   slim_run_context_init (&ctx);
   ctx.model = model;
   ctx.processors = slim_pipeline_get_processors (pipeline);
@@ -542,6 +576,7 @@ slim_cmd_quant (int argc, char **argv)
   ctx.layer_errors = layer_errors;
   ctx.resume_from = previous;
   ctx.comm = comm;
+  ctx.store = store;
   /* a resumed run counts (and times) the layers it has left */
   progress.bar = slim_progress_new (CMD, "layers",
                                     MAX ((gint64)slim_model_get_n_layers (model) - first_layer, 1),

@@ -114,11 +114,16 @@ slim_group_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError
   SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
 
   for (guint i = 0; i < slim_group_n_children (self); i++)
-    if (!slim_processor_pre_run (slim_group_child (self, i), model, error))
-      {
-        slim_group_prefix_error (self, i, error);
-        return FALSE;
-      }
+    {
+      /* the run's store, for children that read what a prior stage left */
+      slim_processor_set_run_store (slim_group_child (self, i),
+                                    slim_processor_get_run_store (processor));
+      if (!slim_processor_pre_run (slim_group_child (self, i), model, error))
+        {
+          slim_group_prefix_error (self, i, error);
+          return FALSE;
+        }
+    }
   return TRUE;
 }
 

@@ -56,15 +56,11 @@
  * Data-free; stateless across layers (the rotations are rebuilt by
  * pre_run from the config), so a resumed run is byte-identical.
  */
-#include "slim-plugin.h"
+#include "quarot.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SLIM_TYPE_QUAROT_PROCESSOR (slim_quarot_processor_get_type ())
-G_DECLARE_FINAL_TYPE (
-    SlimQuarotProcessor, slim_quarot_processor, SLIM, QUAROT_PROCESSOR, SlimProcessor)
 
 struct _SlimQuarotProcessor
 {
@@ -80,6 +76,9 @@ struct _SlimQuarotProcessor
   SlimRotation *hidden; /* Q, order hidden_size or block_size */
   SlimRotation *head;   /* Q_h, order head_dim or block_size */
   gboolean warned_extra;
+  float *hidden_matrix; /* (nullable) (hidden_matrix_dim, hidden_matrix_dim) Q given by
+                         * slim_quarot_processor_set_hidden_matrix (quarot.h) */
+  gint64 hidden_matrix_dim;
 };
 
 /* clang-format off */
@@ -180,8 +179,19 @@ slim_quarot_processor_pre_run (SlimProcessor *processor, SlimModel *model, GErro
   hidden_block = self->block_size > 0 ? self->block_size : config->hidden_size;
   head_block = self->block_size > 0 && self->block_size < config->head_dim ? self->block_size
                                                                            : config->head_dim;
-  self->hidden = slim_quarot_rotation (hidden_block,
-                                       self->block_size > 0 ? "block_size" : "hidden_size", error);
+  if (self->hidden_matrix != NULL && self->hidden_matrix_dim != config->hidden_size)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "quarot: the given rotation is of order %" G_GINT64_FORMAT
+                   ", the model's hidden_size is %" G_GINT64_FORMAT,
+                   self->hidden_matrix_dim, config->hidden_size);
+      return FALSE;
+    }
+  if (self->hidden_matrix != NULL)
+    self->hidden = slim_rotation_new_dense (self->hidden_matrix_dim, self->hidden_matrix);
+  else
+    self->hidden = slim_quarot_rotation (
+        hidden_block, self->block_size > 0 ? "block_size" : "hidden_size", error);
   if (self->hidden == NULL
       || !slim_rotation_check_dim (self->hidden, config->hidden_size, "quarot: hidden_size", error))
     return FALSE;
@@ -516,6 +526,7 @@ slim_quarot_processor_finalize (GObject *object)
 
   g_clear_pointer (&self->hidden, slim_rotation_free);
   g_clear_pointer (&self->head, slim_rotation_free);
+  g_clear_pointer (&self->hidden_matrix, g_free);
   g_clear_object (&self->model);
   G_OBJECT_CLASS (slim_quarot_processor_parent_class)->finalize (object);
 }
@@ -542,6 +553,19 @@ slim_quarot_processor_class_init (SlimQuarotProcessorClass *klass)
 static void
 slim_quarot_processor_init (SlimQuarotProcessor *self)
 {
+}
+
+void
+slim_quarot_processor_set_hidden_matrix (SlimQuarotProcessor *self, const float *q, gint64 dim)
+{
+  g_return_if_fail (SLIM_IS_QUAROT_PROCESSOR (self));
+  g_return_if_fail (q == NULL || dim > 0);
+  g_clear_pointer (&self->hidden_matrix, g_free);
+  self->hidden_matrix_dim = 0;
+  if (q == NULL)
+    return;
+  self->hidden_matrix = g_memdup2 (q, (gsize)(dim * dim) * sizeof (float)); /* (dim, dim) */
+  self->hidden_matrix_dim = dim;
 }
 
 SLIM_PLUGIN_DEFINE (processor,
