@@ -87,6 +87,28 @@ chain_qkv_states (const char *attn,
   return TRUE;
 }
 
+static gboolean
+chain_layer_input (const char *layer_prefix,
+                   const float *x, /* (n_tokens, hidden) */
+                   gint64 n_tokens,
+                   gint64 hidden,
+                   const SlimBatch *batch,
+                   gpointer user_data,
+                   GError **error)
+{
+  SlimHookChain *chain = user_data;
+
+  if (chain->deployed.layer_input != NULL
+      && !chain->deployed.layer_input (layer_prefix, x, n_tokens, hidden, batch,
+                                       chain->deployed.user_data, error))
+    return FALSE;
+  if (chain->own.layer_input != NULL
+      && !chain->own.layer_input (layer_prefix, x, n_tokens, hidden, batch, chain->own.user_data,
+                                  error))
+    return FALSE;
+  return TRUE;
+}
+
 static void
 chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
 {
@@ -98,6 +120,8 @@ chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
   if (chain->deployed.linear_forward != NULL || chain->own.linear_forward != NULL)
     chain->hooks.linear_forward = chain_linear_forward;
   chain->hooks.qkv_states = chain_qkv_states;
+  if (chain->deployed.layer_input != NULL || chain->own.layer_input != NULL)
+    chain->hooks.layer_input = chain_layer_input;
   chain->hooks.user_data = chain;
 }
 
