@@ -678,8 +678,16 @@ schedule_run (SlimRunContext *ctx,
   for (guint p = 0; p < ctx->processors->len; p++)
     slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
   for (guint p = 0; p < ctx->processors->len; p++)
-    if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
-      goto out;
+    {
+      SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);
+
+      if (!slim_processor_pre_run (processor, ctx->model, error))
+        {
+          if (slim_processor_get_config_location (processor) != NULL)
+            g_prefix_error (error, "%s: ", slim_processor_get_config_location (processor));
+          goto out;
+        }
+    }
   if (ctx->resume_from != NULL)
     {
       if (!resume_run (&s, &first, error))
