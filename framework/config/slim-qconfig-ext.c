@@ -82,8 +82,9 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
   SLIM_PROPERTY_ENUM (
       SlimQConfigExt, scale_dtype, "scale-dtype", "Scale dtype",
       "autoround weights: the dtype each learned scale is rounded to before use (msModelSlim's "
-      "ext.scale_dtype; saved as float32 either way); other methods ignore it.",
-      slim_qscale_dtype_get_type, SLIM_QSCALE_DTYPE_FLOAT32),
+      "ext.scale_dtype, default bfloat16 as there; saved as float32 either way); other methods "
+      "ignore it.",
+      slim_qscale_dtype_get_type, SLIM_QSCALE_DTYPE_BFLOAT16),
 };
 /* clang-format on */
 
@@ -234,11 +235,11 @@ slim_qconfig_ext_get_axes (SlimQConfigExt *self)
  * slim_qconfig_ext_get_scale_dtype:
  * @self: an ext mapping
  *
- * Returns: `scale_dtype` (float32 by default)
+ * Returns: `scale_dtype` (bfloat16 by default, msModelSlim's)
  */
 SlimQScaleDType
 slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self)
 {
-  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QSCALE_DTYPE_FLOAT32);
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QSCALE_DTYPE_BFLOAT16);
   return self->scale_dtype;
 }
