@@ -13,7 +13,7 @@
  *   strategies:                      first matching strategy wins
  *     - qconfig:
  *         weight: {dtype: int4|int8, scope: per_channel|per_group,
- *                  symmetric: true, method: autoround,
+ *                  symmetric: true|false, method: autoround,
  *                  ext: {group_size: 32, scale_dtype: bfloat16|float16|float32}}
  *         act: {dtype: int8|int4, scope: per_token, symmetric: true,
  *               method: minmax}          optional: float activations
@@ -68,7 +68,7 @@
  *
  * Checked before any weight is read (exit 2): in validate (the entry's
  * file:line:col) every strategy's qconfig (method autoround, int4/int8,
- * per_channel/per_group with ext.group_size > 0, symmetric, act float or
+ * per_channel/per_group with ext.group_size > 0, act float or
  * per_token symmetric int8/int4 minmax, a legal label); in pre_run (the
  * model is open, SLIM_PIPELINE_ERROR_INCOMPATIBLE) a group_size that does
  * not divide a taken linear's input width (naming the linear), a W4A8
@@ -86,8 +86,11 @@
  * steps amplify last-bit differences (on stories260K, whose products are
  * small, 1 and 2 threads gave identical bytes; not guaranteed in general).
  *
- * Where slimflow differs from msModelSlim: asymmetric autoround weights are
- * refused (the symmetric path of quant_tensor_sym is the one implemented);
+ * Weights: symmetric (quant_tensor_sym, codes in [-2^(b-1), 2^(b-1) - 1]
+ * with qmax 2^(b-1) - 1, offsets 0) or asymmetric (quant_tensor_asym: an
+ * integer zero point per group, slim-autoround.h; records in linear_quant's
+ * signed form, (code - offset) * scale).
+ * Where slimflow differs from msModelSlim:
  * the sample order is slimflow's generator, not torch's; only decoder
  * layers are visited (lm_head and embeddings stay float).
  */
@@ -124,7 +127,7 @@ typedef struct
 {
   SlimGlobList *globs;
   SlimQScheme act;           /* SLIM_QSCHEME_ACT_FLOAT for weight-only */
-  SlimQScheme weight;        /* int4/int8 per_channel/per_group symmetric */
+  SlimQScheme weight;        /* int4/int8 per_channel/per_group, sym or asym */
   SlimQParamsConfig act_cfg; /* per_token activations */
   gint64 group_size;         /* per_group, else 0 */
   SlimDType scale_dtype;
@@ -263,15 +266,6 @@ slim_autoround_resolve (SlimAutoRoundStrategy *strategy,
                    "per_channel or per_group",
                    i, slim_qdtype_get_nick (plan->weight.dtype),
                    slim_qscope_get_nick (plan->weight.scope));
-      return FALSE;
-    }
-  if (!plan->weight.symmetric)
-    {
-      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "strategies[%u].qconfig.weight.symmetric: false is not implemented in "
-                   "slimflow's autoround (the symmetric path of msModelSlim's quant_tensor_sym "
-                   "is); use symmetric: true",
-                   i);
       return FALSE;
     }
   if (ext != NULL && slim_qconfig_ext_get_max_bound (ext) != 0)
@@ -638,7 +632,8 @@ slim_autoround_deploy (SlimLayer *layer,
   memcpy (slim_tensor_get_data_mut (record->weight_q), lin->q, (gsize)n * sizeof (gint8));
   memcpy (slim_tensor_get_data_mut (record->weight_scale), lin->scale,
           (gsize)n_params * sizeof (float));
-  memset (slim_tensor_get_data_mut (record->weight_offset), 0, (gsize)n_params * sizeof (float));
+  memcpy (slim_tensor_get_data_mut (record->weight_offset), lin->offset,
+          (gsize)n_params * sizeof (float));
   memcpy (slim_tensor_get_data_mut (w_hat), lin->w_hat, (gsize)n * sizeof (float));
   slim_layer_set_tensor (layer, w_hat);
   slim_layer_set_qlinear (layer, record);
@@ -783,6 +778,7 @@ slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
       options.linears[w].bits = plan->weight.dtype == SLIM_QDTYPE_INT4 ? 4 : 8;
       options.linears[w].group_size = plan->group_size > 0 ? plan->group_size : n_in;
       options.linears[w].scale_dtype = plan->scale_dtype;
+      options.linears[w].asymmetric = !plan->weight.symmetric;
       if (plan->act.dtype != SLIM_QDTYPE_FLOAT)
         slim_autoround_linear_weights (&weights, (SlimDenseLinear)w)->act = &plan->act_cfg;
     }
