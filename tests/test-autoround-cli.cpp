@@ -3,11 +3,10 @@
 // test-autoround-cli.cpp: `slimflow quant` with autoround_quant end to end
 // on stories260K:
 //
-// - examples/dense-w4a16-autoround.yaml (200 iterations, W4A16 per group
-//   of 32) writes a folder the ascendv1 checker accepts, whose codes are
-//   int4 and whose scales are the saved ones; the learned rounding beats
-//   plain rounding of the same scheme (iters 1 keeps the iteration-0
-//   parameters: round-to-nearest) in perplexity;
+// - examples/dense-w4a16-autoround.yaml (200 iterations, asymmetric W4A16
+//   per group of 32) writes a folder the ascendv1 checker accepts; the
+//   learned rounding beats plain rounding of the same scheme (iters 1 keeps
+//   the iteration-0 parameters: round-to-nearest) in perplexity;
 // - per-channel W4A16 and W4A8_DYNAMIC strategies (two strategies, first
 //   match wins) save their labels;
 // - a run killed after a layer and resumed, with the kept inputs spilled
@@ -20,7 +19,7 @@
 //   model) and leave nothing at save_path.
 //
 // Calibration uses 4 samples of at most 64 tokens (--max_samples,
-// --max_length) to keep the suite fast.
+// --max_length) to keep the suite fast, except for the example.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -109,17 +108,20 @@ replace_all (std::string s, const std::string &from, const std::string &to)
   return s;
 }
 
-// The example: checker-clean W4A16 folder (down_proj float); every saved
-// code of a quantized linear is in int4's [-8, 7] (the checker reads the
-// int8 storage).  Against iters 1 (the plain-rounding parameters, kept at
-// iteration 0) on the same calibration, the 200 trained iterations must
-// give a lower perplexity.  Measured with this 4 x 64-token calibration:
-// see the report of issue 11 (the figures with all 48 samples are there).
+// The example: checker-clean W4A16 folder (down_proj float).  Against
+// iters 1 (the plain-rounding parameters, kept at iteration 0: asymmetric
+// round-to-nearest, linear_quant's dense-w4a16-per-group.yaml, PPL 5.9547)
+// the 200 trained iterations must lower the perplexity by at least 2%.
+// This case calibrates on all 48 lab_calib samples, as the figures do
+// (with 4 x 64 tokens the training overfits: measured 5.985, worse than
+// plain rounding); measured 5.7901 (-2.8%), float 5.5381.
 TEST (AutoRoundCli, ExampleQuantizesAndBeatsPlainRounding)
 {
   std::string tmp = slim_test_make_tmpdir ();
   std::string example = quant_example ("dense-w4a16-autoround.yaml");
-  QuantChild q = quant_cli (quant_args (tmp + "/trained", example));
+  const std::vector<std::string> all_samples;
+  QuantChild q
+      = quant_cli (quant_args (tmp + "/trained", example, quant_stories_model (), all_samples));
   ASSERT_EQ (q.exit_code, 0) << q.err;
   SlimTestAscendv1Options options;
   options.expected_model_quant_type = "W4A16";
@@ -130,14 +132,15 @@ TEST (AutoRoundCli, ExampleQuantizesAndBeatsPlainRounding)
   ASSERT_NE (text.find ("iters: 200"), std::string::npos);
   std::string plain = tmp + "/plain.yaml";
   quant_write_file (plain, replace_all (text, "iters: 200", "iters: 1"));
-  QuantChild p = quant_cli (quant_args (tmp + "/plain", plain));
+  QuantChild p
+      = quant_cli (quant_args (tmp + "/plain", plain, quant_stories_model (), all_samples));
   ASSERT_EQ (p.exit_code, 0) << p.err;
 
   double trained = perplexity_of (tmp + "/trained"), rounded = perplexity_of (tmp + "/plain");
   RecordProperty ("perplexity", std::to_string (trained));
   RecordProperty ("plain_rounding_perplexity", std::to_string (rounded));
-  EXPECT_LT (trained, rounded);
-  EXPECT_GT (trained, 5.0); // the float model's is 5.538: a working model
+  EXPECT_LT (trained, rounded * 0.98);
+  EXPECT_GT (trained, 5.5); // not better than the float model (5.5381)
 }
 
 // Asymmetric weights (quant_tensor_asym): checker-clean W4A16 whose saved

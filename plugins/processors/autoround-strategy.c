@@ -19,7 +19,7 @@ static const SlimPropertyDecl slim_autoround_strategy_properties[] = {
   SLIM_PROPERTY_OBJECT (
       SlimAutoRoundStrategy, qconfig, "qconfig", "Quantization config",
       "Weight (required: method autoround, int4/int8, per_channel or per_group with "
-      "ext.group_size, symmetric) and activation (optional: float; or per_token int8/int4 "
+      "ext.group_size, symmetric or not) and activation (optional: float; or per_token int8/int4 "
       "symmetric minmax, dynamic) quantizer configs of the linears this strategy takes.",
       slim_linear_qconfig_get_type, .flags = SLIM_PARAM_REQUIRED),
   SLIM_PROPERTY_STRV (
