@@ -24,7 +24,8 @@
  * activations W4A8_DYNAMIC (int4 per_channel) / W8A8_DYNAMIC (int8);
  * per_token int4 W4A4_DYNAMIC.  The ascendv1 saver writes the records as
  * linear_quant's records of the same label (codes in int8 storage, one
- * float32 scale per row or per (row, group), zero offsets).
+ * float32 scale and offset per row or per (row, group); offsets 0 for
+ * symmetric weights).
  *
  * Per decoder layer:
  *   calibration forward  the layer_input hook keeps a copy of the layer's
@@ -59,9 +60,11 @@
  *                        enable_quanted_input false).
  * With float_stream and layer the next layer's inputs are the quantized
  * layer's outputs (refreshes_outputs: one more forward as deployed).
- * Measured on stories260K (W4A16 g32, 200 iterations, 48 samples): PPL
- * 5.843 / 5.823 / 5.815, KL 0.0569 / 0.0630 / 0.0619 for float_stream /
- * layer / float_inputs; W4A8_DYNAMIC 5.880 (float_stream) / 5.945 (layer).
+ * Measured on stories260K (W4A16 g32 asymmetric, float32 scales, 200
+ * iterations, 48 samples): PPL 5.791 / 5.796 / 5.792, KL 0.0532 / 0.0634 /
+ * 0.0592 for float_stream / layer / float_inputs (symmetric: 5.843 / 5.823 /
+ * 5.815, KL 0.0569 / 0.0630 / 0.0619); W4A8_DYNAMIC 5.880 (float_stream) /
+ * 5.945 (layer).
  * Progress: one line per layer (iterations, rate, ETA, the iteration's
  * loss) when stderr is a terminal; a message per layer with the first and
  * kept losses at the info level (G_MESSAGES_DEBUG=slim-autoround_quant).
