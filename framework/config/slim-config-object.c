@@ -637,6 +637,60 @@ set_plugin_list (Builder *builder,
   return TRUE;
 }
 
+/* A sequence of mappings, each built as @element (its keys under
+ * "path[i]."). */
+static gboolean
+set_object_list (Builder *builder,
+                 GParamSpec *pspec,
+                 GType element,
+                 SlimConfigNode *node,
+                 const char *label,
+                 const char *path,
+                 GValue *value)
+{
+  g_autoptr (GPtrArray) list = NULL;
+  g_autofree char *what = g_strdup_printf ("%s entries", g_type_name (element));
+  gboolean ok = TRUE;
+
+  if (!check_list (builder, pspec, node, label, path, what))
+    return FALSE;
+  if (G_TYPE_IS_ABSTRACT (element) || builder->depth >= MAX_OBJECT_DEPTH)
+    {
+      add_error (builder, node, SLIM_CONFIG_ERROR_BAD_VALUE, label,
+                 "'%s' cannot be configured (type %s is abstract or nested too deeply)", path,
+                 g_type_name (element));
+      return FALSE;
+    }
+  list = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < slim_config_node_get_n_items (node); i++)
+    {
+      g_autofree char *prefix = g_strdup_printf ("%s[%u].", path, i);
+      SlimConfigNode *item = slim_config_node_get_item (node, i);
+      GObject *child;
+
+      if (slim_config_node_get_kind (item) != SLIM_CONFIG_NODE_MAPPING)
+        {
+          g_autofree char *got = describe_value (item);
+          add_error (builder, item, SLIM_CONFIG_ERROR_BAD_VALUE, label,
+                     "'%s[%u]' must be a mapping, got %s", path, i, got);
+          ok = FALSE;
+          continue;
+        }
+      builder->depth++;
+      child = build_object (builder, element, item, label, prefix, NULL);
+      builder->depth--;
+      if (child == NULL)
+        ok = FALSE;
+      else
+        g_ptr_array_add (list, child);
+    }
+  if (!ok)
+    return FALSE;
+  g_value_init (value, SLIM_TYPE_OBJECT_LIST);
+  g_value_take_boxed (value, g_steal_pointer (&list));
+  return TRUE;
+}
+
 /* Converts @node for @pspec into @value (initialized here).  On failure
  * appends errors and leaves @value unset. */
 static gboolean
@@ -649,6 +703,7 @@ convert_value (Builder *builder,
 {
   GType type = G_PARAM_SPEC_VALUE_TYPE (pspec);
   SlimPluginKind kind;
+  GType element;
   IntRange range;
 
   if (type == G_TYPE_BOOLEAN)
@@ -667,6 +722,8 @@ convert_value (Builder *builder,
     return set_flags (builder, pspec, node, label, path, value);
   if (slim_param_spec_get_plugin_kind (pspec, &kind) && builder->registry != NULL)
     return set_plugin_list (builder, pspec, kind, node, label, path, value);
+  if (slim_param_spec_get_object_list_type (pspec, &element))
+    return set_object_list (builder, pspec, element, node, label, path, value);
   if (g_type_is_a (type, G_TYPE_OBJECT))
     return set_object (builder, pspec, node, label, path, value);
 

@@ -205,6 +205,12 @@ build_entries (SlimRegistry *registry,
         continue;
       if (labels != NULL)
         g_ptr_array_add (labels, entry_label (entry, where, object));
+      if (SLIM_IS_PROCESSOR (object))
+        {
+          g_autofree char *label = entry_label (entry, where, object);
+
+          slim_processor_set_config_location (SLIM_PROCESSOR (object), label);
+        }
       g_ptr_array_add (objects, object);
     }
 }

@@ -23,6 +23,7 @@ struct _SlimQConfigExt
   SlimHistogramMetric search_method;
   gint64 step;
   gint axes;
+  SlimQScaleDType scale_dtype;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -78,6 +79,12 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "MX per_block (mxfp8/mxfp4) weights and activations: the shared-exponent block axis; only "
       "-1 (the input features, msModelSlim's default) is supported; refused on other scopes.",
       G_MININT, G_MAXINT, SLIM_QCONFIG_AXES_UNSET),
+  SLIM_PROPERTY_ENUM (
+      SlimQConfigExt, scale_dtype, "scale-dtype", "Scale dtype",
+      "autoround weights: the dtype each learned scale is rounded to before use (msModelSlim's "
+      "ext.scale_dtype, default bfloat16 as there; saved as float32 either way); other methods "
+      "ignore it.",
+      slim_qscale_dtype_get_type, SLIM_QSCALE_DTYPE_BFLOAT16),
 };
 /* clang-format on */
 
@@ -222,4 +229,17 @@ slim_qconfig_ext_get_axes (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QCONFIG_AXES_UNSET);
   return self->axes;
+}
+
+/**
+ * slim_qconfig_ext_get_scale_dtype:
+ * @self: an ext mapping
+ *
+ * Returns: `scale_dtype` (bfloat16 by default, msModelSlim's)
+ */
+SlimQScaleDType
+slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QSCALE_DTYPE_BFLOAT16);
+  return self->scale_dtype;
 }

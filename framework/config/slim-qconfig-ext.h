@@ -50,5 +50,7 @@ gboolean slim_qconfig_ext_get_share_hessian (SlimQConfigExt *self);
 SlimHistogramMetric slim_qconfig_ext_get_search_method (SlimQConfigExt *self);
 gint64 slim_qconfig_ext_get_step (SlimQConfigExt *self);
 gint slim_qconfig_ext_get_axes (SlimQConfigExt *self);
+/* bfloat16 when not set (msModelSlim's default). */
+SlimQScaleDType slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self);
 
 G_END_DECLS

@@ -277,6 +277,7 @@ property_schema (JsonObject *schema,
   const char *blurb = g_param_spec_get_blurb (pspec);
   gboolean non_empty = (slim_param_spec_get_flags (pspec) & SLIM_PARAM_NON_EMPTY) != 0;
   SlimPluginKind kind;
+  GType element;
 
   if (nick != NULL && *nick != '\0' && strcmp (nick, pspec->name) != 0)
     json_object_set_string_member (schema, "title", nick);
@@ -376,6 +377,19 @@ property_schema (JsonObject *schema,
       json_object_set_object_member (schema, "items", items);
       if (non_empty)
         json_object_set_int_member (schema, "minItems", 1);
+    }
+  else if (slim_param_spec_get_object_list_type (pspec, &element) && !G_TYPE_IS_ABSTRACT (element)
+           && depth < MAX_SCHEMA_DEPTH)
+    {
+      JsonObject *items = json_object_new ();
+      g_autofree char *item_pointer = g_strconcat (pointer, "/items", NULL);
+
+      json_object_set_string_member (schema, "type", "array");
+      json_object_set_object_member (schema, "items", items);
+      if (non_empty)
+        json_object_set_int_member (schema, "minItems", 1);
+      if (!object_schema (items, element, item_pointer, depth + 1, owner, error))
+        return FALSE;
     }
   else if (g_type_is_a (type, G_TYPE_OBJECT) && !G_TYPE_IS_ABSTRACT (type)
            && depth < MAX_SCHEMA_DEPTH)

@@ -24,6 +24,7 @@ struct _SlimProgress
   gint64 start_us;
   gint64 last_draw_us;
   gsize last_width; /* characters of the previous line, to blank leftovers */
+  char *note;       /* appended to the line ("loss 12.3"), or NULL */
 };
 
 /**
@@ -111,9 +112,11 @@ slim_progress_format (
 static void
 slim_progress_draw (SlimProgress *self, gint64 now_us, gboolean final)
 {
-  g_autofree char *line
+  g_autofree char *bare
       = slim_progress_format (self->label, self->unit, self->n_done, self->n_total,
                               (double)(now_us - self->start_us) / G_USEC_PER_SEC);
+  g_autofree char *line
+      = self->note != NULL ? g_strconcat (bare, "  ", self->note, NULL) : g_strdup (bare);
   gsize width = g_utf8_strlen (line, -1);
   /* Blank what a longer previous line left behind. */
   fprintf (stderr, "\r%s%*s%s", line,
@@ -171,5 +174,20 @@ slim_progress_free (SlimProgress *self)
     return;
   g_free (self->label);
   g_free (self->unit);
+  g_free (self->note);
   g_free (self);
+}
+
+/**
+ * slim_progress_set_note:
+ * @self: a #SlimProgress
+ * @note: (nullable): a short text shown after the counts on the next
+ *   redraws (a running loss), NULL for none
+ */
+void
+slim_progress_set_note (SlimProgress *self, const char *note)
+{
+  g_return_if_fail (self != NULL);
+  g_free (self->note);
+  self->note = g_strdup (note);
 }

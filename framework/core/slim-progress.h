@@ -29,6 +29,9 @@ void slim_progress_update (SlimProgress *self, gint64 n_done);
 /* Draws the final state and ends the line. */
 void slim_progress_finish (SlimProgress *self);
 void slim_progress_free (SlimProgress *self);
+/* A short text after the counts on the next redraws ("loss 12.3"); NULL
+ * removes it. */
+void slim_progress_set_note (SlimProgress *self, const char *note);
 
 /* The text of the line (without "\r"), for elapsed_s seconds spent on
  * n_done of n_total.  The ETA is omitted until something is done.

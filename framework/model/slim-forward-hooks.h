@@ -65,6 +65,19 @@ typedef struct
                               gboolean *done,
                               gpointer user_data,
                               GError **error);
+  /* Before a decoder layer runs (slim_model_forward_layer), with its input
+   * x (n_tokens, hidden) row-major, the sequences of batch packed; layer
+   * is the layer's prefix ("model.layers.3").  Observe only (x is the
+   * caller's): processors that train on a layer's inputs keep a copy
+   * (autoround_quant).  Last in the struct, after linear_forward, for the
+   * same reason. */
+  gboolean (*layer_input) (const char *layer,
+                           const float *x,
+                           gint64 n_tokens,
+                           gint64 hidden,
+                           const SlimBatch *batch,
+                           gpointer user_data,
+                           GError **error);
 } SlimForwardHooks;
 
 G_END_DECLS

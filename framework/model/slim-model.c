@@ -560,6 +560,13 @@ slim_model_forward_layer (SlimModel *self,
     }
   x = slim_tensor_get_data (hidden);
   y = slim_tensor_get_data_mut (out);
+  if (hooks != NULL && hooks->layer_input != NULL
+      && !hooks->layer_input (slim_layer_get_prefix (layer), x, n_tokens, hidden_size, batch,
+                              hooks->user_data, error))
+    {
+      slim_rope_table_clear (&rope);
+      return NULL;
+    }
 
   input_norm = g_strconcat (slim_layer_get_prefix (layer), ".input_layernorm", NULL);
   post_norm = g_strconcat (slim_layer_get_prefix (layer), ".post_attention_layernorm", NULL);
@@ -721,6 +728,13 @@ slim_model_forward_logits_full (SlimModel *self,
 }
 
 /* ---- structure --------------------------------------------------------- */
+
+char *
+slim_model_dup_layer_prefix (SlimModel *self, guint index)
+{
+  g_return_val_if_fail (SLIM_IS_MODEL (self), NULL);
+  return g_strdup_printf ("%s.layers.%u", self->base, index);
+}
 
 /**
  * slim_model_get_subgraphs:

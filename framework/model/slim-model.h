@@ -38,6 +38,10 @@ const char *slim_model_get_path (SlimModel *self);
 const SlimModelConfig *slim_model_get_config (SlimModel *self);
 SlimSafetensors *slim_model_get_weights (SlimModel *self); /* transfer none */
 guint slim_model_get_n_layers (SlimModel *self);
+/* "model.layers.3": the prefix of decoder layer @index's tensors and
+ * modules (what slim_layer_get_prefix gives once it is loaded), without
+ * reading any weight.  transfer full. */
+char *slim_model_dup_layer_prefix (SlimModel *self, guint index);
 
 /* Weights of decoder layer i as float32 tensors with full HF names. */
 SlimLayer *slim_model_load_layer (SlimModel *self, guint index, GError **error);

@@ -106,6 +106,182 @@ slim_autoround_group_scale (const SlimAutoRoundConfig *cfg,
   return r;
 }
 
+/* Asymmetric groups (msModelSlim / intel auto-round quant_tensor_asym):
+ * a = min(0, min W) * min_scale, b = max(0, max W) * max_scale (both 0:
+ * -1 and 1), s = cast ((b - a) / (2^bits - 1)) floored at FLT_EPSILON,
+ * zp = round (-a / s), q = clamp (round (W / s + V) + zp, 0, 2^bits - 1),
+ * Ŵ = s (q - zp). */
+typedef struct
+{
+  float s;
+  float zp;
+  float lo; /* min(0, min W) */
+  float hi; /* max(0, max W) */
+  float a;
+  int side; /* 1: s follows a and b; 0: the floor applied (s constant);
+             * -1: a and b replaced by -1, 1 (constants) */
+} SlimAutoRoundAsymScale;
+
+static SlimAutoRoundAsymScale
+slim_autoround_asym_scale (const SlimAutoRoundConfig *cfg,
+                           const float *wg, /* [group_size] */
+                           float min_s,
+                           float max_s)
+{
+  SlimAutoRoundAsymScale r = { 0 };
+  const float maxq = (float)((1 << cfg->bits) - 1);
+  float a, b;
+
+  for (gint64 k = 0; k < cfg->group_size; k++)
+    {
+      r.lo = fminf (r.lo, wg[k]);
+      r.hi = fmaxf (r.hi, wg[k]);
+    }
+  a = r.lo * min_s;
+  b = r.hi * max_s;
+  r.side = 1;
+  if (a == 0.0f && b == 0.0f)
+    {
+      a = -1.0f;
+      b = 1.0f;
+      r.side = -1;
+    }
+  r.s = slim_autoround_cast_scale ((b - a) / maxq, cfg->scale_dtype);
+  if (!(r.s >= FLT_EPSILON))
+    {
+      r.s = FLT_EPSILON;
+      r.side = MIN (r.side, 0);
+    }
+  r.a = a;
+  r.zp = nearbyintf (-a / r.s);
+  return r;
+}
+
+/* The asymmetric forward; codes and offsets in the signed domain of
+ * linear_quant's records (code - 2^(bits-1), zp - 2^(bits-1)). */
+static void
+slim_autoround_qdq_asym (const SlimAutoRoundConfig *cfg,
+                         const float *w,
+                         gint64 n_out,
+                         gint64 n_in,
+                         const float *v,
+                         const float *min_scale,
+                         const float *max_scale,
+                         float *out_scale,
+                         float *out_offset, /* nullable */
+                         float *out_w_hat,
+                         gint8 *out_q)
+{
+  const gint64 gs = cfg->group_size, n_groups = n_in / gs;
+  const float maxq = (float)((1 << cfg->bits) - 1), shift = (float)(1 << (cfg->bits - 1));
+
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 g = 0; g < n_groups; g++)
+      {
+        const gint64 pi = r * n_groups + g, base = r * n_in + g * gs;
+        SlimAutoRoundAsymScale sc
+            = slim_autoround_asym_scale (cfg, w + base, min_scale[pi], max_scale[pi]);
+
+        out_scale[pi] = sc.s;
+        if (out_offset != NULL)
+          out_offset[pi] = sc.zp - shift;
+        for (gint64 k = 0; k < gs; k++)
+          {
+            float q
+                = fminf (fmaxf (nearbyintf (w[base + k] / sc.s + v[base + k]) + sc.zp, 0.0f), maxq);
+
+            out_w_hat[base + k] = sc.s * (q - sc.zp);
+            if (out_q)
+              out_q[base + k] = (gint8)(q - shift);
+          }
+      }
+}
+
+/* Straight-through backward of the asymmetric forward: in range Ŵ =
+ * s round (W / s + V), so dŴ/dV = s, dŴ/ds = (q - zp) - W / s; clamped
+ * Ŵ = s (c - zp) with zp = round (-a / s): dŴ/ds = (c - zp) - a / s,
+ * dŴ/da = 1; s = (b - a) / maxq, a = lo min_scale, b = hi max_scale. */
+static void
+slim_autoround_qdq_asym_backward (const SlimAutoRoundConfig *cfg,
+                                  const float *w,
+                                  gint64 n_out,
+                                  gint64 n_in,
+                                  const float *v,
+                                  const float *min_scale,
+                                  const float *max_scale,
+                                  const float *grad_w_hat,
+                                  float *grad_v,
+                                  float *grad_min_scale,
+                                  float *grad_max_scale)
+{
+  const gint64 gs = cfg->group_size, n_groups = n_in / gs;
+  const float maxq = (float)((1 << cfg->bits) - 1);
+
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 g = 0; g < n_groups; g++)
+      {
+        const gint64 pi = r * n_groups + g, base = r * n_in + g * gs;
+        SlimAutoRoundAsymScale sc
+            = slim_autoround_asym_scale (cfg, w + base, min_scale[pi], max_scale[pi]);
+        double ds = 0.0, da = 0.0; /* dL/ds and dL/da (direct, through zp) over the group */
+
+        for (gint64 k = 0; k < gs; k++)
+          {
+            float u = nearbyintf (w[base + k] / sc.s + v[base + k]) + sc.zp;
+            gboolean in_range = u >= 0.0f && u <= maxq;
+            float q = fminf (fmaxf (u, 0.0f), maxq);
+            float gw = grad_w_hat[base + k];
+
+            if (grad_v)
+              grad_v[base + k] = in_range ? gw * sc.s : 0.0f;
+            if (in_range)
+              ds += (double)gw * (double)((q - sc.zp) - w[base + k] / sc.s);
+            else
+              {
+                ds += (double)gw * (double)((q - sc.zp) - sc.a / sc.s);
+                da += (double)gw;
+              }
+          }
+        if (sc.side <= 0)
+          ds = 0.0; /* s is a constant */
+        if (sc.side < 0)
+          da = 0.0; /* so is a */
+        if (grad_max_scale)
+          grad_max_scale[pi] = (float)(ds / (double)maxq * (double)sc.hi);
+        if (grad_min_scale)
+          grad_min_scale[pi] = (float)((-ds / (double)maxq + da) * (double)sc.lo);
+      }
+}
+
+gboolean
+slim_autoround_qdq_offsets (const SlimAutoRoundConfig *cfg,
+                            const float *w,
+                            gint64 n_out,
+                            gint64 n_in,
+                            const float *min_scale,
+                            const float *max_scale,
+                            float *out_offset,
+                            GError **error)
+{
+  const gint64 n_groups = cfg->group_size > 0 ? n_in / cfg->group_size : 0;
+
+  if (!slim_autoround_config_check (cfg, n_out, n_in, error))
+    return FALSE;
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 g = 0; g < n_groups; g++)
+      {
+        const gint64 pi = r * n_groups + g;
+
+        out_offset[pi] = cfg->asymmetric
+                             ? slim_autoround_asym_scale (cfg, w + r * n_in + g * cfg->group_size,
+                                                          min_scale[pi], max_scale[pi])
+                                       .zp
+                                   - (float)(1 << (cfg->bits - 1))
+                             : 0.0f;
+      }
+  return TRUE;
+}
+
 gboolean
 slim_autoround_qdq (const SlimAutoRoundConfig *cfg,
                     const float *w,
@@ -121,6 +297,12 @@ slim_autoround_qdq (const SlimAutoRoundConfig *cfg,
 {
   if (!slim_autoround_config_check (cfg, n_out, n_in, error))
     return FALSE;
+  if (cfg->asymmetric)
+    {
+      slim_autoround_qdq_asym (cfg, w, n_out, n_in, v, min_scale, max_scale, out_scale, NULL,
+                               out_w_hat, out_q);
+      return TRUE;
+    }
   gint64 gs = cfg->group_size;
   gint64 n_groups = n_in / gs;
   float qmax = (float)((1 << (cfg->bits - 1)) - 1);
@@ -161,6 +343,12 @@ slim_autoround_qdq_backward (const SlimAutoRoundConfig *cfg,
 {
   if (!slim_autoround_config_check (cfg, n_out, n_in, error))
     return FALSE;
+  if (cfg->asymmetric)
+    {
+      slim_autoround_qdq_asym_backward (cfg, w, n_out, n_in, v, min_scale, max_scale, grad_w_hat,
+                                        grad_v, grad_min_scale, grad_max_scale);
+      return TRUE;
+    }
   gint64 gs = cfg->group_size;
   gint64 n_groups = n_in / gs;
   float qmax = (float)((1 << (cfg->bits - 1)) - 1);

@@ -54,6 +54,16 @@ typedef struct
   gint bits;             /* 4 or 8 */
   gint64 group_size;     /* divides n_in; n_in for per channel */
   SlimDType scale_dtype; /* SLIM_DTYPE_F32, _F16 or _BF16 */
+  /* FALSE (zero-initialised): the symmetric path above.  TRUE:
+   * msModelSlim's quant_tensor_asym: a = min(0, min W) min_scale, b =
+   * max(0, max W) max_scale (both 0: -1, 1), s = cast ((b - a) /
+   * (2^bits - 1)) floored at FLT_EPSILON, zp = round (-a / s), q =
+   * clamp (round (W / s + V) + zp, 0, 2^bits - 1), Ŵ = s (q - zp); its
+   * straight-through backward (in range Ŵ = s round (W / s + V): dŴ/dV
+   * = s, dŴ/ds = (q - zp) - W / s; clamped dŴ/ds = (q - zp) - a / s and
+   * dŴ/da = 1 through zp).  Codes and offsets are reported in the signed
+   * domain of linear_quant's records: q - 2^(bits-1), zp - 2^(bits-1). */
+  gboolean asymmetric;
 } SlimAutoRoundConfig;
 
 /* FALSE with SLIM_CONFIG_ERROR_BAD_VALUE for bits other than 4/8, a
@@ -83,6 +93,17 @@ gboolean slim_autoround_qdq (const SlimAutoRoundConfig *cfg,
                              float *out_w_hat,       /* [n_out, n_in] */
                              gint8 *out_q,           /* [n_out, n_in], nullable */
                              GError **error);
+
+/* The zero points of the forward (@out_offset [n_out, G], signed domain;
+ * 0 for the symmetric path). */
+gboolean slim_autoround_qdq_offsets (const SlimAutoRoundConfig *cfg,
+                                     const float *w, /* [n_out, n_in] */
+                                     gint64 n_out,
+                                     gint64 n_in,
+                                     const float *min_scale, /* [n_out, G] */
+                                     const float *max_scale, /* [n_out, G] */
+                                     float *out_offset,      /* [n_out, G] */
+                                     GError **error);
 
 /**
  * slim_autoround_qdq_backward:

@@ -55,6 +55,12 @@ G_DEFINE_ENUM_TYPE (SlimQAggregation,
                     G_DEFINE_ENUM_VALUE (SLIM_QAGGREGATION_MAX, "max"),
                     G_DEFINE_ENUM_VALUE (SLIM_QAGGREGATION_MEAN, "mean"))
 
+G_DEFINE_ENUM_TYPE (SlimQScaleDType,
+                    slim_qscale_dtype,
+                    G_DEFINE_ENUM_VALUE (SLIM_QSCALE_DTYPE_FLOAT32, "float32"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QSCALE_DTYPE_FLOAT16, "float16"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QSCALE_DTYPE_BFLOAT16, "bfloat16"))
+
 static const char *
 slim_enum_nick (GType type, int value)
 {

@@ -56,6 +56,15 @@ typedef enum
   SLIM_QAGGREGATION_MEAN,
 } SlimQAggregation;
 
+/* `ext.scale_dtype`: the dtype learned-rounding scales are cast to
+ * (autoround weights; msModelSlim's float16 | float32 | bfloat16). */
+typedef enum
+{
+  SLIM_QSCALE_DTYPE_FLOAT32,
+  SLIM_QSCALE_DTYPE_FLOAT16,
+  SLIM_QSCALE_DTYPE_BFLOAT16,
+} SlimQScaleDType;
+
 typedef enum
 {
   SLIM_QROLE_ACT,
@@ -70,6 +79,8 @@ GType slim_qmethod_get_type (void);
 #define SLIM_TYPE_QMETHOD (slim_qmethod_get_type ())
 GType slim_qaggregation_get_type (void);
 #define SLIM_TYPE_QAGGREGATION (slim_qaggregation_get_type ())
+GType slim_qscale_dtype_get_type (void);
+#define SLIM_TYPE_QSCALE_DTYPE (slim_qscale_dtype_get_type ())
 
 /* The YAML nick of a value ("int8", "per_token", "minmax", "mean"). */
 const char *slim_qdtype_get_nick (SlimQDtype dtype);

@@ -7,6 +7,7 @@
 #include "slim-param.h"
 
 G_DEFINE_BOXED_TYPE (SlimPluginList, slim_plugin_list, g_ptr_array_ref, g_ptr_array_unref)
+G_DEFINE_BOXED_TYPE (SlimObjectList, slim_object_list, g_ptr_array_ref, g_ptr_array_unref)
 
 static GQuark
 param_flags_quark (void)
@@ -25,6 +26,16 @@ plugin_kind_quark (void)
 
   if (G_UNLIKELY (quark == 0))
     quark = g_quark_from_static_string ("slim-param-plugin-kind");
+  return quark;
+}
+
+static GQuark
+object_list_type_quark (void)
+{
+  static GQuark quark;
+
+  if (G_UNLIKELY (quark == 0))
+    quark = g_quark_from_static_string ("slim-param-object-list-type");
   return quark;
 }
 
@@ -74,6 +85,32 @@ slim_param_spec_get_plugin_kind (GParamSpec *pspec, SlimPluginKind *out_kind)
     return FALSE;
   if (out_kind != NULL)
     *out_kind = (SlimPluginKind)(stored - 1);
+  return TRUE;
+}
+
+GParamSpec *
+slim_param_spec_object_list (
+    const char *name, const char *nick, const char *blurb, GType element_type, GParamFlags flags)
+{
+  GParamSpec *pspec;
+
+  g_return_val_if_fail (g_type_is_a (element_type, G_TYPE_OBJECT), NULL);
+  pspec = g_param_spec_boxed (name, nick, blurb, SLIM_TYPE_OBJECT_LIST, flags);
+  g_param_spec_set_qdata (pspec, object_list_type_quark (), (gpointer)element_type);
+  return pspec;
+}
+
+gboolean
+slim_param_spec_get_object_list_type (GParamSpec *pspec, GType *out_type)
+{
+  GType stored;
+
+  g_return_val_if_fail (G_IS_PARAM_SPEC (pspec), FALSE);
+  stored = (GType)g_param_spec_get_qdata (pspec, object_list_type_quark ());
+  if (stored == 0)
+    return FALSE;
+  if (out_type != NULL)
+    *out_type = stored;
   return TRUE;
 }
 

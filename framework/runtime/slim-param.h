@@ -75,6 +75,40 @@ GParamSpec *slim_param_spec_plugin_list (
     const char *name, const char *nick, const char *blurb, SlimPluginKind kind, GParamFlags flags);
 
 /**
+ * SLIM_TYPE_OBJECT_LIST:
+ *
+ * Boxed type of a #GPtrArray of plain configuration #GObjects, all of one
+ * type (copy = g_ptr_array_ref): a YAML sequence of mappings, each built
+ * as that type (e.g. autoround_quant's `strategies`).
+ */
+typedef GPtrArray SlimObjectList;
+GType slim_object_list_get_type (void);
+#define SLIM_TYPE_OBJECT_LIST (slim_object_list_get_type ())
+
+/**
+ * slim_param_spec_object_list:
+ * @name: canonical property name
+ * @nick: short title
+ * @blurb: one sentence
+ * @element_type: the (instantiable) GObject type of every element
+ * @flags: GParamFlags
+ *
+ * Returns: (transfer floating): a boxed pspec of type SLIM_TYPE_OBJECT_LIST
+ *   remembering @element_type.
+ */
+GParamSpec *slim_param_spec_object_list (
+    const char *name, const char *nick, const char *blurb, GType element_type, GParamFlags flags);
+
+/**
+ * slim_param_spec_get_object_list_type:
+ * @pspec: a param spec
+ * @out_type: (out) (optional): the element type
+ *
+ * Returns: TRUE when @pspec was made by slim_param_spec_object_list().
+ */
+gboolean slim_param_spec_get_object_list_type (GParamSpec *pspec, GType *out_type);
+
+/**
  * slim_param_spec_get_plugin_kind:
  * @pspec: a param spec
  * @out_kind: (out) (optional): the kind of plugin the list holds

@@ -14,6 +14,7 @@ typedef struct
   SlimSpill *keep_spill; /* (nullable) (owned) */
   guint64 keep_budget;
   SlimRunStore *run_store; /* (nullable) (owned) */
+  char *config_location; /* (nullable) (owned) */
 } SlimProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
@@ -25,6 +26,7 @@ slim_processor_finalize (GObject *object)
 
   g_clear_object (&priv->keep_spill);
   g_clear_object (&priv->run_store);
+  g_free (priv->config_location);
   /* the property fields of every table in the plugin's ancestry */
   slim_properties_clear (object);
   G_OBJECT_CLASS (slim_processor_parent_class)->finalize (object);
@@ -396,4 +398,22 @@ slim_processor_get_description (SlimProcessor *self)
 
   desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
   return desc != NULL ? desc->description : NULL;
+}
+
+void
+slim_processor_set_config_location (SlimProcessor *self, const char *location)
+{
+  SlimProcessorPrivate *priv;
+
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  priv = slim_processor_get_instance_private (self);
+  g_free (priv->config_location);
+  priv->config_location = g_strdup (location);
+}
+
+const char *
+slim_processor_get_config_location (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->config_location;
 }

@@ -285,4 +285,11 @@ const char *slim_processor_get_type_name (SlimProcessor *self);
 /* The plugin's one-line description, or NULL.  transfer none. */
 const char *slim_processor_get_description (SlimProcessor *self);
 
+/* Where the processor's entry is in its config ("FILE:LINE:COL:
+ * process[0] (awq)"), set by the pipeline that built it; the scheduler
+ * puts it before a pre_run error (a check against the model, exit 2 with
+ * the entry's place).  NULL when built otherwise.  transfer none. */
+void slim_processor_set_config_location (SlimProcessor *self, const char *location);
+const char *slim_processor_get_config_location (SlimProcessor *self);
+
 G_END_DECLS

@@ -89,6 +89,11 @@ make_pspec (const SlimPropertyDecl *decl)
       pspec = slim_param_spec_plugin_list (decl->name, decl->nick, decl->blurb, decl->plugin_kind,
                                            flags);
       break;
+    case SLIM_PROPERTY_TYPE_OBJECT_LIST:
+      g_return_val_if_fail (decl->get_type != NULL, NULL);
+      pspec = slim_param_spec_object_list (decl->name, decl->nick, decl->blurb, decl->get_type (),
+                                           flags);
+      break;
     default:
       g_critical ("property '%s': unknown SlimPropertyType %d", decl->name, (int)decl->type);
       return NULL;
@@ -184,6 +189,25 @@ check_plugin_list (GObject *object, const SlimPropertyDecl *decl, GPtrArray *lis
   return TRUE;
 }
 
+static gboolean
+check_object_list (GObject *object, const SlimPropertyDecl *decl, GPtrArray *list)
+{
+  GType element = decl->get_type ();
+
+  for (guint i = 0; list != NULL && i < list->len; i++)
+    {
+      gpointer item = g_ptr_array_index (list, i);
+
+      if (item == NULL || !g_type_is_a (G_OBJECT_TYPE (item), element))
+        {
+          g_critical ("%s: %s[%u] is %s, not a %s", G_OBJECT_TYPE_NAME (object), decl->name, i,
+                      item != NULL ? G_OBJECT_TYPE_NAME (item) : "NULL", g_type_name (element));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 void
 slim_properties_set_property (GObject *object,
                               guint prop_id,
@@ -246,6 +270,12 @@ slim_properties_set_property (GObject *object,
       g_clear_pointer ((GPtrArray **)field, g_ptr_array_unref);
       *(GPtrArray **)field = g_value_dup_boxed (value);
       break;
+    case SLIM_PROPERTY_TYPE_OBJECT_LIST:
+      if (!check_object_list (object, decl, g_value_get_boxed (value)))
+        return;
+      g_clear_pointer ((GPtrArray **)field, g_ptr_array_unref);
+      *(GPtrArray **)field = g_value_dup_boxed (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -289,6 +319,7 @@ slim_properties_get_property (GObject *object, guint prop_id, GValue *value, GPa
       break;
     case SLIM_PROPERTY_TYPE_STRV:
     case SLIM_PROPERTY_TYPE_PLUGIN_LIST:
+    case SLIM_PROPERTY_TYPE_OBJECT_LIST:
       g_value_set_boxed (value, *(gpointer *)field);
       break;
     case SLIM_PROPERTY_TYPE_OBJECT:
@@ -325,6 +356,7 @@ slim_properties_clear (GObject *object)
               g_clear_object ((GObject **)field);
               break;
             case SLIM_PROPERTY_TYPE_PLUGIN_LIST:
+            case SLIM_PROPERTY_TYPE_OBJECT_LIST:
               g_clear_pointer ((GPtrArray **)field, g_ptr_array_unref);
               break;
             case SLIM_PROPERTY_TYPE_BOOLEAN:

@@ -43,7 +43,10 @@
  * Field types, checked at compile time (a mismatch does not compile):
  *   BOOLEAN gboolean, INT gint, UINT guint, INT64 gint64, DOUBLE double,
  *   STRING char *, STRV char **, ENUM the C enum (int-sized),
- *   OBJECT a pointer to the object type, PLUGIN_LIST GPtrArray *.
+ *   OBJECT a pointer to the object type, PLUGIN_LIST GPtrArray *,
+ *   OBJECT_LIST GPtrArray * (of objects of get_type: a YAML sequence of
+ *   mappings, each built as that type; elements of another type are
+ *   refused with a g_critical).
  *
  * Optional designated initializers may follow the last argument:
  *   .flags = SLIM_PARAM_REQUIRED | SLIM_PARAM_NON_EMPTY   (slim-param.h)
@@ -103,6 +106,7 @@ typedef enum
   SLIM_PROPERTY_TYPE_ENUM,
   SLIM_PROPERTY_TYPE_OBJECT,
   SLIM_PROPERTY_TYPE_PLUGIN_LIST,
+  SLIM_PROPERTY_TYPE_OBJECT_LIST,
 } SlimPropertyType;
 
 /* Returns FALSE to refuse @value (the field keeps its old value). */
@@ -124,7 +128,8 @@ typedef gboolean (*SlimPropertyCheckFunc) (GObject *object, const GValue *value)
  * @double_default: default of DOUBLE
  * @string_default: (nullable): default of STRING
  * @strv_default: (nullable): default of STRV (NULL-terminated)
- * @get_type: the enum type of ENUM, the object type of OBJECT
+ * @get_type: the enum type of ENUM, the object type of OBJECT and the
+ *   element type of OBJECT_LIST
  * @plugin_kind: what a PLUGIN_LIST holds
  * @check: (nullable): see the file comment
  *
@@ -240,6 +245,13 @@ typedef struct
   {                                                                                                \
     SLIM_PROPERTY_COMMON_ (PLUGIN_LIST, name_, nick_, blurb_),                                     \
         .offset = SLIM_PROPERTY_FIELD_ (T, field, GPtrArray *), .plugin_kind = (kind_),            \
+        __VA_ARGS__                                                                                \
+  }
+
+#define SLIM_PROPERTY_OBJECT_LIST(T, field, name_, nick_, blurb_, get_type_, ...)                  \
+  {                                                                                                \
+    SLIM_PROPERTY_COMMON_ (OBJECT_LIST, name_, nick_, blurb_),                                     \
+        .offset = SLIM_PROPERTY_FIELD_ (T, field, GPtrArray *), .get_type = (get_type_),           \
         __VA_ARGS__                                                                                \
   }
 

@@ -87,6 +87,28 @@ chain_qkv_states (const char *attn,
   return TRUE;
 }
 
+static gboolean
+chain_layer_input (const char *layer_prefix,
+                   const float *x, /* (n_tokens, hidden) */
+                   gint64 n_tokens,
+                   gint64 hidden,
+                   const SlimBatch *batch,
+                   gpointer user_data,
+                   GError **error)
+{
+  SlimHookChain *chain = user_data;
+
+  if (chain->deployed.layer_input != NULL
+      && !chain->deployed.layer_input (layer_prefix, x, n_tokens, hidden, batch,
+                                       chain->deployed.user_data, error))
+    return FALSE;
+  if (chain->own.layer_input != NULL
+      && !chain->own.layer_input (layer_prefix, x, n_tokens, hidden, batch, chain->own.user_data,
+                                  error))
+    return FALSE;
+  return TRUE;
+}
+
 static void
 chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
 {
@@ -98,6 +120,8 @@ chain_init (SlimHookChain *chain, SlimLayer *layer, SlimProcessor *processor)
   if (chain->deployed.linear_forward != NULL || chain->own.linear_forward != NULL)
     chain->hooks.linear_forward = chain_linear_forward;
   chain->hooks.qkv_states = chain_qkv_states;
+  if (chain->deployed.layer_input != NULL || chain->own.layer_input != NULL)
+    chain->hooks.layer_input = chain_layer_input;
   chain->hooks.user_data = chain;
 }
 
@@ -657,8 +681,16 @@ schedule_run (SlimRunContext *ctx,
       slim_processor_set_run_store (g_ptr_array_index (ctx->processors, p), ctx->store);
     }
   for (guint p = 0; p < ctx->processors->len; p++)
-    if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
-      goto out;
+    {
+      SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);
+
+      if (!slim_processor_pre_run (processor, ctx->model, error))
+        {
+          if (slim_processor_get_config_location (processor) != NULL)
+            g_prefix_error (error, "%s: ", slim_processor_get_config_location (processor));
+          goto out;
+        }
+    }
   if (ctx->resume_from != NULL)
     {
       if (!resume_run (&s, &first, error))

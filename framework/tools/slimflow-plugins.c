@@ -100,10 +100,13 @@ describe_type (GParamSpec *pspec)
 {
   GType type = G_PARAM_SPEC_VALUE_TYPE (pspec);
   SlimPluginKind kind;
+  GType element;
 
   if (slim_param_spec_get_plugin_kind (pspec, &kind))
     return g_strdup_printf ("list of %s plugins (each entry names its type)",
                             slim_plugin_kind_to_string (kind));
+  if (slim_param_spec_get_object_list_type (pspec, &element))
+    return g_strdup_printf ("list of objects %s", g_type_name (element));
   if (type == G_TYPE_BOOLEAN)
     return g_strdup ("boolean");
   if (type == G_TYPE_INT || type == G_TYPE_INT64 || type == G_TYPE_LONG || type == G_TYPE_CHAR)
@@ -279,6 +282,8 @@ print_properties (GType type, guint depth, GPtrArray *chain)
         continue;
       type_text = describe_type (pspec);
       blurb = g_param_spec_get_blurb (pspec);
+      /* a list of objects shows its element's properties */
+      slim_param_spec_get_object_list_type (pspec, &value_type);
       printf ("%*s%s: %s%s", indent, "", pspec->name, type_text,
               (slim_param_spec_get_flags (pspec) & SLIM_PARAM_REQUIRED) ? ", required" : "");
       if (g_type_is_a (value_type, G_TYPE_OBJECT))

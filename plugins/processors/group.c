@@ -211,6 +211,28 @@ slim_group_qkv_states (const char *attn,
   return TRUE;
 }
 
+static gboolean
+slim_group_layer_input (const char *layer,
+                        const float *x, /* (n_tokens, hidden) row-major */
+                        gint64 n_tokens,
+                        gint64 hidden,
+                        const SlimBatch *batch,
+                        gpointer user_data,
+                        GError **error)
+{
+  SlimGroupProcessor *self = user_data;
+
+  for (guint i = 0; i < self->hooks->len; i++)
+    {
+      const SlimForwardHooks *hooks = &g_array_index (self->hooks, SlimForwardHooks, i);
+
+      if (hooks->layer_input != NULL
+          && !hooks->layer_input (layer, x, n_tokens, hidden, batch, hooks->user_data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 slim_group_processor_get_forward_hooks (SlimProcessor *processor,
                                         SlimLayer *layer,
@@ -218,6 +240,7 @@ slim_group_processor_get_forward_hooks (SlimProcessor *processor,
 {
   SlimGroupProcessor *self = SLIM_GROUP_PROCESSOR (processor);
   gboolean any_linear_input = FALSE, any_linear_forward = FALSE, any_qkv_states = FALSE;
+  gboolean any_layer_input = FALSE;
 
   g_array_set_size (self->hooks, 0);
   for (guint i = 0; i < slim_group_n_children (self); i++)
@@ -225,8 +248,10 @@ slim_group_processor_get_forward_hooks (SlimProcessor *processor,
       SlimForwardHooks child;
 
       slim_processor_get_forward_hooks (slim_group_child (self, i), layer, &child);
-      if (child.linear_input == NULL && child.linear_forward == NULL && child.qkv_states == NULL)
+      if (child.linear_input == NULL && child.linear_forward == NULL && child.qkv_states == NULL
+          && child.layer_input == NULL)
         continue;
+      any_layer_input = any_layer_input || child.layer_input != NULL;
       any_linear_input = any_linear_input || child.linear_input != NULL;
       any_linear_forward = any_linear_forward || child.linear_forward != NULL;
       any_qkv_states = any_qkv_states || child.qkv_states != NULL;
@@ -235,6 +260,7 @@ slim_group_processor_get_forward_hooks (SlimProcessor *processor,
   hooks->linear_input = any_linear_input ? slim_group_linear_input : NULL;
   hooks->linear_forward = any_linear_forward ? slim_group_linear_forward : NULL;
   hooks->qkv_states = any_qkv_states ? slim_group_qkv_states : NULL;
+  hooks->layer_input = any_layer_input ? slim_group_layer_input : NULL;
   hooks->user_data = self;
 }
 

@@ -48,7 +48,7 @@ random_vec (size_t n, unsigned seed, float lo, float hi)
 SlimAutoRoundConfig
 make_cfg (int bits, gint64 group_size, SlimDType dt = SLIM_DTYPE_F32)
 {
-  SlimAutoRoundConfig c;
+  SlimAutoRoundConfig c = {};
   c.bits = bits;
   c.group_size = group_size;
   c.scale_dtype = dt;
@@ -236,6 +236,135 @@ TEST (AutoRound, StraightThroughGradientMatchesFiniteDifferences)
         check (mnd, gmn, "min_scale");
         check (mxd, gmx, "max_scale");
         (void)n_clamped;
+      }
+}
+
+// The asymmetric path (msModelSlim quant_tensor_asym): the same check on
+// its surrogate, with both roundings (the codes' and the zero point's)
+// and the clamp pattern frozen at θ0; in range Ŵ = s u, clamped Ŵ = s (c
+// - zp) with zp = -a / s + its residual.  Same tolerance and reasons as
+// above.
+double
+surrogate_asym (const SlimAutoRoundConfig &cfg,
+                const std::vector<float> &w,
+                gint64 n_out,
+                gint64 n_in,
+                const std::vector<double> &v,
+                const std::vector<double> &mn,
+                const std::vector<double> &mx,
+                const std::vector<double> &resid,
+                const std::vector<double> &zp_resid,
+                const std::vector<int> &clamp_state,
+                const std::vector<float> &gw)
+{
+  gint64 gs = cfg.group_size, ng = n_in / gs;
+  double maxq = (1 << cfg.bits) - 1;
+  double total = 0.0;
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 g = 0; g < ng; g++)
+      {
+        double lo = 0.0, hi = 0.0;
+        for (gint64 k = 0; k < gs; k++)
+          {
+            lo = std::fmin (lo, w[r * n_in + g * gs + k]);
+            hi = std::fmax (hi, w[r * n_in + g * gs + k]);
+          }
+        double a = lo * mn[r * ng + g], b = hi * mx[r * ng + g];
+        double s = (b - a) / maxq;
+        double zp = -a / s + zp_resid[r * ng + g];
+        for (gint64 k = 0; k < gs; k++)
+          {
+            gint64 i = r * n_in + g * gs + k;
+            double wh;
+            if (clamp_state[i] > 0)
+              wh = s * (maxq - zp);
+            else if (clamp_state[i] < 0)
+              wh = s * (0.0 - zp);
+            else
+              wh = s * (w[i] / s + v[i] + resid[i]);
+            total += gw[i] * wh;
+          }
+      }
+  return total;
+}
+
+TEST (AutoRound, AsymmetricGradientMatchesFiniteDifferences)
+{
+  for (int bits : { 4, 8 })
+    for (gint64 gs : { (gint64)16, (gint64)48 })
+      {
+        const gint64 n_out = 5, n_in = 48, ng = n_in / gs;
+        auto cfg = make_cfg (bits, gs);
+        cfg.asymmetric = TRUE;
+        auto w = random_vec (n_out * n_in, 7 + bits, -1.0f, 0.6f);
+        float vb = slim_autoround_v_bound (bits);
+        auto v = random_vec (w.size (), 11, -vb, vb);
+        auto mn = random_vec (n_out * ng, 13, 0.5f, 1.0f);
+        auto mx = random_vec (n_out * ng, 17, 0.5f, 1.0f);
+        auto gw = random_vec (w.size (), 19, -1.0f, 1.0f);
+        std::vector<float> s (n_out * ng), off (n_out * ng), wh (w.size ());
+        std::vector<gint8> q (w.size ());
+        ASSERT_TRUE (slim_autoround_qdq (&cfg, w.data (), n_out, n_in, v.data (), mn.data (),
+                                         mx.data (), s.data (), wh.data (), q.data (), nullptr));
+        ASSERT_TRUE (slim_autoround_qdq_offsets (&cfg, w.data (), n_out, n_in, mn.data (),
+                                                 mx.data (), off.data (), nullptr));
+        std::vector<float> gv (w.size ()), gmn (mn.size ()), gmx (mx.size ());
+        ASSERT_TRUE (slim_autoround_qdq_backward (&cfg, w.data (), n_out, n_in, v.data (),
+                                                  mn.data (), mx.data (), gw.data (), gv.data (),
+                                                  gmn.data (), gmx.data (), nullptr));
+        double maxq = (1 << bits) - 1, shift = 1 << (bits - 1);
+        std::vector<double> resid (w.size ()), zp_resid (n_out * ng);
+        std::vector<int> cl (w.size ());
+        int n_clamped = 0;
+        for (gint64 r = 0; r < n_out; r++)
+          for (gint64 g = 0; g < ng; g++)
+            {
+              gint64 pi = r * ng + g;
+              float lo = 0.0f;
+              for (gint64 k = 0; k < gs; k++)
+                lo = std::fmin (lo, w[r * n_in + g * gs + k]);
+              float zx = -(lo * mn[pi]) / s[pi];
+              float zp = std::nearbyint (zx);
+              zp_resid[pi] = (double)zp - (double)zx;
+              EXPECT_EQ (off[pi], zp - (float)shift);
+              for (gint64 k = 0; k < gs; k++)
+                {
+                  gint64 i = r * n_in + g * gs + k;
+                  float x = w[i] / s[pi] + v[i];
+                  float u = std::nearbyint (x) + zp;
+                  cl[i] = u > maxq ? 1 : (u < 0 ? -1 : 0);
+                  n_clamped += cl[i] != 0;
+                  resid[i] = (double)std::nearbyint (x) - (double)x;
+                  // the record's form: (code - offset) * scale
+                  EXPECT_EQ (wh[i], s[pi] * ((float)q[i] - off[pi])) << i;
+                  EXPECT_GE (q[i], -shift);
+                  EXPECT_LE (q[i], shift - 1);
+                }
+            }
+        std::vector<double> vd (v.begin (), v.end ()), mnd (mn.begin (), mn.end ()),
+            mxd (mx.begin (), mx.end ());
+        const double h = 1e-4;
+        auto check = [&] (std::vector<double> &p, const std::vector<float> &g, const char *name) {
+          for (size_t i = 0; i < p.size (); i++)
+            {
+              double keep = p[i];
+              p[i] = keep + h;
+              double fp
+                  = surrogate_asym (cfg, w, n_out, n_in, vd, mnd, mxd, resid, zp_resid, cl, gw);
+              p[i] = keep - h;
+              double fm
+                  = surrogate_asym (cfg, w, n_out, n_in, vd, mnd, mxd, resid, zp_resid, cl, gw);
+              p[i] = keep;
+              double fd = (fp - fm) / (2 * h);
+              EXPECT_NEAR (g[i], fd, 1e-3 * std::fabs (fd) + 1e-4)
+                  << name << "[" << i << "] bits " << bits << " gs " << gs;
+            }
+        };
+        check (vd, gv, "V");
+        check (mnd, gmn, "min_scale");
+        check (mxd, gmx, "max_scale");
+        if (bits == 4)
+          EXPECT_GT (n_clamped, 0); // the clamped branch is exercised
       }
 }
 

@@ -1272,6 +1272,66 @@ forward_one_layer (SlimModel *model,
   return TensorPtr (slim_model_forward_layer (model, layer, hidden, &batch, hooks, error));
 }
 
+// The layer_input hook sees the layer's input once, before the layer
+// runs: its prefix, its tokens and the caller's values, batch included.
+struct LayerInputLog
+{
+  std::vector<std::string> layers;
+  std::vector<float> x;
+  gint64 n_tokens = 0, hidden = 0;
+  guint n_seqs = 0;
+};
+
+gboolean
+log_layer_input (const char *layer,
+                 const float *x,
+                 gint64 n_tokens,
+                 gint64 hidden,
+                 const SlimBatch *batch,
+                 gpointer user_data,
+                 GError **)
+{
+  auto *log = static_cast<LayerInputLog *> (user_data);
+  log->layers.push_back (layer);
+  log->x.assign (x, x + n_tokens * hidden);
+  log->n_tokens = n_tokens;
+  log->hidden = hidden;
+  log->n_seqs = batch->n_seqs;
+  return TRUE;
+}
+
+TEST (Model, LayerInputHookSeesTheLayersInput)
+{
+  ModelPtr model = open_model (stories_dir ());
+  ASSERT_NE (model, nullptr);
+  auto ids = story_ids ();
+  gint64 len = (gint64)ids.size ();
+  LayerPtr embed (slim_model_load_embed (model.get (), nullptr));
+  TensorPtr hidden (slim_model_embed (model.get (), embed.get (), ids.data (), len, nullptr));
+  LayerPtr layer (slim_model_load_layer (model.get (), 2, nullptr));
+  ASSERT_NE (layer, nullptr);
+  LayerInputLog log;
+  SlimForwardHooks hooks = {};
+  hooks.layer_input = log_layer_input;
+  hooks.user_data = &log;
+  TensorPtr plain
+      = forward_one_layer (model.get (), layer.get (), hidden.get (), len, nullptr, nullptr);
+  TensorPtr hooked
+      = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks, nullptr);
+  ASSERT_NE (hooked, nullptr);
+  EXPECT_EQ (memcmp (slim_tensor_get_data (plain.get ()), slim_tensor_get_data (hooked.get ()),
+                     slim_tensor_get_n_bytes (plain.get ())),
+             0);
+  EXPECT_EQ (log.layers, std::vector<std::string>{ "model.layers.2" });
+  EXPECT_EQ (log.n_tokens, len);
+  EXPECT_EQ (log.hidden, 64);
+  EXPECT_EQ (log.n_seqs, 1u);
+  ASSERT_EQ (log.x.size (), (size_t)(len * 64));
+  EXPECT_EQ (
+      memcmp (log.x.data (), slim_tensor_get_data (hidden.get ()), log.x.size () * sizeof (float)),
+      0);
+}
+
 TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
 {
   ModelPtr model = open_model (stories_dir ());
@@ -1284,7 +1344,7 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   ASSERT_NE (layer, nullptr);
 
   HookLog log;
-  SlimForwardHooks hooks = { log_linear, log_qkv, &log, nullptr };
+  SlimForwardHooks hooks = { log_linear, log_qkv, &log, nullptr, nullptr };
   TensorPtr plain
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, nullptr, nullptr);
   TensorPtr hooked
@@ -1308,12 +1368,12 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   // hook) equals a layer whose o_proj weight is zero: attention adds 0.
   HookLog zero_o;
   zero_o.zero_module = "model.layers.1.self_attn.o_proj";
-  SlimForwardHooks hooks_o = { log_linear, nullptr, &zero_o, nullptr };
+  SlimForwardHooks hooks_o = { log_linear, nullptr, &zero_o, nullptr, nullptr };
   TensorPtr out_o
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_o, nullptr);
   HookLog zero_v;
   zero_v.zero_v = true;
-  SlimForwardHooks hooks_v = { nullptr, log_qkv, &zero_v, nullptr };
+  SlimForwardHooks hooks_v = { nullptr, log_qkv, &zero_v, nullptr, nullptr };
   TensorPtr out_v
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_v, nullptr);
   TensorPtr w_zero (
@@ -1338,7 +1398,7 @@ TEST (Model, HooksSeeEveryLinearInOrderAndMayReplaceValues)
   // A failing hook stops the forward with its error.
   HookLog failing;
   failing.fail_module = "model.layers.1.mlp.up_proj";
-  SlimForwardHooks hooks_fail = { log_linear, nullptr, &failing, nullptr };
+  SlimForwardHooks hooks_fail = { log_linear, nullptr, &failing, nullptr, nullptr };
   GError *error = nullptr;
   TensorPtr none
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks_fail, &error);
@@ -1361,7 +1421,7 @@ TEST (Model, MoeHooksSeeRouterExpertsAndSharedExpert)
   LayerPtr layer (slim_model_load_layer (model.get (), 0, nullptr));
   ASSERT_NE (layer, nullptr);
   HookLog log;
-  SlimForwardHooks hooks = { log_linear, nullptr, &log, nullptr };
+  SlimForwardHooks hooks = { log_linear, nullptr, &log, nullptr, nullptr };
   TensorPtr out
       = forward_one_layer (model.get (), layer.get (), hidden.get (), len, &hooks, nullptr);
   ASSERT_NE (out, nullptr);

@@ -65,6 +65,11 @@ const Snippets kMinimalConfigs = {
     "qconfig:\n"
     "  act: {scope: per_token, dtype: int8, symmetric: true, method: minmax}\n"
     "  weight: {scope: per_channel, dtype: int4, symmetric: true, method: ssz}\n" },
+  // autoround_quant: strategies is a required list of objects (no default)
+  { "processor/autoround_quant",
+    "strategies:\n"
+    "  - qconfig:\n"
+    "      weight: {scope: per_channel, dtype: int8, symmetric: true, method: autoround}\n" },
 };
 
 struct ObjectDeleter

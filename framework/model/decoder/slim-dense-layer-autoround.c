@@ -391,8 +391,11 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
         out->scale = g_new (float, out->n_out * out->n_groups);
         out->w_hat = g_new (float, out->n_out * out->n_in);
         out->q = g_new (gint8, out->n_out * out->n_in);
+        out->offset = g_new (float, out->n_out * out->n_groups);
         if (!slim_autoround_qdq (st[l].cfg, st[l].w, out->n_out, out->n_in, out->v, out->min_scale,
-                                 out->max_scale, out->scale, out->w_hat, out->q, error))
+                                 out->max_scale, out->scale, out->w_hat, out->q, error)
+            || !slim_autoround_qdq_offsets (st[l].cfg, st[l].w, out->n_out, out->n_in,
+                                            out->min_scale, out->max_scale, out->offset, error))
           goto out;
       }
   ok = TRUE;
@@ -417,6 +420,7 @@ slim_dense_autoround_result_clear (SlimDenseAutoRoundResult *result)
       g_clear_pointer (&lin->max_scale, g_free);
       g_clear_pointer (&lin->scale, g_free);
       g_clear_pointer (&lin->q, g_free);
+      g_clear_pointer (&lin->offset, g_free);
       g_clear_pointer (&lin->w_hat, g_free);
     }
   memset (result, 0, sizeof (*result));

@@ -91,6 +91,7 @@ typedef struct
   float *max_scale; /* [n_out, n_groups] */
   float *scale;     /* [n_out, n_groups] the quantization scale they give */
   gint8 *q;         /* [n_out, n_in] codes */
+  float *offset;    /* [n_out, n_groups] zero points, signed domain (0: symmetric) */
   float *w_hat;     /* [n_out, n_in] q * scale */
 } SlimDenseAutoRoundLinear;
 
