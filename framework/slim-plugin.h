@@ -68,6 +68,7 @@
 #include "slim-gptq.h"
 #include "slim-hadamard.h"
 #include "slim-rotation.h"
+#include "slim-online-rotation.h"
 #include "slim-histogram.h"
 #include "slim-ascend-writer.h"
 #include "slim-gguf-blocks.h"
