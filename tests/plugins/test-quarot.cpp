@@ -31,6 +31,7 @@
 // Walsh-Hadamard transform and the sgemm product round differently.
 #include "quant-cli-util.hpp"
 #include "quant-harness.hpp"
+#include "../framework/oracle.h"
 #include "slim-test.h"
 
 extern "C"
@@ -1050,6 +1051,185 @@ TEST (Quarot, CapabilitiesAndState)
   EXPECT_NE (std::string (error->message).find ("quarot"), std::string::npos);
   g_clear_error (&error);
   g_bytes_unref (junk);
+}
+
+// ---- oracle: the processor on msModelSlim's rotate_linear / fuse_ln_linear --
+
+// A one-layer llama whose tensors are given (others random, norms 1):
+// hidden, 2 heads of head_dim 8, intermediate 16, mlp_bias (gate/up/down
+// biases, zero unless given).
+std::string
+make_oracle_llama (gint64 hidden, const std::map<std::string, std::vector<float> > &given)
+{
+  std::string dir = slim_test_make_tmpdir ();
+  const gint64 heads = 2, hd = 8, inter = 16, vocab = 8;
+  quant_write_file (
+      dir + "/config.json",
+      "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
+      "\"hidden_size\": "
+          + std::to_string (hidden)
+          + ", \"intermediate_size\": 16, \"num_hidden_layers\": 1, "
+            "\"num_attention_heads\": 2, \"num_key_value_heads\": 2, \"head_dim\": 8, "
+            "\"mlp_bias\": true, \"vocab_size\": 8, \"rms_norm_eps\": 1e-5, "
+            "\"max_position_embeddings\": 64, \"tie_word_embeddings\": false, "
+            "\"torch_dtype\": \"float32\"}\n");
+  std::mt19937 rng (9);
+  std::normal_distribution<float> g (0.0f, 0.05f);
+  std::vector<SlimTensor *> tensors;
+  auto add = [&] (const std::string &name, gint64 rows, gint64 cols, float fill) {
+    SlimTensor *t = cols > 0 ? slim_tensor_new_2d (name.c_str (), SLIM_DTYPE_F32, rows, cols)
+                             : slim_tensor_new_1d (name.c_str (), SLIM_DTYPE_F32, rows);
+    float *d = (float *)slim_tensor_get_data_mut (t);
+    auto it = given.find (name);
+    if (it != given.end ())
+      {
+        EXPECT_EQ ((gint64)it->second.size (), slim_tensor_get_n_elements (t)) << name;
+        std::memcpy (d, it->second.data (), it->second.size () * sizeof (float));
+      }
+    else
+      for (gint64 i = 0; i < slim_tensor_get_n_elements (t); i++)
+        d[i] = std::isnan (fill) ? g (rng) : fill;
+    tensors.push_back (t);
+  };
+  const float rnd = NAN;
+  const std::string p = "model.layers.0.";
+  add ("model.embed_tokens.weight", vocab, hidden, rnd);
+  add ("model.norm.weight", hidden, 0, 1.0f);
+  add ("lm_head.weight", vocab, hidden, rnd);
+  add (p + "input_layernorm.weight", hidden, 0, 1.0f);
+  add (p + "post_attention_layernorm.weight", hidden, 0, 1.0f);
+  add (p + "self_attn.q_proj.weight", heads * hd, hidden, rnd);
+  add (p + "self_attn.k_proj.weight", heads * hd, hidden, rnd);
+  add (p + "self_attn.v_proj.weight", heads * hd, hidden, rnd);
+  add (p + "self_attn.o_proj.weight", hidden, heads * hd, rnd);
+  add (p + "mlp.gate_proj.weight", inter, hidden, rnd);
+  add (p + "mlp.gate_proj.bias", inter, 0, 0.0f);
+  add (p + "mlp.up_proj.weight", inter, hidden, rnd);
+  add (p + "mlp.up_proj.bias", inter, 0, 0.0f);
+  add (p + "mlp.down_proj.weight", hidden, inter, rnd);
+  add (p + "mlp.down_proj.bias", hidden, 0, 0.0f);
+  GError *error = nullptr;
+  EXPECT_TRUE (slim_safetensors_write_file ((dir + "/model.safetensors").c_str (), tensors.data (),
+                                            (guint)tensors.size (), nullptr, &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  for (SlimTensor *t : tensors)
+    slim_tensor_unref (t);
+  return dir;
+}
+
+// Decoder layer 0 of dir after quarot (yaml), as the processor leaves it.
+GObjectPtr<SlimLayer>
+quarot_layer0 (const std::string &dir, const std::string &yaml)
+{
+  GError *error = nullptr;
+  GObjectPtr<SlimProcessor> p = make (yaml);
+  EXPECT_TRUE (p);
+  GObjectPtr<SlimLayer> out;
+  auto keep = [&] (SlimModel *, SlimLayer *layer, GError **) -> bool {
+    if (slim_layer_get_index (layer) == 0)
+      out.reset (SLIM_LAYER (g_object_ref (layer)));
+    return true;
+  };
+  EXPECT_TRUE (p && harness_run_model_with (dir, { p.get () }, keep, 1, 8, &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  return out;
+}
+
+std::vector<float>
+layer_values (SlimLayer *layer, const std::string &name)
+{
+  SlimTensor *t = slim_layer_get_tensor (layer, name.c_str ());
+  EXPECT_NE (t, nullptr) << name;
+  return t != nullptr ? tensor_values (t) : std::vector<float> ();
+}
+
+// |a - b| <= tol everywhere: the fast transform (butterflies, one
+// 1/sqrt(n) scale) against torch's float32 matmul with the dense Q differ
+// by float rounding only (|w| < 1, sums of <= 256 terms: a few 1e-7).
+void
+expect_within (const std::vector<float> &got, const std::vector<float> &want, const char *what)
+{
+  ASSERT_EQ (got.size (), want.size ()) << what;
+  double worst = 0.0;
+  for (size_t i = 0; i < got.size (); i++)
+    worst = std::max (worst, std::fabs ((double)got[i] - (double)want[i]));
+  EXPECT_LT (worst, 2e-6) << what;
+}
+
+// The quarot processor's rotated layer against msModelSlim's oracle
+// (cases quarot_rotate_linear and quarot_fuse_ln_linear, ../shared/oracle):
+// down_proj (256 x 16, bias) written to the stream is left-rotated by
+// blockdiag(rot64 x 4) with block_size 64; a q_proj read from it is
+// right-rotated by blockdiag(rot128 x 2) with block_size 128, a gate_proj
+// of a 96-wide model by rot96; the input_layernorm gains of norm_w are
+// fused into q_proj/k_proj (fuse_ln_linear's w16 / w2_16) before the
+// rotation by the oracle's rot64, and the gains become 1.
+TEST (QuarotOracle, ProcessorMatchesRotateLinearAndFuseLnLinear)
+{
+  const std::string p = "model.layers.0.";
+  {
+    std::string dir = make_oracle_llama (
+        256, { { p + "mlp.down_proj.weight", oracle_f32 ("quarot_rotate_linear.in.up_16cols.npy") },
+               { p + "mlp.down_proj.bias", oracle_f32 ("quarot_rotate_linear.in.up_bias.npy") },
+               { p + "self_attn.q_proj.weight", oracle_f32 ("quarot_rotate_linear.in.w16.npy") } });
+    GObjectPtr<SlimLayer> l = quarot_layer0 (dir, "type: quarot\nblock_size: 128\n");
+    ASSERT_TRUE (l);
+    expect_within (layer_values (l.get (), p + "self_attn.q_proj.weight"),
+                   oracle_f32 ("quarot_rotate_linear.w16_right_rot128_blockdiag2.npy"), "q right");
+    l = quarot_layer0 (dir, "type: quarot\nblock_size: 64\n");
+    ASSERT_TRUE (l);
+    expect_within (layer_values (l.get (), p + "mlp.down_proj.weight"),
+                   oracle_f32 ("quarot_rotate_linear.up_left_rot64_blockdiag4_weight.npy"),
+                   "down left");
+    expect_within (layer_values (l.get (), p + "mlp.down_proj.bias"),
+                   oracle_f32 ("quarot_rotate_linear.up_left_rot64_blockdiag4_bias.npy"),
+                   "down bias");
+    expect_within (layer_values (l.get (), p + "self_attn.q_proj.weight"),
+                   oracle_f32 ("quarot_rotate_linear.w16_rotate_weight_rot64_blockdiag4.npy"),
+                   "q rotate_weight");
+  }
+  {
+    std::string dir = make_oracle_llama (
+        96,
+        { { p + "mlp.gate_proj.weight", oracle_f32 ("quarot_rotate_linear.in.up96_16rows.npy") } });
+    GObjectPtr<SlimLayer> l = quarot_layer0 (dir, "type: quarot\n");
+    ASSERT_TRUE (l);
+    expect_within (layer_values (l.get (), p + "mlp.gate_proj.weight"),
+                   oracle_f32 ("quarot_rotate_linear.up96_right_rot96.npy"), "gate rot96");
+  }
+  {
+    std::vector<float> gains = oracle_f32 ("input.norm_w.npy");
+    std::string dir = make_oracle_llama (
+        256,
+        { { p + "input_layernorm.weight", gains },
+          { p + "self_attn.q_proj.weight", oracle_f32 ("quarot_fuse_ln_linear.in.w16.npy") },
+          { p + "self_attn.k_proj.weight", oracle_f32 ("quarot_fuse_ln_linear.in.w2_16.npy") } });
+    GObjectPtr<SlimLayer> l = quarot_layer0 (dir, "type: quarot\nblock_size: 64\n");
+    ASSERT_TRUE (l);
+    EXPECT_EQ (layer_values (l.get (), p + "input_layernorm.weight"),
+               oracle_f32 ("quarot_fuse_ln_linear.norm_weight.npy"));
+    // fused (oracle) then W blockdiag(rot64 x 4) (oracle's rot), in double
+    std::vector<float> rot = oracle_f32 ("quarot_create_rot_hadamard_64.rot.npy");
+    const char *names[] = { "w16", "w2_16" };
+    const char *mods[] = { "self_attn.q_proj.weight", "self_attn.k_proj.weight" };
+    for (int k = 0; k < 2; k++)
+      {
+        std::vector<float> f
+            = oracle_f32 (std::string ("quarot_fuse_ln_linear.") + names[k] + ".npy");
+        std::vector<float> want (f.size ());
+        for (gint64 r = 0; r < 16; r++)
+          for (gint64 j = 0; j < 256; j++)
+            {
+              double acc = 0.0;
+              for (gint64 i = (j / 64) * 64; i < (j / 64) * 64 + 64; i++)
+                acc += (double)f[r * 256 + i] * rot[(i % 64) * 64 + j % 64];
+              want[r * 256 + j] = (float)acc;
+            }
+        expect_within (layer_values (l.get (), p + mods[k]), want, names[k]);
+      }
+  }
 }
 
 // ---- resume, examples ------------------------------------------------------
