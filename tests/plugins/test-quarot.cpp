@@ -1243,11 +1243,11 @@ example (const std::string &name)
 // Killed after layers 0 then 2 and resumed each time: the uninterrupted
 // bytes (quarot rebuilds its rotations in pre_run; the embeddings unit
 // it rotated is held by the saver's progress).
-TEST (QuarotResume, ChainOfKillsGivesTheUninterruptedBytes)
+void
+expect_chain_of_kills_resumes (const std::string &config)
 {
   std::string tmp = slim_test_make_tmpdir ();
   const std::string model = model_path ("stories260K");
-  const std::string config = example ("dense-w8a8-dynamic-quarot.yaml");
   QuantChildOptions spill;
   spill.env = { { "SLIM_SPILL", "hdf5" } };
   QuantChild ref = quant_cli (quant_args (model, tmp + "/ref", config), spill);
@@ -1270,6 +1270,29 @@ TEST (QuarotResume, ChainOfKillsGivesTheUninterruptedBytes)
   ASSERT_EQ (resumed.exit_code, 0) << resumed.err;
   EXPECT_NE (resumed.err.find ("continuing with layer 3"), std::string::npos) << resumed.err;
   EXPECT_EQ (quant_folder_digests (tmp + "/ref"), quant_folder_digests (save));
+}
+
+TEST (QuarotResume, ChainOfKillsGivesTheUninterruptedBytes)
+{
+  expect_chain_of_kills_resumes (example ("dense-w8a8-dynamic-quarot.yaml"));
+}
+
+// The same with the online heads rotation (the matrices are layer
+// tensors; the writer's metadata.quarot list and optional file are in its
+// checkpointed state).
+TEST (QuarotResume, OnlineRotationResumesToTheSameBytes)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  expect_chain_of_kills_resumes (
+      write_config (tmp, "    - type: quarot\n"
+                         "      online: true\n"
+                         "    - type: linear_quant\n"
+                         "      qconfig:\n"
+                         "        act: {scope: per_token, dtype: int8, symmetric: true, "
+                         "method: minmax}\n"
+                         "        weight: {scope: per_channel, dtype: int8, symmetric: true, "
+                         "method: minmax}\n"
+                         "      include: ['*']\n"));
 }
 
 // KL(float || saved) per token on ids, the saved folder as eval loads it.
