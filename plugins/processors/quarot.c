@@ -555,6 +555,7 @@ static gboolean
 slim_quarot_embed (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
 {
   const gint64 hidden = slim_model_get_config (self->model)->hidden_size;
+  g_autofree char *embed_module = NULL; /* the first embed_tokens */
   guint n_done = 0;
 
   for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
@@ -571,23 +572,24 @@ slim_quarot_embed (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
       if (e == NULL)
         return FALSE;
       slim_rotation_apply_right (self->hidden, e, vocab, hidden);
-      n_done++;
-      if (self->export_extra_info && n_done == 1)
-        {
-          /* msModelSlim exports the embedding's rotation (the first
-           * pre-run command) as optional.quarot.global_rotation */
-          g_autofree char *module = g_strndup (name, strlen (name) - strlen (".weight"));
-          g_autofree float *q = g_new (float, hidden *hidden); /* (hidden, hidden) */
-
-          slim_rotation_to_dense_blockdiag (self->hidden, hidden, q);
-          slim_quarot_carry (layer, module, SLIM_QUAROT_GLOBAL_ROTATION, q, hidden);
-        }
+      if (n_done++ == 0)
+        embed_module = g_strndup (name, strlen (name) - strlen (".weight"));
     }
   if (n_done == 0)
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
                    "quarot: the embeddings unit holds no embed_tokens.weight");
       return FALSE;
+    }
+  if (self->export_extra_info)
+    {
+      /* msModelSlim exports the embedding's rotation (the first pre-run
+       * command) as optional.quarot.global_rotation; added after the loop
+       * over the unit's tensors */
+      g_autofree float *q = g_new (float, hidden *hidden); /* (hidden, hidden) */
+
+      slim_rotation_to_dense_blockdiag (self->hidden, hidden, q);
+      slim_quarot_carry (layer, embed_module, SLIM_QUAROT_GLOBAL_ROTATION, q, hidden);
     }
   return TRUE;
 }
