@@ -32,10 +32,9 @@ harness_registry ()
          "processors/slim-processor-fa3_quant.so", "processors/slim-processor-float_sparse.so",
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "processors/slim-processor-flex_smooth_quant.so",
-         "processors/slim-processor-flex_awq_ssz.so",
-         "processors/slim-processor-quarot.so",
-         "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so",
-         "savers/slim-saver-compressed_tensors.so" })
+         "processors/slim-processor-flex_awq_ssz.so", "processors/slim-processor-quarot.so",
+         "processors/slim-processor-online_quarot.so", "savers/slim-saver-ascendv1_saver.so",
+         "savers/slim-saver-mindie_format_saver.so", "savers/slim-saver-compressed_tensors.so" })
     {
       GError *error = nullptr;
       if (!slim_registry_load_module (registry, (plugins + file).c_str (), &error))

@@ -798,6 +798,38 @@ TEST (Quarot, OnlineRefusals)
       << run.err;
 }
 
+// online_quarot: msModelSlim's fields, validated; every slimflow
+// architecture is refused in pre_run (msModelSlim's adapters with online
+// rotation configs are DeepSeek-V3.2 and the diffusion models).
+TEST (OnlineQuarot, FieldsValidatedAndArchitecturesRefused)
+{
+  EXPECT_EQ (config_error ("type: online_quarot\n"), "");
+  EXPECT_EQ (config_error ("type: online_quarot\ninclude: ['*o_proj']\nexclude: ['*.0.*']\n"
+                           "block_size: 64\n"),
+             "");
+  std::string msg = config_error ("type: online_quarot\nblock_size: 24\n");
+  EXPECT_NE (msg.find ("block_size must be -1 or a positive power of two, got 24"),
+             std::string::npos)
+      << msg;
+  EXPECT_NE (config_error ("type: online_quarot\nrotation_type: input\n").find ("rotation_type"),
+             std::string::npos);
+  for (const char *m : { "stories260K", "tiny-random-qwen2", "tiny-random-mixtral-moe" })
+    {
+      GError *error = nullptr;
+      GObjectPtr<SlimModel> model (slim_model_open (model_path (m).c_str (), &error));
+      ASSERT_TRUE (model) << error->message;
+      GObjectPtr<SlimProcessor> p = make ("type: online_quarot\n");
+      ASSERT_TRUE (p);
+      EXPECT_FALSE (slim_processor_pre_run (p.get (), model.get (), &error));
+      ASSERT_NE (error, nullptr);
+      std::string text = error->message;
+      EXPECT_NE (text.find (slim_model_get_config (model.get ())->model_type), std::string::npos)
+          << text;
+      EXPECT_NE (text.find ("declares no online rotations"), std::string::npos) << text;
+      g_clear_error (&error);
+    }
+}
+
 // ---- online rotation: float invariance through the saved folder -----------
 
 double mean_kl (const std::vector<float> &ref, const std::vector<float> &got, gint64 vocab);
