@@ -69,6 +69,7 @@
 #include "slim-hadamard.h"
 #include "slim-rotation.h"
 #include "slim-adapt-rotation.h"
+#include "slim-online-rotation.h"
 #include "slim-histogram.h"
 #include "slim-ascend-writer.h"
 #include "slim-gguf-blocks.h"

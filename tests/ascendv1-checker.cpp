@@ -80,6 +80,9 @@ private:
   std::map<std::string, SlimSafetensors *> owner_; // tensor name -> reader
   std::vector<SlimTensor *> views_;
   std::map<std::string, std::string> desc_labels_;
+  // QuaRot online rotations: stored without a label (msModelSlim), their
+  // linear listed in metadata.quarot.{heads,kronecker}_rotation.layers
+  std::set<std::string> quarot_online_;
   std::map<std::string, std::string> fa_quant_types_; // attn -> <attn>.quant_type value
   std::map<std::string, std::string> globals_;        // kv_cache_type, ... -> value
   bool have_group_size_ = false;
@@ -226,6 +229,35 @@ Checker::check_description ()
       JsonNode *n = json_object_get_member (obj, key);
       if (n == nullptr || !JSON_NODE_HOLDS_OBJECT (n))
         problem ("%s: \"%s\" is missing or not an object", kDescriptionName, key);
+    }
+  if (json_object_has_member (obj, "metadata")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (obj, "metadata"))
+      && json_object_has_member (json_object_get_object_member (obj, "metadata"), "quarot"))
+    {
+      JsonObject *q = json_object_get_object_member (
+          json_object_get_object_member (obj, "metadata"), "quarot");
+      const std::pair<const char *, std::vector<const char *> > kinds[]
+          = { { "heads_rotation", { ".heads_rotation" } },
+              { "kronecker_rotation", { ".kronecker_rotation_m", ".kronecker_rotation_n" } } };
+      if (q == nullptr || !json_object_has_member (q, "max_tp_size"))
+        problem ("%s: metadata.quarot needs max_tp_size", kDescriptionName);
+      for (const auto &k : kinds)
+        {
+          JsonObject *o = q != nullptr && json_object_has_member (q, k.first)
+                              ? json_object_get_object_member (q, k.first)
+                              : nullptr;
+          JsonArray *a = o != nullptr && json_object_has_member (o, "layers")
+                             ? json_object_get_array_member (o, "layers")
+                             : nullptr;
+          if (a == nullptr)
+            {
+              problem ("%s: metadata.quarot.%s.layers is missing", kDescriptionName, k.first);
+              continue;
+            }
+          for (guint i = 0; i < json_array_get_length (a); i++)
+            for (const char *suffix : k.second)
+              quarot_online_.insert (std::string (json_array_get_string_element (a, i)) + suffix);
+        }
     }
   JsonNode *gs = json_object_get_member (obj, "group_size");
   if (gs == nullptr || !JSON_NODE_HOLDS_VALUE (gs) || json_node_get_value_type (gs) != G_TYPE_INT64
@@ -442,8 +474,12 @@ Checker::check_bijection ()
     if (!owner_.count (kv.first))
       problem ("%s labels \"%s\" (%s) but no such tensor is stored", kDescriptionName,
                kv.first.c_str (), kv.second.c_str ());
+  for (const auto &kv : quarot_online_)
+    if (!owner_.count (kv))
+      problem ("metadata.quarot lists the online rotation \"%s\" but it is not stored",
+               kv.c_str ());
   for (const auto &kv : owner_)
-    if (!desc_labels_.count (kv.first))
+    if (!desc_labels_.count (kv.first) && !quarot_online_.count (kv.first))
       problem ("tensor \"%s\" is stored but has no label in %s", kv.first.c_str (),
                kDescriptionName);
 }

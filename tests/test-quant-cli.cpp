@@ -115,6 +115,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a8-dynamic-quarot.yaml", "models/synthetic/tiny-random-qwen2-moe",
                      "W8A8_DYNAMIC", true },
         ExampleCase{ "dense-w4a4-dynamic-quarot.yaml", "models/stories260K", "W4A4_DYNAMIC", true },
+        ExampleCase{ "dense-w4a4-dynamic-quarot-online.yaml",
+                     "models/synthetic/tiny-random-llama-untied", "W4A4_DYNAMIC", true },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w4a16-hqq.yaml", "models/stories260K", "W4A16", true },

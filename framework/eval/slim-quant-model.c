@@ -12,6 +12,7 @@
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
 #include "slim-mx.h"
+#include "slim-online-rotation.h"
 #include "slim-int-linear.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
@@ -32,7 +33,26 @@ struct _SlimQuantModel
   /* module -> SlimIntLinear*: the linears with int8 activations when math
    * is not FLOAT (their forward is the integer product) */
   GHashTable *int_linears;
+  /* module -> SlimQuantRotation*: QuaRot's online rotations of the
+   * linears metadata.quarot lists, applied to their input first */
+  GHashTable *rotations;
 };
+
+typedef struct
+{
+  SlimTensor *heads;  /* (n_heads, n_heads) or NULL */
+  SlimTensor *kron_m; /* (dm, dm) or NULL */
+  SlimTensor *kron_n; /* (dn, dn) */
+} SlimQuantRotation;
+
+static void
+slim_quant_rotation_free (SlimQuantRotation *r)
+{
+  g_clear_pointer (&r->heads, slim_tensor_unref);
+  g_clear_pointer (&r->kron_m, slim_tensor_unref);
+  g_clear_pointer (&r->kron_n, slim_tensor_unref);
+  g_free (r);
+}
 
 gboolean
 slim_quant_model_is_quantized (const char *dir)
@@ -70,6 +90,7 @@ slim_quant_model_free (SlimQuantModel *self)
   g_clear_pointer (&self->records, g_hash_table_unref);
   g_clear_pointer (&self->attentions, g_hash_table_unref);
   g_clear_pointer (&self->int_linears, g_hash_table_unref);
+  g_clear_pointer (&self->rotations, g_hash_table_unref);
   g_free (self);
 }
 
@@ -107,7 +128,38 @@ hook_linear_input (
 {
   SlimQuantModel *self = user_data;
   const SlimQLinear *record = g_hash_table_lookup (self->records, module);
+  const SlimQuantRotation *rot = g_hash_table_lookup (self->rotations, module);
 
+  /* the online rotation comes first, as deployed (quarot online: true) */
+  if (rot != NULL && rot->heads != NULL)
+    {
+      gint64 nh = slim_tensor_get_dim (rot->heads, 0);
+
+      if (n_in % nh != 0)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                       "%s: the heads rotation is %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                       ", which does not divide the %" G_GINT64_FORMAT " inputs",
+                       module, nh, nh, n_in);
+          return FALSE;
+        }
+      slim_online_rotation_heads (slim_tensor_get_data (rot->heads), nh, n_in / nh, x, n_tokens);
+    }
+  if (rot != NULL && rot->kron_m != NULL)
+    {
+      gint64 dm = slim_tensor_get_dim (rot->kron_m, 0), dn = slim_tensor_get_dim (rot->kron_n, 0);
+
+      if (dm * dn != n_in)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                       "%s: the Kronecker rotation is %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                       ", the linear has %" G_GINT64_FORMAT " inputs",
+                       module, dm, dn, n_in);
+          return FALSE;
+        }
+      slim_online_rotation_kronecker (slim_tensor_get_data (rot->kron_m), dm,
+                                      slim_tensor_get_data (rot->kron_n), dn, x, n_tokens);
+    }
   /* an integer linear quantizes its input itself (hook_linear_forward) */
   if (record != NULL && !g_hash_table_contains (self->int_linears, module))
     slim_qlinear_apply_act (record, x, n_tokens, n_in);
@@ -713,9 +765,8 @@ dequantize_linear (SlimSafetensors *st,
   if (strcmp (label, "W4A8_DYNAMIC") == 0 || strcmp (label, "W8A8_MXFP8") == 0
       || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0)
     {
-      w = strcmp (label, "W4A8_DYNAMIC") == 0
-              ? dequantize_w4a8 (st, module, record, out_int, error)
-              : dequantize_mx (st, module, label, record, error);
+      w = strcmp (label, "W4A8_DYNAMIC") == 0 ? dequantize_w4a8 (st, module, record, out_int, error)
+                                              : dequantize_mx (st, module, label, record, error);
       if (w == NULL)
         return NULL;
       n_out = slim_tensor_get_dim (w, 0);
@@ -903,6 +954,141 @@ copy_side_files (const char *dir, const char *float_dir, GError **error)
   return TRUE;
 }
 
+/* A square float32 matrix of the weight files (an online rotation). */
+static SlimTensor *
+get_rotation_matrix (SlimSafetensors *st, const char *name, GError **error)
+{
+  SlimTensor *t = slim_safetensors_get_tensor (st, name, error);
+
+  if (t == NULL)
+    {
+      g_prefix_error (error, "metadata.quarot lists it: ");
+      return NULL;
+    }
+  if (slim_tensor_get_n_dims (t) != 2 || slim_tensor_get_dim (t, 0) != slim_tensor_get_dim (t, 1)
+      || slim_tensor_get_dim (t, 0) == 0 || !slim_tensor_is_finite (t))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: an online rotation must be a finite square matrix", name);
+      slim_tensor_unref (t);
+      return NULL;
+    }
+  if (slim_tensor_get_dtype (t) != SLIM_DTYPE_F32)
+    {
+      SlimTensor *f = slim_tensor_convert (t, SLIM_DTYPE_F32, error);
+
+      slim_tensor_unref (t);
+      return f;
+    }
+  return t;
+}
+
+/* metadata.quarot (msModelSlim's QuarotOnlineRotationInfo.get_quarot_save_info):
+ * {max_tp_size, heads_rotation: {layers}, kronecker_rotation: {layers}};
+ * every listed linear's matrices read into self->rotations, and every
+ * online rotation matrix of the files must belong to a listed linear. */
+static gboolean
+load_online_rotations (SlimQuantModel *self,
+                       JsonObject *desc,
+                       SlimSafetensors *st,
+                       const char *desc_path,
+                       GError **error)
+{
+  const char *const kinds[] = { "heads_rotation", "kronecker_rotation" };
+  const char *const *names = slim_safetensors_get_names (st);
+  JsonObject *quarot = NULL;
+  guint n_matrices = 0, n_in_files = 0;
+
+  if (json_object_has_member (desc, "metadata")
+      && JSON_NODE_HOLDS_OBJECT (json_object_get_member (desc, "metadata")))
+    {
+      JsonObject *metadata = json_object_get_object_member (desc, "metadata");
+
+      if (json_object_has_member (metadata, "quarot"))
+        {
+          if (!JSON_NODE_HOLDS_OBJECT (json_object_get_member (metadata, "quarot")))
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "%s: metadata.quarot is not an object", desc_path);
+              return FALSE;
+            }
+          quarot = json_object_get_object_member (metadata, "quarot");
+        }
+    }
+  for (guint k = 0; quarot != NULL && k < G_N_ELEMENTS (kinds); k++)
+    {
+      JsonNode *node = json_object_get_member (quarot, kinds[k]);
+      JsonNode *layers_node = NULL;
+      JsonArray *layers;
+
+      if (node == NULL)
+        continue;
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        layers_node = json_object_get_member (json_node_get_object (node), "layers");
+      if (layers_node == NULL || !JSON_NODE_HOLDS_ARRAY (layers_node))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: metadata.quarot.%s must be {\"layers\": [...]}", desc_path, kinds[k]);
+          return FALSE;
+        }
+      layers = json_node_get_array (layers_node);
+      for (guint i = 0; i < json_array_get_length (layers); i++)
+        {
+          JsonNode *el = json_array_get_element (layers, i);
+          const char *module;
+          SlimQuantRotation *rot;
+
+          if (!JSON_NODE_HOLDS_VALUE (el) || json_node_get_value_type (el) != G_TYPE_STRING)
+            {
+              g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                           "%s: metadata.quarot.%s.layers[%u] is not a linear's name", desc_path,
+                           kinds[k], i);
+              return FALSE;
+            }
+          module = json_node_get_string (el);
+          rot = g_hash_table_lookup (self->rotations, module);
+          if (rot == NULL)
+            {
+              rot = g_new0 (SlimQuantRotation, 1);
+              g_hash_table_insert (self->rotations, g_strdup (module), rot);
+            }
+          if (k == 0 && rot->heads == NULL)
+            {
+              g_autofree char *name = g_strconcat (module, SLIM_ONLINE_ROTATION_HEADS, NULL);
+
+              rot->heads = get_rotation_matrix (st, name, error);
+              if (rot->heads == NULL)
+                return FALSE;
+              n_matrices++;
+            }
+          else if (k == 1 && rot->kron_m == NULL)
+            {
+              g_autofree char *m = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_M, NULL);
+              g_autofree char *n = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_N, NULL);
+
+              rot->kron_m = get_rotation_matrix (st, m, error);
+              if (rot->kron_m == NULL)
+                return FALSE;
+              rot->kron_n = get_rotation_matrix (st, n, error);
+              if (rot->kron_n == NULL)
+                return FALSE;
+              n_matrices += 2;
+            }
+        }
+    }
+  for (guint i = 0; names[i] != NULL; i++)
+    n_in_files += slim_online_rotation_is_online_name (names[i]);
+  if (n_in_files != n_matrices)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: the weight files hold %u online rotation matrices, metadata.quarot "
+                   "lists the linears of %u: the saved model would not run as deployed",
+                   desc_path, n_in_files, n_matrices);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 SlimQuantModel *
 slim_quant_model_load (const char *dir, GError **error)
 {
@@ -934,6 +1120,8 @@ slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **
   self->math = math;
   self->int_linears = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                              (GDestroyNotify)slim_int_linear_free);
+  self->rotations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                           (GDestroyNotify)slim_quant_rotation_free);
   if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
     return NULL;
   if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES
@@ -954,6 +1142,10 @@ slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **
   for (guint i = 0; names[i] != NULL; i++)
     {
       JsonNode *node = json_object_get_member (desc, names[i]);
+
+      /* online rotations have no label (msModelSlim): metadata.quarot */
+      if (node == NULL && slim_online_rotation_is_online_name (names[i]))
+        continue;
       if (node == NULL || json_node_get_value_type (node) != G_TYPE_STRING)
         {
           g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
@@ -968,6 +1160,10 @@ slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **
       const char *label = g_hash_table_lookup (labels, names[i]);
       SlimTensor *t;
 
+      /* an online rotation: load_online_rotations (the float folder must not
+       * hold it, or the decoder would rotate a second time) */
+      if (label == NULL || slim_online_rotation_is_online_name (names[i]))
+        continue;
       if (strcmp (label, "FLOAT") == 0)
         t = slim_safetensors_get_tensor (st, names[i], error);
       else if (strcmp (label, "C8") == 0 || strcmp (label, "FAQuant") == 0)
@@ -1038,7 +1234,8 @@ slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **
           }
       }
   }
-  if (!check_attention_records (self, desc, error))
+  if (!check_attention_records (self, desc, error)
+      || !load_online_rotations (self, desc, st, desc_path, error))
     return NULL;
   self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);
   if (self->float_dir == NULL || !copy_side_files (dir, self->float_dir, error))

@@ -36,6 +36,13 @@
  * quant_bias for the static labels, the per-token scale times weight_scale
  * plus the float bias for the per-token ones).  The weight-only labels
  * keep their float product in both.
+ * QuaRot's online rotations (quarot online: true) are the matrices of the
+ * linears metadata.quarot lists (<o_proj>.heads_rotation,
+ * <down_proj>.kronecker_rotation_m / _n, in the weight files without a
+ * label, as msModelSlim saves them); the hooks' linear_input rotates those
+ * linears' inputs with them before the activation quantization, as the
+ * deployed graph does (slim-online-rotation.h).  A matrix no listed
+ * linear owns, or a listed one missing, is refused.
  * The attention tensors (C8 kv_cache_scale/offset, FAQuant fa_{q,k,v}
  * scales and the <attn>.quant_type strings) become SlimQAttention records
  * that the hooks' qkv_states applies as deployed (slim-qattention.h).

@@ -35,6 +35,7 @@
 #include "slim-error.h"
 #include "slim-json.h"
 #include "slim-model-files.h"
+#include "slim-online-rotation.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -68,6 +69,14 @@ struct _SlimAscendWriter
   GHashTable *attn_values; /* key (owned by attn_keys) -> char * (owned) */
   GPtrArray *global_keys;  /* char * */
   GHashTable *global_values;
+  /* QuaRot (ascendv1): the linears whose input is rotated online, in write
+   * order (their matrices are in the weight files without a description
+   * key, as msModelSlim writes them), metadata.quarot's max_tp_size, and
+   * whether optional/quarot.safetensors was written */
+  GPtrArray *quarot_heads; /* char *, o_proj names */
+  GPtrArray *quarot_kron;  /* char *, down_proj names */
+  gint64 quarot_max_tp;    /* 0 until a heads rotation is written */
+  gboolean quarot_global;
   gboolean finished;
 };
 
@@ -155,6 +164,8 @@ slim_ascend_writer_new (SlimAscendFormat format,
   self->attn_values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->global_keys = g_ptr_array_new_with_free_func (g_free);
   self->global_values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  self->quarot_heads = g_ptr_array_new_with_free_func (g_free);
+  self->quarot_kron = g_ptr_array_new_with_free_func (g_free);
   self->deferred_path
       = g_strdup_printf ("%s/.%s-deferred.safetensors", out_dir,
                          format == SLIM_ASCEND_FORMAT_MINDIE ? SLIM_MINDIE_WEIGHTS_PREFIX
@@ -184,6 +195,8 @@ slim_ascend_writer_free (SlimAscendWriter *self)
   g_ptr_array_unref (self->attn_keys);
   g_hash_table_unref (self->global_values);
   g_ptr_array_unref (self->global_keys);
+  g_ptr_array_unref (self->quarot_heads);
+  g_ptr_array_unref (self->quarot_kron);
   if (!self->finished)
     g_unlink (self->deferred_path);
   g_free (self->deferred_path);
@@ -692,6 +705,141 @@ slim_ascend_writer_check_tie (SlimAscendWriter *self,
     self->untied = TRUE;
 }
 
+/* ---- QuaRot ------------------------------------------------------------ */
+
+/* Weight-file tensors without a description key (the online rotations). */
+static guint
+slim_ascend_n_unlabeled (SlimAscendWriter *self)
+{
+  return self->quarot_heads->len + 2 * self->quarot_kron->len;
+}
+
+/* An online rotation matrix of a linear (slim-online-rotation.h), written
+ * as is (float32) with no description key; heads rotations and the
+ * Kronecker _m matrices name their linear in metadata.quarot.  The
+ * max_tp_size there is the order of the heads rotation's Hadamard blocks
+ * (quarot builds R = blockdiag of the max_tp_size randomized Hadamard, no
+ * zero inside a block), read back as the nonzeros of its first row. */
+static gboolean
+slim_ascend_write_online_rotation (SlimAscendWriter *self, SlimTensor *t, GError **error)
+{
+  const char *name = slim_tensor_get_name (t);
+
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s: QuaRot online rotations are saved by ascendv1_saver only (its "
+                   "description's metadata.quarot lists them)",
+                   name);
+      return FALSE;
+    }
+  if (slim_tensor_get_dtype (t) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (t) != 2
+      || slim_tensor_get_dim (t, 0) != slim_tensor_get_dim (t, 1))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: an online rotation must be a square float32 matrix", name);
+      return FALSE;
+    }
+  if (g_str_has_suffix (name, SLIM_ONLINE_ROTATION_HEADS))
+    {
+      const float *r = slim_tensor_get_data (t); /* (n, n) */
+      gint64 nz = 0;
+
+      for (gint64 j = 0; j < slim_tensor_get_dim (t, 1); j++)
+        nz += r[j] != 0.0f;
+      if (self->quarot_max_tp != 0 && nz != self->quarot_max_tp)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: blocks of %" G_GINT64_FORMAT
+                       ", earlier heads rotations had %" G_GINT64_FORMAT
+                       " (one max_tp_size per model)",
+                       name, nz, self->quarot_max_tp);
+          return FALSE;
+        }
+      self->quarot_max_tp = nz;
+      g_ptr_array_add (self->quarot_heads,
+                       g_strndup (name, strlen (name) - strlen (SLIM_ONLINE_ROTATION_HEADS)));
+    }
+  else if (g_str_has_suffix (name, SLIM_ONLINE_ROTATION_KRON_M))
+    g_ptr_array_add (self->quarot_kron,
+                     g_strndup (name, strlen (name) - strlen (SLIM_ONLINE_ROTATION_KRON_M)));
+  return slim_safetensors_writer_add (self->weights, t, error);
+}
+
+/* optional/quarot.safetensors with the global rotation (msModelSlim
+ * on_quarot_extra_info_wrapper), written when the embeddings arrive. */
+static gboolean
+slim_ascend_write_global_rotation (SlimAscendWriter *self, SlimTensor *t, GError **error)
+{
+  g_autofree char *dir = g_build_filename (self->out_dir, "optional", NULL);
+  g_autofree char *path = g_build_filename (dir, "quarot.safetensors", NULL);
+  g_autoptr (SlimTensor) named = slim_tensor_copy (t, "global_rotation");
+
+  if (self->format == SLIM_ASCEND_FORMAT_MINDIE)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "QuaRot extra info (export_extra_info) cannot be saved by mindie_format_saver; "
+                   "use ascendv1_saver or export_extra_info: false");
+      return FALSE;
+    }
+  if (g_mkdir_with_parents (dir, 0750) != 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   "cannot create %s: %s", dir, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (!slim_safetensors_write_file (path, &named, 1, NULL, error))
+    return FALSE;
+  self->quarot_global = TRUE;
+  return TRUE;
+}
+
+/* The description's metadata ({} or quarot's online info). */
+static JsonObject *
+slim_ascend_metadata (SlimAscendWriter *self)
+{
+  JsonObject *metadata = json_object_new ();
+  JsonObject *quarot, *heads, *kron;
+  JsonArray *a;
+
+  if (self->quarot_heads->len == 0 && self->quarot_kron->len == 0)
+    return metadata;
+  quarot = json_object_new ();
+  json_object_set_int_member (quarot, "max_tp_size", self->quarot_max_tp);
+  heads = json_object_new ();
+  a = json_array_new ();
+  for (guint i = 0; i < self->quarot_heads->len; i++)
+    json_array_add_string_element (a, g_ptr_array_index (self->quarot_heads, i));
+  json_object_set_array_member (heads, "layers", a);
+  json_object_set_object_member (quarot, "heads_rotation", heads);
+  kron = json_object_new ();
+  a = json_array_new ();
+  for (guint i = 0; i < self->quarot_kron->len; i++)
+    json_array_add_string_element (a, g_ptr_array_index (self->quarot_kron, i));
+  json_object_set_array_member (kron, "layers", a);
+  json_object_set_object_member (quarot, "kronecker_rotation", kron);
+  json_object_set_object_member (metadata, "quarot", quarot);
+  return metadata;
+}
+
+/* The description's optional ({} or quarot's rotation map). */
+static JsonObject *
+slim_ascend_optional (SlimAscendWriter *self)
+{
+  JsonObject *optional = json_object_new ();
+  JsonObject *quarot, *map;
+
+  if (!self->quarot_global)
+    return optional;
+  map = json_object_new ();
+  json_object_set_string_member (map, "global_rotation", "optional/quarot.safetensors");
+  quarot = json_object_new ();
+  json_object_set_object_member (quarot, "rotation_map", map);
+  json_object_set_object_member (optional, "quarot", quarot);
+  return optional;
+}
+
 static gboolean
 slim_ascend_writer_flush_deferred (SlimAscendWriter *self, GError **error)
 {
@@ -738,7 +886,16 @@ slim_ascend_writer_defer (SlimAscendWriter *self, SlimLayer *layer, GError **err
     }
   for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
     {
-      SlimTensor *t = slim_ascend_float_tensor (layer, slim_layer_get_tensor_at (layer, i), error);
+      SlimTensor *src = slim_layer_get_tensor_at (layer, i);
+      SlimTensor *t;
+
+      if (g_str_has_suffix (slim_tensor_get_name (src), SLIM_QUAROT_GLOBAL_ROTATION))
+        {
+          if (!slim_ascend_write_global_rotation (self, src, error))
+            return FALSE;
+          continue;
+        }
+      t = slim_ascend_float_tensor (layer, src, error);
       if (t == NULL)
         return FALSE;
       g_ptr_array_add (tensors, t);
@@ -982,6 +1139,12 @@ slim_ascend_writer_write_layer (SlimAscendWriter *self, SlimLayer *layer, GError
       const SlimQLinear *q = module != NULL ? slim_layer_get_qlinear (layer, module) : NULL;
       SlimTensor *t;
 
+      if (slim_online_rotation_is_online_name (name))
+        {
+          if (!slim_ascend_write_online_rotation (self, tensor, error))
+            return FALSE;
+          continue;
+        }
       if (q != NULL)
         {
           g_autofree char *bias_name = NULL;
@@ -1239,9 +1402,9 @@ slim_ascend_writer_description_text (SlimAscendWriter *self)
     {
       json_object_set_string_member (root, "version", "1.0.0");
       json_object_set_string_member (root, "model_quant_type", self->model_quant_type);
-      json_object_set_object_member (root, "metadata", json_object_new ());
+      json_object_set_object_member (root, "metadata", slim_ascend_metadata (self));
       json_object_set_int_member (root, "group_size", self->group_size);
-      json_object_set_object_member (root, "optional", json_object_new ());
+      json_object_set_object_member (root, "optional", slim_ascend_optional (self));
     }
   else if (self->model_quant_type != NULL)
     json_object_set_string_member (root, "model_quant_type", self->model_quant_type);
@@ -1404,7 +1567,7 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
 /* weights, description keys + labels, model_quant_type, group_size,
  * held-back embeddings, then the attention keys and the global keys
  * (slim_ascend_write_qattentions). */
-#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxasa(ss)a(ss))"
+#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxasa(ss)a(ss)asasxb)"
 
 static GVariant *
 slim_ascend_save_extra (GPtrArray *keys, GHashTable *values)
@@ -1453,7 +1616,7 @@ slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
 {
   g_autoptr (GVariant) weights = NULL;
   g_autoptr (GVariant) state = NULL;
-  GVariantBuilder keys, deferred;
+  GVariantBuilder keys, deferred, heads, kron;
 
   g_return_val_if_fail (self != NULL && !self->finished, NULL);
 
@@ -1470,12 +1633,19 @@ slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
   g_variant_builder_init (&deferred, G_VARIANT_TYPE ("as"));
   for (guint i = 0; i < self->deferred->len; i++)
     g_variant_builder_add (&deferred, "s", (const char *)g_ptr_array_index (self->deferred, i));
+  g_variant_builder_init (&heads, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < self->quarot_heads->len; i++)
+    g_variant_builder_add (&heads, "s", (const char *)g_ptr_array_index (self->quarot_heads, i));
+  g_variant_builder_init (&kron, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < self->quarot_kron->len; i++)
+    g_variant_builder_add (&kron, "s", (const char *)g_ptr_array_index (self->quarot_kron, i));
   /* "" stands for no model_quant_type yet (mindie before any label) */
   state = g_variant_ref_sink (
-      g_variant_new ("(va(ss)sxas@a(ss)@a(ss))", weights, &keys,
+      g_variant_new ("(va(ss)sxas@a(ss)@a(ss)asasxb)", weights, &keys,
                      self->model_quant_type != NULL ? self->model_quant_type : "", self->group_size,
                      &deferred, slim_ascend_save_extra (self->attn_keys, self->attn_values),
-                     slim_ascend_save_extra (self->global_keys, self->global_values)));
+                     slim_ascend_save_extra (self->global_keys, self->global_values), &heads, &kron,
+                     self->quarot_max_tp, self->quarot_global));
   return g_variant_get_data_as_bytes (state);
 }
 
@@ -1504,6 +1674,10 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
   g_autoptr (GVariant) deferred = NULL;
   g_autoptr (GVariant) attn_keys = NULL;
   g_autoptr (GVariant) global_keys = NULL;
+  g_autoptr (GVariant) heads = NULL;
+  g_autoptr (GVariant) kron = NULL;
+  gint64 max_tp = 0;
+  gboolean global = FALSE;
   const char *quant_type;
   gint64 group_size;
   GVariantIter iter;
@@ -1514,8 +1688,8 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
 
   root = g_variant_ref_sink (
       g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_ASCEND_STATE_TYPE), state, FALSE));
-  g_variant_get (root, "(v@a(ss)&sx@as@a(ss)@a(ss))", &weights, &keys, &quant_type, &group_size,
-                 &deferred, &attn_keys, &global_keys);
+  g_variant_get (root, "(v@a(ss)&sx@as@a(ss)@a(ss)@as@asxb)", &weights, &keys, &quant_type,
+                 &group_size, &deferred, &attn_keys, &global_keys, &heads, &kron, &max_tp, &global);
   if (!slim_ascend_restore_extra (attn_keys, self->attn_keys, self->attn_values)
       || !slim_ascend_restore_extra (global_keys, self->global_keys, self->global_values))
     return slim_ascend_state_invalid (error, "attention or global keys");
@@ -1523,6 +1697,14 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
     return slim_ascend_state_invalid (error, "model_quant_type or group_size");
   if (!slim_safetensors_writer_restore_state (self->weights, weights, error))
     return FALSE;
+  g_variant_iter_init (&iter, heads);
+  while (g_variant_iter_next (&iter, "&s", &key))
+    g_ptr_array_add (self->quarot_heads, g_strdup (key));
+  g_variant_iter_init (&iter, kron);
+  while (g_variant_iter_next (&iter, "&s", &key))
+    g_ptr_array_add (self->quarot_kron, g_strdup (key));
+  self->quarot_max_tp = max_tp;
+  self->quarot_global = global;
   g_variant_iter_init (&iter, keys);
   while (g_variant_iter_next (&iter, "(&s&s)", &key, &label))
     {
@@ -1535,7 +1717,8 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
       g_ptr_array_add (self->keys, owned);
       g_hash_table_insert (self->labels, owned, g_strdup (label));
     }
-  if (self->keys->len != slim_safetensors_writer_get_n_tensors (self->weights))
+  if (self->keys->len + slim_ascend_n_unlabeled (self)
+      != slim_safetensors_writer_get_n_tensors (self->weights))
     return slim_ascend_state_invalid (error, "description keys and weights differ");
   g_free (self->model_quant_type);
   self->model_quant_type = quant_type[0] != '\0' ? g_strdup (quant_type) : NULL;

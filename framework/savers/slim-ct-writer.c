@@ -20,6 +20,7 @@
 #include "slim-ct-scheme.h"
 #include "slim-error.h"
 #include "slim-quant-config.h"
+#include "slim-online-rotation.h"
 #include "slim-model-files.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -303,6 +304,19 @@ slim_ct_writer_write_layer (SlimCtWriter *self, SlimLayer *layer, GError **error
       gboolean is_weight = FALSE;
       g_autofree char *module
           = slim_saver_tensor_module_of (slim_tensor_get_name (tensor), &is_weight);
+
+      /* QuaRot: the global rotation is extra information only; an online
+       * rotation is part of the model the format cannot express */
+      if (g_str_has_suffix (slim_tensor_get_name (tensor), SLIM_QUAROT_GLOBAL_ROTATION))
+        continue;
+      if (slim_online_rotation_is_online_name (slim_tensor_get_name (tensor)))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: QuaRot online rotations cannot be saved by compressed_tensors; use "
+                       "ascendv1_saver (or quarot online: false)",
+                       slim_tensor_get_name (tensor));
+          return FALSE;
+        }
       const SlimCtScheme *plan = module != NULL ? g_hash_table_lookup (plans, module) : NULL;
 
       if (plan != NULL)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "slim-error.h"
+#include "slim-online-rotation.h"
 #include "slim-gguf-blocks.h"
 #include "slim-gguf-vocab.h"
 #include "slim-qattention.h"
@@ -499,6 +500,19 @@ slim_gguf_llama_write_layer (SlimGgufLlama *self, SlimLayer *layer, GError **err
       SlimTensor *tensor = slim_layer_get_tensor_at (layer, i);
       const char *name = slim_tensor_get_name (tensor);
       g_autofree char *module = slim_gguf_llama_weight_module (name);
+
+      /* QuaRot: the global rotation is extra information only; an online
+       * rotation is part of the model the format cannot express */
+      if (g_str_has_suffix (name, SLIM_QUAROT_GLOBAL_ROTATION))
+        continue;
+      if (slim_online_rotation_is_online_name (name))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: QuaRot online rotations cannot be saved by gguf_saver; use "
+                       "ascendv1_saver (or quarot online: false)",
+                       name);
+          return FALSE;
+        }
       const SlimQLinear *q = module != NULL ? slim_layer_get_qlinear (layer, module) : NULL;
 
       if (q != NULL && !slim_gguf_llama_is_float_record (q))

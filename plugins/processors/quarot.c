@@ -5,15 +5,19 @@
  * quarot.py and the adapters' get_ln_fuse_map / get_rotate_map):
  *
  *   type: quarot
- *   online: false                 true (online heads / Kronecker rotations)
- *                                 is refused: not supported yet
+ *   online: false                 true: online heads and Kronecker rotations
+ *                                 too (below; dense models only)
  *   block_size: -1                -1: one Hadamard rotation of the hidden
  *                                 size; a power of two: block-diagonal
  *                                 rotation by blocks of that order
- *   down_proj_online_layers: []   integers; used by online rotation only
- *   max_tp_size: 4                a power of two; used by online rotation only
- *   export_extra_info: true       accepted; optional/quarot.safetensors is not
- *                                 written yet (a warning says so)
+ *   down_proj_online_layers: []   layer indices whose down_proj input gets the
+ *                                 online Kronecker rotation (online only)
+ *   max_tp_size: 4                a power of two: the order of the Hadamard
+ *                                 blocks of the online rotations
+ *   export_extra_info: true       the embeddings unit carries Q (dense,
+ *                                 hidden x hidden) as <embed>.global_rotation;
+ *                                 ascendv1_saver writes it to
+ *                                 optional/quarot.safetensors
  *
  * Q is the randomized Hadamard rotation of slim-rotation.h (signs of seed
  * 1234), of order hidden_size (block_size -1) or block_size; Q_h the same
@@ -32,6 +36,22 @@
  *                  v_proj / o_proj     per head: v_proj W <- Q_h^T W (and b),
  *                  (ov subgraph)       o_proj W <- W Q_h (block-diagonal over heads)
  *   head           model.norm, lm_head W[:, j] *= gamma_j, gamma <- 1, W <- W Q
+ *
+ * Online (msModelSlim processor/quarot/offline_quarot/laos_online.py,
+ * ir/quarot.py; slim-online-rotation.h): R = blockdiag of the randomized
+ * Hadamard of order max_tp_size (seed 1234), of order n_heads; every
+ * o_proj W <- W (R kron I_head_dim) and carries R as
+ * <o_proj>.heads_rotation, its input rotated in the forward.  For the
+ * layers of down_proj_online_layers, intermediate = m n
+ * (slim_online_rotation_decompose), M = blockdiag of the max_tp_size
+ * Hadamard of order m, N the randomized Hadamard of order n, down_proj
+ * W <- W (M kron N) with M, N carried as <down_proj>.kronecker_rotation_m
+ * / _n.  The decoder applies them to the linear's input before any hook
+ * (slim-decoder.h), so the calibration forward of every later processor,
+ * the per-layer error's float copy and `slimflow eval` of the saved folder
+ * (metadata.quarot in the description) see the model as deployed.
+ * msModelSlim builds M and N even when no layer is listed (and fails for
+ * an intermediate size without decomposition); slimflow only when one is.
  *
  * The structure comes from the model's subgraphs (slim_model_get_subgraphs),
  * so every adapter slimflow has (llama, mistral, qwen2, qwen3, mixtral,
@@ -75,17 +95,24 @@ struct _SlimQuarotProcessor
   SlimModel *model;     /* from pre_run (ref) */
   SlimRotation *hidden; /* Q, order hidden_size or block_size */
   SlimRotation *head;   /* Q_h, order head_dim or block_size */
-  gboolean warned_extra;
   float *hidden_matrix; /* (nullable) (hidden_matrix_dim, hidden_matrix_dim) Q given by
                          * slim_quarot_processor_set_hidden_matrix (quarot.h) */
   gint64 hidden_matrix_dim;
+  /* online rotations (online: true) */
+  float *heads_r;       /* (n_heads, n_heads) R */
+  float *kron_m;        /* (dm, dm) M, NULL when no layer is listed */
+  float *kron_n;        /* (dn, dn) N */
+  gint64 dm, dn;        /* intermediate = dm * dn */
+  GHashTable *down_set; /* layer index (GINT_TO_POINTER (i + 1)) */
 };
 
 /* clang-format off */
 static const SlimPropertyDecl slim_quarot_properties[] = {
   SLIM_PROPERTY_BOOLEAN (SlimQuarotProcessor, online, "online", "Online",
-                         "Online rotations (heads and Kronecker rotations applied in the "
-                         "forward); not supported yet, must be false.", FALSE),
+                         "Online rotations too: the heads rotation of every o_proj input and "
+                         "the Kronecker rotation of the down_proj inputs of "
+                         "down_proj_online_layers, applied in the forward (dense models).",
+                         FALSE),
   SLIM_PROPERTY_INT (SlimQuarotProcessor, block_size, "block-size", "Block size",
                      "-1: one Hadamard rotation of the hidden size; a power of two: a "
                      "block-diagonal rotation by blocks of that order.",
@@ -99,8 +126,9 @@ static const SlimPropertyDecl slim_quarot_properties[] = {
                      "power of two (online rotation only).", 1, G_MAXINT, 4),
   SLIM_PROPERTY_BOOLEAN (SlimQuarotProcessor, export_extra_info, "export-extra-info",
                          "Export extra info",
-                         "msModelSlim writes the global rotation to optional/quarot.safetensors; "
-                         "slimflow does not yet (accepted with a warning).", TRUE),
+                         "Export the global rotation Q: ascendv1_saver writes it to "
+                         "optional/quarot.safetensors and the description's "
+                         "optional.quarot.rotation_map.", TRUE),
 };
 /* clang-format on */
 
@@ -111,13 +139,6 @@ slim_quarot_processor_validate (SlimProcessor *processor, GError **error)
 {
   SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (processor);
 
-  if (self->online)
-    {
-      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "quarot: online: true (heads and Kronecker rotations applied in the forward) "
-                   "is not supported yet; use online: false");
-      return FALSE;
-    }
   if (self->block_size != -1 && !slim_hadamard_is_pow2 (self->block_size))
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
@@ -163,6 +184,96 @@ slim_quarot_rotation (gint64 size, const char *what, GError **error)
   return rotation;
 }
 
+static void
+slim_quarot_clear (SlimQuarotProcessor *self)
+{
+  g_clear_pointer (&self->hidden, slim_rotation_free);
+  g_clear_pointer (&self->head, slim_rotation_free);
+  g_clear_pointer (&self->heads_r, g_free);
+  g_clear_pointer (&self->kron_m, g_free);
+  g_clear_pointer (&self->kron_n, g_free);
+  g_clear_pointer (&self->down_set, g_hash_table_unref);
+  self->dm = self->dn = 0;
+}
+
+/* blockdiag of the randomized Hadamard of order max_tp_size, of order
+ * dim (n_heads or m), into a new (dim, dim) buffer; what names dim. */
+static float *
+slim_quarot_tp_blocks (SlimQuarotProcessor *self, gint64 dim, const char *what, GError **error)
+{
+  g_autoptr (SlimRotation) rot = NULL;
+  float *q;
+
+  if (dim % self->max_tp_size != 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "quarot: online: %s %" G_GINT64_FORMAT " is not a multiple of max_tp_size %d",
+                   what, dim, self->max_tp_size);
+      return NULL;
+    }
+  rot = slim_quarot_rotation (self->max_tp_size, "max_tp_size", error);
+  if (rot == NULL)
+    return NULL;
+  q = g_new (float, dim *dim); /* (dim, dim) */
+  slim_rotation_to_dense_blockdiag (rot, dim, q);
+  return q;
+}
+
+/* The online rotations: R, and M, N when a down_proj is listed. */
+static gboolean
+slim_quarot_online_pre_run (SlimQuarotProcessor *self,
+                            const SlimModelConfig *config,
+                            GError **error)
+{
+  const char *arch = config->model_type;
+
+  if (config->n_experts > 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "quarot: online: true is supported for dense models only (llama, mistral, "
+                   "qwen2, qwen3); %s has a mixture-of-experts MLP (use online: false)",
+                   arch != NULL ? arch : "this model");
+      return FALSE;
+    }
+  self->heads_r = slim_quarot_tp_blocks (self, config->n_heads, "num_attention_heads", error);
+  if (self->heads_r == NULL)
+    return FALSE;
+  self->down_set = g_hash_table_new (NULL, NULL);
+  for (guint i = 0; self->down_proj_online_layers != NULL && self->down_proj_online_layers[i]; i++)
+    {
+      gint64 v = g_ascii_strtoll (self->down_proj_online_layers[i], NULL, 10);
+
+      if (v >= config->n_layers)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                       "quarot: down_proj_online_layers[%u] is %" G_GINT64_FORMAT
+                       ", the model has %" G_GINT64_FORMAT " layers (0..%" G_GINT64_FORMAT ")",
+                       i, v, config->n_layers, config->n_layers - 1);
+          return FALSE;
+        }
+      g_hash_table_add (self->down_set, GINT_TO_POINTER ((gint)v + 1));
+    }
+  if (g_hash_table_size (self->down_set) > 0)
+    {
+      g_autoptr (SlimRotation) n = NULL;
+
+      if (!slim_online_rotation_decompose (config->intermediate_size, &self->dm, &self->dn, error))
+        {
+          g_prefix_error (error, "quarot: down_proj_online_layers: intermediate_size: ");
+          return FALSE;
+        }
+      self->kron_m = slim_quarot_tp_blocks (self, self->dm, "the Kronecker factor m", error);
+      if (self->kron_m == NULL)
+        return FALSE;
+      n = slim_quarot_rotation (self->dn, "the Kronecker factor n", error);
+      if (n == NULL)
+        return FALSE;
+      self->kron_n = g_new (float, self->dn * self->dn); /* (dn, dn) */
+      slim_rotation_to_dense (n, self->kron_n);
+    }
+  return TRUE;
+}
+
 static gboolean
 slim_quarot_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
 {
@@ -173,8 +284,7 @@ slim_quarot_processor_pre_run (SlimProcessor *processor, SlimModel *model, GErro
   if (!slim_quarot_processor_validate (processor, error))
     return FALSE;
   g_set_object (&self->model, model);
-  g_clear_pointer (&self->hidden, slim_rotation_free);
-  g_clear_pointer (&self->head, slim_rotation_free);
+  slim_quarot_clear (self);
 
   hidden_block = self->block_size > 0 ? self->block_size : config->hidden_size;
   head_block = self->block_size > 0 && self->block_size < config->head_dim ? self->block_size
@@ -200,13 +310,7 @@ slim_quarot_processor_pre_run (SlimProcessor *processor, SlimModel *model, GErro
   if (self->head == NULL
       || !slim_rotation_check_dim (self->head, config->head_dim, "quarot: head_dim", error))
     return FALSE;
-  if (self->export_extra_info && !self->warned_extra)
-    {
-      g_warning ("quarot: export_extra_info: optional/quarot.safetensors (the global rotation) "
-                 "is not written by slimflow yet");
-      self->warned_extra = TRUE;
-    }
-  return TRUE;
+  return !self->online || slim_quarot_online_pre_run (self, config, error);
 }
 
 /* name's float32 tensor in layer made private and writable, with its
@@ -351,6 +455,56 @@ slim_quarot_fuse_and_rotate (SlimQuarotProcessor *self,
   return TRUE;
 }
 
+/* A (n, n) float32 copy of q named module + suffix, added to layer. */
+static void
+slim_quarot_carry (
+    SlimLayer *layer, const char *module, const char *suffix, const float *q, gint64 n)
+{
+  g_autofree char *name = g_strconcat (module, suffix, NULL);
+  g_autoptr (SlimTensor) t = slim_tensor_new_2d (name, SLIM_DTYPE_F32, n, n);
+
+  memcpy (slim_tensor_get_data_mut (t), q, (gsize)(n * n) * sizeof (float));
+  slim_layer_set_tensor (layer, t);
+}
+
+/* o_proj W <- W (R kron I), R carried for the forward. */
+static gboolean
+slim_quarot_online_heads (SlimQuarotProcessor *self,
+                          SlimLayer *layer,
+                          const char *o_proj,
+                          GError **error)
+{
+  const SlimModelConfig *config = slim_model_get_config (self->model);
+  gint64 rows = 0;
+  float *w = slim_quarot_weight (layer, o_proj, config->n_heads * config->head_dim, &rows, error);
+
+  if (w == NULL)
+    return FALSE;
+  /* w (rows, n_heads * head_dim): each row's (n_heads, head_dim) <- R^T . */
+  slim_online_rotation_heads (self->heads_r, config->n_heads, config->head_dim, w, rows);
+  slim_quarot_carry (layer, o_proj, SLIM_ONLINE_ROTATION_HEADS, self->heads_r, config->n_heads);
+  return TRUE;
+}
+
+/* down_proj W <- W (M kron N), M and N carried for the forward. */
+static gboolean
+slim_quarot_online_down (SlimQuarotProcessor *self,
+                         SlimLayer *layer,
+                         const char *down,
+                         GError **error)
+{
+  gint64 rows = 0;
+  float *w = slim_quarot_weight (layer, down, self->dm * self->dn, &rows, error);
+
+  if (w == NULL)
+    return FALSE;
+  /* w (rows, dm * dn): each row's (dm, dn) <- M^T . N */
+  slim_online_rotation_kronecker (self->kron_m, self->dm, self->kron_n, self->dn, w, rows);
+  slim_quarot_carry (layer, down, SLIM_ONLINE_ROTATION_KRON_M, self->kron_m, self->dm);
+  slim_quarot_carry (layer, down, SLIM_ONLINE_ROTATION_KRON_N, self->kron_n, self->dn);
+  return TRUE;
+}
+
 static gboolean
 slim_quarot_decoder_layer (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
 {
@@ -359,6 +513,10 @@ slim_quarot_decoder_layer (SlimQuarotProcessor *self, SlimLayer *layer, GError *
   const gint64 hd = config->head_dim;
   g_autoptr (GPtrArray) subgraphs
       = slim_model_get_subgraphs (self->model, (guint)slim_layer_get_index (layer));
+  const gboolean down_online
+      = self->down_set != NULL
+        && g_hash_table_contains (self->down_set,
+                                  GINT_TO_POINTER (slim_layer_get_index (layer) + 1));
 
   for (guint i = 0; i < subgraphs->len; i++)
     {
@@ -380,12 +538,15 @@ slim_quarot_decoder_layer (SlimQuarotProcessor *self, SlimLayer *layer, GError *
           for (guint t = 0; sg->targets[t] != NULL; t++)
             if (!slim_quarot_rotate_input (layer, sg->targets[t], self->head, config->n_heads * hd,
                                            error)
-                || !slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error))
+                || !slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error)
+                || (self->heads_r != NULL
+                    && !slim_quarot_online_heads (self, layer, sg->targets[t], error)))
               return FALSE;
           break;
         case SLIM_SUBGRAPH_UP_DOWN:
           for (guint t = 0; sg->targets[t] != NULL; t++)
-            if (!slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error))
+            if (!slim_quarot_rotate_output (layer, sg->targets[t], self->hidden, hidden, error)
+                || (down_online && !slim_quarot_online_down (self, layer, sg->targets[t], error)))
               return FALSE;
           break;
         case SLIM_SUBGRAPH_LINEAR_LINEAR:
@@ -404,6 +565,7 @@ static gboolean
 slim_quarot_embed (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
 {
   const gint64 hidden = slim_model_get_config (self->model)->hidden_size;
+  g_autofree char *embed_module = NULL; /* the first embed_tokens */
   guint n_done = 0;
 
   for (guint i = 0; i < slim_layer_get_n_tensors (layer); i++)
@@ -420,13 +582,24 @@ slim_quarot_embed (SlimQuarotProcessor *self, SlimLayer *layer, GError **error)
       if (e == NULL)
         return FALSE;
       slim_rotation_apply_right (self->hidden, e, vocab, hidden);
-      n_done++;
+      if (n_done++ == 0)
+        embed_module = g_strndup (name, strlen (name) - strlen (".weight"));
     }
   if (n_done == 0)
     {
       g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
                    "quarot: the embeddings unit holds no embed_tokens.weight");
       return FALSE;
+    }
+  if (self->export_extra_info)
+    {
+      /* msModelSlim exports the embedding's rotation (the first pre-run
+       * command) as optional.quarot.global_rotation; added after the loop
+       * over the unit's tensors */
+      g_autofree float *q = g_new (float, hidden *hidden); /* (hidden, hidden) */
+
+      slim_rotation_to_dense_blockdiag (self->hidden, hidden, q);
+      slim_quarot_carry (layer, embed_module, SLIM_QUAROT_GLOBAL_ROTATION, q, hidden);
     }
   return TRUE;
 }
@@ -524,8 +697,7 @@ slim_quarot_processor_finalize (GObject *object)
 {
   SlimQuarotProcessor *self = SLIM_QUAROT_PROCESSOR (object);
 
-  g_clear_pointer (&self->hidden, slim_rotation_free);
-  g_clear_pointer (&self->head, slim_rotation_free);
+  slim_quarot_clear (self);
   g_clear_pointer (&self->hidden_matrix, g_free);
   g_clear_object (&self->model);
   G_OBJECT_CLASS (slim_quarot_processor_parent_class)->finalize (object);

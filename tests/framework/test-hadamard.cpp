@@ -20,6 +20,7 @@ extern "C"
 {
 #include "slim-hadamard.h"
 #include "slim-rotation.h"
+#include "slim-online-rotation.h"
 }
 
 #include <cmath>
@@ -386,3 +387,90 @@ INSTANTIATE_TEST_SUITE_P (Sizes,
                                              200));
 
 } // namespace
+
+// ---- online rotations (slim-online-rotation.h) ------------------------------
+
+// msModelSlim's get_decompose_dim on the oracle's sizes (case
+// quarot_get_decompose_dim, scalars only; the values are the manifest's).
+TEST (OnlineRotation, DecomposeMatchesTheOracleScalars)
+{
+  const struct
+  {
+    gint64 n, m, k;
+  } cases[] = { { 64, 8, 8 },     { 96, 8, 12 },    { 128, 8, 16 },     { 576, 24, 24 },
+                { 1024, 32, 32 }, { 4096, 64, 64 }, { 11008, 64, 172 }, { 14336, 112, 128 } };
+  for (const auto &c : cases)
+    {
+      GError *error = nullptr;
+      gint64 m = 0, k = 0;
+      EXPECT_TRUE (slim_online_rotation_decompose (c.n, &m, &k, &error)) << c.n;
+      EXPECT_EQ (m, c.m) << c.n;
+      EXPECT_EQ (k, c.k) << c.n;
+      g_clear_error (&error);
+    }
+  // stories260K's intermediate size: 172 = 4 * 43, no pair of equal parity
+  GError *error = nullptr;
+  gint64 m = 0, k = 0;
+  EXPECT_FALSE (slim_online_rotation_decompose (172, &m, &k, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message).find ("172"), std::string::npos) << error->message;
+  g_clear_error (&error);
+  EXPECT_FALSE (slim_online_rotation_decompose (0, &m, &k, &error));
+  g_clear_error (&error);
+}
+
+// The sgemm paths against the loops, and the weight/input pairing: with
+// W' = rows rotated like inputs, W' x' = W x (orthogonal R, M, N).
+TEST (OnlineRotation, FastEqualsReferenceAndKeepsProducts)
+{
+  std::mt19937 rng (11);
+  std::normal_distribution<float> g (0.0f, 1.0f);
+  auto random = [&] (gint64 n) {
+    std::vector<float> v ((size_t)n);
+    for (float &x : v)
+      x = g (rng);
+    return v;
+  };
+  auto ortho = [] (gint64 n, gint64 block) {
+    GError *error = nullptr;
+    SlimRotation *r = slim_rotation_new_hadamard (block, SLIM_ROTATION_SEED, &error);
+    EXPECT_NE (r, nullptr);
+    std::vector<float> q ((size_t)(n * n));
+    slim_rotation_to_dense_blockdiag (r, n, q.data ());
+    slim_rotation_free (r);
+    return q;
+  };
+  const gint64 n_tokens = 7, nh = 8, hd = 12, dm = 8, dn = 12, rows = 5;
+  std::vector<float> r = ortho (nh, 4), m = ortho (dm, 4), n = ortho (dn, 12);
+
+  std::vector<float> x = random (n_tokens * nh * hd), x_ref = x;
+  slim_online_rotation_heads (r.data (), nh, hd, x.data (), n_tokens);
+  slim_online_rotation_heads_ref (r.data (), nh, hd, x_ref.data (), n_tokens);
+  // sgemm vs loop summation order over 8 terms of |x| ~ 1: float rounding
+  for (size_t i = 0; i < x.size (); i++)
+    EXPECT_NEAR (x[i], x_ref[i], 1e-5f) << i;
+
+  std::vector<float> y = random (n_tokens * dm * dn), y_ref = y;
+  slim_online_rotation_kronecker (m.data (), dm, n.data (), dn, y.data (), n_tokens);
+  slim_online_rotation_kronecker_ref (m.data (), dm, n.data (), dn, y_ref.data (), n_tokens);
+  for (size_t i = 0; i < y.size (); i++)
+    EXPECT_NEAR (y[i], y_ref[i], 1e-5f) << i;
+
+  // products: w (rows, dm*dn) and x (n_tokens, dm*dn), both rotated
+  std::vector<float> w = random (rows * dm * dn), xin = random (n_tokens * dm * dn);
+  std::vector<float> w2 = w, x2 = xin;
+  slim_online_rotation_kronecker (m.data (), dm, n.data (), dn, w2.data (), rows);
+  slim_online_rotation_kronecker (m.data (), dm, n.data (), dn, x2.data (), n_tokens);
+  for (gint64 t = 0; t < n_tokens; t++)
+    for (gint64 o = 0; o < rows; o++)
+      {
+        double a = 0.0, b = 0.0;
+        for (gint64 j = 0; j < dm * dn; j++)
+          {
+            a += (double)w[o * dm * dn + j] * xin[t * dm * dn + j];
+            b += (double)w2[o * dm * dn + j] * x2[t * dm * dn + j];
+          }
+        // 96 terms of products ~ 1 in float32 after two rotations
+        EXPECT_NEAR (a, b, 1e-4) << t << " " << o;
+      }
+}

@@ -33,9 +33,9 @@ harness_registry ()
          "processors/slim-processor-kv_smooth.so", "processors/slim-processor-awq.so",
          "processors/slim-processor-flex_smooth_quant.so",
          "processors/slim-processor-flex_awq_ssz.so", "processors/slim-processor-quarot.so",
-         "savers/slim-saver-ascendv1_saver.so", "savers/slim-saver-mindie_format_saver.so",
-         "savers/slim-saver-compressed_tensors.so", "savers/slim-saver-hf_gptq_saver.so",
-         "savers/slim-saver-hf_awq_saver.so" })
+         "processors/slim-processor-online_quarot.so", "savers/slim-saver-ascendv1_saver.so",
+         "savers/slim-saver-mindie_format_saver.so", "savers/slim-saver-compressed_tensors.so",
+         "savers/slim-saver-hf_gptq_saver.so", "savers/slim-saver-hf_awq_saver.so" })
     {
       GError *error = nullptr;
       if (!slim_registry_load_module (registry, (plugins + file).c_str (), &error))

@@ -11,6 +11,7 @@
 
 #include "slim-error.h"
 #include "slim-linalg.h"
+#include "slim-online-rotation.h"
 #include "slim-tensor-spec.h"
 
 /* Query rows per attention block: the keys a block needs stop at its last
@@ -481,6 +482,81 @@ slim_decoder_linear_product (const char *module,
 }
 
 gboolean
+slim_decoder_has_online_rotation (SlimLayer *layer, const char *module)
+{
+  g_autofree char *heads = g_strconcat (module, SLIM_ONLINE_ROTATION_HEADS, NULL);
+  g_autofree char *kron = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_M, NULL);
+
+  return slim_layer_get_tensor (layer, heads) != NULL
+         || slim_layer_get_tensor (layer, kron) != NULL;
+}
+
+/* A float32 square matrix name of layer (its order in *out_n), or NULL
+ * with error. */
+static const float *
+slim_decoder_square (SlimLayer *layer, const char *name, gint64 *out_n, GError **error)
+{
+  SlimTensor *t = slim_layer_get_tensor (layer, name);
+
+  if (t == NULL || slim_tensor_get_dtype (t) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (t) != 2
+      || slim_tensor_get_dim (t, 0) != slim_tensor_get_dim (t, 1))
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                   "%s: an online rotation must be a square float32 matrix", name);
+      return NULL;
+    }
+  *out_n = slim_tensor_get_dim (t, 0);
+  return slim_tensor_get_data (t);
+}
+
+gboolean
+slim_decoder_apply_online_rotation (
+    SlimLayer *layer, const char *module, float *x, gint64 n_tokens, gint64 n_in, GError **error)
+{
+  g_autofree char *heads = g_strconcat (module, SLIM_ONLINE_ROTATION_HEADS, NULL);
+  g_autofree char *kron_m = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_M, NULL);
+  g_autofree char *kron_n = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_N, NULL);
+
+  if (slim_layer_get_tensor (layer, heads) != NULL)
+    {
+      gint64 nh = 0;
+      const float *r = slim_decoder_square (layer, heads, &nh, error); /* (nh, nh) */
+
+      if (r == NULL)
+        return FALSE;
+      if (nh == 0 || n_in % nh != 0)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                       "%s is %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                       ", which does not divide the %" G_GINT64_FORMAT " inputs of %s",
+                       heads, nh, nh, n_in, module);
+          return FALSE;
+        }
+      slim_online_rotation_heads (r, nh, n_in / nh, x, n_tokens);
+    }
+  if (slim_layer_get_tensor (layer, kron_m) != NULL
+      || slim_layer_get_tensor (layer, kron_n) != NULL)
+    {
+      gint64 dm = 0, dn = 0;
+      const float *m = slim_decoder_square (layer, kron_m, &dm, error); /* (dm, dm) */
+      const float *n = m != NULL ? slim_decoder_square (layer, kron_n, &dn, error) : NULL;
+
+      if (n == NULL)
+        return FALSE;
+      if (dm * dn != n_in)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                       "%s: the Kronecker rotation is %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                       ", the linear has %" G_GINT64_FORMAT " inputs",
+                       module, dm, dn, n_in);
+          return FALSE;
+        }
+      slim_online_rotation_kronecker (m, dm, n, dn, x, n_tokens); /* x (n_tokens, dm * dn) */
+    }
+  return TRUE;
+}
+
+gboolean
 slim_decoder_linear_private (SlimLayer *layer,
                              const char *module,
                              float *x,
@@ -495,6 +571,9 @@ slim_decoder_linear_private (SlimLayer *layer,
   const float *weight = slim_decoder_get_weight (layer, module, n_out, n_in, &bias, error);
 
   if (weight == NULL)
+    return FALSE;
+  /* an online rotation is part of the deployed graph: before any hook */
+  if (!slim_decoder_apply_online_rotation (layer, module, x, n_tokens, n_in, error))
     return FALSE;
   if (hooks != NULL && hooks->linear_input != NULL
       && !hooks->linear_input (module, x, n_tokens, n_in, hooks->user_data, error))
@@ -518,7 +597,8 @@ slim_decoder_linear (SlimLayer *layer,
   const float *weight;
   g_autofree float *copy = NULL; /* (n_tokens, n_in) */
 
-  if (hooks == NULL || hooks->linear_input == NULL)
+  if ((hooks == NULL || hooks->linear_input == NULL)
+      && !slim_decoder_has_online_rotation (layer, module))
     {
       weight = slim_decoder_get_weight (layer, module, n_out, n_in, &bias, error);
       if (weight == NULL)

@@ -160,6 +160,18 @@ gboolean slim_decoder_linear_private (SlimLayer *layer,
                                       const SlimForwardHooks *hooks,
                                       GError **error);
 
+/* QuaRot's online rotations (slim-online-rotation.h) travel with the
+ * layer as tensors: <module>.heads_rotation (n_heads, n_heads) and
+ * <module>.kronecker_rotation_m / _n.  Both linear functions above rotate
+ * the input with them first, before any hook (they are part of the model
+ * as deployed), so every forward of such a layer, float or quantized,
+ * sees the rotated input.  has: TRUE when module has one; apply: x
+ * (n_tokens, n_in) rotated in place (shapes checked; nothing to do is
+ * TRUE). */
+gboolean slim_decoder_has_online_rotation (SlimLayer *layer, const char *module);
+gboolean slim_decoder_apply_online_rotation (
+    SlimLayer *layer, const char *module, float *x, gint64 n_tokens, gint64 n_in, GError **error);
+
 /* down(silu(gate(x)) * up(x)): x (n_tokens, hidden) -> out (n_tokens,
  * hidden).  Module names prefix + "." + gate / up / down. */
 gboolean slim_decoder_swiglu (SlimLayer *layer,

@@ -51,6 +51,15 @@ slim_dense_linear (SlimLayer *layer,
 {
   g_autofree char *module = g_strconcat (prefix, ".", name, NULL);
 
+  if (slim_decoder_has_online_rotation (layer, module))
+    {
+      /* the tape's products do not rotate inputs */
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s has an online rotation (quarot online: true); the dense layer's "
+                   "forward/backward pass (autoround) does not support it",
+                   module);
+      return FALSE;
+    }
   out->weight = slim_decoder_get_weight (layer, module, n_out, n_in, &out->bias, error);
   return out->weight != NULL;
 }
