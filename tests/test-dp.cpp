@@ -93,7 +93,11 @@ INSTANTIATE_TEST_SUITE_P (
                        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 4 },
                        DpCase{ "dense-w8a8.yaml", "auto", 2 },
                        DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
-                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 }));
+                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 },
+                       // GPTQ: parallel forwards, Hessian calls replayed in sample order
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 1 },
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 2 },
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 4 }));
 
 // --max_memory is per rank: with a 1-byte budget every rank spills its
 // share to HDF5 (rank 0 in the work area, the others in a private folder

@@ -377,3 +377,39 @@ slim_processor_get_description (SlimProcessor *self)
   desc = slim_plugin_type_get_desc (G_OBJECT_TYPE (self));
   return desc != NULL ? desc->description : NULL;
 }
+
+gboolean
+slim_processor_start_recording (SlimProcessor *self, SlimLayer *layer)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->start_recording == NULL || klass->replay_recorded == NULL)
+    return FALSE;
+  return klass->start_recording (self, layer);
+}
+
+gboolean
+slim_processor_replay_recorded (SlimProcessor *self, SlimLayer *layer, GError **error)
+{
+  GError *local_error = NULL;
+  SlimProcessorClass *klass;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->replay_recorded == NULL)
+    {
+      slim_plugin_set_unsupported (self, "replaying recorded statistics (no replay_recorded)",
+                                   error);
+      return FALSE;
+    }
+  ok = klass->replay_recorded (self, layer, &local_error);
+  return slim_plugin_check_result (self, "replay_recorded", ok, local_error, error);
+}

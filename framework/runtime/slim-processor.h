@@ -82,6 +82,19 @@ G_DECLARE_DERIVABLE_TYPE (SlimProcessor, slim_processor, SLIM, PROCESSOR, GObjec
  *   after another, handing the statistics on (import with merge FALSE
  *   before the forward), instead of in parallel followed by merges
  *   (optional, defaults to FALSE)
+ * @start_recording: dp_layer_wise, for a processor that is not
+ *   distributed_ordered, before this rank's calibration forward of @layer:
+ *   return TRUE when part of the statistics must be accumulated in sample
+ *   order although the forward itself reads none of them (GPTQ Hessians:
+ *   msModelSlim's add_batch rescales the running sum at every call); the
+ *   processor then records what it would accumulate instead of
+ *   accumulating it, the forwards of all ranks run at once, and the ranks
+ *   replay their records one after another (replay_recorded), each on top
+ *   of its predecessors' statistics (import with merge FALSE).  FALSE: the
+ *   statistics merge exactly after parallel forwards (optional, defaults
+ *   to FALSE)
+ * @replay_recorded: accumulates, in call order, what was recorded since
+ *   start_recording, and stops recording (required with start_recording)
  */
 struct _SlimProcessorClass
 {
@@ -103,6 +116,8 @@ struct _SlimProcessorClass
   gboolean (*import_observers) (
       SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
   gboolean (*distributed_ordered) (SlimProcessor *self);
+  gboolean (*start_recording) (SlimProcessor *self, SlimLayer *layer);
+  gboolean (*replay_recorded) (SlimProcessor *self, SlimLayer *layer, GError **error);
 };
 
 /**
@@ -221,6 +236,27 @@ GBytes *slim_processor_export_observers (SlimProcessor *self, SlimLayer *layer, 
  */
 gboolean slim_processor_import_observers (
     SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
+
+/**
+ * slim_processor_start_recording:
+ * @self: a processor between preprocess and postprocess of @layer
+ * @layer: (transfer none): the layer being processed
+ *
+ * Returns: TRUE when the processor now records its order-dependent
+ *   accumulations (see @start_recording above); FALSE when it does not
+ *   (no such statistics, or no implementation).
+ */
+gboolean slim_processor_start_recording (SlimProcessor *self, SlimLayer *layer);
+
+/**
+ * slim_processor_replay_recorded:
+ * @self: a processor that returned TRUE from start_recording for @layer
+ * @layer: (transfer none): the layer being processed
+ * @error: return location for a GError
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_processor_replay_recorded (SlimProcessor *self, SlimLayer *layer, GError **error);
 
 /* Capability flags; FALSE when the plugin does not say. */
 gboolean slim_processor_is_data_free (SlimProcessor *self);

@@ -167,14 +167,50 @@ forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError
   return TRUE;
 }
 
+/* Rank after rank in rank order: rank k imports the statistics of ranks
+ * 0..k-1 (a broadcast of rank k-1's), then runs its forward (forward
+ * TRUE) or replays what it recorded during its parallel forward (FALSE),
+ * and hands its statistics on; the others wait.  At the end every rank
+ * holds the last rank's statistics: everything, in sample order. */
+static gboolean
+hand_on_in_rank_order (
+    SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, gboolean forward, GError **error)
+{
+  const gint rank = slim_comm_rank (s->comm), size = slim_comm_size (s->comm);
+  g_autoptr (GBytes) handed = NULL;
+
+  for (gint k = 0; k < size; k++)
+    {
+      if (rank == k)
+        {
+          if (k > 0 && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
+            return FALSE;
+          if (forward ? !forward_all (s, layer, processor, error)
+                      : !slim_processor_replay_recorded (processor, layer, error))
+            return FALSE;
+          g_clear_pointer (&handed, g_bytes_unref);
+          handed = slim_processor_export_observers (processor, layer, error);
+          if (handed == NULL)
+            return FALSE;
+        }
+      if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
+        return FALSE;
+    }
+  return rank == size - 1
+         || slim_processor_import_observers (processor, layer, handed, FALSE, error);
+}
+
 /* This rank's calibration forward of a processor in a data-parallel run,
  * leaving on every rank the statistics one process would have gathered
  * over all samples (slim-processor.h: export/import_observers).
- * Ordered processors: rank k imports the statistics of ranks 0..k-1 (a
- * broadcast of rank k-1's), runs its forward, and hands its own on; the
- * others wait.  The rest: every rank runs its forward, then the exported
- * statistics of all ranks are imported in rank order (rank 0's replacing,
- * the others merged), the same sequence on every rank. */
+ * Ordered processors (the forward reads the running statistics): the
+ * forwards run rank after rank (hand_on_in_rank_order).  Recording
+ * processors (the forward reads nothing of them, but some must be
+ * accumulated in sample order: GPTQ Hessians): the forwards run at once,
+ * recording; the records are replayed rank after rank.  The rest: every
+ * rank runs its forward, then the exported statistics of all ranks are
+ * imported in rank order (rank 0's replacing, the others merged), the
+ * same sequence on every rank. */
 static gboolean
 calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError **error)
 {
@@ -182,30 +218,10 @@ calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *process
   g_autoptr (GBytes) own = NULL;
 
   if (slim_processor_distributed_ordered (processor))
-    {
-      g_autoptr (GBytes) handed = NULL;
-
-      for (gint k = 0; k < size; k++)
-        {
-          if (rank == k)
-            {
-              if (k > 0
-                  && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
-                return FALSE;
-              if (!forward_all (s, layer, processor, error))
-                return FALSE;
-              g_clear_pointer (&handed, g_bytes_unref);
-              handed = slim_processor_export_observers (processor, layer, error);
-              if (handed == NULL)
-                return FALSE;
-            }
-          if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
-            return FALSE;
-        }
-      /* handed is now the last rank's: everything */
-      return rank == size - 1
-             || slim_processor_import_observers (processor, layer, handed, FALSE, error);
-    }
+    return hand_on_in_rank_order (s, layer, processor, TRUE, error);
+  if (slim_processor_start_recording (processor, layer))
+    return forward_all (s, layer, processor, error)
+           && hand_on_in_rank_order (s, layer, processor, FALSE, error);
 
   if (!forward_all (s, layer, processor, error))
     return FALSE;

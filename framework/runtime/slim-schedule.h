@@ -106,7 +106,8 @@ slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, G
  * order), after slim_schedule_check_distributed().  Around each
  * processor's calibration forward the ranks exchange its statistics
  * (slim-processor.h: export/import_observers; ordered processors run
- * their forwards rank after rank), so that postprocess sees on every rank
+ * their forwards rank after rank; recording ones, GPTQ, run them at once
+ * and replay the recorded Hessian calls rank after rank), so that postprocess sees on every rank
  * what one process would have gathered over all samples; the per-layer
  * errors are summed from per-sample partials in sample order.  The output
  * bytes are those of slim_schedule_run() for any number of ranks.  Only a

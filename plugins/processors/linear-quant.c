@@ -126,6 +126,13 @@
  *     accepted for MX per_block only and only as -1 (every msModelSlim
  *     config writes that), and ext.max_bound is refused with gptq, ssz
  *     and MX (msModelSlim's quantize ignores it there).
+ * dp_layer_wise (slim-schedule.h): static per-tensor (or mean-aggregated)
+ * activations are distributed_ordered, their observers handed rank to
+ * rank; pd_mix max observers merge after parallel forwards; gptq Hessians
+ * (export/import with the observers, linear-quant-hessians.h) are
+ * recorded during parallel forwards and replayed rank after rank when the
+ * forward reads no running range (float or per-token activations),
+ * otherwise handed on with the ordered observers.  Histograms are refused.
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -186,7 +193,26 @@ typedef struct
   GHashTable *pending;       /* module (owned by the record) -> SlimLinearQuantPending */
   GPtrArray *pending_order;  /* SlimLinearQuantPending, owned */
   SlimHessianPool *hessians; /* gptq weights, else NULL */
+  SlimLayer *recording;      /* dp_layer_wise: the layer whose GPTQ calls are recorded */
+  GPtrArray *records;        /* SlimLinearQuantCall, in call order, while recording */
 } SlimLinearQuantBasePrivate;
+
+/* One recorded GPTQ calibration call (start_recording). */
+typedef struct
+{
+  char *module;
+  GBytes *x; /* (n_rows, n_in) float32, shared by consecutive calls with the same input */
+  gint64 n_rows;
+  gint64 n_in;
+} SlimLinearQuantCall;
+
+static void
+slim_linear_quant_call_free (SlimLinearQuantCall *call)
+{
+  g_free (call->module);
+  g_bytes_unref (call->x);
+  g_free (call);
+}
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimLinearQuantBase,
                                      slim_linear_quant_base,
@@ -584,9 +610,9 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
     }
   plan.data_free = act_info->data_free && weight_info->data_free;
   /* minmax observers reduce across workers (msModelSlim's DP support);
-   * msModelSlim's gptq and histogram quantizers do not */
-  plan.distributed
-      = plan.act_method != SLIM_QMETHOD_HISTOGRAM && plan.weight_method != SLIM_QMETHOD_GPTQ;
+   * gptq Hessians are handed on in sample order (slimflow's extension:
+   * msModelSlim's gptq does not support DP); histograms do not reduce */
+  plan.distributed = plan.act_method != SLIM_QMETHOD_HISTOGRAM;
   priv->plan = plan;
   if (plan.weight_method == SLIM_QMETHOD_GPTQ && priv->hessians == NULL)
     priv->hessians = slim_hessian_pool_new (plan.share_hessian);
@@ -959,10 +985,30 @@ slim_linear_quant_linear_input (const char *module,
   if (!slim_linear_quant_fake_quantize_input (plan, pending, module, x, n_tokens, n_in, error))
     return FALSE;
   /* LinearQuantizer.forward: the weight quantizer sees the quantized x */
-  if (plan->weight_method == SLIM_QMETHOD_GPTQ
-      && !slim_hessian_pool_add (priv->hessians, pending->layer, module, x, n_tokens, n_in, error))
-    return FALSE;
-  return TRUE;
+  if (plan->weight_method != SLIM_QMETHOD_GPTQ)
+    return TRUE;
+  if (priv->recording == pending->layer)
+    {
+      /* dp_layer_wise: replayed in sample order after the forwards */
+      SlimLinearQuantCall *call = g_new0 (SlimLinearQuantCall, 1);
+      SlimLinearQuantCall *last = priv->records->len > 0
+                                      ? g_ptr_array_index (priv->records, priv->records->len - 1)
+                                      : NULL;
+      gsize n_bytes = (gsize)(n_tokens * n_in) * sizeof (float);
+
+      call->module = g_strdup (module);
+      call->n_rows = n_tokens;
+      call->n_in = n_in;
+      /* q/k/v (gate/up) read one input: keep it once */
+      if (last != NULL && last->n_rows == n_tokens && last->n_in == n_in
+          && memcmp (g_bytes_get_data (last->x, NULL), x, n_bytes) == 0)
+        call->x = g_bytes_ref (last->x);
+      else
+        call->x = g_bytes_new (x, n_bytes);
+      g_ptr_array_add (priv->records, call);
+      return TRUE;
+    }
+  return slim_hessian_pool_add (priv->hessians, pending->layer, module, x, n_tokens, n_in, error);
 }
 
 static void
@@ -1172,8 +1218,9 @@ slim_linear_quant_base_supports_distributed (SlimProcessor *processor)
 
 /* The observers of the layer's selected linears, in selection order:
  * "a(sxdddd)" module, n_updates, min_val, max_val, min_sum, max_sum
- * (float32 values widened to float64, exact both ways). */
-#define SLIM_LINEAR_QUANT_OBSERVERS_TYPE "a(sxdddd)"
+ * (float32 values widened to float64, exact both ways), and the layer's
+ * GPTQ Hessians (linear-quant-hessians.h; empty without gptq). */
+#define SLIM_LINEAR_QUANT_OBSERVERS_TYPE "(a(sxdddd)" SLIM_HESSIAN_POOL_STATE_TYPE ")"
 
 static guint
 slim_linear_quant_n_pending (SlimLinearQuantBasePrivate *priv, SlimLayer *layer)
@@ -1189,9 +1236,9 @@ static GBytes *
 slim_linear_quant_base_export_observers (SlimProcessor *processor, SlimLayer *layer, GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
-  g_autoptr (GVariantBuilder) builder
-      = g_variant_builder_new (G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE));
+  g_autoptr (GVariantBuilder) builder = g_variant_builder_new (G_VARIANT_TYPE ("a(sxdddd)"));
   g_autoptr (GVariant) value = NULL;
+  g_autoptr (GVariant) hessians = NULL;
 
   for (guint i = 0; i < priv->pending_order->len; i++)
     {
@@ -1203,7 +1250,15 @@ slim_linear_quant_base_export_observers (SlimProcessor *processor, SlimLayer *la
       g_variant_builder_add (builder, "(sxdddd)", pending->record->module, o->n_updates,
                              (double)o->min_val, (double)o->max_val, o->min_sum, o->max_sum);
     }
-  value = g_variant_ref_sink (g_variant_builder_end (builder));
+  if (priv->hessians != NULL)
+    hessians = slim_hessian_pool_export (priv->hessians, layer, error);
+  else
+    hessians
+        = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(sxxayata(st))"), NULL, 0));
+  if (hessians == NULL)
+    return NULL;
+  value = g_variant_ref_sink (g_variant_new ("(@a(sxdddd)@" SLIM_HESSIAN_POOL_STATE_TYPE ")",
+                                             g_variant_builder_end (builder), hessians));
   return g_variant_get_data_as_bytes (value);
 }
 
@@ -1215,16 +1270,38 @@ slim_linear_quant_base_import_observers (
     SlimProcessor *processor, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
-  g_autoptr (GVariant) value = g_variant_ref_sink (g_variant_new_from_bytes (
+  g_autoptr (GVariant) whole = g_variant_ref_sink (g_variant_new_from_bytes (
       G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE), observers, FALSE));
-  gsize n = g_variant_n_children (value), k = 0;
+  g_autoptr (GVariant) value = NULL;
+  g_autoptr (GVariant) hessians = NULL;
+  gsize n, k = 0;
 
-  if (!g_variant_is_normal_form (value))
+  if (!g_variant_is_normal_form (whole))
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
                    "%s: malformed observers from another rank",
                    slim_linear_quant_type_name (processor));
       return FALSE;
+    }
+  value = g_variant_get_child_value (whole, 0);
+  hessians = g_variant_get_child_value (whole, 1);
+  n = g_variant_n_children (value);
+  if (g_variant_n_children (hessians) > 0 || priv->hessians != NULL)
+    {
+      /* Hessians are handed on in sample order, never merged */
+      if (merge || priv->hessians == NULL)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: GPTQ Hessians from another rank cannot be %s",
+                       slim_linear_quant_type_name (processor),
+                       merge ? "merged (they are accumulated in sample order)" : "used here");
+          return FALSE;
+        }
+      if (!slim_hessian_pool_import (priv->hessians, layer, hessians, error))
+        {
+          g_prefix_error (error, "%s: ", slim_linear_quant_type_name (processor));
+          return FALSE;
+        }
     }
   for (guint i = 0; i < priv->pending_order->len; i++)
     {
@@ -1300,6 +1377,53 @@ slim_linear_quant_base_distributed_ordered (SlimProcessor *processor)
          || (plan->act.dtype != SLIM_QDTYPE_FLOAT && plan->act.scope == SLIM_QSCOPE_PER_TENSOR);
 }
 
+/* GPTQ with a forward that reads no running statistics (float or
+ * per-token activations): the Hessian calls are recorded during the
+ * parallel forwards and replayed rank after rank (add_batch rescales the
+ * running sum at every call, so only sample order gives one process's
+ * bytes). */
+static gboolean
+slim_linear_quant_base_start_recording (SlimProcessor *processor, SlimLayer *layer)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+
+  if (!slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
+      || priv->plan.weight_method != SLIM_QMETHOD_GPTQ
+      || slim_linear_quant_base_distributed_ordered (processor))
+    return FALSE;
+  priv->recording = layer;
+  if (priv->records == NULL)
+    priv->records = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_call_free);
+  g_ptr_array_set_size (priv->records, 0);
+  return TRUE;
+}
+
+static gboolean
+slim_linear_quant_base_replay_recorded (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  gboolean ok = TRUE;
+
+  if (priv->recording != layer)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s: replay_recorded without start_recording for this layer",
+                   slim_linear_quant_type_name (processor));
+      return FALSE;
+    }
+  priv->recording = NULL;
+  for (guint i = 0; i < priv->records->len && ok; i++)
+    {
+      SlimLinearQuantCall *call = g_ptr_array_index (priv->records, i);
+
+      ok = slim_hessian_pool_add (priv->hessians, layer, call->module,
+                                  g_bytes_get_data (call->x, NULL), call->n_rows, call->n_in,
+                                  error);
+    }
+  g_ptr_array_set_size (priv->records, 0);
+  return ok;
+}
+
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
@@ -1310,6 +1434,7 @@ slim_linear_quant_base_finalize (GObject *object)
   g_hash_table_unref (priv->pending);
   g_ptr_array_unref (priv->pending_order);
   slim_hessian_pool_free (priv->hessians);
+  g_clear_pointer (&priv->records, g_ptr_array_unref);
   g_clear_object (&priv->qconfig);
   G_OBJECT_CLASS (slim_linear_quant_base_parent_class)->finalize (object);
 }
@@ -1327,6 +1452,8 @@ slim_linear_quant_base_class_init (SlimLinearQuantBaseClass *klass)
   processor_class->export_observers = slim_linear_quant_base_export_observers;
   processor_class->import_observers = slim_linear_quant_base_import_observers;
   processor_class->distributed_ordered = slim_linear_quant_base_distributed_ordered;
+  processor_class->start_recording = slim_linear_quant_base_start_recording;
+  processor_class->replay_recorded = slim_linear_quant_base_replay_recorded;
   processor_class->refreshes_outputs = slim_linear_quant_base_refreshes_outputs;
   linear_class->prepare = slim_linear_quant_base_prepare;
   linear_class->process_linear = slim_linear_quant_base_process_linear;
