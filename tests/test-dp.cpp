@@ -155,6 +155,48 @@ TEST (Dp, RefusesNonDistributedProcessor)
   EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ());
 }
 
+// A hung rank (alive, never answering): after SLIMFLOW_MPI_TIMEOUT (3 s
+// here) rank 0 stops with an error naming it, the job ends (MPI_Abort
+// kills the hung rank) and nothing is at save_path.  The bound on the
+// wall time is loose (the run itself takes ~1 s): it only has to tell an
+// ended job from a hang, which the suite's timeout would otherwise catch.
+TEST (Dp, HungRankStopsTheOthersWithItsName)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  QuantChildOptions hang;
+  hang.env = { { "SLIMFLOW_MPI_TIMEOUT", "3" }, { "SLIMFLOW_TEST_STOP_RANK", "1:1:hang" } };
+  gint64 t0 = g_get_monotonic_time ();
+  QuantChild r = mpirun_cli (
+      2, args_for (out + "/dp", with_runner (tmp, "dense-w8a8.yaml", "dp_layer_wise")), hang);
+  double seconds = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_LT (seconds, 60.0);
+  EXPECT_NE (r.err.find ("rank 1 did not answer for 3 s"), std::string::npos) << r.err;
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ()) << r.err;
+}
+
+// A rank killed mid-layer: mpirun ends the job at once, naming the rank;
+// nothing is at save_path (the work area stays, as after any kill).
+TEST (Dp, KilledRankEndsTheJobWithItsName)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  QuantChildOptions kill;
+  kill.env = { { "SLIMFLOW_MPI_TIMEOUT", "30" }, { "SLIMFLOW_TEST_STOP_RANK", "1:1:kill" } };
+  gint64 t0 = g_get_monotonic_time ();
+  QuantChild r = mpirun_cli (
+      2, args_for (out + "/dp", with_runner (tmp, "dense-w8a8.yaml", "dp_layer_wise")), kill);
+  double seconds = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_LT (seconds, 30.0);
+  EXPECT_NE ((r.err + r.out).find ("process rank 1 with PID"), std::string::npos) << r.err << r.out;
+  for (const std::string &name : quant_list_dir (out))
+    EXPECT_NE (name, "dp") << r.err;
+}
+
 // layer_wise under mpirun would run N copies into one folder: refused.
 TEST (Dp, RefusesOneProcessRunnerUnderMpirun)
 {

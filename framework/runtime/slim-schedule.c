@@ -460,6 +460,28 @@ save_checkpoint (SlimSchedule *s, guint index, GError **error)
   return TRUE;
 }
 
+/* Test hook (see slim-schedule.h): SLIMFLOW_TEST_STOP_RANK "rank:layer:kill"
+ * or "rank:layer:hang" stops that rank of a data-parallel run as it starts
+ * the layer, while the others go on into it. */
+static void
+stop_rank_test_hook (SlimSchedule *s, guint index)
+{
+  const char *spec = g_getenv (SLIM_SCHEDULE_STOP_RANK_ENV);
+  g_auto (GStrv) parts = NULL;
+
+  if (spec == NULL || *spec == '\0' || s->comm == NULL)
+    return;
+  parts = g_strsplit (spec, ":", 3);
+  if (g_strv_length (parts) != 3 || g_ascii_strtoll (parts[0], NULL, 10) != slim_comm_rank (s->comm)
+      || g_ascii_strtoll (parts[1], NULL, 10) != (gint64)index)
+    return;
+  if (strcmp (parts[2], "kill") == 0)
+    raise (SIGKILL);
+  if (strcmp (parts[2], "hang") == 0)
+    for (;;)
+      g_usleep (G_USEC_PER_SEC);
+}
+
 static gboolean
 resume_incompatible (GError **error, const char *what, const char *name)
 {
@@ -579,6 +601,7 @@ run_layers (
         return FALSE;
       layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i - first))
                            : slim_model_load_layer (model, i, error);
+      stop_rank_test_hook (s, i);
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
       /* without calibration samples there is nothing to measure on */

@@ -46,6 +46,9 @@
  * Test hook: when the environment variable SLIMFLOW_TEST_KILL_AFTER_LAYER
  * is set to k, the process raises SIGKILL on itself right after the
  * checkpoint of decoder layer k is saved (used by the resume test).
+ * SLIMFLOW_TEST_STOP_RANK "r:k:kill" (or "r:k:hang") makes rank r of a
+ * data-parallel run raise SIGKILL on itself (or sleep forever) as it
+ * starts decoder layer k (used by the fault tests of dp_layer_wise).
  */
 #pragma once
 
@@ -55,6 +58,7 @@
 G_BEGIN_DECLS
 
 #define SLIM_SCHEDULE_KILL_ENV "SLIMFLOW_TEST_KILL_AFTER_LAYER"
+#define SLIM_SCHEDULE_STOP_RANK_ENV "SLIMFLOW_TEST_STOP_RANK"
 
 /**
  * slim_schedule_run:

@@ -143,6 +143,18 @@ fail (const GError *error, int code)
   return code;
 }
 
+/* A failed run: under mpirun a rank that failed mid-run may leave the
+ * others waiting for it, so the job is ended (slim_comm_abort, at the end
+ * of quant) unless the failure is a refusal every rank makes alike. */
+static int
+fail_run (SlimComm *comm, const GError *error, gboolean *abort_job)
+{
+  gboolean refused = g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE);
+
+  *abort_job = comm != NULL && !refused;
+  return fail (error, refused ? SLIM_EXIT_USAGE : SLIM_EXIT_FAILURE);
+}
+
 static gint64
 peak_rss_kib (void)
 {
@@ -256,6 +268,7 @@ slim_cmd_quant (int argc, char **argv)
   SlimQuantProgress progress = { NULL, 0 };
   g_autoptr (SlimCheckpoint) previous = NULL;
   g_autoptr (SlimComm) comm = NULL;
+  gboolean abort_job = FALSE;
   g_autofree char *rank_dir = NULL; /* spill folder of a rank > 0 */
   gboolean leader = TRUE;           /* rank 0, or one process */
   gint64 first_layer = 0;
@@ -557,10 +570,7 @@ slim_cmd_quant (int argc, char **argv)
     {
       /* a rank > 0: nothing of the output is here */
       if (!ok)
-        code = fail (error,
-                     g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
-                         ? SLIM_EXIT_USAGE
-                         : SLIM_EXIT_FAILURE);
+        code = fail_run (comm, error, &abort_job);
       else
         code = SLIM_EXIT_OK;
       goto out;
@@ -569,10 +579,7 @@ slim_cmd_quant (int argc, char **argv)
     {
       slim_workdir_abort (workdir, NULL);
       slim_workdir_remove_work_area (workdir, NULL);
-      code = fail (error,
-                   g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
-                       ? SLIM_EXIT_USAGE
-                       : SLIM_EXIT_FAILURE);
+      code = fail_run (comm, error, &abort_job);
       goto out;
     }
   if (!slim_workdir_remove_work_area (workdir, &error))
@@ -589,5 +596,11 @@ out:
   if (rank_dir != NULL)
     slim_quant_remove_rank_dir (rank_dir);
   options_clear (&o);
+  if (abort_job)
+    {
+      fflush (stdout);
+      fflush (stderr);
+      slim_comm_abort (comm, code);
+    }
   return code;
 }
