@@ -13,6 +13,7 @@ typedef struct
 {
   SlimSpill *keep_spill; /* (nullable) (owned) */
   guint64 keep_budget;
+  SlimComm *comm; /* (nullable) (not owned): the ranks of a data-parallel run */
 } SlimProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
@@ -412,4 +413,18 @@ slim_processor_replay_recorded (SlimProcessor *self, SlimLayer *layer, GError **
     }
   ok = klass->replay_recorded (self, layer, &local_error);
   return slim_plugin_check_result (self, "replay_recorded", ok, local_error, error);
+}
+
+void
+slim_processor_set_comm (SlimProcessor *self, SlimComm *comm)
+{
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->comm = comm;
+}
+
+SlimComm *
+slim_processor_get_comm (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->comm;
 }

@@ -27,6 +27,7 @@
 #include <gio/gio.h>
 #include "slim-layer.h"
 #include "slim-model.h"
+#include "slim-comm.h"
 #include "slim-spill.h"
 
 G_BEGIN_DECLS
@@ -278,6 +279,21 @@ gboolean slim_processor_distributed_ordered (SlimProcessor *self);
  * store and no limit.
  */
 void slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, guint64 budget_bytes);
+/**
+ * slim_processor_set_comm:
+ * @self: a processor
+ * @comm: (nullable) (transfer none): the ranks of a data-parallel run,
+ *   alive until set back to NULL
+ *
+ * dp_layer_wise sets it before pre_run (and back to NULL at the end), so
+ * that a processor can split data-free work of postprocess between the
+ * ranks (msModelSlim's DistributedTaskScheduler): every rank must then
+ * call the same collectives in the same order.  NULL: one process.
+ */
+void slim_processor_set_comm (SlimProcessor *self, SlimComm *comm);
+/* The ranks set above (transfer none), or NULL. */
+SlimComm *slim_processor_get_comm (SlimProcessor *self);
+
 /* The store (transfer none, nullable) and the budget set above. */
 SlimSpill *slim_processor_get_keep_spill (SlimProcessor *self);
 guint64 slim_processor_get_keep_budget (SlimProcessor *self);

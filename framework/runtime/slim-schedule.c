@@ -691,7 +691,11 @@ schedule_run (SlimRunContext *ctx,
   s.next = slim_activations_new ("inputs_b", MAX (s.n_samples, 1), budget, s.spill);
 
   for (guint p = 0; p < ctx->processors->len; p++)
-    slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
+    {
+      slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
+      slim_processor_set_comm (g_ptr_array_index (ctx->processors, p),
+                               comm != NULL && slim_comm_size (comm) > 1 ? comm : NULL);
+    }
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_pre_run (g_ptr_array_index (ctx->processors, p), ctx->model, error))
       goto out;
@@ -723,6 +727,8 @@ schedule_run (SlimRunContext *ctx,
   ok = TRUE;
 
 out:
+  for (guint p = 0; p < ctx->processors->len; p++)
+    slim_processor_set_comm (g_ptr_array_index (ctx->processors, p), NULL);
   for (guint i = 0; i < n_savers; i++)
     if (s.saver_started[i])
       slim_saver_abort (g_ptr_array_index (ctx->savers, i));

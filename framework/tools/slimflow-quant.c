@@ -566,6 +566,10 @@ slim_cmd_quant (int argc, char **argv)
   ok = slim_runner_run (runner, &ctx, NULL, &error);
   slim_progress_finish (progress.bar);
   slim_progress_free (progress.bar);
+  /* what each rank held (bench/dp prints it per rank) */
+  if (comm != NULL)
+    g_debug ("rank %d of %d: peak resident memory %.1f MiB", slim_comm_rank (comm),
+             slim_comm_size (comm), (double)peak_rss_kib () / 1024.0);
   if (!leader)
     {
       /* a rank > 0: nothing of the output is here */

@@ -436,3 +436,13 @@ slim_hessian_pool_import (SlimHessianPool *self,
     }
   return TRUE;
 }
+
+gconstpointer
+slim_hessian_pool_get_share (SlimHessianPool *self, const char *module)
+{
+  SlimHessianEntry *entry;
+
+  g_return_val_if_fail (self != NULL && module != NULL, NULL);
+  entry = g_hash_table_lookup (self->entries, module);
+  return entry != NULL ? entry->share : NULL;
+}

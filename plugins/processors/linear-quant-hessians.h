@@ -72,6 +72,10 @@ void slim_hessian_pool_release (SlimHessianPool *self,
                                 gconstpointer owner,
                                 SlimHessianPoolStats *out_stats);
 
+/* The share @module accumulates into (an opaque key: linears with the same
+ * key use one factorisation), NULL before its first call. */
+gconstpointer slim_hessian_pool_get_share (SlimHessianPool *self, const char *module);
+
 /* dp_layer_wise (linear-quant.c): the accumulation state of @owner's
  * shares, in creation order, to hand to the next rank: for each share its
  * parent name, n_in, rows so far, the float32 Hessian's bytes (native

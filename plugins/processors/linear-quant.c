@@ -1069,12 +1069,14 @@ slim_linear_quant_finish_act (const SlimLinearQuantPlan *plan,
   return TRUE;
 }
 
-/* GPTQ-quantizes one selected weight with its (shared) Hessian factor. */
+/* GPTQ-quantizes one selected weight with its (shared) Hessian factor
+ * into *out (not deployed). */
 static gboolean
-slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
-                               SlimLayer *layer,
-                               SlimLinearQuantPending *pending,
-                               GError **error)
+slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
+                                SlimLayer *layer,
+                                SlimLinearQuantPending *pending,
+                                SlimLinearQuantWeights *out,
+                                GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
   const SlimLinearQuantPlan *plan = &priv->plan;
@@ -1114,8 +1116,162 @@ slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
       slim_linear_quant_weights_clear (&w);
       return FALSE;
     }
-  slim_linear_quant_deploy_weights (layer, record, &w);
+  *out = w;
   return TRUE;
+}
+
+/* GPTQ-quantizes one selected weight and deploys it. */
+static gboolean
+slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
+                               SlimLayer *layer,
+                               SlimLinearQuantPending *pending,
+                               GError **error)
+{
+  SlimLinearQuantWeights w = { 0 };
+
+  if (!slim_linear_quant_compute_gptq (processor, layer, pending, &w, error))
+    return FALSE;
+  slim_linear_quant_deploy_weights (layer, pending->record, &w);
+  return TRUE;
+}
+
+/* The GPTQ weights of the layer in a data-parallel run, split between the
+ * ranks as msModelSlim's DistributedTaskScheduler splits data-free
+ * per-linear work: every share of a Hessian (its factorisation and its
+ * members' quantization) goes to one rank, the costliest first to the
+ * least loaded rank (cost n_in^3 / 3 + sum n_out n_in^2: Cholesky and the
+ * column updates), the same plan on every rank; each rank quantizes its
+ * linears, the ranks agree that all succeeded, then each result is
+ * broadcast from its rank and deployed on all, in selection order.  The
+ * bytes are those of one process: the same function of the same inputs. */
+static gboolean
+slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
+                                           SlimLayer *layer,
+                                           SlimComm *comm,
+                                           GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const gint size = slim_comm_size (comm), rank = slim_comm_rank (comm);
+  g_autoptr (GPtrArray) mine = g_ptr_array_new ();   /* this layer's pending, in order */
+  g_autoptr (GPtrArray) shares = g_ptr_array_new (); /* distinct share keys, first-seen order */
+  g_autofree gint *owner = NULL;                     /* [mine->len] */
+  g_autofree double *share_cost = NULL;              /* [shares->len] */
+  g_autofree double *load = g_new0 (double, size);
+  g_autofree gint *share_rank = NULL;
+  g_autofree gboolean *assigned = NULL;
+  g_autofree SlimLinearQuantWeights *w = NULL;
+  g_autoptr (GError) local_error = NULL;
+  gint64 failed = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < priv->pending_order->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
+      gconstpointer key;
+      guint k;
+
+      if (pending->layer != layer)
+        continue;
+      g_ptr_array_add (mine, pending);
+      key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      if (key == NULL)
+        key = pending; /* no data reached it: its own (failing) task */
+      if (!g_ptr_array_find (shares, key, &k))
+        g_ptr_array_add (shares, (gpointer)key);
+    }
+  owner = g_new0 (gint, MAX (mine->len, 1));
+  w = g_new0 (SlimLinearQuantWeights, MAX (mine->len, 1));
+  share_cost = g_new0 (double, MAX (shares->len, 1));
+  share_rank = g_new0 (gint, MAX (shares->len, 1));
+  assigned = g_new0 (gboolean, MAX (shares->len, 1));
+  for (guint i = 0; i < mine->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      double n_in = (double)pending->record->n_in, n_out = (double)pending->record->n_out;
+      guint k = 0;
+
+      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
+      if (share_cost[k] == 0.0)
+        share_cost[k] = n_in * n_in * n_in / 3.0;
+      share_cost[k] += n_out * n_in * n_in;
+    }
+  /* longest processing time first: costliest unassigned share (first in
+   * order on ties) to the least loaded rank (lowest on ties) */
+  for (guint done = 0; done < shares->len; done++)
+    {
+      guint best = 0;
+      gint target = 0;
+
+      for (guint k = 0, first = 1; k < shares->len; k++)
+        if (!assigned[k] && (first || share_cost[k] > share_cost[best]))
+          {
+            best = k;
+            first = 0;
+          }
+      for (gint r = 1; r < size; r++)
+        if (load[r] < load[target])
+          target = r;
+      assigned[best] = TRUE;
+      share_rank[best] = target;
+      load[target] += share_cost[best];
+    }
+  for (guint i = 0; i < mine->len && local_error == NULL; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      guint k = 0;
+
+      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
+      owner[i] = share_rank[k];
+      if (owner[i] == rank)
+        slim_linear_quant_compute_gptq (processor, layer, pending, &w[i], &local_error);
+    }
+  failed = local_error != NULL;
+  if (!slim_comm_allreduce_sum_i64 (comm, &failed, 1, error))
+    ok = FALSE;
+  else if (failed > 0)
+    {
+      if (local_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      else
+        g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                     "%s: GPTQ failed on another rank (it reports why)",
+                     slim_linear_quant_type_name (processor));
+      ok = FALSE;
+    }
+  for (guint i = 0; i < mine->len && ok; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      SlimQLinear *record = pending->record;
+
+      if (owner[i] != rank)
+        {
+          gint64 n_params = 0;
+
+          if (!slim_gptq_get_n_params (&priv->plan.gptq, record->n_out, record->n_in, &n_params,
+                                       error))
+            {
+              ok = FALSE;
+              break;
+            }
+          slim_linear_quant_weights_init (&w[i], record->module, record->n_out, record->n_in,
+                                          n_params);
+        }
+      ok = slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].scale),
+                                slim_tensor_get_n_bytes (w[i].scale), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].offset),
+                                   slim_tensor_get_n_bytes (w[i].offset), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].weight_q),
+                                   slim_tensor_get_n_bytes (w[i].weight_q), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].dequantized),
+                                   slim_tensor_get_n_bytes (w[i].dequantized), owner[i], error);
+      if (ok)
+        slim_linear_quant_deploy_weights (layer, record, &w[i]);
+    }
+  for (guint i = 0; i < mine->len; i++)
+    slim_linear_quant_weights_clear (&w[i]);
+  return ok;
 }
 
 /* Computes the static input scales, GPTQ-quantizes gptq weights and
@@ -1130,6 +1286,7 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
   const SlimLinearQuantPlan *plan = &priv->plan;
   g_autoptr (GPtrArray) keep
       = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
+  SlimComm *comm = slim_processor_get_comm (SLIM_PROCESSOR (processor));
   gboolean ok = TRUE;
 
   for (guint i = 0; i < priv->pending_order->len && ok; i++)
@@ -1139,9 +1296,11 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
       if (pending->layer != layer)
         continue;
       ok = slim_linear_quant_finish_act (plan, pending, error);
-      if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ)
+      if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ && comm == NULL)
         ok = slim_linear_quant_finish_gptq (processor, layer, pending, error);
     }
+  if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ && comm != NULL)
+    ok = slim_linear_quant_finish_gptq_distributed (processor, layer, comm, error);
   if (priv->hessians != NULL)
     {
       SlimHessianPoolStats stats;
