@@ -17,12 +17,11 @@
  * seconds, default 600; 0 waits forever) fails with G_IO_ERROR_TIMED_OUT
  * naming the rank that did not answer: a hung rank stops the others with
  * an error instead of a hang (a dead one is reported by mpirun itself).
- * Waits poll with sleeps (50 us growing to 2 ms) instead of MPI's busy
- * wait: a rank waiting for another one's share of the calibration
- * (dp_layer_wise hands ordered statistics from rank to rank) then leaves
- * the CPU to the ranks that work, which matters when ranks share cores.
- * The job sizes this serves are tens of ranks, where the all-to-all's
- * size^2 small messages cost nothing next to a layer's forward.
+ * Waits for small messages poll with sleeps (50 us growing to 2 ms)
+ * instead of MPI's busy wait (large ones: SPIN_BYTES): a rank waiting for another one's share of
+ * the calibration (dp_layer_wise hands ordered statistics from rank to rank) then leaves the CPU to
+ * the ranks that work, which matters when ranks share cores. The job sizes this serves are tens of
+ * ranks, where the all-to-all's size^2 small messages cost nothing next to a layer's forward.
  */
 #include "slim-comm.h"
 #include "slim-comm-private.h"
@@ -34,6 +33,13 @@
 /* Bytes per message: fits an int. */
 #define CHUNK ((gsize)1 << 30)
 #define TAG 7
+/* Messages from this size on are waited for without sleeping: Open MPI
+ * moves a large message in fragments, each only when both sides call it,
+ * so sleeps between tests would stretch a 100 MB Hessian to seconds.  A
+ * large payload always follows a small message that woke the receiver
+ * (broadcast_bytes sends its size first; the GPTQ results follow a
+ * reduction), so the sender is sending while we spin. */
+#define SPIN_BYTES ((gsize)1 << 16)
 
 static gboolean slim_mpi_initialized_here;
 
@@ -65,7 +71,12 @@ check (SlimComm *comm, int code, const char *call, GError **error)
  * with G_IO_ERROR_TIMED_OUT naming peer after the timeout (the request is
  * left pending: the job is to stop). */
 static gboolean
-wait_for (SlimComm *comm, MPI_Request *request, gint peer, const char *what, GError **error)
+wait_for (SlimComm *comm,
+          MPI_Request *request,
+          gint peer,
+          gboolean spin,
+          const char *what,
+          GError **error)
 {
   const SlimCommMpi *impl = comm->impl;
   const gint64 start = g_get_monotonic_time ();
@@ -88,8 +99,14 @@ wait_for (SlimComm *comm, MPI_Request *request, gint peer, const char *what, GEr
                        what);
           return FALSE;
         }
-      g_usleep (pause_us);
-      pause_us = MIN (pause_us * 2, 2000);
+      /* a large message moves only while MPI is called: keep calling */
+      if (spin)
+        g_thread_yield ();
+      else
+        {
+          g_usleep (pause_us);
+          pause_us = MIN (pause_us * 2, 2000);
+        }
     }
 }
 
@@ -136,8 +153,10 @@ exchange (SlimComm *comm,
             return FALSE;
         }
       for (gint r = 0; r < size; r++)
-        if ((recvs[r] != MPI_REQUEST_NULL && !wait_for (comm, &recvs[r], r, what, error))
-            || (sends[r] != MPI_REQUEST_NULL && !wait_for (comm, &sends[r], r, what, error)))
+        if ((recvs[r] != MPI_REQUEST_NULL
+             && !wait_for (comm, &recvs[r], r, m >= SPIN_BYTES, what, error))
+            || (sends[r] != MPI_REQUEST_NULL
+                && !wait_for (comm, &sends[r], r, m >= SPIN_BYTES, what, error)))
           return FALSE;
       done += m;
     }

@@ -5,6 +5,8 @@
  */
 #include "slim-schedule.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -437,6 +439,27 @@ fill_checkpoint (SlimSchedule *s, SlimCheckpoint *checkpoint, GError **error)
   return TRUE;
 }
 
+/* work_dir/checkpoint.h5 -> work_dir/prev/checkpoint.h5 (rename: atomic). */
+static gboolean
+keep_previous_checkpoint (const char *work_dir, GError **error)
+{
+  g_autofree char *cur = g_build_filename (work_dir, SLIM_CHECKPOINT_FILE_NAME, NULL);
+  g_autofree char *dir = g_build_filename (work_dir, SLIM_SCHEDULE_PREVIOUS_CHECKPOINT_DIR, NULL);
+  g_autofree char *prev = g_build_filename (dir, SLIM_CHECKPOINT_FILE_NAME, NULL);
+
+  if (!g_file_test (cur, G_FILE_TEST_EXISTS))
+    return TRUE;
+  if (g_mkdir_with_parents (dir, 0755) != 0 || g_rename (cur, prev) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot keep the previous checkpoint %s as %s: %s", cur, prev,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 save_checkpoint (SlimSchedule *s, guint index, GError **error)
 {
@@ -449,7 +472,14 @@ save_checkpoint (SlimSchedule *s, guint index, GError **error)
   slim_checkpoint_set_layer_done (checkpoint, index);
   if (!fill_checkpoint (s, checkpoint, error))
     return s->checkpoints ? FALSE : TRUE;
+  /* a data-parallel rank keeps its previous checkpoint until every rank
+   * saved this one: a kill between two ranks' saves leaves a layer that
+   * every rank has (slim-schedule.h) */
+  if (s->comm != NULL && !keep_previous_checkpoint (s->ctx->work_dir, error))
+    return FALSE;
   if (!slim_checkpoint_save (checkpoint, s->ctx->work_dir, s->n_samples > 0 ? s->cur : NULL, error))
+    return FALSE;
+  if (s->comm != NULL && !slim_comm_barrier (s->comm, error))
     return FALSE;
 
   /* Test hook (see slim-schedule.h): simulate a crash after layer k. */
@@ -521,7 +551,8 @@ resume_run (SlimSchedule *s, guint *out_first, GError **error)
       if (!slim_processor_restore_state (processor, blob, error))
         return FALSE;
     }
-  for (guint i = 0; i < ctx->savers->len; i++)
+  /* a data-parallel rank without the output folder runs no saver */
+  for (guint i = 0; i < ctx->savers->len && ctx->out_dir != NULL; i++)
     {
       SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
       g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
@@ -647,12 +678,12 @@ schedule_run (SlimRunContext *ctx,
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (SLIM_IS_MODEL (ctx->model), FALSE);
   /* slim_runner_run() reports this one to the user */
-  g_return_val_if_fail (ctx->resume_from == NULL || ctx->out_dir != NULL, FALSE);
+  g_return_val_if_fail (ctx->resume_from == NULL || ctx->out_dir != NULL || comm != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s.ctx = ctx;
   s.comm = comm;
-  s.checkpoints = comm == NULL;
+  s.checkpoints = TRUE;
   n_savers = ctx->savers->len;
   s.saver_started = g_new0 (gboolean, MAX (n_savers, 1));
   if (ctx->dataset != NULL)
@@ -718,6 +749,9 @@ schedule_run (SlimRunContext *ctx,
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_post_run (g_ptr_array_index (ctx->processors, p), error))
       goto out;
+  /* every rank is done with its work folder before rank 0 removes them */
+  if (comm != NULL && !slim_comm_barrier (comm, error))
+    goto out;
   for (guint i = 0; i < n_savers; i++)
     {
       if (s.saver_started[i] && !slim_saver_finish (g_ptr_array_index (ctx->savers, i), error))
@@ -758,14 +792,6 @@ slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, G
 {
   g_return_val_if_fail (ctx != NULL && ctx->processors != NULL, FALSE);
 
-  if (ctx->resume_from != NULL)
-    {
-      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                   "%s: --resume is not supported in a data-parallel run (it writes no "
-                   "checkpoint); rerun without --resume",
-                   runner_name);
-      return FALSE;
-    }
   for (guint p = 0; p < ctx->processors->len; p++)
     {
       SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);

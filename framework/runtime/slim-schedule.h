@@ -59,6 +59,8 @@ G_BEGIN_DECLS
 
 #define SLIM_SCHEDULE_KILL_ENV "SLIMFLOW_TEST_KILL_AFTER_LAYER"
 #define SLIM_SCHEDULE_STOP_RANK_ENV "SLIMFLOW_TEST_STOP_RANK"
+/* Data-parallel runs: each rank's previous checkpoint, in its work dir. */
+#define SLIM_SCHEDULE_PREVIOUS_CHECKPOINT_DIR "prev"
 
 /**
  * slim_schedule_run:
@@ -115,8 +117,15 @@ slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, G
  * what one process would have gathered over all samples; the per-layer
  * errors are summed from per-sample partials in sample order.  The output
  * bytes are those of slim_schedule_run() for any number of ranks.  Only a
- * rank whose ctx->out_dir is set (rank 0) runs the savers; no checkpoint
- * is written.  Every rank must call it with the same model, pipeline and
+ * rank whose ctx->out_dir is set (rank 0) runs the savers.  With
+ * ctx->checkpoint_hashes and ctx->work_dir set on every rank, each rank
+ * saves its own checkpoint (its share of the next inputs) after every
+ * layer into its work dir, first moving the one before into
+ * work_dir/prev, then waits for all ranks: a kill at any moment leaves
+ * some layer whose checkpoint every rank holds (in one of its two
+ * places), which the caller finds and passes as ctx->resume_from (each
+ * rank its own; savers resume on rank 0 only).  The same number of ranks
+ * must resume.  Every rank must call it with the same model, pipeline and
  * dataset.
  *
  * Returns: TRUE on success; FALSE with @error set.
