@@ -16,7 +16,12 @@
  * and quantizes every weight itself, so those parts do not shrink.
  *
  * Every run is the real CLI in a child process (wait4 for the one-process
- * run's peak RSS).  The model uses the stories260K tokenizer, copied from
+ * run's peak RSS and for the CPU time of each run; each rank logs its own
+ * peak RSS and CPU time).  The CPU times tell how the work split when the
+ * wall times cannot: on a loaded machine with sched_autogroup_enabled the
+ * ranks, started from one session, share one scheduling group's CPU with
+ * the one-process run, so two ranks cannot get more CPU than one process
+ * and the wall-time speed-up is bounded by 1 there.  The model uses the stories260K tokenizer, copied from
  * $SLIMFLOW_SHARED_DIR/models/stories260K (default ../shared).  Nothing is
  * written outside --tmpdir, and everything is removed at the end.
  *
@@ -38,6 +43,7 @@ typedef struct
 {
   double wall_s;
   double peak_rss_mib; /* of the child and its descendants (wait4) */
+  double cpu_s;        /* user + system time of the child and its descendants */
   int exit_code;
   char *log; /* stdout and stderr */
 } DpRun;
@@ -74,6 +80,8 @@ dp_run_child (char **argv, const char *log_path, DpRun *run, GError **error)
       }
   run->wall_s = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
   run->peak_rss_mib = (double)usage.ru_maxrss / 1024.0;
+  run->cpu_s = (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+               + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   run->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
   g_file_get_contents (log_path, &run->log, NULL, NULL);
   if (run->exit_code != 0)
@@ -278,18 +286,20 @@ main (int argc, char **argv)
     for (p = dp.log; p != NULL && (p = strstr (p, "rank ")) != NULL; p += 5)
       {
         int r = 0, n = 0;
-        double mib = 0.0;
-        if (sscanf (p, "rank %d of %d: peak resident memory %lf MiB", &r, &n, &mib) == 3)
-          g_ptr_array_add (rank_lines, g_strdup_printf ("rank %d: %.1f MiB", r, mib));
+        double mib = 0.0, cpu = 0.0;
+        if (sscanf (p, "rank %d of %d: peak resident memory %lf MiB, cpu time %lf s", &r, &n, &mib,
+                    &cpu)
+            == 4)
+          g_ptr_array_add (rank_lines, g_strdup_printf ("  rank %d: peak RSS %.1f MiB, cpu %.1f s",
+                                                        r, mib, cpu));
       }
     g_ptr_array_sort (rank_lines, dp_compare_strings);
-    printf ("%-28s  %9s  %14s\n", "run", "wall (s)", "peak RSS (MiB)");
-    printf ("%-28s  %9.1f  %14.1f\n", "layer_wise, 1 process", lw.wall_s, lw.peak_rss_mib);
-    printf ("%-28s  %9.1f  %14s\n",
-            ranks == 2 ? "dp_layer_wise, 2 ranks" : "dp_layer_wise, N ranks", dp.wall_s,
-            "per rank:");
+    printf ("%-28s  %9s  %14s  %11s\n", "run", "wall (s)", "peak RSS (MiB)", "cpu (s)");
+    printf ("%-28s  %9.1f  %14.1f  %11.1f\n", "layer_wise, 1 process", lw.wall_s, lw.peak_rss_mib,
+            lw.cpu_s);
+    printf ("%-28s  %9.1f  %14s  %11.1f\n", "dp_layer_wise, all ranks", dp.wall_s, "", dp.cpu_s);
     for (guint i = 0; i < rank_lines->len; i++)
-      printf ("%-28s  %9s  %14s\n", "", "", (const char *)g_ptr_array_index (rank_lines, i));
+      printf ("%s\n", (const char *)g_ptr_array_index (rank_lines, i));
     printf ("speed-up %.2fx with %d ranks; outputs %s\n", lw.wall_s / dp.wall_s, ranks,
             strcmp (d_lw, d_dp) == 0 && *d_lw != '\0' ? "byte-identical" : "DIFFER");
     if (strcmp (d_lw, d_dp) != 0)

@@ -664,8 +664,15 @@ slim_cmd_quant (int argc, char **argv)
   slim_progress_free (progress.bar);
   /* what each rank held (bench/dp prints it per rank) */
   if (comm != NULL)
-    g_debug ("rank %d of %d: peak resident memory %.1f MiB", slim_comm_rank (comm),
-             slim_comm_size (comm), (double)peak_rss_kib () / 1024.0);
+    {
+      struct rusage usage = { 0 };
+
+      getrusage (RUSAGE_SELF, &usage);
+      g_debug ("rank %d of %d: peak resident memory %.1f MiB, cpu time %.1f s",
+               slim_comm_rank (comm), slim_comm_size (comm), (double)peak_rss_kib () / 1024.0,
+               (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                   + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6);
+    }
   if (!leader)
     {
       /* a rank > 0: nothing of the output is here */

@@ -26,7 +26,11 @@
  * the downstream linears' observations change with the rank count).
  * GPTQ (msModelSlim: no DP) is supported: the forwards run at once and
  * the Hessian calls, recorded, are replayed in sample order rank after
- * rank, so add_batch's rescaling sees one process's sequence.
+ * rank, so add_batch's rescaling sees one process's sequence; each
+ * Hessian's factorisation and GPTQ then run on one rank and the results
+ * are broadcast (msModelSlim's DistributedTaskScheduler idea).  Every rank
+ * checkpoints its share after each layer, so --resume works after a
+ * killed run (slim-schedule.h).
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"
