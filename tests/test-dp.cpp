@@ -93,7 +93,11 @@ INSTANTIATE_TEST_SUITE_P (
                        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 4 },
                        DpCase{ "dense-w8a8.yaml", "auto", 2 },
                        DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
-                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 }));
+                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 },
+                       // GPTQ: parallel forwards, Hessian calls replayed in sample order
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 1 },
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 2 },
+                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 4 }));
 
 // --max_memory is per rank: with a 1-byte budget every rank spills its
 // share to HDF5 (rank 0 in the work area, the others in a private folder
@@ -149,6 +153,65 @@ TEST (Dp, RefusesNonDistributedProcessor)
              std::string::npos)
       << r.err;
   EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ());
+}
+
+// A hung rank (alive, never answering): after SLIMFLOW_MPI_TIMEOUT (3 s
+// here) rank 0 stops with an error naming it, the job ends (MPI_Abort
+// kills the hung rank) and nothing is at save_path.  The bound on the
+// wall time is loose (the run itself takes ~1 s): it only has to tell an
+// ended job from a hang, which the suite's timeout would otherwise catch.
+TEST (Dp, HungRankStopsTheOthersWithItsName)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  QuantChildOptions hang;
+  hang.env = { { "SLIMFLOW_MPI_TIMEOUT", "3" }, { "SLIMFLOW_TEST_STOP_RANK", "1:1:hang" } };
+  gint64 t0 = g_get_monotonic_time ();
+  QuantChild r = mpirun_cli (
+      2, args_for (out + "/dp", with_runner (tmp, "dense-w8a8.yaml", "dp_layer_wise")), hang);
+  double seconds = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_LT (seconds, 60.0);
+  EXPECT_NE (r.err.find ("rank 1 did not answer for 3 s"), std::string::npos) << r.err;
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ()) << r.err;
+}
+
+// A rank killed mid-layer (rank 1 as it starts layer 2, after every rank
+// saved its checkpoint of layer 1): mpirun ends the job at once, naming
+// the rank; nothing is at save_path (the work area stays, as after any
+// kill); `--resume` with the same ranks goes on from layer 2 and gives the
+// bytes of layer_wise.
+TEST (Dp, KilledRankEndsTheJobAndResumeCompletesIdentically)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  QuantChild a = slimflow_cli (
+      args_for (tmp + "/lw", with_runner (tmp, "dense-w4a16-gptq.yaml", "layer_wise")));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  std::vector<std::string> args
+      = args_for (out + "/dp", with_runner (tmp, "dense-w4a16-gptq.yaml", "dp_layer_wise"));
+  QuantChildOptions kill;
+  kill.env = { { "SLIMFLOW_MPI_TIMEOUT", "30" }, { "SLIMFLOW_TEST_STOP_RANK", "1:2:kill" } };
+  gint64 t0 = g_get_monotonic_time ();
+  QuantChild r = mpirun_cli (2, args, kill);
+  double seconds = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
+  EXPECT_NE (r.exit_code, 0);
+  EXPECT_LT (seconds, 30.0);
+  EXPECT_NE ((r.err + r.out).find ("process rank 1 with PID"), std::string::npos) << r.err << r.out;
+  for (const std::string &name : quant_list_dir (out))
+    EXPECT_NE (name, "dp") << r.err;
+
+  args.push_back ("--resume");
+  QuantChild again = mpirun_cli (2, args);
+  ASSERT_EQ (again.exit_code, 0) << again.err << again.out;
+  EXPECT_NE (again.err.find ("resuming an interrupted run of 2 ranks: layers 0-1"),
+             std::string::npos)
+      << again.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/lw"), quant_folder_digests (out + "/dp"));
+  // the work area (with every rank's folder) is gone
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ({ "dp" }));
 }
 
 // layer_wise under mpirun would run N copies into one folder: refused.

@@ -8,11 +8,20 @@
  * a G_IO_ERROR_FAILED naming the call, the rank and MPI's message.  MPI's
  * counts are ints, so long buffers go in chunks.
  *
- * Every collective is started non-blocking and waited for by polling with
- * sleeps (50 us growing to 2 ms) instead of MPI's busy wait: a rank waiting
- * for another one's share of the calibration (dp_layer_wise hands ordered
- * statistics from rank to rank) then leaves the CPU to the ranks that
- * work, which matters when ranks share cores.
+ * Every collective is made of point-to-point messages (MPI_Isend /
+ * MPI_Irecv on the duplicate, one tag; every rank runs the same sequence
+ * of collectives, so MPI's per-pair ordering matches them): a broadcast
+ * is the root sending to each rank, a reduction an all-to-all exchange
+ * followed by the local reduction in rank order.  So every wait is for one
+ * known rank, and a wait longer than the timeout (SLIMFLOW_MPI_TIMEOUT
+ * seconds, default 600; 0 waits forever) fails with G_IO_ERROR_TIMED_OUT
+ * naming the rank that did not answer: a hung rank stops the others with
+ * an error instead of a hang (a dead one is reported by mpirun itself).
+ * Waits for small messages poll with sleeps (50 us growing to 2 ms)
+ * instead of MPI's busy wait (large ones: SPIN_BYTES): a rank waiting for another one's share of
+ * the calibration (dp_layer_wise hands ordered statistics from rank to rank) then leaves the CPU to
+ * the ranks that work, which matters when ranks share cores. The job sizes this serves are tens of
+ * ranks, where the all-to-all's size^2 small messages cost nothing next to a layer's forward.
  */
 #include "slim-comm.h"
 #include "slim-comm-private.h"
@@ -21,16 +30,23 @@
 #include <mpi.h>
 #include <string.h>
 
-/* Elements per collective call: fits an int, and bounds the gather
- * buffer of the float64 sum to CHUNK * size doubles. */
-#define CHUNK ((gsize)1 << 20)
+/* Bytes per message: fits an int. */
+#define CHUNK ((gsize)1 << 30)
+#define TAG 7
+/* Messages from this size on are waited for without sleeping: Open MPI
+ * moves a large message in fragments, each only when both sides call it,
+ * so sleeps between tests would stretch a 100 MB Hessian to seconds.  A
+ * large payload always follows a small message that woke the receiver
+ * (broadcast_bytes sends its size first; the GPTQ results follow a
+ * reduction), so the sender is sending while we spin. */
+#define SPIN_BYTES ((gsize)1 << 16)
 
 static gboolean slim_mpi_initialized_here;
 
 typedef struct
 {
   MPI_Comm comm;
-  gdouble *gather; /* [CHUNK * size] the float64 sum's gather buffer, lazily allocated */
+  gint64 timeout_us; /* 0: no timeout */
 } SlimCommMpi;
 
 static gboolean
@@ -51,23 +67,113 @@ check (SlimComm *comm, int code, const char *call, GError **error)
   return FALSE;
 }
 
-/* Waits for a started collective, sleeping between tests. */
+/* Waits for a message to or from rank peer, sleeping between tests; FALSE
+ * with G_IO_ERROR_TIMED_OUT naming peer after the timeout (the request is
+ * left pending: the job is to stop). */
 static gboolean
-wait_for (SlimComm *comm, MPI_Request *request, const char *call, GError **error)
+wait_for (SlimComm *comm,
+          MPI_Request *request,
+          gint peer,
+          gboolean spin,
+          const char *what,
+          GError **error)
 {
+  const SlimCommMpi *impl = comm->impl;
+  const gint64 start = g_get_monotonic_time ();
   gulong pause_us = 50;
 
   for (;;)
     {
       int done = 0;
 
-      if (!check (comm, MPI_Test (request, &done, MPI_STATUS_IGNORE), call, error))
+      if (!check (comm, MPI_Test (request, &done, MPI_STATUS_IGNORE), what, error))
         return FALSE;
       if (done)
         return TRUE;
-      g_usleep (pause_us);
-      pause_us = MIN (pause_us * 2, 2000);
+      if (impl->timeout_us > 0 && g_get_monotonic_time () - start > impl->timeout_us)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "rank %d of %d: rank %d did not answer for %.0f s (%s): it is hung or "
+                       "dead; stopping (timeout: SLIMFLOW_MPI_TIMEOUT)",
+                       comm->rank, comm->size, peer, (double)impl->timeout_us / G_USEC_PER_SEC,
+                       what);
+          return FALSE;
+        }
+      /* a large message moves only while MPI is called: keep calling */
+      if (spin)
+        g_thread_yield ();
+      else
+        {
+          g_usleep (pause_us);
+          pause_us = MIN (pause_us * 2, 2000);
+        }
     }
+}
+
+/* Posts the sends (to every rank in to[], or all others when to is NULL
+ * and n_to is the size) and receives of one step and waits for each in
+ * rank order.  send_buf: n bytes; recv_bufs[r]: n bytes from rank r (NULL
+ * for no receive from r). */
+static gboolean
+exchange (SlimComm *comm,
+          gconstpointer send_buf,
+          gboolean send_to_all,
+          gint send_to,
+          guint8 **recv_bufs,
+          gsize n,
+          const char *what,
+          GError **error)
+{
+  SlimCommMpi *impl = comm->impl;
+  const gint size = comm->size;
+
+  /* nothing to send: no message on either side */
+  for (gsize done = 0; done < n;)
+    {
+      const gsize m = MIN (n - done, CHUNK);
+      g_autofree MPI_Request *sends = g_new (MPI_Request, size);
+      g_autofree MPI_Request *recvs = g_new (MPI_Request, size);
+
+      for (gint r = 0; r < size; r++)
+        {
+          sends[r] = recvs[r] = MPI_REQUEST_NULL;
+          if (r == comm->rank)
+            continue;
+          if (recv_bufs != NULL && recv_bufs[r] != NULL
+              && !check (
+                  comm,
+                  MPI_Irecv (recv_bufs[r] + done, (int)m, MPI_BYTE, r, TAG, impl->comm, &recvs[r]),
+                  "MPI_Irecv", error))
+            return FALSE;
+          if (send_buf != NULL && (send_to_all || r == send_to)
+              && !check (comm,
+                         MPI_Isend ((const guint8 *)send_buf + done, (int)m, MPI_BYTE, r, TAG,
+                                    impl->comm, &sends[r]),
+                         "MPI_Isend", error))
+            return FALSE;
+        }
+      for (gint r = 0; r < size; r++)
+        if ((recvs[r] != MPI_REQUEST_NULL
+             && !wait_for (comm, &recvs[r], r, m >= SPIN_BYTES, what, error))
+            || (sends[r] != MPI_REQUEST_NULL
+                && !wait_for (comm, &sends[r], r, m >= SPIN_BYTES, what, error)))
+          return FALSE;
+      done += m;
+    }
+  return TRUE;
+}
+
+/* Every rank's n bytes into gather (size * n bytes, rank order). */
+static gboolean
+allgather (
+    SlimComm *comm, gconstpointer mine, guint8 *gather, gsize n, const char *what, GError **error)
+{
+  g_autofree guint8 **bufs = g_new0 (guint8 *, comm->size);
+
+  for (gint r = 0; r < comm->size; r++)
+    bufs[r] = r == comm->rank ? NULL : gather + (gsize)r * n;
+  memcpy (gather + (gsize)comm->rank * n, mine, n);
+  return exchange (comm, mine, TRUE, -1, bufs, n, what, error);
 }
 
 gboolean
@@ -115,63 +221,34 @@ slim_comm_mpi_shutdown (void)
   slim_mpi_initialized_here = FALSE;
 }
 
-static MPI_Comm
-mpi_comm (SlimComm *comm)
-{
-  return ((SlimCommMpi *)comm->impl)->comm;
-}
-
-/* Every rank gets every rank's chunk and adds them in rank order. */
-static gboolean
-mpi_sum_f64_chunk (SlimComm *comm, gdouble *buf, gsize n, GError **error)
-{
-  SlimCommMpi *impl = comm->impl;
-  const gsize size = (gsize)comm->size;
-  MPI_Request request;
-
-  if (impl->gather == NULL)
-    impl->gather = g_new (gdouble, CHUNK * size);
-  if (!check (comm,
-              MPI_Iallgather (buf, (int)n, MPI_DOUBLE, impl->gather, (int)n, MPI_DOUBLE, impl->comm,
-                              &request),
-              "MPI_Iallgather", error)
-      || !wait_for (comm, &request, "MPI_Iallgather", error))
-    return FALSE;
-  for (gsize i = 0; i < n; i++)
-    {
-      gdouble sum = impl->gather[i];
-      for (gsize r = 1; r < size; r++)
-        sum += impl->gather[r * n + i];
-      buf[i] = sum;
-    }
-  return TRUE;
-}
-
+/* Sum in rank order (((b0 + b1) + b2) + ...), min or max, on every rank:
+ * the same bytes everywhere, whatever the transport. */
 static gboolean
 mpi_allreduce_f64 (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError **error)
 {
-  for (gsize done = 0; done < n;)
+  const gsize size = (gsize)comm->size;
+  g_autofree gdouble *gather = NULL;
+
+  if (n == 0)
+    return TRUE;
+  gather = g_try_new (gdouble, n * size);
+  if (gather == NULL)
     {
-      gsize m = MIN (n - done, CHUNK);
-
-      if (op == SLIM_COMM_OP_SUM)
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   "cannot allocate the reduction buffer (%" G_GSIZE_FORMAT " doubles)", n * size);
+      return FALSE;
+    }
+  if (!allgather (comm, buf, (guint8 *)gather, n * sizeof (gdouble), "float64 reduction", error))
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    {
+      gdouble v = gather[i];
+      for (gsize r = 1; r < size; r++)
         {
-          if (!mpi_sum_f64_chunk (comm, buf + done, m, error))
-            return FALSE;
+          gdouble w = gather[r * n + i];
+          v = op == SLIM_COMM_OP_SUM ? v + w : op == SLIM_COMM_OP_MIN ? MIN (v, w) : MAX (v, w);
         }
-      else
-        {
-          MPI_Request request;
-
-          if (!check (comm,
-                      MPI_Iallreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_DOUBLE,
-                                      op == SLIM_COMM_OP_MIN ? MPI_MIN : MPI_MAX, mpi_comm (comm),
-                                      &request),
-                      "MPI_Iallreduce", error)
-              || !wait_for (comm, &request, "MPI_Iallreduce", error))
-            return FALSE;
-        }
-      done += m;
+      buf[i] = v;
     }
   return TRUE;
 }
@@ -179,19 +256,26 @@ mpi_allreduce_f64 (SlimComm *comm, gdouble *buf, gsize n, SlimCommOp op, GError 
 static gboolean
 mpi_allreduce_sum_i64 (SlimComm *comm, gint64 *buf, gsize n, GError **error)
 {
-  G_STATIC_ASSERT (sizeof (gint64) == sizeof (int64_t));
-  for (gsize done = 0; done < n;)
-    {
-      gsize m = MIN (n - done, CHUNK);
-      MPI_Request request;
+  const gsize size = (gsize)comm->size;
+  g_autofree gint64 *gather = NULL;
 
-      if (!check (comm,
-                  MPI_Iallreduce (MPI_IN_PLACE, buf + done, (int)m, MPI_INT64_T, MPI_SUM,
-                                  mpi_comm (comm), &request),
-                  "MPI_Iallreduce", error)
-          || !wait_for (comm, &request, "MPI_Iallreduce", error))
-        return FALSE;
-      done += m;
+  if (n == 0)
+    return TRUE;
+  gather = g_try_new (gint64, n * size);
+  if (gather == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   "cannot allocate the reduction buffer (%" G_GSIZE_FORMAT " int64)", n * size);
+      return FALSE;
+    }
+  if (!allgather (comm, buf, (guint8 *)gather, n * sizeof (gint64), "int64 sum", error))
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    {
+      gint64 v = 0;
+      for (gsize r = 0; r < size; r++)
+        v += gather[r * n + i];
+      buf[i] = v;
     }
   return TRUE;
 }
@@ -199,30 +283,23 @@ mpi_allreduce_sum_i64 (SlimComm *comm, gint64 *buf, gsize n, GError **error)
 static gboolean
 mpi_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error)
 {
-  guint8 *bytes = buf;
+  g_autofree guint8 **bufs = NULL;
+  g_autofree char *what = g_strdup_printf ("broadcast from rank %d", root);
 
-  for (gsize done = 0; done < n_bytes;)
-    {
-      gsize m = MIN (n_bytes - done, CHUNK * 64);
-      MPI_Request request;
-
-      if (!check (comm,
-                  MPI_Ibcast (bytes + done, (int)m, MPI_BYTE, root, mpi_comm (comm), &request),
-                  "MPI_Ibcast", error)
-          || !wait_for (comm, &request, "MPI_Ibcast", error))
-        return FALSE;
-      done += m;
-    }
-  return TRUE;
+  if (comm->rank == root)
+    return exchange (comm, buf, TRUE, -1, NULL, n_bytes, what, error);
+  bufs = g_new0 (guint8 *, comm->size);
+  bufs[root] = buf;
+  return exchange (comm, NULL, FALSE, -1, bufs, n_bytes, what, error);
 }
 
 static gboolean
 mpi_barrier (SlimComm *comm, GError **error)
 {
-  MPI_Request request;
+  guint8 token = 1;
+  g_autofree guint8 *gather = g_new (guint8, comm->size);
 
-  return check (comm, MPI_Ibarrier (mpi_comm (comm), &request), "MPI_Ibarrier", error)
-         && wait_for (comm, &request, "MPI_Ibarrier", error);
+  return allgather (comm, &token, gather, 1, "barrier", error);
 }
 
 static void
@@ -232,12 +309,17 @@ mpi_finalize (SlimComm *comm)
 
   if (slim_comm_mpi_is_initialized ())
     MPI_Comm_free (&impl->comm);
-  g_free (impl->gather);
   g_free (impl);
 }
 
+static void
+mpi_abort (SlimComm *comm, int code)
+{
+  MPI_Abort (MPI_COMM_WORLD, code);
+}
+
 static const SlimCommOps mpi_ops = {
-  mpi_allreduce_f64, mpi_allreduce_sum_i64, mpi_broadcast, mpi_barrier, mpi_finalize,
+  mpi_allreduce_f64, mpi_allreduce_sum_i64, mpi_broadcast, mpi_barrier, mpi_finalize, mpi_abort,
 };
 
 SlimComm *
@@ -263,6 +345,7 @@ slim_comm_new_mpi (GError **error)
   MPI_Comm_size (dup, &size);
   impl = g_new0 (SlimCommMpi, 1);
   impl->comm = dup;
+  impl->timeout_us = (gint64)slim_comm_timeout_from_env () * G_USEC_PER_SEC;
   comm = g_new0 (SlimComm, 1);
   comm->ops = &mpi_ops;
   comm->rank = rank;

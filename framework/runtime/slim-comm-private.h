@@ -30,8 +30,13 @@ typedef struct
   gboolean (*broadcast) (
       struct _SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error);
   gboolean (*barrier) (struct _SlimComm *comm, GError **error);
-  void (*finalize) (struct _SlimComm *comm); /* frees what the implementation added */
+  void (*finalize) (struct _SlimComm *comm);        /* frees what the implementation added */
+  void (*abort) (struct _SlimComm *comm, int code); /* NULL: nothing to stop */
 } SlimCommOps;
+
+/* Seconds a rank waits for another before failing (SLIMFLOW_MPI_TIMEOUT,
+ * default SLIM_COMM_TIMEOUT_DEFAULT; 0: forever). */
+guint slim_comm_timeout_from_env (void);
 
 struct _SlimComm
 {

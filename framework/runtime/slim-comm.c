@@ -34,8 +34,33 @@ single_barrier (SlimComm *comm, GError **error)
 }
 
 static const SlimCommOps single_ops = {
-  single_allreduce_f64, single_allreduce_sum_i64, single_broadcast, single_barrier, NULL,
+  single_allreduce_f64, single_allreduce_sum_i64, single_broadcast, single_barrier, NULL, NULL,
 };
+
+guint
+slim_comm_timeout_from_env (void)
+{
+  const char *text = g_getenv (SLIM_COMM_TIMEOUT_ENV);
+  guint64 seconds = 0;
+
+  if (text == NULL || *text == '\0')
+    return SLIM_COMM_TIMEOUT_DEFAULT;
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT / 2, &seconds, NULL))
+    {
+      g_warning ("%s=%s is not a number of seconds; using %d", SLIM_COMM_TIMEOUT_ENV, text,
+                 SLIM_COMM_TIMEOUT_DEFAULT);
+      return SLIM_COMM_TIMEOUT_DEFAULT;
+    }
+  return (guint)seconds;
+}
+
+void
+slim_comm_abort (SlimComm *comm, int code)
+{
+  g_return_if_fail (comm != NULL);
+  if (comm->ops->abort != NULL)
+    comm->ops->abort (comm, code);
+}
 
 SlimComm *
 slim_comm_new_single (void)

@@ -63,6 +63,17 @@ gboolean
 slim_comm_broadcast (SlimComm *comm, gpointer buf, gsize n_bytes, gint root, GError **error);
 gboolean slim_comm_barrier (SlimComm *comm, GError **error);
 
+/* A wait for another rank longer than this fails with
+ * G_IO_ERROR_TIMED_OUT naming that rank (MPI; the environment variable
+ * SLIMFLOW_MPI_TIMEOUT overrides it, in seconds, 0 for no limit). */
+#define SLIM_COMM_TIMEOUT_ENV "SLIMFLOW_MPI_TIMEOUT"
+#define SLIM_COMM_TIMEOUT_DEFAULT 600
+
+/* Ends every rank of the job with exit status code (MPI_Abort), for a
+ * rank that failed while the others may wait for it; does nothing with
+ * one process. */
+void slim_comm_abort (SlimComm *comm, int code);
+
 /* Broadcasts a byte string of any length from root: on root *bytes is
  * read; on the other ranks *bytes (unreferenced when set) is replaced by
  * root's copy. */

@@ -15,6 +15,7 @@ typedef struct
   guint64 keep_budget;
   SlimRunStore *run_store; /* (nullable) (owned) */
   char *config_location; /* (nullable) (owned) */
+  SlimComm *comm; /* (nullable) (not owned): the ranks of a data-parallel run */
 } SlimProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
@@ -416,4 +417,54 @@ slim_processor_get_config_location (SlimProcessor *self)
 {
   g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
   return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->config_location;
+}
+
+gboolean
+slim_processor_start_recording (SlimProcessor *self, SlimLayer *layer)
+{
+  SlimProcessorClass *klass;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->start_recording == NULL || klass->replay_recorded == NULL)
+    return FALSE;
+  return klass->start_recording (self, layer);
+}
+
+gboolean
+slim_processor_replay_recorded (SlimProcessor *self, SlimLayer *layer, GError **error)
+{
+  GError *local_error = NULL;
+  SlimProcessorClass *klass;
+  gboolean ok;
+
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+  g_return_val_if_fail (SLIM_IS_LAYER (layer), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  klass = SLIM_PROCESSOR_GET_CLASS (self);
+  if (klass->replay_recorded == NULL)
+    {
+      slim_plugin_set_unsupported (self, "replaying recorded statistics (no replay_recorded)",
+                                   error);
+      return FALSE;
+    }
+  ok = klass->replay_recorded (self, layer, &local_error);
+  return slim_plugin_check_result (self, "replay_recorded", ok, local_error, error);
+}
+
+void
+slim_processor_set_comm (SlimProcessor *self, SlimComm *comm)
+{
+  g_return_if_fail (SLIM_IS_PROCESSOR (self));
+  ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->comm = comm;
+}
+
+SlimComm *
+slim_processor_get_comm (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
+  return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->comm;
 }

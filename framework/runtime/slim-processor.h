@@ -27,6 +27,7 @@
 #include <gio/gio.h>
 #include "slim-layer.h"
 #include "slim-model.h"
+#include "slim-comm.h"
 #include "slim-spill.h"
 #include "slim-run-store.h"
 
@@ -83,6 +84,19 @@ G_DECLARE_DERIVABLE_TYPE (SlimProcessor, slim_processor, SLIM, PROCESSOR, GObjec
  *   after another, handing the statistics on (import with merge FALSE
  *   before the forward), instead of in parallel followed by merges
  *   (optional, defaults to FALSE)
+ * @start_recording: dp_layer_wise, for a processor that is not
+ *   distributed_ordered, before this rank's calibration forward of @layer:
+ *   return TRUE when part of the statistics must be accumulated in sample
+ *   order although the forward itself reads none of them (GPTQ Hessians:
+ *   msModelSlim's add_batch rescales the running sum at every call); the
+ *   processor then records what it would accumulate instead of
+ *   accumulating it, the forwards of all ranks run at once, and the ranks
+ *   replay their records one after another (replay_recorded), each on top
+ *   of its predecessors' statistics (import with merge FALSE).  FALSE: the
+ *   statistics merge exactly after parallel forwards (optional, defaults
+ *   to FALSE)
+ * @replay_recorded: accumulates, in call order, what was recorded since
+ *   start_recording, and stops recording (required with start_recording)
  */
 struct _SlimProcessorClass
 {
@@ -104,6 +118,8 @@ struct _SlimProcessorClass
   gboolean (*import_observers) (
       SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
   gboolean (*distributed_ordered) (SlimProcessor *self);
+  gboolean (*start_recording) (SlimProcessor *self, SlimLayer *layer);
+  gboolean (*replay_recorded) (SlimProcessor *self, SlimLayer *layer, GError **error);
 };
 
 /**
@@ -223,6 +239,27 @@ GBytes *slim_processor_export_observers (SlimProcessor *self, SlimLayer *layer, 
 gboolean slim_processor_import_observers (
     SlimProcessor *self, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error);
 
+/**
+ * slim_processor_start_recording:
+ * @self: a processor between preprocess and postprocess of @layer
+ * @layer: (transfer none): the layer being processed
+ *
+ * Returns: TRUE when the processor now records its order-dependent
+ *   accumulations (see @start_recording above); FALSE when it does not
+ *   (no such statistics, or no implementation).
+ */
+gboolean slim_processor_start_recording (SlimProcessor *self, SlimLayer *layer);
+
+/**
+ * slim_processor_replay_recorded:
+ * @self: a processor that returned TRUE from start_recording for @layer
+ * @layer: (transfer none): the layer being processed
+ * @error: return location for a GError
+ *
+ * Returns: TRUE on success; FALSE with @error set.
+ */
+gboolean slim_processor_replay_recorded (SlimProcessor *self, SlimLayer *layer, GError **error);
+
 /* Capability flags; FALSE when the plugin does not say. */
 gboolean slim_processor_is_data_free (SlimProcessor *self);
 gboolean slim_processor_needs_kv_cache (SlimProcessor *self);
@@ -243,6 +280,21 @@ gboolean slim_processor_distributed_ordered (SlimProcessor *self);
  * store and no limit.
  */
 void slim_processor_set_keep_storage (SlimProcessor *self, SlimSpill *spill, guint64 budget_bytes);
+/**
+ * slim_processor_set_comm:
+ * @self: a processor
+ * @comm: (nullable) (transfer none): the ranks of a data-parallel run,
+ *   alive until set back to NULL
+ *
+ * dp_layer_wise sets it before pre_run (and back to NULL at the end), so
+ * that a processor can split data-free work of postprocess between the
+ * ranks (msModelSlim's DistributedTaskScheduler): every rank must then
+ * call the same collectives in the same order.  NULL: one process.
+ */
+void slim_processor_set_comm (SlimProcessor *self, SlimComm *comm);
+/* The ranks set above (transfer none), or NULL. */
+SlimComm *slim_processor_get_comm (SlimProcessor *self);
+
 /* The store (transfer none, nullable) and the budget set above. */
 SlimSpill *slim_processor_get_keep_spill (SlimProcessor *self);
 guint64 slim_processor_get_keep_budget (SlimProcessor *self);

@@ -65,7 +65,8 @@ check_context (SlimRunContext *ctx, GError **error)
                    "a processor needs calibration data but no dataset was given");
       return FALSE;
     }
-  if (ctx->resume_from != NULL && ctx->out_dir == NULL)
+  /* (a data-parallel rank other than 0 resumes without one) */
+  if (ctx->resume_from != NULL && ctx->out_dir == NULL && ctx->comm == NULL)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
                    "resuming a run needs the output folder of the interrupted run");

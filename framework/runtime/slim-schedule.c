@@ -5,6 +5,8 @@
  */
 #include "slim-schedule.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -191,14 +193,50 @@ forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError
   return TRUE;
 }
 
+/* Rank after rank in rank order: rank k imports the statistics of ranks
+ * 0..k-1 (a broadcast of rank k-1's), then runs its forward (forward
+ * TRUE) or replays what it recorded during its parallel forward (FALSE),
+ * and hands its statistics on; the others wait.  At the end every rank
+ * holds the last rank's statistics: everything, in sample order. */
+static gboolean
+hand_on_in_rank_order (
+    SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, gboolean forward, GError **error)
+{
+  const gint rank = slim_comm_rank (s->comm), size = slim_comm_size (s->comm);
+  g_autoptr (GBytes) handed = NULL;
+
+  for (gint k = 0; k < size; k++)
+    {
+      if (rank == k)
+        {
+          if (k > 0 && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
+            return FALSE;
+          if (forward ? !forward_all (s, layer, processor, error)
+                      : !slim_processor_replay_recorded (processor, layer, error))
+            return FALSE;
+          g_clear_pointer (&handed, g_bytes_unref);
+          handed = slim_processor_export_observers (processor, layer, error);
+          if (handed == NULL)
+            return FALSE;
+        }
+      if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
+        return FALSE;
+    }
+  return rank == size - 1
+         || slim_processor_import_observers (processor, layer, handed, FALSE, error);
+}
+
 /* This rank's calibration forward of a processor in a data-parallel run,
  * leaving on every rank the statistics one process would have gathered
  * over all samples (slim-processor.h: export/import_observers).
- * Ordered processors: rank k imports the statistics of ranks 0..k-1 (a
- * broadcast of rank k-1's), runs its forward, and hands its own on; the
- * others wait.  The rest: every rank runs its forward, then the exported
- * statistics of all ranks are imported in rank order (rank 0's replacing,
- * the others merged), the same sequence on every rank. */
+ * Ordered processors (the forward reads the running statistics): the
+ * forwards run rank after rank (hand_on_in_rank_order).  Recording
+ * processors (the forward reads nothing of them, but some must be
+ * accumulated in sample order: GPTQ Hessians): the forwards run at once,
+ * recording; the records are replayed rank after rank.  The rest: every
+ * rank runs its forward, then the exported statistics of all ranks are
+ * imported in rank order (rank 0's replacing, the others merged), the
+ * same sequence on every rank. */
 static gboolean
 calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError **error)
 {
@@ -206,30 +244,10 @@ calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *process
   g_autoptr (GBytes) own = NULL;
 
   if (slim_processor_distributed_ordered (processor))
-    {
-      g_autoptr (GBytes) handed = NULL;
-
-      for (gint k = 0; k < size; k++)
-        {
-          if (rank == k)
-            {
-              if (k > 0
-                  && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
-                return FALSE;
-              if (!forward_all (s, layer, processor, error))
-                return FALSE;
-              g_clear_pointer (&handed, g_bytes_unref);
-              handed = slim_processor_export_observers (processor, layer, error);
-              if (handed == NULL)
-                return FALSE;
-            }
-          if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
-            return FALSE;
-        }
-      /* handed is now the last rank's: everything */
-      return rank == size - 1
-             || slim_processor_import_observers (processor, layer, handed, FALSE, error);
-    }
+    return hand_on_in_rank_order (s, layer, processor, TRUE, error);
+  if (slim_processor_start_recording (processor, layer))
+    return forward_all (s, layer, processor, error)
+           && hand_on_in_rank_order (s, layer, processor, FALSE, error);
 
   if (!forward_all (s, layer, processor, error))
     return FALSE;
@@ -445,6 +463,27 @@ fill_checkpoint (SlimSchedule *s, SlimCheckpoint *checkpoint, GError **error)
   return TRUE;
 }
 
+/* work_dir/checkpoint.h5 -> work_dir/prev/checkpoint.h5 (rename: atomic). */
+static gboolean
+keep_previous_checkpoint (const char *work_dir, GError **error)
+{
+  g_autofree char *cur = g_build_filename (work_dir, SLIM_CHECKPOINT_FILE_NAME, NULL);
+  g_autofree char *dir = g_build_filename (work_dir, SLIM_SCHEDULE_PREVIOUS_CHECKPOINT_DIR, NULL);
+  g_autofree char *prev = g_build_filename (dir, SLIM_CHECKPOINT_FILE_NAME, NULL);
+
+  if (!g_file_test (cur, G_FILE_TEST_EXISTS))
+    return TRUE;
+  if (g_mkdir_with_parents (dir, 0755) != 0 || g_rename (cur, prev) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot keep the previous checkpoint %s as %s: %s", cur, prev,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 save_checkpoint (SlimSchedule *s, guint index, GError **error)
 {
@@ -457,7 +496,14 @@ save_checkpoint (SlimSchedule *s, guint index, GError **error)
   slim_checkpoint_set_layer_done (checkpoint, index);
   if (!fill_checkpoint (s, checkpoint, error))
     return s->checkpoints ? FALSE : TRUE;
+  /* a data-parallel rank keeps its previous checkpoint until every rank
+   * saved this one: a kill between two ranks' saves leaves a layer that
+   * every rank has (slim-schedule.h) */
+  if (s->comm != NULL && !keep_previous_checkpoint (s->ctx->work_dir, error))
+    return FALSE;
   if (!slim_checkpoint_save (checkpoint, s->ctx->work_dir, s->n_samples > 0 ? s->cur : NULL, error))
+    return FALSE;
+  if (s->comm != NULL && !slim_comm_barrier (s->comm, error))
     return FALSE;
 
   /* Test hook (see slim-schedule.h): simulate a crash after layer k. */
@@ -466,6 +512,28 @@ save_checkpoint (SlimSchedule *s, guint index, GError **error)
       && g_ascii_strtoll (kill_after, NULL, 10) == (gint64)index)
     raise (SIGKILL);
   return TRUE;
+}
+
+/* Test hook (see slim-schedule.h): SLIMFLOW_TEST_STOP_RANK "rank:layer:kill"
+ * or "rank:layer:hang" stops that rank of a data-parallel run as it starts
+ * the layer, while the others go on into it. */
+static void
+stop_rank_test_hook (SlimSchedule *s, guint index)
+{
+  const char *spec = g_getenv (SLIM_SCHEDULE_STOP_RANK_ENV);
+  g_auto (GStrv) parts = NULL;
+
+  if (spec == NULL || *spec == '\0' || s->comm == NULL)
+    return;
+  parts = g_strsplit (spec, ":", 3);
+  if (g_strv_length (parts) != 3 || g_ascii_strtoll (parts[0], NULL, 10) != slim_comm_rank (s->comm)
+      || g_ascii_strtoll (parts[1], NULL, 10) != (gint64)index)
+    return;
+  if (strcmp (parts[2], "kill") == 0)
+    raise (SIGKILL);
+  if (strcmp (parts[2], "hang") == 0)
+    for (;;)
+      g_usleep (G_USEC_PER_SEC);
 }
 
 static gboolean
@@ -507,7 +575,8 @@ resume_run (SlimSchedule *s, guint *out_first, GError **error)
       if (!slim_processor_restore_state (processor, blob, error))
         return FALSE;
     }
-  for (guint i = 0; i < ctx->savers->len; i++)
+  /* a data-parallel rank without the output folder runs no saver */
+  for (guint i = 0; i < ctx->savers->len && ctx->out_dir != NULL; i++)
     {
       SlimSaver *saver = g_ptr_array_index (ctx->savers, i);
       g_autofree char *name = blob_name (i, slim_saver_get_type_name (saver));
@@ -587,6 +656,7 @@ run_layers (
         return FALSE;
       layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i - first))
                            : slim_model_load_layer (model, i, error);
+      stop_rank_test_hook (s, i);
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
       /* without calibration samples there is nothing to measure on */
@@ -632,12 +702,12 @@ schedule_run (SlimRunContext *ctx,
   g_return_val_if_fail (ctx != NULL, FALSE);
   g_return_val_if_fail (SLIM_IS_MODEL (ctx->model), FALSE);
   /* slim_runner_run() reports this one to the user */
-  g_return_val_if_fail (ctx->resume_from == NULL || ctx->out_dir != NULL, FALSE);
+  g_return_val_if_fail (ctx->resume_from == NULL || ctx->out_dir != NULL || comm != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   s.ctx = ctx;
   s.comm = comm;
-  s.checkpoints = comm == NULL;
+  s.checkpoints = TRUE;
   n_savers = ctx->savers->len;
   s.saver_started = g_new0 (gboolean, MAX (n_savers, 1));
   if (ctx->dataset != NULL)
@@ -679,6 +749,8 @@ schedule_run (SlimRunContext *ctx,
     {
       slim_processor_set_keep_storage (g_ptr_array_index (ctx->processors, p), s.spill, budget);
       slim_processor_set_run_store (g_ptr_array_index (ctx->processors, p), ctx->store);
+      slim_processor_set_comm (g_ptr_array_index (ctx->processors, p),
+                               comm != NULL && slim_comm_size (comm) > 1 ? comm : NULL);
     }
   for (guint p = 0; p < ctx->processors->len; p++)
     {
@@ -710,6 +782,9 @@ schedule_run (SlimRunContext *ctx,
   for (guint p = 0; p < ctx->processors->len; p++)
     if (!slim_processor_post_run (g_ptr_array_index (ctx->processors, p), error))
       goto out;
+  /* every rank is done with its work folder before rank 0 removes them */
+  if (comm != NULL && !slim_comm_barrier (comm, error))
+    goto out;
   for (guint i = 0; i < n_savers; i++)
     {
       if (s.saver_started[i] && !slim_saver_finish (g_ptr_array_index (ctx->savers, i), error))
@@ -719,6 +794,8 @@ schedule_run (SlimRunContext *ctx,
   ok = TRUE;
 
 out:
+  for (guint p = 0; p < ctx->processors->len; p++)
+    slim_processor_set_comm (g_ptr_array_index (ctx->processors, p), NULL);
   for (guint i = 0; i < n_savers; i++)
     if (s.saver_started[i])
       slim_saver_abort (g_ptr_array_index (ctx->savers, i));
@@ -748,14 +825,6 @@ slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, G
 {
   g_return_val_if_fail (ctx != NULL && ctx->processors != NULL, FALSE);
 
-  if (ctx->resume_from != NULL)
-    {
-      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                   "%s: --resume is not supported in a data-parallel run (it writes no "
-                   "checkpoint); rerun without --resume",
-                   runner_name);
-      return FALSE;
-    }
   for (guint p = 0; p < ctx->processors->len; p++)
     {
       SlimProcessor *processor = g_ptr_array_index (ctx->processors, p);

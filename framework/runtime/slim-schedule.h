@@ -46,6 +46,9 @@
  * Test hook: when the environment variable SLIMFLOW_TEST_KILL_AFTER_LAYER
  * is set to k, the process raises SIGKILL on itself right after the
  * checkpoint of decoder layer k is saved (used by the resume test).
+ * SLIMFLOW_TEST_STOP_RANK "r:k:kill" (or "r:k:hang") makes rank r of a
+ * data-parallel run raise SIGKILL on itself (or sleep forever) as it
+ * starts decoder layer k (used by the fault tests of dp_layer_wise).
  */
 #pragma once
 
@@ -55,6 +58,9 @@
 G_BEGIN_DECLS
 
 #define SLIM_SCHEDULE_KILL_ENV "SLIMFLOW_TEST_KILL_AFTER_LAYER"
+#define SLIM_SCHEDULE_STOP_RANK_ENV "SLIMFLOW_TEST_STOP_RANK"
+/* Data-parallel runs: each rank's previous checkpoint, in its work dir. */
+#define SLIM_SCHEDULE_PREVIOUS_CHECKPOINT_DIR "prev"
 
 /**
  * slim_schedule_run:
@@ -106,12 +112,20 @@ slim_schedule_check_distributed (SlimRunContext *ctx, const char *runner_name, G
  * order), after slim_schedule_check_distributed().  Around each
  * processor's calibration forward the ranks exchange its statistics
  * (slim-processor.h: export/import_observers; ordered processors run
- * their forwards rank after rank), so that postprocess sees on every rank
+ * their forwards rank after rank; recording ones, GPTQ, run them at once
+ * and replay the recorded Hessian calls rank after rank), so that postprocess sees on every rank
  * what one process would have gathered over all samples; the per-layer
  * errors are summed from per-sample partials in sample order.  The output
  * bytes are those of slim_schedule_run() for any number of ranks.  Only a
- * rank whose ctx->out_dir is set (rank 0) runs the savers; no checkpoint
- * is written.  Every rank must call it with the same model, pipeline and
+ * rank whose ctx->out_dir is set (rank 0) runs the savers.  With
+ * ctx->checkpoint_hashes and ctx->work_dir set on every rank, each rank
+ * saves its own checkpoint (its share of the next inputs) after every
+ * layer into its work dir, first moving the one before into
+ * work_dir/prev, then waits for all ranks: a kill at any moment leaves
+ * some layer whose checkpoint every rank holds (in one of its two
+ * places), which the caller finds and passes as ctx->resume_from (each
+ * rank its own; savers resume on rank 0 only).  The same number of ranks
+ * must resume.  Every rank must call it with the same model, pipeline and
  * dataset.
  *
  * Returns: TRUE on success; FALSE with @error set.

@@ -29,9 +29,11 @@
  * the same inputs and runs the runner (auto or dp_layer_wise; the others
  * are refused) with the ranks in ctx.comm; rank 0 owns the work area and
  * the output folder, prints the progress and the summary; the other
- * ranks write nothing (under a --max_memory budget they spill to a
- * private temporary folder, removed at the end).
- * --resume is refused (a data-parallel run writes no checkpoint).
+ * ranks write only their checkpoints and spill files, in
+ * "<work area>/rank-<r>" (removed with the work area at the end).
+ * --resume: the ranks agree on the last layer whose checkpoint each of
+ * them holds (resume_distributed) and go on from there; run it with the
+ * same number of ranks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@
 #include "slimflow-commands.h"
 #include "slim-checkpoint.h"
 #include "slim-comm.h"
+#include "slim-schedule.h"
 #include "slim-datadir.h"
 #include "slim-error.h"
 #include "slim-pipeline.h"
@@ -143,6 +146,20 @@ fail (const GError *error, int code)
   return code;
 }
 
+/* A failed run: under mpirun a rank that failed may leave the others
+ * waiting for it, so the job is ended (slim_comm_abort, at the end of
+ * quant, after the message and the clean-up). */
+static int
+fail_run (SlimComm *comm, const GError *error, gboolean *abort_job)
+{
+  gboolean refused = g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE);
+
+  /* a refusal (every rank makes it alike) ends the job from rank 0 only,
+   * after its clean-up */
+  *abort_job = comm != NULL && (!refused || slim_comm_rank (comm) == 0);
+  return fail (error, refused ? SLIM_EXIT_USAGE : SLIM_EXIT_FAILURE);
+}
+
 static gint64
 peak_rss_kib (void)
 {
@@ -198,19 +215,75 @@ print_summary (const SlimModelConfig *config,
             "(measure the output with slimflow eval --reference_model)\n");
 }
 
-/* Removes a rank's private spill folder (its files are the spill's). */
-static void
-slim_quant_remove_rank_dir (const char *dir)
+/* --resume under mpirun: this rank's checkpoints (its work dir and its
+ * prev/ folder, slim-schedule.h) are offered, the ranks agree on the last
+ * layer every rank holds, and this rank's checkpoint of that layer is
+ * returned; NULL without error when there is none (start over).  Every
+ * rank calls it (it reduces); an unreadable or foreign checkpoint on any
+ * rank fails every rank alike (*out_refused: a refusal, exit 2, when the
+ * checkpoint belongs to another run). */
+static SlimCheckpoint *
+resume_distributed (SlimComm *comm,
+                    const char *work_dir,
+                    const SlimCheckpointHashes *hashes,
+                    gint64 n_layers,
+                    gboolean *out_refused,
+                    GError **error)
 {
-  g_autoptr (GDir) listing = g_dir_open (dir, 0, NULL);
-  const char *name;
+  g_autofree char *prev_dir
+      = g_build_filename (work_dir, SLIM_SCHEDULE_PREVIOUS_CHECKPOINT_DIR, NULL);
+  const char *dirs[2] = { work_dir, prev_dir };
+  SlimCheckpoint *found[2] = { NULL, NULL };
+  g_autofree gint64 *held = g_new0 (gint64, n_layers + 2); /* [layer] ranks holding it; 2 flags */
+  g_autoptr (GError) bad = NULL;
+  SlimCheckpoint *chosen = NULL;
+  gint64 best = -1;
 
-  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+  for (int c = 0; c < 2; c++)
     {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_remove (path);
+      GError *e = NULL;
+      gint64 done;
+
+      found[c] = slim_checkpoint_load (dirs[c], hashes, &e);
+      if (found[c] == NULL)
+        {
+          if (!g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT) && bad == NULL)
+            bad = g_steal_pointer (&e);
+          g_clear_error (&e);
+          continue;
+        }
+      done = slim_checkpoint_get_layer_done (found[c]);
+      if (done >= 0 && done < n_layers
+          && (c == 0 || found[0] == NULL || slim_checkpoint_get_layer_done (found[0]) != done))
+        held[done]++;
     }
-  g_rmdir (dir);
+  held[n_layers] = bad != NULL;
+  held[n_layers + 1]
+      = bad != NULL && g_error_matches (bad, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE);
+  if (!slim_comm_allreduce_sum_i64 (comm, held, (gsize)n_layers + 2, error))
+    goto out;
+  if (held[n_layers] > 0)
+    {
+      *out_refused = held[n_layers + 1] > 0;
+      if (bad != NULL)
+        g_propagate_prefixed_error (error, g_steal_pointer (&bad),
+                                    "rank %d: ", slim_comm_rank (comm));
+      else
+        g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                     "rank %d: another rank cannot resume from its checkpoint (it says why)",
+                     slim_comm_rank (comm));
+      goto out;
+    }
+  for (gint64 l = n_layers - 1; l >= 0 && best < 0; l--)
+    if (held[l] == slim_comm_size (comm))
+      best = l;
+  for (int c = 0; c < 2 && best >= 0; c++)
+    if (chosen == NULL && found[c] != NULL && slim_checkpoint_get_layer_done (found[c]) == best)
+      chosen = g_object_ref (found[c]);
+out:
+  for (int c = 0; c < 2; c++)
+    g_clear_object (&found[c]);
+  return chosen;
 }
 
 static const char *const summary_text
@@ -258,7 +331,8 @@ slim_cmd_quant (int argc, char **argv)
   SlimQuantProgress progress = { NULL, 0 };
   g_autoptr (SlimCheckpoint) previous = NULL;
   g_autoptr (SlimComm) comm = NULL;
-  g_autofree char *rank_dir = NULL; /* spill folder of a rank > 0 */
+  gboolean abort_job = FALSE;
+  g_autofree char *rank_dir = NULL; /* work folder of a rank > 0 (in the work area) */
   gboolean leader = TRUE;           /* rank 0, or one process */
   gint64 first_layer = 0;
   gint64 t_start = g_get_monotonic_time ();
@@ -348,12 +422,6 @@ slim_cmd_quant (int argc, char **argv)
   if (comm != NULL)
     {
       leader = slim_comm_rank (comm) == 0;
-      if (o.resume)
-        {
-          code = usage_error ("--resume is not supported in a data-parallel run (mpirun with "
-                              "more than one rank writes no checkpoint)");
-          goto out;
-        }
     }
   if (o.trust_remote_code)
     fprintf (stderr, "slimflow " CMD ": warning: --trust_remote_code is ignored: slimflow runs "
@@ -504,7 +572,40 @@ slim_cmd_quant (int argc, char **argv)
 
   /* --resume: the interrupted run must be this run (same config, model and
    * calibration tokens); it continues after its last finished layer. */
-  if (o.resume)
+  if (comm != NULL && !leader)
+    rank_dir = g_strdup_printf ("%s/rank-%d", slim_workdir_get_work_dir (workdir),
+                                slim_comm_rank (comm));
+  if (o.resume && comm != NULL)
+    {
+      gboolean refused = FALSE;
+
+      previous
+          = resume_distributed (comm, leader ? slim_workdir_get_work_dir (workdir) : rank_dir,
+                                &hashes, slim_model_get_config (model)->n_layers, &refused, &error);
+      if (previous == NULL && error != NULL)
+        {
+          code = fail (error, refused ? SLIM_EXIT_USAGE : SLIM_EXIT_FAILURE);
+          goto out;
+        }
+      if (previous == NULL && leader)
+        fprintf (stderr,
+                 "slimflow " CMD ": warning: no layer whose checkpoint every rank holds in %s; "
+                 "starting from the beginning\n",
+                 slim_workdir_get_work_dir (workdir));
+      if (previous != NULL)
+        {
+          first_layer = slim_checkpoint_get_layer_done (previous) + 1;
+          if (leader)
+            fprintf (stderr,
+                     "slimflow " CMD
+                     ": resuming an interrupted run of %d ranks: layers 0-%" G_GINT64_FORMAT
+                     " of %" G_GINT64_FORMAT " are done, continuing with layer %" G_GINT64_FORMAT
+                     "\n",
+                     slim_comm_size (comm), first_layer - 1,
+                     slim_model_get_config (model)->n_layers, first_layer);
+        }
+    }
+  else if (o.resume)
     {
       previous = slim_checkpoint_load (slim_workdir_get_work_dir (workdir), &hashes, &error);
       if (previous == NULL && g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -539,14 +640,22 @@ slim_cmd_quant (int argc, char **argv)
   if (leader && !slim_workdir_prepare (workdir, previous != NULL, &error))
     {
       code = fail (error, SLIM_EXIT_FAILURE);
+      abort_job = comm != NULL;
       goto out;
     }
-  /* a rank > 0 spills only under a --max_memory budget, into a private
-   * temporary folder (without a budget nothing spills: no folder) */
-  if (!leader && o.max_memory != NULL
-      && (rank_dir = g_dir_make_tmp ("slimflow-rank-XXXXXX", &error)) == NULL)
+  /* a rank > 0 keeps its checkpoints (and spills) in its own folder of the
+   * work area, made once rank 0 prepared it */
+  if (comm != NULL && !slim_comm_barrier (comm, &error))
     {
-      code = fail (error, SLIM_EXIT_FAILURE);
+      code = fail_run (comm, error, &abort_job);
+      goto out;
+    }
+  if (rank_dir != NULL && g_mkdir_with_parents (rank_dir, 0755) != 0)
+    {
+      int saved = errno;
+      g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot create %s: %s",
+                   rank_dir, g_strerror (saved));
+      code = fail_run (comm, error, &abort_job);
       goto out;
     }
 
@@ -572,7 +681,7 @@ slim_cmd_quant (int argc, char **argv)
   ctx.work_dir = leader ? slim_workdir_get_work_dir (workdir) : rank_dir;
   ctx.max_memory_bytes = max_memory_bytes;
   ctx.out_dir = leader ? slim_workdir_get_staging_dir (workdir) : NULL;
-  ctx.checkpoint_hashes = leader ? &hashes : NULL;
+  ctx.checkpoint_hashes = &hashes;
   ctx.layer_errors = layer_errors;
   ctx.resume_from = previous;
   ctx.comm = comm;
@@ -588,14 +697,22 @@ slim_cmd_quant (int argc, char **argv)
   ok = slim_runner_run (runner, &ctx, NULL, &error);
   slim_progress_finish (progress.bar);
   slim_progress_free (progress.bar);
+  /* what each rank held (bench/dp prints it per rank) */
+  if (comm != NULL)
+    {
+      struct rusage usage = { 0 };
+
+      getrusage (RUSAGE_SELF, &usage);
+      g_debug ("rank %d of %d: peak resident memory %.1f MiB, cpu time %.1f s",
+               slim_comm_rank (comm), slim_comm_size (comm), (double)peak_rss_kib () / 1024.0,
+               (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                   + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6);
+    }
   if (!leader)
     {
       /* a rank > 0: nothing of the output is here */
       if (!ok)
-        code = fail (error,
-                     g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
-                         ? SLIM_EXIT_USAGE
-                         : SLIM_EXIT_FAILURE);
+        code = fail_run (comm, error, &abort_job);
       else
         code = SLIM_EXIT_OK;
       goto out;
@@ -604,10 +721,7 @@ slim_cmd_quant (int argc, char **argv)
     {
       slim_workdir_abort (workdir, NULL);
       slim_workdir_remove_work_area (workdir, NULL);
-      code = fail (error,
-                   g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
-                       ? SLIM_EXIT_USAGE
-                       : SLIM_EXIT_FAILURE);
+      code = fail_run (comm, error, &abort_job);
       goto out;
     }
   if (!slim_workdir_remove_work_area (workdir, &error))
@@ -621,8 +735,12 @@ slim_cmd_quant (int argc, char **argv)
   code = SLIM_EXIT_OK;
 
 out:
-  if (rank_dir != NULL)
-    slim_quant_remove_rank_dir (rank_dir);
   options_clear (&o);
+  if (abort_job)
+    {
+      fflush (stdout);
+      fflush (stderr);
+      slim_comm_abort (comm, code);
+    }
   return code;
 }

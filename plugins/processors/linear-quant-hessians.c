@@ -320,3 +320,129 @@ slim_hessian_pool_release (SlimHessianPool *self,
   if (out_stats != NULL)
     *out_stats = stats;
 }
+
+GVariant *
+slim_hessian_pool_export (SlimHessianPool *self, gconstpointer owner, GError **error)
+{
+  g_autoptr (GVariantBuilder) builder = NULL;
+
+  g_return_val_if_fail (self != NULL, NULL);
+
+  builder = g_variant_builder_new (G_VARIANT_TYPE (SLIM_HESSIAN_POOL_STATE_TYPE));
+  for (guint i = 0; i < self->shares->len; i++)
+    {
+      SlimHessianShare *share = g_ptr_array_index (self->shares, i);
+      GVariantBuilder members;
+
+      if (share->owner != owner)
+        continue;
+      if (share->factored)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                       "%s: the GPTQ Hessian is already factorised: nothing to hand on",
+                       share->parent);
+          return NULL;
+        }
+      g_variant_builder_init (&members, G_VARIANT_TYPE ("a(st)"));
+      for (guint m = 0; m < share->members->len; m++)
+        {
+          const char *module = g_ptr_array_index (share->members, m);
+          SlimHessianEntry *entry = g_hash_table_lookup (self->entries, module);
+
+          g_variant_builder_add (&members, "(st)", module, entry->n_calls);
+        }
+      g_variant_builder_add (
+          builder, "(sxx@ay@ata(st))", share->parent, share->n_in, share->hessian.n_samples,
+          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, share->hessian.data,
+                                     (gsize)(share->n_in * share->n_in) * sizeof (float), 1),
+          g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, share->calls->data, share->calls->len,
+                                     sizeof (guint64)),
+          &members);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (builder));
+}
+
+static gboolean
+slim_hessian_pool_bad_state (GError **error, const char *what)
+{
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "GPTQ Hessians from another rank: %s", what);
+  return FALSE;
+}
+
+gboolean
+slim_hessian_pool_import (SlimHessianPool *self,
+                          gconstpointer owner,
+                          GVariant *state,
+                          GError **error)
+{
+  gsize n_shares;
+
+  g_return_val_if_fail (self != NULL && state != NULL, FALSE);
+
+  if (!g_variant_is_of_type (state, G_VARIANT_TYPE (SLIM_HESSIAN_POOL_STATE_TYPE)))
+    return slim_hessian_pool_bad_state (error, "not a Hessian list");
+  slim_hessian_pool_release (self, owner, NULL);
+  n_shares = g_variant_n_children (state);
+  for (gsize i = 0; i < n_shares; i++)
+    {
+      g_autoptr (GVariant) data = NULL;
+      g_autoptr (GVariant) calls = NULL;
+      g_autoptr (GVariantIter) members = NULL;
+      const char *parent = NULL, *module = NULL;
+      gint64 n_in = 0, n_samples = 0;
+      guint64 n_calls = 0;
+      SlimHessianShare *share;
+      gsize n_bytes = 0, n_hashes = 0;
+      const void *bytes;
+      const guint64 *hashes;
+
+      g_variant_get_child (state, i, "(&sxx@ay@ata(st))", &parent, &n_in, &n_samples, &data, &calls,
+                           &members);
+      bytes = g_variant_get_fixed_array (data, &n_bytes, 1);
+      hashes = g_variant_get_fixed_array (calls, &n_hashes, sizeof (guint64));
+      if (n_in < 1 || n_in > SLIM_LINALG_MAX_DIM || n_samples < 0
+          || n_bytes != (gsize)(n_in * n_in) * sizeof (float))
+        return slim_hessian_pool_bad_state (error, "a Hessian of the wrong size");
+      share = g_new0 (SlimHessianShare, 1);
+      share->owner = owner;
+      share->parent = g_strdup (parent);
+      share->n_in = n_in;
+      share->calls = g_array_new (FALSE, FALSE, sizeof (guint64));
+      share->members = g_ptr_array_new ();
+      if (!slim_gptq_hessian_init (&share->hessian, n_in, error))
+        {
+          slim_hessian_share_free (share);
+          return FALSE;
+        }
+      g_ptr_array_add (self->shares, share);
+      memcpy (share->hessian.data, bytes, n_bytes);
+      share->hessian.n_samples = n_samples;
+      g_array_append_vals (share->calls, hashes, (guint)n_hashes);
+      while (g_variant_iter_next (members, "(&st)", &module, &n_calls))
+        {
+          SlimHessianEntry *entry;
+
+          if (n_calls > n_hashes || g_hash_table_contains (self->entries, module))
+            return slim_hessian_pool_bad_state (error, "a member with more calls than its share");
+          entry = g_new0 (SlimHessianEntry, 1);
+          entry->module = g_strdup (module);
+          entry->owner = owner;
+          entry->share = share;
+          entry->n_calls = n_calls;
+          g_hash_table_insert (self->entries, entry->module, entry);
+          g_ptr_array_add (share->members, entry->module);
+        }
+    }
+  return TRUE;
+}
+
+gconstpointer
+slim_hessian_pool_get_share (SlimHessianPool *self, const char *module)
+{
+  SlimHessianEntry *entry;
+
+  g_return_val_if_fail (self != NULL && module != NULL, NULL);
+  entry = g_hash_table_lookup (self->entries, module);
+  return entry != NULL ? entry->share : NULL;
+}

@@ -72,4 +72,23 @@ void slim_hessian_pool_release (SlimHessianPool *self,
                                 gconstpointer owner,
                                 SlimHessianPoolStats *out_stats);
 
+/* The share @module accumulates into (an opaque key: linears with the same
+ * key use one factorisation), NULL before its first call. */
+gconstpointer slim_hessian_pool_get_share (SlimHessianPool *self, const char *module);
+
+/* dp_layer_wise (linear-quant.c): the accumulation state of @owner's
+ * shares, in creation order, to hand to the next rank: for each share its
+ * parent name, n_in, rows so far, the float32 Hessian's bytes (native
+ * byte order: the ranks of a job run on one kind of machine), the hashes
+ * of its calls and its members with their call counts.  Fails once a
+ * share is factorised. */
+#define SLIM_HESSIAN_POOL_STATE_TYPE "a(sxxayata(st))"
+GVariant *slim_hessian_pool_export (SlimHessianPool *self, gconstpointer owner, GError **error);
+/* Replaces @owner's shares and entries by @state (from _export on another
+ * rank); a malformed state is SLIM_PIPELINE_ERROR_INCOMPATIBLE. */
+gboolean slim_hessian_pool_import (SlimHessianPool *self,
+                                   gconstpointer owner,
+                                   GVariant *state,
+                                   GError **error);
+
 G_END_DECLS

@@ -126,6 +126,13 @@
  *     accepted for MX per_block only and only as -1 (every msModelSlim
  *     config writes that), and ext.max_bound is refused with gptq, ssz
  *     and MX (msModelSlim's quantize ignores it there).
+ * dp_layer_wise (slim-schedule.h): static per-tensor (or mean-aggregated)
+ * activations are distributed_ordered, their observers handed rank to
+ * rank; pd_mix max observers merge after parallel forwards; gptq Hessians
+ * (export/import with the observers, linear-quant-hessians.h) are
+ * recorded during parallel forwards and replayed rank after rank when the
+ * forward reads no running range (float or per-token activations),
+ * otherwise handed on with the ordered observers.  Histograms are refused.
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -186,7 +193,26 @@ typedef struct
   GHashTable *pending;       /* module (owned by the record) -> SlimLinearQuantPending */
   GPtrArray *pending_order;  /* SlimLinearQuantPending, owned */
   SlimHessianPool *hessians; /* gptq weights, else NULL */
+  SlimLayer *recording;      /* dp_layer_wise: the layer whose GPTQ calls are recorded */
+  GPtrArray *records;        /* SlimLinearQuantCall, in call order, while recording */
 } SlimLinearQuantBasePrivate;
+
+/* One recorded GPTQ calibration call (start_recording). */
+typedef struct
+{
+  char *module;
+  GBytes *x; /* (n_rows, n_in) float32, shared by consecutive calls with the same input */
+  gint64 n_rows;
+  gint64 n_in;
+} SlimLinearQuantCall;
+
+static void
+slim_linear_quant_call_free (SlimLinearQuantCall *call)
+{
+  g_free (call->module);
+  g_bytes_unref (call->x);
+  g_free (call);
+}
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimLinearQuantBase,
                                      slim_linear_quant_base,
@@ -584,9 +610,9 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
     }
   plan.data_free = act_info->data_free && weight_info->data_free;
   /* minmax observers reduce across workers (msModelSlim's DP support);
-   * msModelSlim's gptq and histogram quantizers do not */
-  plan.distributed
-      = plan.act_method != SLIM_QMETHOD_HISTOGRAM && plan.weight_method != SLIM_QMETHOD_GPTQ;
+   * gptq Hessians are handed on in sample order (slimflow's extension:
+   * msModelSlim's gptq does not support DP); histograms do not reduce */
+  plan.distributed = plan.act_method != SLIM_QMETHOD_HISTOGRAM;
   priv->plan = plan;
   if (plan.weight_method == SLIM_QMETHOD_GPTQ && priv->hessians == NULL)
     priv->hessians = slim_hessian_pool_new (plan.share_hessian);
@@ -959,10 +985,30 @@ slim_linear_quant_linear_input (const char *module,
   if (!slim_linear_quant_fake_quantize_input (plan, pending, module, x, n_tokens, n_in, error))
     return FALSE;
   /* LinearQuantizer.forward: the weight quantizer sees the quantized x */
-  if (plan->weight_method == SLIM_QMETHOD_GPTQ
-      && !slim_hessian_pool_add (priv->hessians, pending->layer, module, x, n_tokens, n_in, error))
-    return FALSE;
-  return TRUE;
+  if (plan->weight_method != SLIM_QMETHOD_GPTQ)
+    return TRUE;
+  if (priv->recording == pending->layer)
+    {
+      /* dp_layer_wise: replayed in sample order after the forwards */
+      SlimLinearQuantCall *call = g_new0 (SlimLinearQuantCall, 1);
+      SlimLinearQuantCall *last = priv->records->len > 0
+                                      ? g_ptr_array_index (priv->records, priv->records->len - 1)
+                                      : NULL;
+      gsize n_bytes = (gsize)(n_tokens * n_in) * sizeof (float);
+
+      call->module = g_strdup (module);
+      call->n_rows = n_tokens;
+      call->n_in = n_in;
+      /* q/k/v (gate/up) read one input: keep it once */
+      if (last != NULL && last->n_rows == n_tokens && last->n_in == n_in
+          && memcmp (g_bytes_get_data (last->x, NULL), x, n_bytes) == 0)
+        call->x = g_bytes_ref (last->x);
+      else
+        call->x = g_bytes_new (x, n_bytes);
+      g_ptr_array_add (priv->records, call);
+      return TRUE;
+    }
+  return slim_hessian_pool_add (priv->hessians, pending->layer, module, x, n_tokens, n_in, error);
 }
 
 static void
@@ -1023,12 +1069,14 @@ slim_linear_quant_finish_act (const SlimLinearQuantPlan *plan,
   return TRUE;
 }
 
-/* GPTQ-quantizes one selected weight with its (shared) Hessian factor. */
+/* GPTQ-quantizes one selected weight with its (shared) Hessian factor
+ * into *out (not deployed). */
 static gboolean
-slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
-                               SlimLayer *layer,
-                               SlimLinearQuantPending *pending,
-                               GError **error)
+slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
+                                SlimLayer *layer,
+                                SlimLinearQuantPending *pending,
+                                SlimLinearQuantWeights *out,
+                                GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
   const SlimLinearQuantPlan *plan = &priv->plan;
@@ -1068,8 +1116,162 @@ slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
       slim_linear_quant_weights_clear (&w);
       return FALSE;
     }
-  slim_linear_quant_deploy_weights (layer, record, &w);
+  *out = w;
   return TRUE;
+}
+
+/* GPTQ-quantizes one selected weight and deploys it. */
+static gboolean
+slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
+                               SlimLayer *layer,
+                               SlimLinearQuantPending *pending,
+                               GError **error)
+{
+  SlimLinearQuantWeights w = { 0 };
+
+  if (!slim_linear_quant_compute_gptq (processor, layer, pending, &w, error))
+    return FALSE;
+  slim_linear_quant_deploy_weights (layer, pending->record, &w);
+  return TRUE;
+}
+
+/* The GPTQ weights of the layer in a data-parallel run, split between the
+ * ranks as msModelSlim's DistributedTaskScheduler splits data-free
+ * per-linear work: every share of a Hessian (its factorisation and its
+ * members' quantization) goes to one rank, the costliest first to the
+ * least loaded rank (cost n_in^3 / 3 + sum n_out n_in^2: Cholesky and the
+ * column updates), the same plan on every rank; each rank quantizes its
+ * linears, the ranks agree that all succeeded, then each result is
+ * broadcast from its rank and deployed on all, in selection order.  The
+ * bytes are those of one process: the same function of the same inputs. */
+static gboolean
+slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
+                                           SlimLayer *layer,
+                                           SlimComm *comm,
+                                           GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const gint size = slim_comm_size (comm), rank = slim_comm_rank (comm);
+  g_autoptr (GPtrArray) mine = g_ptr_array_new ();   /* this layer's pending, in order */
+  g_autoptr (GPtrArray) shares = g_ptr_array_new (); /* distinct share keys, first-seen order */
+  g_autofree gint *owner = NULL;                     /* [mine->len] */
+  g_autofree double *share_cost = NULL;              /* [shares->len] */
+  g_autofree double *load = g_new0 (double, size);
+  g_autofree gint *share_rank = NULL;
+  g_autofree gboolean *assigned = NULL;
+  g_autofree SlimLinearQuantWeights *w = NULL;
+  g_autoptr (GError) local_error = NULL;
+  gint64 failed = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < priv->pending_order->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
+      gconstpointer key;
+      guint k;
+
+      if (pending->layer != layer)
+        continue;
+      g_ptr_array_add (mine, pending);
+      key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      if (key == NULL)
+        key = pending; /* no data reached it: its own (failing) task */
+      if (!g_ptr_array_find (shares, key, &k))
+        g_ptr_array_add (shares, (gpointer)key);
+    }
+  owner = g_new0 (gint, MAX (mine->len, 1));
+  w = g_new0 (SlimLinearQuantWeights, MAX (mine->len, 1));
+  share_cost = g_new0 (double, MAX (shares->len, 1));
+  share_rank = g_new0 (gint, MAX (shares->len, 1));
+  assigned = g_new0 (gboolean, MAX (shares->len, 1));
+  for (guint i = 0; i < mine->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      double n_in = (double)pending->record->n_in, n_out = (double)pending->record->n_out;
+      guint k = 0;
+
+      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
+      if (share_cost[k] == 0.0)
+        share_cost[k] = n_in * n_in * n_in / 3.0;
+      share_cost[k] += n_out * n_in * n_in;
+    }
+  /* longest processing time first: costliest unassigned share (first in
+   * order on ties) to the least loaded rank (lowest on ties) */
+  for (guint done = 0; done < shares->len; done++)
+    {
+      guint best = 0;
+      gint target = 0;
+
+      for (guint k = 0, first = 1; k < shares->len; k++)
+        if (!assigned[k] && (first || share_cost[k] > share_cost[best]))
+          {
+            best = k;
+            first = 0;
+          }
+      for (gint r = 1; r < size; r++)
+        if (load[r] < load[target])
+          target = r;
+      assigned[best] = TRUE;
+      share_rank[best] = target;
+      load[target] += share_cost[best];
+    }
+  for (guint i = 0; i < mine->len && local_error == NULL; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
+      guint k = 0;
+
+      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
+      owner[i] = share_rank[k];
+      if (owner[i] == rank)
+        slim_linear_quant_compute_gptq (processor, layer, pending, &w[i], &local_error);
+    }
+  failed = local_error != NULL;
+  if (!slim_comm_allreduce_sum_i64 (comm, &failed, 1, error))
+    ok = FALSE;
+  else if (failed > 0)
+    {
+      if (local_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      else
+        g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                     "%s: GPTQ failed on another rank (it reports why)",
+                     slim_linear_quant_type_name (processor));
+      ok = FALSE;
+    }
+  for (guint i = 0; i < mine->len && ok; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      SlimQLinear *record = pending->record;
+
+      if (owner[i] != rank)
+        {
+          gint64 n_params = 0;
+
+          if (!slim_gptq_get_n_params (&priv->plan.gptq, record->n_out, record->n_in, &n_params,
+                                       error))
+            {
+              ok = FALSE;
+              break;
+            }
+          slim_linear_quant_weights_init (&w[i], record->module, record->n_out, record->n_in,
+                                          n_params);
+        }
+      ok = slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].scale),
+                                slim_tensor_get_n_bytes (w[i].scale), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].offset),
+                                   slim_tensor_get_n_bytes (w[i].offset), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].weight_q),
+                                   slim_tensor_get_n_bytes (w[i].weight_q), owner[i], error)
+           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].dequantized),
+                                   slim_tensor_get_n_bytes (w[i].dequantized), owner[i], error);
+      if (ok)
+        slim_linear_quant_deploy_weights (layer, record, &w[i]);
+    }
+  for (guint i = 0; i < mine->len; i++)
+    slim_linear_quant_weights_clear (&w[i]);
+  return ok;
 }
 
 /* Computes the static input scales, GPTQ-quantizes gptq weights and
@@ -1084,6 +1286,7 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
   const SlimLinearQuantPlan *plan = &priv->plan;
   g_autoptr (GPtrArray) keep
       = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_pending_free);
+  SlimComm *comm = slim_processor_get_comm (SLIM_PROCESSOR (processor));
   gboolean ok = TRUE;
 
   for (guint i = 0; i < priv->pending_order->len && ok; i++)
@@ -1093,9 +1296,11 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
       if (pending->layer != layer)
         continue;
       ok = slim_linear_quant_finish_act (plan, pending, error);
-      if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ)
+      if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ && comm == NULL)
         ok = slim_linear_quant_finish_gptq (processor, layer, pending, error);
     }
+  if (ok && plan->weight_method == SLIM_QMETHOD_GPTQ && comm != NULL)
+    ok = slim_linear_quant_finish_gptq_distributed (processor, layer, comm, error);
   if (priv->hessians != NULL)
     {
       SlimHessianPoolStats stats;
@@ -1172,8 +1377,9 @@ slim_linear_quant_base_supports_distributed (SlimProcessor *processor)
 
 /* The observers of the layer's selected linears, in selection order:
  * "a(sxdddd)" module, n_updates, min_val, max_val, min_sum, max_sum
- * (float32 values widened to float64, exact both ways). */
-#define SLIM_LINEAR_QUANT_OBSERVERS_TYPE "a(sxdddd)"
+ * (float32 values widened to float64, exact both ways), and the layer's
+ * GPTQ Hessians (linear-quant-hessians.h; empty without gptq). */
+#define SLIM_LINEAR_QUANT_OBSERVERS_TYPE "(a(sxdddd)" SLIM_HESSIAN_POOL_STATE_TYPE ")"
 
 static guint
 slim_linear_quant_n_pending (SlimLinearQuantBasePrivate *priv, SlimLayer *layer)
@@ -1189,9 +1395,9 @@ static GBytes *
 slim_linear_quant_base_export_observers (SlimProcessor *processor, SlimLayer *layer, GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
-  g_autoptr (GVariantBuilder) builder
-      = g_variant_builder_new (G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE));
+  g_autoptr (GVariantBuilder) builder = g_variant_builder_new (G_VARIANT_TYPE ("a(sxdddd)"));
   g_autoptr (GVariant) value = NULL;
+  g_autoptr (GVariant) hessians = NULL;
 
   for (guint i = 0; i < priv->pending_order->len; i++)
     {
@@ -1203,7 +1409,15 @@ slim_linear_quant_base_export_observers (SlimProcessor *processor, SlimLayer *la
       g_variant_builder_add (builder, "(sxdddd)", pending->record->module, o->n_updates,
                              (double)o->min_val, (double)o->max_val, o->min_sum, o->max_sum);
     }
-  value = g_variant_ref_sink (g_variant_builder_end (builder));
+  if (priv->hessians != NULL)
+    hessians = slim_hessian_pool_export (priv->hessians, layer, error);
+  else
+    hessians
+        = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(sxxayata(st))"), NULL, 0));
+  if (hessians == NULL)
+    return NULL;
+  value = g_variant_ref_sink (g_variant_new ("(@a(sxdddd)@" SLIM_HESSIAN_POOL_STATE_TYPE ")",
+                                             g_variant_builder_end (builder), hessians));
   return g_variant_get_data_as_bytes (value);
 }
 
@@ -1215,16 +1429,38 @@ slim_linear_quant_base_import_observers (
     SlimProcessor *processor, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
-  g_autoptr (GVariant) value = g_variant_ref_sink (g_variant_new_from_bytes (
+  g_autoptr (GVariant) whole = g_variant_ref_sink (g_variant_new_from_bytes (
       G_VARIANT_TYPE (SLIM_LINEAR_QUANT_OBSERVERS_TYPE), observers, FALSE));
-  gsize n = g_variant_n_children (value), k = 0;
+  g_autoptr (GVariant) value = NULL;
+  g_autoptr (GVariant) hessians = NULL;
+  gsize n, k = 0;
 
-  if (!g_variant_is_normal_form (value))
+  if (!g_variant_is_normal_form (whole))
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
                    "%s: malformed observers from another rank",
                    slim_linear_quant_type_name (processor));
       return FALSE;
+    }
+  value = g_variant_get_child_value (whole, 0);
+  hessians = g_variant_get_child_value (whole, 1);
+  n = g_variant_n_children (value);
+  if (g_variant_n_children (hessians) > 0 || priv->hessians != NULL)
+    {
+      /* Hessians are handed on in sample order, never merged */
+      if (merge || priv->hessians == NULL)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s: GPTQ Hessians from another rank cannot be %s",
+                       slim_linear_quant_type_name (processor),
+                       merge ? "merged (they are accumulated in sample order)" : "used here");
+          return FALSE;
+        }
+      if (!slim_hessian_pool_import (priv->hessians, layer, hessians, error))
+        {
+          g_prefix_error (error, "%s: ", slim_linear_quant_type_name (processor));
+          return FALSE;
+        }
     }
   for (guint i = 0; i < priv->pending_order->len; i++)
     {
@@ -1300,6 +1536,53 @@ slim_linear_quant_base_distributed_ordered (SlimProcessor *processor)
          || (plan->act.dtype != SLIM_QDTYPE_FLOAT && plan->act.scope == SLIM_QSCOPE_PER_TENSOR);
 }
 
+/* GPTQ with a forward that reads no running statistics (float or
+ * per-token activations): the Hessian calls are recorded during the
+ * parallel forwards and replayed rank after rank (add_batch rescales the
+ * running sum at every call, so only sample order gives one process's
+ * bytes). */
+static gboolean
+slim_linear_quant_base_start_recording (SlimProcessor *processor, SlimLayer *layer)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+
+  if (!slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
+      || priv->plan.weight_method != SLIM_QMETHOD_GPTQ
+      || slim_linear_quant_base_distributed_ordered (processor))
+    return FALSE;
+  priv->recording = layer;
+  if (priv->records == NULL)
+    priv->records = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_call_free);
+  g_ptr_array_set_size (priv->records, 0);
+  return TRUE;
+}
+
+static gboolean
+slim_linear_quant_base_replay_recorded (SlimProcessor *processor, SlimLayer *layer, GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  gboolean ok = TRUE;
+
+  if (priv->recording != layer)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   "%s: replay_recorded without start_recording for this layer",
+                   slim_linear_quant_type_name (processor));
+      return FALSE;
+    }
+  priv->recording = NULL;
+  for (guint i = 0; i < priv->records->len && ok; i++)
+    {
+      SlimLinearQuantCall *call = g_ptr_array_index (priv->records, i);
+
+      ok = slim_hessian_pool_add (priv->hessians, layer, call->module,
+                                  g_bytes_get_data (call->x, NULL), call->n_rows, call->n_in,
+                                  error);
+    }
+  g_ptr_array_set_size (priv->records, 0);
+  return ok;
+}
+
 /* ---- GObject ------------------------------------------------------------ */
 
 static void
@@ -1310,6 +1593,7 @@ slim_linear_quant_base_finalize (GObject *object)
   g_hash_table_unref (priv->pending);
   g_ptr_array_unref (priv->pending_order);
   slim_hessian_pool_free (priv->hessians);
+  g_clear_pointer (&priv->records, g_ptr_array_unref);
   g_clear_object (&priv->qconfig);
   G_OBJECT_CLASS (slim_linear_quant_base_parent_class)->finalize (object);
 }
@@ -1327,6 +1611,8 @@ slim_linear_quant_base_class_init (SlimLinearQuantBaseClass *klass)
   processor_class->export_observers = slim_linear_quant_base_export_observers;
   processor_class->import_observers = slim_linear_quant_base_import_observers;
   processor_class->distributed_ordered = slim_linear_quant_base_distributed_ordered;
+  processor_class->start_recording = slim_linear_quant_base_start_recording;
+  processor_class->replay_recorded = slim_linear_quant_base_replay_recorded;
   processor_class->refreshes_outputs = slim_linear_quant_base_refreshes_outputs;
   linear_class->prepare = slim_linear_quant_base_prepare;
   linear_class->process_linear = slim_linear_quant_base_process_linear;

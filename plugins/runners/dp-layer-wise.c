@@ -20,7 +20,17 @@
  * calibration forward quantizes with the running range) are handed from
  * rank to rank in sample order instead of reduced after independent
  * forwards, which in msModelSlim makes the result depend on the number of
- * devices.
+ * devices (its ActPerTensorMinmax syncs the running range at every call,
+ * so call j on every rank quantizes with the range of the first j calls
+ * of all ranks: the calibration outputs, which feed the next layer, and
+ * the downstream linears' observations change with the rank count).
+ * GPTQ (msModelSlim: no DP) is supported: the forwards run at once and
+ * the Hessian calls, recorded, are replayed in sample order rank after
+ * rank, so add_batch's rescaling sees one process's sequence; each
+ * Hessian's factorisation and GPTQ then run on one rank and the results
+ * are broadcast (msModelSlim's DistributedTaskScheduler idea).  Every rank
+ * checkpoints its share after each layer, so --resume works after a
+ * killed run (slim-schedule.h).
  */
 #include "slim-plugin.h"
 #include "slim-schedule.h"

@@ -214,6 +214,85 @@ TEST (ObserversExchange, RejectsForeignBytes)
   g_bytes_unref (one_entry);
 }
 
+const char *const kW8Gptq = "{dtype: int8, scope: per_channel, symmetric: true, method: gptq}";
+
+// GPTQ with float activations: the forward reads no statistics, but
+// add_batch rescales the Hessian at every call, so the ranks record their
+// calls during parallel forwards and replay them rank after rank on top of
+// the predecessors' Hessians: the GPTQ weights equal one process's bit for
+// bit (3 uneven blocks: calls 0-1, 2-3, 4).
+TEST (ObserversExchange, GptqRecordAndReplayEqualsOneProcess)
+{
+  GError *error = nullptr;
+  auto gptq = [&] () {
+    GObjectPtr<SlimProcessor> p (
+        harness_processor (harness_linear_quant_yaml ("", kW8Gptq), &error));
+    EXPECT_NE (p.get (), nullptr) << (error ? error->message : "");
+    return p;
+  };
+  auto one = gptq (), r0 = gptq (), r1 = gptq (), r2 = gptq ();
+  auto l_one = make_layer (), l0 = make_layer (), l1 = make_layer (), l2 = make_layer ();
+  SlimProcessor *ranks[] = { r0.get (), r1.get (), r2.get () };
+  SlimLayer *layers[] = { l0.get (), l1.get (), l2.get () };
+  const int first[] = { 0, 2, 4 }, count[] = { 2, 2, 1 };
+
+  EXPECT_TRUE (slim_processor_supports_distributed (one.get ()));
+  EXPECT_FALSE (slim_processor_distributed_ordered (one.get ()));
+  ASSERT_TRUE (slim_processor_preprocess (one.get (), l_one.get (), &error));
+  feed (one.get (), l_one.get (), 0, 5, nullptr);
+  for (int r = 0; r < 3; r++)
+    {
+      ASSERT_TRUE (slim_processor_preprocess (ranks[r], layers[r], &error));
+      ASSERT_TRUE (slim_processor_start_recording (ranks[r], layers[r]));
+      feed (ranks[r], layers[r], first[r], count[r], nullptr);
+    }
+  GBytes *handed = nullptr;
+  for (int r = 0; r < 3; r++)
+    {
+      if (r > 0)
+        {
+          ASSERT_TRUE (slim_processor_import_observers (ranks[r], layers[r], handed, FALSE, &error))
+              << error->message;
+          g_bytes_unref (handed);
+        }
+      ASSERT_TRUE (slim_processor_replay_recorded (ranks[r], layers[r], &error)) << error->message;
+      handed = slim_processor_export_observers (ranks[r], layers[r], &error);
+      ASSERT_NE (handed, nullptr) << error->message;
+    }
+  // Hessians are never merged
+  EXPECT_FALSE (slim_processor_import_observers (r0.get (), l0.get (), handed, TRUE, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message).find ("cannot be merged"), std::string::npos)
+      << error->message;
+  g_clear_error (&error);
+  for (int r = 0; r < 2; r++)
+    ASSERT_TRUE (slim_processor_import_observers (ranks[r], layers[r], handed, FALSE, &error))
+        << error->message;
+  g_bytes_unref (handed);
+  ASSERT_TRUE (slim_processor_postprocess (one.get (), l_one.get (), &error)) << error->message;
+  for (int r = 0; r < 3; r++)
+    {
+      ASSERT_TRUE (slim_processor_postprocess (ranks[r], layers[r], &error)) << error->message;
+      for (const std::string &m : { kQ, kUp })
+        {
+          const SlimQLinear *qa = slim_layer_get_qlinear (l_one.get (), m.c_str ());
+          const SlimQLinear *qb = slim_layer_get_qlinear (layers[r], m.c_str ());
+          ASSERT_NE (qa, nullptr);
+          ASSERT_NE (qb, nullptr);
+          for (auto get : { +[] (const SlimQLinear *q) { return q->weight_q; },
+                            +[] (const SlimQLinear *q) { return q->weight_scale; } })
+            {
+              SlimTensor *ta = get (qa), *tb = get (qb);
+              ASSERT_EQ (slim_tensor_get_n_bytes (ta), slim_tensor_get_n_bytes (tb));
+              EXPECT_EQ (std::memcmp (slim_tensor_get_data (ta), slim_tensor_get_data (tb),
+                                      slim_tensor_get_n_bytes (ta)),
+                         0)
+                  << m << " rank " << r;
+            }
+        }
+    }
+}
+
 // Data-free configurations need no exchange (and take none).
 TEST (ObserversExchange, DataFreeNeedsNoExchange)
 {
