@@ -23,6 +23,7 @@ struct _SlimQConfigExt
   SlimHistogramMetric search_method;
   gint64 step;
   gint axes;
+  double sigma_factor;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -78,6 +79,12 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "MX per_block (mxfp8/mxfp4) weights and activations: the shared-exponent block axis; only "
       "-1 (the input features, msModelSlim's default) is supported; refused on other scopes.",
       G_MININT, G_MAXINT, SLIM_QCONFIG_AXES_UNSET),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, sigma_factor, "sigma-factor", "Sigma clipping factor",
+      "minmax int weights (slimflow extension, QuantConfig use_sigma / sigma_factor): each "
+      "row's or group's range is clipped to mean +- sigma_factor * std (values beyond saturate); "
+      "0 = off, else in [3, 4] as msModelSlim allows.",
+      0.0, 4.0, 0.0),
 };
 /* clang-format on */
 
@@ -222,4 +229,17 @@ slim_qconfig_ext_get_axes (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QCONFIG_AXES_UNSET);
   return self->axes;
+}
+
+/**
+ * slim_qconfig_ext_get_sigma_factor:
+ * @self: an ext mapping
+ *
+ * Returns: `sigma_factor`, 0 when not set (no sigma clipping)
+ */
+double
+slim_qconfig_ext_get_sigma_factor (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0.0);
+  return self->sigma_factor;
 }
