@@ -201,3 +201,51 @@ TEST (BnbCli, KilledRunResumesToTheSameBytes)
   EXPECT_EQ (quant_folder_digests (tmp + "/ref"), quant_folder_digests (save));
   EXPECT_TRUE (slim_test_bnb_check (save).ok ()) << slim_test_bnb_check (save).summary ();
 }
+
+// The checker can fail: a folder whose config turns double quantization on,
+// whose quant_map is not NF4's and whose skip list names a quantized module
+// is reported on each count.
+TEST (BnbCli, CheckerReportsABrokenFolder)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string bnb = tmp + "/bnb";
+  QuantChild a = quant_cli (quant_args (bnb, nf4_config (tmp, "bitsandbytes_saver")));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  ASSERT_TRUE (slim_test_bnb_check (bnb).ok ());
+
+  std::string config = bnb + "/config.json";
+  gchar *text = nullptr;
+  ASSERT_TRUE (g_file_get_contents (config.c_str (), &text, nullptr, nullptr));
+  std::string c = text;
+  g_free (text);
+  auto replace = [&c] (const std::string &from, const std::string &to) {
+    size_t at = c.find (from);
+    ASSERT_NE (at, std::string::npos) << from;
+    c.replace (at, from.size (), to);
+  };
+  replace ("\"bnb_4bit_use_double_quant\": false", "\"bnb_4bit_use_double_quant\": true");
+  replace ("\"lm_head\"", "\"model.layers.0.self_attn.q_proj\"");
+  quant_write_file (config, c);
+
+  // one quant_map value changed in place (the file's bytes, same size)
+  std::string file = bnb + "/model-00001-of-00001.safetensors";
+  gchar *bytes = nullptr;
+  gsize n = 0;
+  ASSERT_TRUE (g_file_get_contents (file.c_str (), &bytes, &n, nullptr));
+  std::string data (bytes, n);
+  g_free (bytes);
+  const float v = 0.7229568362236023f, w = 0.75f;
+  size_t at = data.find (std::string ((const char *)&v, sizeof v));
+  ASSERT_NE (at, std::string::npos);
+  data.replace (at, sizeof w, std::string ((const char *)&w, sizeof w));
+  quant_write_file (file, data);
+
+  SlimTestBnbReport r = slim_test_bnb_check (bnb);
+  EXPECT_FALSE (r.ok ());
+  const std::string s = r.summary ();
+  EXPECT_NE (s.find ("bnb_4bit_use_double_quant must be false"), std::string::npos) << s;
+  EXPECT_NE (s.find ("model.layers.0.self_attn.q_proj: quantized but in llm_int8_skip_modules"),
+             std::string::npos)
+      << s;
+  EXPECT_NE (s.find ("quant_map: must be bitsandbytes' NF4 table"), std::string::npos) << s;
+}

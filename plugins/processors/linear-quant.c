@@ -19,8 +19,10 @@
  * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
  * int8/int4 per_channel/per_group, sym or asym, ssz for int8/int4
  * per_channel sym, hqq for int8/int4 per_channel/per_group asym: slimflow's
- * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h;
- * mxfp8/mxfp4 per_block minmax for both) and that the
+ * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h; nf for
+ * int4 per_group sym, weight-only: slimflow's extension, QuantConfig's
+ * w_method NF, the NF4 code book times each group's absmax, data-free,
+ * label NF4, slim-nf4.h; mxfp8/mxfp4 per_block minmax for both) and that the
  * act/weight pair is one of the legal combinations; the pair decides the
  * description label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC,
  * W4A4_DYNAMIC, W8A8_MIX, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, and
@@ -112,6 +114,10 @@
  *   - minmax weights are quantized from their values at preprocess, not at
  *     the forward: a processor that changes weights of the same layer
  *     belongs before linear_quant (and is, in every practice).
+ *   - ext.sigma_factor (slimflow's extension from QuantConfig use_sigma /
+ *     sigma_factor, in [3, 4], minmax int weights only): each row's or
+ *     group's range is clipped to mean +- k * std (slim-sigma.h) before its
+ *     scale and offset; the elements beyond saturate.
  *   - Extensions (documented, not in msModelSlim v1): minmax per_group
  *     weights (int8 and int4, sym or asym; msModelSlim reaches per_group
  *     only through gptq/autoround), the label W4A16 for float activations

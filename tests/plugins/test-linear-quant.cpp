@@ -971,7 +971,7 @@ TEST (LinearQuant, SigmaClipsEachChannelToMeanPlusMinusKStd)
               float plain_s, plain_o;
               slim_qparams_compute (&cfg, mn, mx, &plain_s, &plain_o);
               EXPECT_LT (s[r], 0.5f * plain_s); // the outlier no longer sets the range
-              EXPECT_EQ (wq[5], 127);            // and saturates
+              EXPECT_EQ (wq[5], 127);           // and saturates
             }
         }
     }
