@@ -151,6 +151,11 @@ INSTANTIATE_TEST_SUITE_P (
                 "W8A8",
                 { "          scope: \"per_channel\"", "          method: \"minmax\"",
                   "            sigma_factor: 3.5" } },
+        V0Case{ "w8a16-lm-head",
+                "W8A16",
+                { "# calib_cfg.disable_last_linear: False -> quantize_lm_head: true (lm_head "
+                  "quantized with the same weights; a tied lm_head is saved untied)",
+                  "      quantize_lm_head: true" } },
         V0Case{ "w8a8-dynamic", "W8A8_DYNAMIC",
                 plus ({ "          scope: \"per_token\"", "          symmetric: true" },
                       kDownProjExcluded) },
@@ -210,8 +215,8 @@ INSTANTIATE_TEST_SUITE_P (
                     { "11:15: spec.calib_cfg.w_method: 'HQQ' is weight-only in slimflow" } },
         RejectCase{ "w8a8-defaults",
                     { "8:5: spec.calib_cfg: unknown key 'kv_sym' (valid keys: w_bit, a_bit,",
-                      "7:26: spec.calib_cfg.disable_last_linear: False: slimflow keeps the last "
-                      "linear (lm_head) in float",
+                      "7:26: spec.calib_cfg.disable_last_linear: False: slimflow quantizes the "
+                      "last linear (lm_head) only with weight-only data-free weights",
                       "7:5: spec.calib_cfg.mm_tensor: True (QuantConfig's default): per-tensor "
                       "weights are not in slimflow",
                       "5:13: spec.anti_cfg.anti_method: 'm2' (AntiOutlierConfig's default)" } }));

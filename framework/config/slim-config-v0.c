@@ -499,10 +499,15 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
             "spec.calib_cfg.pr: %g: random quantization selection (pr < 1) is not in "
             "slimflow (only 1.0)",
             c->pr);
-  if (!c->disable_last_linear)
+  /* disable_last_linear False: lm_head quantized too (linear_quant's
+   * quantize_lm_head), weight-only data-free schemes only: no calibration
+   * forward runs through the head */
+  if (!c->disable_last_linear
+      && (c->a_bit != 16 || s.w_method == V0_WMETHOD_GPTQ || c->pdmix))
     REJECT (C_DISABLE_LAST_LINEAR,
-            "spec.calib_cfg.disable_last_linear: False: slimflow keeps the last linear "
-            "(lm_head) in float and cannot quantize it");
+            "spec.calib_cfg.disable_last_linear: False: slimflow quantizes the last linear "
+            "(lm_head) only with weight-only data-free weights (a_bit 16, w_method MinMax, HQQ "
+            "or NF): no calibration forward runs through the head");
   if (c->use_fa_quant && c->fa_amp > 0)
     REJECT (C_FA_AMP,
             "spec.calib_cfg.fa_amp: %" G_GINT64_FORMAT ": automatic precision fallback "
@@ -778,6 +783,12 @@ build_quant_entry (V0 *v0,
     {
       node = entry (cfg, "linear_quant");
       put (node, "qconfig", build_qconfig (c, s, at, cfg));
+      if (!c->disable_last_linear)
+        {
+          put (node, "quantize_lm_head", plain (at[C_DISABLE_LAST_LINEAR], "true"));
+          v0_note (v0, "calib_cfg.disable_last_linear: False -> quantize_lm_head: true (lm_head "
+                       "quantized with the same weights; a tied lm_head is saved untied)");
+        }
     }
   slim_config_node_append (include, quoted (cfg, "*"));
   put (node, "include", include);

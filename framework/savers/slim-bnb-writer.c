@@ -30,6 +30,7 @@ struct _SlimBnbWriter
   SlimSafetensorsWriter *weights;
   GPtrArray *skip; /* char *, linears left float, in write order */
   guint n_quantized;
+  gboolean untied; /* an NF4 lm_head of a tied model: config.json unties */
   gboolean finished;
 };
 
@@ -287,6 +288,8 @@ slim_bnb_writer_write_layer (SlimBnbWriter *self, SlimLayer *layer, GError **err
         {
           if (!slim_bnb_write_nf4 (self, q, error))
             return FALSE;
+          if (head && self->tie_word_embeddings)
+            self->untied = TRUE; /* the embedding stays float */
           g_hash_table_remove (nf4, module);
           continue;
         }
@@ -370,6 +373,8 @@ slim_bnb_update_config (SlimBnbWriter *self, GError **error)
       return FALSE;
     }
   root = json_node_get_object (root_node);
+  if (self->untied && json_object_has_member (root, "tie_word_embeddings"))
+    json_object_set_boolean_member (root, "tie_word_embeddings", FALSE);
   if (self->n_quantized > 0)
     json_object_set_object_member (root, "quantization_config",
                                    slim_bnb_quantization_config (self));
@@ -396,8 +401,8 @@ slim_bnb_writer_finish (SlimBnbWriter *self, const char *model_dir, GError **err
 
 /* ---- resume ------------------------------------------------------------ */
 
-/* weights, number of NF4 linears written, skipped linears */
-#define SLIM_BNB_STATE_TYPE "(vuas)"
+/* weights, number of NF4 linears written, untied, skipped linears */
+#define SLIM_BNB_STATE_TYPE "(vubas)"
 
 GBytes *
 slim_bnb_writer_save_state (SlimBnbWriter *self, GError **error)
@@ -414,8 +419,8 @@ slim_bnb_writer_save_state (SlimBnbWriter *self, GError **error)
   g_variant_builder_init (&skip, G_VARIANT_TYPE ("as"));
   for (guint i = 0; i < self->skip->len; i++)
     g_variant_builder_add (&skip, "s", (const char *)g_ptr_array_index (self->skip, i));
-  state = g_variant_ref_sink (
-      g_variant_new (SLIM_BNB_STATE_TYPE, weights, (guint32)self->n_quantized, &skip));
+  state = g_variant_ref_sink (g_variant_new (SLIM_BNB_STATE_TYPE, weights,
+                                             (guint32)self->n_quantized, self->untied, &skip));
   return g_variant_get_data_as_bytes (state);
 }
 
@@ -428,6 +433,7 @@ slim_bnb_writer_restore_state (SlimBnbWriter *self, GBytes *state, GError **erro
   GVariantIter iter;
   const char *module;
   guint32 n_quantized;
+  gboolean untied;
 
   g_return_val_if_fail (self != NULL && state != NULL && !self->finished, FALSE);
   g_return_val_if_fail (self->skip->len == 0 && self->n_quantized == 0, FALSE);
@@ -440,7 +446,7 @@ slim_bnb_writer_restore_state (SlimBnbWriter *self, GBytes *state, GError **erro
                    "the saved state of the bitsandbytes writer is corrupt: not in normal form");
       return FALSE;
     }
-  g_variant_get (root, "(vu@as)", &weights, &n_quantized, &skip);
+  g_variant_get (root, "(vub@as)", &weights, &n_quantized, &untied, &skip);
   g_variant_iter_init (&iter, skip);
   while (g_variant_iter_next (&iter, "&s", &module))
     {
@@ -453,5 +459,6 @@ slim_bnb_writer_restore_state (SlimBnbWriter *self, GBytes *state, GError **erro
       g_ptr_array_add (self->skip, g_strdup (module));
     }
   self->n_quantized = n_quantized;
+  self->untied = untied;
   return slim_safetensors_writer_restore_state (self->weights, weights, error);
 }

@@ -312,6 +312,14 @@ slim_ct_writer_write_layer (SlimCtWriter *self, SlimLayer *layer, GError **error
 
       if (slim_ct_is_float_record (q))
         continue;
+      if (slim_layer_get_index (layer) == SLIM_LAYER_INDEX_HEAD && self->tie_word_embeddings)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s (%s): a quantized lm_head of a model with tied embeddings cannot be "
+                       "saved by compressed_tensors (its config stays tied); use ascendv1_saver",
+                       q->module, q->label);
+          return FALSE;
+        }
       if (!slim_ct_scheme_from_qlinear (q, &plan_store[i], error))
         return FALSE;
       g_hash_table_insert (plans, q->module, &plan_store[i]);

@@ -1483,6 +1483,7 @@ struct _SlimLinearQuantProcessor
 
   SlimLinearQConfig *qconfig;
   SlimLinearMath linear_math;
+  gboolean quantize_lm_head;
 };
 
 /* include and exclude belong to SlimLinearProcessor. */
@@ -1502,6 +1503,13 @@ static const SlimPropertyDecl slim_linear_quant_properties[] = {
       "the next layer's inputs). int8_ref is int8 with the reference product (slower, same "
       "results). slimflow's extension.",
       slim_linear_math_get_type, SLIM_LINEAR_MATH_FLOAT),
+  SLIM_PROPERTY_BOOLEAN (
+      SlimLinearQuantProcessor, quantize_lm_head, "quantize-lm-head", "Quantize lm_head",
+      "Also quantize the last linear (lm_head, the head pseudo-layer's), when include / exclude "
+      "select it; weight-only data-free schemes only (no calibration forward runs through the "
+      "head). slimflow's extension for QuantConfig disable_last_linear: False; msModelSlim's "
+      "v1 pipeline visits decoder layers only.",
+      FALSE),
 };
 /* clang-format on */
 
@@ -1516,8 +1524,25 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
 
   slim_linear_quant_base_set_qconfig (SLIM_LINEAR_QUANT_BASE (self), self->qconfig);
   slim_linear_quant_base_set_linear_math (SLIM_LINEAR_QUANT_BASE (self), self->linear_math);
-  return SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
-      ->prepare (processor, error);
+  if (!SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
+           ->prepare (processor, error))
+    return FALSE;
+  if (self->quantize_lm_head)
+    {
+      const SlimLinearQuantPlan *plan = &PRIV (self)->plan;
+
+      if (plan->act.dtype != SLIM_QDTYPE_FLOAT || !plan->data_free)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "quantize_lm_head: true needs a weight-only data-free scheme (%s is not: "
+                       "no calibration forward runs through the head); remove it or use float "
+                       "activations with minmax, hqq or nf weights",
+                       plan->label);
+          return FALSE;
+        }
+      slim_linear_processor_set_visit_head (processor, TRUE);
+    }
+  return TRUE;
 }
 
 static void

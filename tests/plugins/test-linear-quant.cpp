@@ -976,3 +976,55 @@ TEST (LinearQuant, SigmaClipsEachChannelToMeanPlusMinusKStd)
         }
     }
 }
+
+// quantize_lm_head: the head pseudo-layer's lm_head is selected like a
+// decoder linear (exclude still wins), weight-only data-free schemes only;
+// the layer's weight becomes the dequantized record.
+TEST (LinearQuant, QuantizeLmHeadSelectsTheHeadLinear)
+{
+  auto head_layer = [] () {
+    SlimLayer *head = slim_layer_new (SLIM_LAYER_INDEX_HEAD, "");
+    SlimTensor *lm = slim_tensor_new_2d ("lm_head.weight", SLIM_DTYPE_F32, 8, 64);
+    std::vector<float> v = harness_pattern (8 * 64, 3, 0.5f);
+    memcpy (slim_tensor_get_data_mut (lm), v.data (), v.size () * sizeof (float));
+    slim_layer_set_tensor (head, lm);
+    slim_tensor_unref (lm);
+    slim_layer_add_linear_name (head, "lm_head");
+    return head;
+  };
+  {
+    GObjectPtr<SlimLayer> head (head_layer ());
+    auto p = make (harness_linear_quant_yaml ("", kW8Chan, "quantize_lm_head: true\n"));
+    ASSERT_TRUE (p);
+    run_layer (p.get (), head.get ());
+    const SlimQLinear *q = slim_layer_get_qlinear (head.get (), "lm_head");
+    ASSERT_NE (q, nullptr);
+    EXPECT_STREQ (q->label, "W8A16");
+    const gint8 *wq = (const gint8 *)slim_tensor_get_data (q->weight_q);
+    const float *s = (const float *)slim_tensor_get_data (q->weight_scale);
+    const float *o = (const float *)slim_tensor_get_data (q->weight_offset);
+    const float *w = (const float *)slim_tensor_get_data (
+        slim_layer_get_tensor (head.get (), "lm_head.weight"));
+    for (int64_t k = 0; k < 8 * 64; k++)
+      ASSERT_EQ (w[k], ((float)wq[k] - o[k / 64]) * s[k / 64]) << k;
+  }
+  {
+    GObjectPtr<SlimLayer> head (head_layer ());
+    auto p = make (
+        harness_linear_quant_yaml ("", kW8Chan, "quantize_lm_head: true\nexclude: [lm_head]\n"));
+    run_layer (p.get (), head.get ());
+    EXPECT_EQ (slim_layer_get_qlinear (head.get (), "lm_head"), nullptr);
+  }
+  {
+    // activations need a calibration forward, which the head never gets
+    GError *error = nullptr;
+    auto p = make (harness_linear_quant_yaml (kA8Token, kW8Chan, "quantize_lm_head: true\n"));
+    ASSERT_TRUE (p);
+    EXPECT_FALSE (slim_processor_validate (p.get (), &error));
+    ASSERT_NE (error, nullptr);
+    EXPECT_NE (std::string (error->message).find ("quantize_lm_head: true needs a weight-only"),
+               std::string::npos)
+        << error->message;
+    g_clear_error (&error);
+  }
+}
