@@ -144,14 +144,39 @@ TEST (AblateCli, ExampleMatrix)
   QuantChild r = ablate (matrix, out);
   ASSERT_EQ (r.exit_code, 0) << r.err;
   std::map<std::string, Row> rows = read_rows (out);
-  EXPECT_EQ (rows.size (), 32u);
-  for (const char *name : { "w8a8-static", "w8a8-dynamic", "w8a16", "w4a16-g32", "smooth-quant",
-                            "iter-smooth", "gptq-w4a16", "histogram-act", "pdmix", "c8-minmax",
-                            "c8-ifmr-hfmg", "fa3", "float-sparse", "default-w8a8", "awq-w4a16",
-                            "kv-smooth-c8", "w4a8-dynamic", "ssz-w4a8", "flex-smooth",
-                            "flex-awq-ssz-w4a8", "quarot-w8a8-dynamic", "w4a4-dynamic",
-                            "quarot-w4a4-dynamic", "hqq-w4a16", "wfp8afp8-dynamic", "w8a8-mxfp8",
-                            "w4a8-mxfp", "w4a4-mxfp4" })
+  EXPECT_EQ (rows.size (), 36u);
+  for (const char *name : { "w8a8-static",
+                            "w8a8-dynamic",
+                            "w8a16",
+                            "w4a16-g32",
+                            "smooth-quant",
+                            "iter-smooth",
+                            "gptq-w4a16",
+                            "histogram-act",
+                            "pdmix",
+                            "c8-minmax",
+                            "c8-ifmr-hfmg",
+                            "fa3",
+                            "float-sparse",
+                            "default-w8a8",
+                            "awq-w4a16",
+                            "kv-smooth-c8",
+                            "w4a8-dynamic",
+                            "ssz-w4a8",
+                            "flex-smooth",
+                            "flex-awq-ssz-w4a8",
+                            "quarot-w8a8-dynamic",
+                            "w4a4-dynamic",
+                            "quarot-w4a4-dynamic",
+                            "hqq-w4a16",
+                            "wfp8afp8-dynamic",
+                            "w8a8-mxfp8",
+                            "w4a8-mxfp",
+                            "w4a4-mxfp4",
+                            "nf4-g64",
+                            "w8a8-sigma3",
+                            "w8a8-sigma4",
+                            "w8a16-lm-head" })
     {
       ASSERT_EQ (rows.count (name), 1u) << name;
       const Row &row = rows[name];

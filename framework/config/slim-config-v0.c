@@ -502,8 +502,7 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
   /* disable_last_linear False: lm_head quantized too (linear_quant's
    * quantize_lm_head), weight-only data-free schemes only: no calibration
    * forward runs through the head */
-  if (!c->disable_last_linear
-      && (c->a_bit != 16 || s.w_method == V0_WMETHOD_GPTQ || c->pdmix))
+  if (!c->disable_last_linear && (c->a_bit != 16 || s.w_method == V0_WMETHOD_GPTQ || c->pdmix))
     REJECT (C_DISABLE_LAST_LINEAR,
             "spec.calib_cfg.disable_last_linear: False: slimflow quantizes the last linear "
             "(lm_head) only with weight-only data-free weights (a_bit 16, w_method MinMax, HQQ "

@@ -43,9 +43,9 @@
  * Everything else is written under its own name in the dtype it had in
  * the model files; a float lm_head.weight is left out when the model ties
  * it to the embeddings; an NF4 lm_head (linear_quant quantize_lm_head) is
- * written and config.json's tie_word_embeddings becomes false.  Every linear without an NF4 record is listed in
- * llm_int8_skip_modules (which transformers reads as the modules not to
- * convert), lm_head included.
+ * written and config.json's tie_word_embeddings becomes false.  Every linear without an NF4 record
+ * is listed in llm_int8_skip_modules (which transformers reads as the modules not to convert),
+ * lm_head included.
  *
  * quantization_config (BitsAndBytesConfig.to_dict, keys sorted as
  * save_pretrained writes them): _load_in_4bit true, _load_in_8bit false,
