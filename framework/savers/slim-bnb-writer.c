@@ -16,6 +16,7 @@
 
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
+#include "slim-hf-config.h"
 #include "slim-model-files.h"
 #include "slim-nf4.h"
 #include "slim-qattention.h"
@@ -346,7 +347,7 @@ slim_bnb_quantization_config (SlimBnbWriter *self)
 static gboolean
 slim_bnb_update_config (SlimBnbWriter *self, GError **error)
 {
-  return slim_model_files_set_quantization_config (
+  return slim_hf_config_set_quantization_config (
       self->out_dir, "bitsandbytes_saver",
       self->n_quantized > 0 ? slim_bnb_quantization_config (self) : NULL, self->untied, error);
 }

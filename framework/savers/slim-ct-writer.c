@@ -19,6 +19,7 @@
 #include "slim-ct-pack.h"
 #include "slim-ct-scheme.h"
 #include "slim-error.h"
+#include "slim-hf-config.h"
 #include "slim-model-files.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -456,7 +457,7 @@ slim_ct_quantization_config (SlimCtWriter *self)
 static gboolean
 slim_ct_update_config (SlimCtWriter *self, GError **error)
 {
-  return slim_model_files_set_quantization_config (
+  return slim_hf_config_set_quantization_config (
       self->out_dir, "compressed_tensors",
       self->modules->len > 0 ? slim_ct_quantization_config (self) : NULL, FALSE, error);
 }

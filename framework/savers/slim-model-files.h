@@ -8,7 +8,7 @@
  */
 #pragma once
 
-#include <json-glib/json-glib.h>
+#include <glib.h>
 
 G_BEGIN_DECLS
 
@@ -20,12 +20,5 @@ gboolean slim_model_files_copy (const char *model_dir,
                                 const char *out_dir,
                                 const char *const *suffixes,
                                 GError **error);
-
-/* Rewrites out_dir/config.json (as Python's json.dump indent 2) with
- * quantization_config = qc (transfer full), or without one when qc is
- * NULL; with untie, a tie_word_embeddings member becomes false.  saver
- * names the saver in the error when config.json is missing. */
-gboolean slim_model_files_set_quantization_config (
-    const char *out_dir, const char *saver, JsonObject *qc, gboolean untie, GError **error);
 
 G_END_DECLS
