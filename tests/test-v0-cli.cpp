@@ -211,6 +211,9 @@ INSTANTIATE_TEST_SUITE_P (
                       "7:12: spec.calib_cfg.a_bit must be 16 when w_method is 'NF'",
                       "9:16: spec.calib_cfg.use_sigma: True: sigma clipping is translated for "
                       "w_method MinMax only" } },
+        RejectCase{ "w8a8-mix-sigma",
+                    { "8:16: spec.calib_cfg.use_sigma: True with pdmix: the pdmix processor's "
+                      "weight qconfig is fixed" } },
         RejectCase{ "w8a8-hqq",
                     { "11:15: spec.calib_cfg.w_method: 'HQQ' is weight-only in slimflow" } },
         RejectCase{ "w8a8-defaults",

@@ -483,7 +483,10 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
                          "slimflow (use anti_cfg.anti_method m1 or m4)");
   /* use_sigma: msModelSlim's k-sigma outlier test of lowbit quantization;
    * translated as k-sigma clipping of minmax weights (ext.sigma_factor) */
-  if (c->use_sigma && s.w_method != V0_WMETHOD_MINMAX)
+  if (c->use_sigma && c->pdmix)
+    REJECT (C_USE_SIGMA, "spec.calib_cfg.use_sigma: True with pdmix: the pdmix processor's "
+                         "weight qconfig is fixed (no sigma clipping)");
+  else if (c->use_sigma && s.w_method != V0_WMETHOD_MINMAX)
     REJECT (C_USE_SIGMA, "spec.calib_cfg.use_sigma: True: sigma clipping is translated for "
                          "w_method MinMax only (slimflow's ext.sigma_factor)");
   if (!c->use_sigma && at[C_SIGMA_FACTOR] != NULL && c->sigma_factor != 3.0)
