@@ -34,9 +34,10 @@ const std::set<std::string> kGlobalKeys
     = { "version",       "model_quant_type", "metadata",      "group_size",       "optional",
         "kv_cache_type", "kv_quant_type",    "fa_quant_type", "reduce_quant_type" };
 const std::set<std::string> kLabels = {
-  "FLOAT",        "W8A8",         "W8A8_MIX",  "W8A8_DYNAMIC", "W8A16",
-  "W4A8_DYNAMIC", "W4A4_DYNAMIC", "W16A16S",   "W4A16",        "C8",
-  "FAQuant",      "W8A8_MXFP8",   "W4A8_MXFP", "W4A4_MXFP4",   "WFP8AFP8_DYNAMIC"
+  "FLOAT",     "W8A8",         "W8A8_MIX",         "W8A8_DYNAMIC",
+  "W8A16",     "W4A8_DYNAMIC", "W4A4_DYNAMIC",     "W16A16S",
+  "W4A16",     "C8",           "FAQuant",          "W8A8_MXFP8",
+  "W4A8_MXFP", "W4A4_MXFP4",   "WFP8AFP8_DYNAMIC", "NF4"
 }; // W4A16: slimflow extension (per-group); C8, FAQuant: attention tensors
 
 struct Info
@@ -531,6 +532,7 @@ Checker::check_module (const std::string &module,
     { "WFP8AFP8_DYNAMIC", { "weight", "weight_scale", "weight_offset" } },
     { "W4A8_MXFP", { "weight", "weight_scale" } },
     { "W4A4_MXFP4", { "weight", "weight_scale" } },
+    { "NF4", { "weight", "weight_absmax" } },
   };
   auto want = kSuffixes.find (label);
   if (want == kSuffixes.end ())
@@ -575,6 +577,39 @@ Checker::check_module (const std::string &module,
   if (label == "W8A8_MXFP8" || label == "W4A8_MXFP" || label == "W4A4_MXFP4")
     {
       check_mx (module, label, wi);
+      return;
+    }
+  if (label == "NF4")
+    {
+      // two codes per byte: uint8 [out, in / 2]; weight_absmax float32
+      // [out, in / group_size], finite and >= 0 (slimflow's addition to
+      // msModelSlim's NF4 weight)
+      const std::string wa = module + ".weight_absmax";
+      Info ai;
+      if (wi.dtype != SLIM_DTYPE_U8)
+        problem ("%s (NF4): must be uint8, two codes per byte", w.c_str ());
+      if (!info (wa, &ai) || ai.dtype != SLIM_DTYPE_F32 || ai.shape.size () != 2
+          || ai.shape[0] != wi.shape[0] || ai.shape[1] <= 0)
+        {
+          problem ("%s (NF4): must be float32 [%" G_GINT64_FORMAT ", groups]", wa.c_str (),
+                   wi.shape[0]);
+          return;
+        }
+      if (have_group_size_ && rep_->group_size * ai.shape[1] != 2 * wi.shape[1])
+        problem ("%s: %" G_GINT64_FORMAT " groups of group_size %" G_GINT64_FORMAT
+                 " do not cover %" G_GINT64_FORMAT " input features",
+                 wa.c_str (), ai.shape[1], rep_->group_size, 2 * wi.shape[1]);
+      if (opt_.check_values)
+        {
+          const float *a = data<float> (wa);
+          for (int64_t k = 0; a != nullptr && k < ai.shape[0] * ai.shape[1]; k++)
+            if (!(std::isfinite (a[k]) && a[k] >= 0.0f))
+              {
+                problem ("%s[%" G_GINT64_FORMAT "] = %g is not a finite absmax", wa.c_str (), k,
+                         (double)a[k]);
+                break;
+              }
+        }
       return;
     }
   const bool w4a8 = label == "W4A8_DYNAMIC";
@@ -851,7 +886,7 @@ Checker::check_model_quant_type (const std::string &written)
       // "Unknown" and "FLOAT" are accepted.
       // W4A16 (slimflow extension) ranks between W8A16 and W8A8_DYNAMIC
       auto rank = [] (const std::string &l) -> int {
-        if (l == "W4A16")
+        if (l == "W4A16" || l == "NF4")
           return 2 * slim_quant_label_priority ("W8A16") + 1;
         int p = slim_quant_label_priority (l.c_str ());
         return p < 0 ? -1 : 2 * p;

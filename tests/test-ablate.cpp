@@ -144,7 +144,7 @@ TEST (AblateCli, ExampleMatrix)
   QuantChild r = ablate (matrix, out);
   ASSERT_EQ (r.exit_code, 0) << r.err;
   std::map<std::string, Row> rows = read_rows (out);
-  EXPECT_EQ (rows.size (), 34u);
+  EXPECT_EQ (rows.size (), 38u);
   for (const char *name : { "w8a8-static",         "w8a8-dynamic",        "w8a16",
                             "w4a16-g32",           "smooth-quant",        "iter-smooth",
                             "gptq-w4a16",          "histogram-act",       "pdmix",
@@ -154,7 +154,8 @@ TEST (AblateCli, ExampleMatrix)
                             "flex-smooth",         "flex-awq-ssz-w4a8",   "quarot-w8a8-dynamic",
                             "w4a4-dynamic",        "quarot-w4a4-dynamic", "hqq-w4a16",
                             "autoround-w4a16-g32", "autoround-w4a8",      "wfp8afp8-dynamic",
-                            "w8a8-mxfp8",          "w4a8-mxfp",           "w4a4-mxfp4" })
+                            "w8a8-mxfp8",          "w4a8-mxfp",           "w4a4-mxfp4",
+                            "nf4-g64", "w8a8-sigma3", "w8a8-sigma4", "w8a16-lm-head" })
     {
       ASSERT_EQ (rows.count (name), 1u) << name;
       const Row &row = rows[name];

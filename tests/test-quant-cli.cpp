@@ -120,6 +120,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w4a16-hqq.yaml", "models/stories260K", "W4A16", true },
+        ExampleCase{ "dense-w4a16-nf4.yaml", "models/stories260K", "NF4", true },
+        ExampleCase{ "dense-w4a16-nf4.yaml", "models/synthetic/tiny-random-qwen2", "NF4", true },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/stories260K", "W8A8" },
         ExampleCase{ "dense-w8a8-c8.yaml", "models/synthetic/tiny-random-qwen2", "W8A8" },
         ExampleCase{ "dense-w8a8-c8-ifmr.yaml", "models/stories260K", "W8A8" },

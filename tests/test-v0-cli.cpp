@@ -140,6 +140,22 @@ INSTANTIATE_TEST_SUITE_P (
                         "          symmetric: false", "          method: \"hqq\"",
                         "            group_size: 32" },
                       kDownProjExcluded) },
+        V0Case{ "w4a16-nf", "NF4",
+                plus ({ "# calib_cfg.w_method: NF -> method nf (NF4, absmax per block of 64, "
+                        "label NF4; the bias stays float)",
+                        "          scope: \"per_group\"", "          dtype: \"int4\"",
+                        "          symmetric: true", "          method: \"nf\"",
+                        "            group_size: 64" },
+                      kDownProjExcluded) },
+        V0Case{ "w8a8-sigma",
+                "W8A8",
+                { "          scope: \"per_channel\"", "          method: \"minmax\"",
+                  "            sigma_factor: 3.5" } },
+        V0Case{ "w8a16-lm-head",
+                "W8A16",
+                { "# calib_cfg.disable_last_linear: False -> quantize_lm_head: true (lm_head "
+                  "quantized with the same weights; a tied lm_head is saved untied)",
+                  "      quantize_lm_head: true" } },
         V0Case{ "w8a8-dynamic", "W8A8_DYNAMIC",
                 plus ({ "          scope: \"per_token\"", "          symmetric: true" },
                       kDownProjExcluded) },
@@ -187,16 +203,23 @@ INSTANTIATE_TEST_SUITE_P (
     ::testing::Values (
         RejectCase{ "w8a8s-lowbit-sigma",
                     { "11:16: spec.calib_cfg.is_lowbit: True: lowbit quantization",
-                      "13:16: spec.calib_cfg.use_sigma: True: sigma outlier protection",
                       "14:15: spec.calib_cfg.fraction: 0.011: only used by sparse/lowbit",
                       "6:18: spec.anti_cfg.anti_method: 'm2': outlier suppression",
                       "16:20: spec.calib_params.disable_level: 'L5': automatic fallback" } },
+        RejectCase{ "w4a16-nf-w8",
+                    { "6:12: spec.calib_cfg.w_bit must be 4 when w_method is 'NF'",
+                      "7:12: spec.calib_cfg.a_bit must be 16 when w_method is 'NF'",
+                      "9:16: spec.calib_cfg.use_sigma: True: sigma clipping is translated for "
+                      "w_method MinMax only" } },
+        RejectCase{ "w8a8-mix-sigma",
+                    { "8:16: spec.calib_cfg.use_sigma: True with pdmix: the pdmix processor's "
+                      "weight qconfig is fixed" } },
         RejectCase{ "w8a8-hqq",
                     { "11:15: spec.calib_cfg.w_method: 'HQQ' is weight-only in slimflow" } },
         RejectCase{ "w8a8-defaults",
                     { "8:5: spec.calib_cfg: unknown key 'kv_sym' (valid keys: w_bit, a_bit,",
-                      "7:26: spec.calib_cfg.disable_last_linear: False: slimflow keeps the last "
-                      "linear (lm_head) in float",
+                      "7:26: spec.calib_cfg.disable_last_linear: False: slimflow quantizes the "
+                      "last linear (lm_head) only with weight-only data-free weights",
                       "7:5: spec.calib_cfg.mm_tensor: True (QuantConfig's default): per-tensor "
                       "weights are not in slimflow",
                       "5:13: spec.anti_cfg.anti_method: 'm2' (AntiOutlierConfig's default)" } }));

@@ -359,6 +359,7 @@ typedef enum
   V0_WMETHOD_MINMAX,
   V0_WMETHOD_GPTQ,
   V0_WMETHOD_HQQ,
+  V0_WMETHOD_NF,
 } V0WeightMethod;
 
 typedef struct
@@ -431,8 +432,25 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
                          "set w_sym: False");
     }
   else if (strcmp (c->w_method, "NF") == 0)
-    REJECT (C_W_METHOD, "spec.calib_cfg.w_method: 'NF' (NF4 code book) is not in slimflow yet "
-                        "(supported: MinMax, GPTQ, HQQ)");
+    {
+      /* config_utils.check_nf4_config; mm_tensor and w_sym are ignored
+       * (NF4 is per block of 64 absmax, WeightQuantConfig's block_size,
+       * which QuantConfig's constructor does not take) */
+      s.w_method = V0_WMETHOD_NF;
+      if (c->w_bit != 4)
+        BAD (C_W_BIT, "spec.calib_cfg.w_bit must be 4 when w_method is 'NF' (msModelSlim's rule)");
+      if (c->a_bit != 16)
+        BAD (C_A_BIT, "spec.calib_cfg.a_bit must be 16 when w_method is 'NF' (msModelSlim's rule)");
+      if (c->is_lowbit)
+        BAD (C_IS_LOWBIT, "spec.calib_cfg.is_lowbit must be False when w_method is 'NF' "
+                          "(msModelSlim's rule)");
+      if (c->use_fa_quant)
+        BAD (C_USE_FA_QUANT, "spec.calib_cfg.use_fa_quant: NF4 and FA cannot be quantized at the "
+                             "same time (msModelSlim's rule)");
+      if (c->use_kvcache_quant)
+        BAD (C_USE_KVCACHE_QUANT, "spec.calib_cfg.use_kvcache_quant: NF4 and kvcache cannot be "
+                                  "quantized at the same time (msModelSlim's rule)");
+    }
   else
     BAD (C_W_METHOD, "spec.calib_cfg.w_method must be one of MinMax, GPTQ, HQQ, NF; got '%s'",
          c->w_method);
@@ -463,13 +481,16 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
   if (c->do_smooth)
     REJECT (C_DO_SMOOTH, "spec.calib_cfg.do_smooth: True: lowbit activation smoothing is not in "
                          "slimflow (use anti_cfg.anti_method m1 or m4)");
-  if (c->use_sigma)
-    REJECT (C_USE_SIGMA, "spec.calib_cfg.use_sigma: True: sigma outlier protection of lowbit "
-                         "quantization is not in slimflow");
-  if (at[C_SIGMA_FACTOR] != NULL && c->sigma_factor != 3.0)
-    REJECT (C_SIGMA_FACTOR,
-            "spec.calib_cfg.sigma_factor: %g: only used by sigma outlier "
-            "protection (use_sigma), which slimflow does not have",
+  /* use_sigma: msModelSlim's k-sigma outlier test of lowbit quantization;
+   * translated as k-sigma clipping of minmax weights (ext.sigma_factor) */
+  if (c->use_sigma && c->pdmix)
+    REJECT (C_USE_SIGMA, "spec.calib_cfg.use_sigma: True with pdmix: the pdmix processor's "
+                         "weight qconfig is fixed (no sigma clipping)");
+  else if (c->use_sigma && s.w_method != V0_WMETHOD_MINMAX)
+    REJECT (C_USE_SIGMA, "spec.calib_cfg.use_sigma: True: sigma clipping is translated for "
+                         "w_method MinMax only (slimflow's ext.sigma_factor)");
+  if (!c->use_sigma && at[C_SIGMA_FACTOR] != NULL && c->sigma_factor != 3.0)
+    REJECT (C_SIGMA_FACTOR, "spec.calib_cfg.sigma_factor: %g: only read with use_sigma: True",
             c->sigma_factor);
   if (at[C_FRACTION] != NULL && c->fraction != 0.01)
     REJECT (C_FRACTION,
@@ -481,10 +502,14 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
             "spec.calib_cfg.pr: %g: random quantization selection (pr < 1) is not in "
             "slimflow (only 1.0)",
             c->pr);
-  if (!c->disable_last_linear)
+  /* disable_last_linear False: lm_head quantized too (linear_quant's
+   * quantize_lm_head), weight-only data-free schemes only: no calibration
+   * forward runs through the head */
+  if (!c->disable_last_linear && (c->a_bit != 16 || s.w_method == V0_WMETHOD_GPTQ || c->pdmix))
     REJECT (C_DISABLE_LAST_LINEAR,
-            "spec.calib_cfg.disable_last_linear: False: slimflow keeps the last linear "
-            "(lm_head) in float and cannot quantize it");
+            "spec.calib_cfg.disable_last_linear: False: slimflow quantizes the last linear "
+            "(lm_head) only with weight-only data-free weights (a_bit 16, w_method MinMax, HQQ "
+            "or NF): no calibration forward runs through the head");
   if (c->use_fa_quant && c->fa_amp > 0)
     REJECT (C_FA_AMP,
             "spec.calib_cfg.fa_amp: %" G_GINT64_FORMAT ": automatic precision fallback "
@@ -516,7 +541,7 @@ check_calib (V0 *v0, const V0Calib *c, const SlimConfigNode **at, const SlimConf
   if (c->pdmix && !(c->w_bit == 8 && c->a_bit == 8 && !c->is_dynamic))
     BAD (C_PDMIX, "spec.calib_cfg.pdmix: True needs static W8A8 (w_bit 8, a_bit 8, is_dynamic "
                   "False) (msModelSlim's rule)");
-  if (c->mm_tensor && !s.per_group)
+  if (c->mm_tensor && !s.per_group && s.w_method != V0_WMETHOD_NF)
     REJECT (C_MM_TENSOR,
             "spec.calib_cfg.mm_tensor: %s: per-tensor weights are not in "
             "slimflow; set mm_tensor: False (per-channel)",
@@ -690,7 +715,8 @@ build_qconfig (const V0Calib *c,
 {
   SlimConfigNode *qconfig = slim_config_node_new_mapping (cfg);
   SlimConfigNode *weight = slim_config_node_new_mapping (AT (at, C_W_BIT, cfg));
-  gboolean want_ext = s->per_group || s->w_method == V0_WMETHOD_GPTQ;
+  gboolean nf = s->w_method == V0_WMETHOD_NF;
+  gboolean want_ext = s->per_group || s->w_method == V0_WMETHOD_GPTQ || nf || c->use_sigma;
 
   if (s->act_static || s->act_dynamic)
     {
@@ -709,20 +735,28 @@ build_qconfig (const V0Calib *c,
       put (qconfig, "act", act);
     }
   put (weight, "scope",
-       quoted (s->per_group ? AT (at, C_OPEN_OUTLIER, cfg) : AT (at, C_MM_TENSOR, cfg),
-               s->per_group ? "per_group" : "per_channel"));
+       quoted (nf             ? AT (at, C_W_METHOD, cfg)
+               : s->per_group ? AT (at, C_OPEN_OUTLIER, cfg)
+                              : AT (at, C_MM_TENSOR, cfg),
+               s->per_group || nf ? "per_group" : "per_channel"));
   put (weight, "dtype", quoted (AT (at, C_W_BIT, cfg), c->w_bit == 4 ? "int4" : "int8"));
-  put (weight, "symmetric", plain (AT (at, C_W_SYM, cfg), c->w_sym ? "true" : "false"));
+  put (weight, "symmetric",
+       plain (AT (at, nf ? C_W_METHOD : C_W_SYM, cfg), c->w_sym || nf ? "true" : "false"));
   put (weight, "method",
        quoted (AT (at, C_W_METHOD, cfg), s->w_method == V0_WMETHOD_GPTQ  ? "gptq"
                                          : s->w_method == V0_WMETHOD_HQQ ? "hqq"
+                                         : nf                            ? "nf"
                                                                          : "minmax"));
   if (want_ext)
     {
       SlimConfigNode *ext = slim_config_node_new_mapping (cfg);
 
-      if (s->per_group)
+      if (nf)
+        put_int (ext, AT (at, C_W_METHOD, cfg), "group_size", 64); /* block_size */
+      else if (s->per_group)
         put_int (ext, AT (at, C_GROUP_SIZE, cfg), "group_size", c->group_size);
+      if (c->use_sigma)
+        put_double (ext, AT (at, C_USE_SIGMA, cfg), "sigma_factor", c->sigma_factor);
       if (s->w_method == V0_WMETHOD_GPTQ)
         put_double (ext, AT (at, C_PERCDAMP, cfg), "percdamp", c->percdamp);
       put (weight, "ext", ext);
@@ -751,6 +785,12 @@ build_quant_entry (V0 *v0,
     {
       node = entry (cfg, "linear_quant");
       put (node, "qconfig", build_qconfig (c, s, at, cfg));
+      if (!c->disable_last_linear)
+        {
+          put (node, "quantize_lm_head", plain (at[C_DISABLE_LAST_LINEAR], "true"));
+          v0_note (v0, "calib_cfg.disable_last_linear: False -> quantize_lm_head: true (lm_head "
+                       "quantized with the same weights; a tied lm_head is saved untied)");
+        }
     }
   slim_config_node_append (include, quoted (cfg, "*"));
   put (node, "include", include);
@@ -767,6 +807,15 @@ build_quant_entry (V0 *v0,
         }
       put (node, "exclude", exclude);
     }
+  if (c->use_sigma)
+    v0_note (v0,
+             "calib_cfg.use_sigma: True -> qconfig.weight.ext.sigma_factor %g: each "
+             "channel's minmax range is clipped to mean +- %g std (msModelSlim applies this "
+             "k-sigma test only to lowbit outlier selection, where it does not clip)",
+             c->sigma_factor, c->sigma_factor);
+  if (s->w_method == V0_WMETHOD_NF)
+    v0_note (v0, "calib_cfg.w_method: NF -> method nf (NF4, absmax per block of 64, label "
+                 "NF4; the bias stays float)");
   if (c->is_lowbit && s->per_group)
     v0_note (v0,
              "calib_cfg.is_lowbit: True with open_outlier: False -> per_group weights "

@@ -24,6 +24,7 @@ struct _SlimQConfigExt
   gint64 step;
   gint axes;
   SlimQScaleDType scale_dtype;
+  double sigma_factor;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -85,6 +86,12 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "ext.scale_dtype, default bfloat16 as there; saved as float32 either way); other methods "
       "ignore it.",
       slim_qscale_dtype_get_type, SLIM_QSCALE_DTYPE_BFLOAT16),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, sigma_factor, "sigma-factor", "Sigma clipping factor",
+      "minmax int weights (slimflow extension, QuantConfig use_sigma / sigma_factor): each "
+      "row's or group's range is clipped to mean +- sigma_factor * std (values beyond saturate); "
+      "0 = off, else in [3, 4] as msModelSlim allows.",
+      0.0, 4.0, 0.0),
 };
 /* clang-format on */
 
@@ -242,4 +249,17 @@ slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), SLIM_QSCALE_DTYPE_BFLOAT16);
   return self->scale_dtype;
+}
+
+/**
+ * slim_qconfig_ext_get_sigma_factor:
+ * @self: an ext mapping
+ *
+ * Returns: `sigma_factor`, 0 when not set (no sigma clipping)
+ */
+double
+slim_qconfig_ext_get_sigma_factor (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0.0);
+  return self->sigma_factor;
 }

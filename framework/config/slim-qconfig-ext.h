@@ -20,6 +20,9 @@
  *   step              ssz weights: most search iterations (0 = default 50)
  *   axes              msModelSlim's MX per_block shared-exponent axis; only -1
  *                     (the input features) is supported, and only for MX
+ *   sigma_factor      minmax int weights: clip each row's / group's range to
+ *                     mean +- k * std (slimflow extension from QuantConfig's
+ *                     use_sigma / sigma_factor, slim-sigma.h; 0 = off, [3, 4])
  * Keys a quantizer does not read are accepted and ignored (as msModelSlim
  * does with ext entries another method reads); unknown keys are refused.
  */
@@ -52,5 +55,7 @@ gint64 slim_qconfig_ext_get_step (SlimQConfigExt *self);
 gint slim_qconfig_ext_get_axes (SlimQConfigExt *self);
 /* bfloat16 when not set (msModelSlim's default). */
 SlimQScaleDType slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self);
+/* 0 when not set. */
+double slim_qconfig_ext_get_sigma_factor (SlimQConfigExt *self);
 
 G_END_DECLS

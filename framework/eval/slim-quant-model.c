@@ -13,6 +13,7 @@
 #include "slim-error.h"
 #include "slim-mx.h"
 #include "slim-online-rotation.h"
+#include "slim-nf4.h"
 #include "slim-int-linear.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
@@ -743,6 +744,58 @@ dequantize_mx (
   return w;
 }
 
+/* NF4: weight uint8 (n_out, n_in / 2), two codes per byte high nibble
+ * first; weight_absmax f32 (n_out, n_groups); w = code[q] * absmax of
+ * the element's group (slim-nf4.h), groups of n_in / n_groups. */
+static SlimTensor *
+dequantize_nf4 (SlimSafetensors *st, const char *module, SlimQLinear *record, GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autoptr (SlimTensor) q = slim_safetensors_get_tensor (st, wname, error);
+  g_autoptr (SlimTensor) absmax = NULL;
+  g_autofree guint8 *codes = NULL; /* [n_out, n_in] */
+  gint64 n_out, n_in, n_groups, gs;
+  const float *am;
+  float *wd;
+  SlimTensor *w;
+
+  if (q == NULL)
+    return NULL;
+  if (slim_tensor_get_n_dims (q) != 2 || slim_tensor_get_dtype (q) != SLIM_DTYPE_U8)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: NF4 expects a 2-D uint8 weight (two codes per byte)", wname);
+      return NULL;
+    }
+  n_out = slim_tensor_get_dim (q, 0);
+  n_in = slim_tensor_get_dim (q, 1) * 2;
+  absmax = get_f32 (st, module, "weight_absmax", -1, error);
+  if (absmax == NULL)
+    return NULL;
+  n_groups = slim_tensor_get_n_dims (absmax) == 2 ? slim_tensor_get_dim (absmax, 1) : 0;
+  if (n_groups <= 0 || slim_tensor_get_dim (absmax, 0) != n_out || n_in % n_groups != 0)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s.weight_absmax: NF4 expects (%" G_GINT64_FORMAT
+                   ", groups dividing %" G_GINT64_FORMAT ")",
+                   module, n_out, n_in);
+      return NULL;
+    }
+  gs = n_in / n_groups;
+  codes = g_new (guint8, MAX (n_out * n_in, 1));
+  slim_nf4_unpack (slim_tensor_get_data (q), n_out * n_in, codes);
+  am = slim_tensor_get_data (absmax);
+  w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+  wd = slim_tensor_get_data_mut (w);
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 c = 0; c < n_in; c++)
+      wd[r * n_in + c] = slim_nf4_decode (codes[r * n_in + c]) * am[r * n_groups + c / gs];
+  record->act = SLIM_QSCHEME_ACT_FLOAT;
+  record->weight = (SlimQScheme){ SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_GROUP, TRUE };
+  record->group_size = gs;
+  return w;
+}
+
 /* The float weight of one quantized linear, and its act record; with
  * out_int, the integer linear of a label with int8 activations too (NULL
  * for the others). */
@@ -763,9 +816,11 @@ dequantize_linear (SlimSafetensors *st,
   const float *qd;
 
   if (strcmp (label, "W4A8_DYNAMIC") == 0 || strcmp (label, "W8A8_MXFP8") == 0
-      || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0)
+      || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0
+      || strcmp (label, "NF4") == 0)
     {
       w = strcmp (label, "W4A8_DYNAMIC") == 0 ? dequantize_w4a8 (st, module, record, out_int, error)
+          : strcmp (label, "NF4") == 0        ? dequantize_nf4 (st, module, record, error)
                                               : dequantize_mx (st, module, label, record, error);
       if (w == NULL)
         return NULL;
@@ -901,7 +956,7 @@ dequantize_linear (SlimSafetensors *st,
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, "
+                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, NF4, "
                    "WFP8AFP8_DYNAMIC can)",
                    module, label);
       goto fail;

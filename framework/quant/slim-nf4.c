@@ -109,3 +109,22 @@ slim_nf4_fake_quantize (const float *w,
           }
       }
 }
+
+void
+slim_nf4_pack (const guint8 *codes, gint64 n_codes, guint8 *packed)
+{
+  g_return_if_fail (n_codes >= 0 && n_codes % 2 == 0);
+  for (gint64 i = 0; i < n_codes / 2; i++)
+    packed[i] = (guint8)(((codes[2 * i] & 0x0f) << 4) | (codes[2 * i + 1] & 0x0f));
+}
+
+void
+slim_nf4_unpack (const guint8 *packed, gint64 n_codes, guint8 *codes)
+{
+  g_return_if_fail (n_codes >= 0 && n_codes % 2 == 0);
+  for (gint64 i = 0; i < n_codes / 2; i++)
+    {
+      codes[2 * i] = packed[i] >> 4;
+      codes[2 * i + 1] = packed[i] & 0x0f;
+    }
+}

@@ -40,4 +40,15 @@ void slim_nf4_fake_quantize (const float *w, /* [n_rows, n_cols] row-major */
                              guint8 *codes, /* [n_rows, n_cols] or NULL */
                              float *out /* [n_rows, n_cols] row-major */);
 
+/* Two codes per byte, in element order, the first in the high nibble
+ * (byte i = codes[2i] << 4 | codes[2i + 1]): bitsandbytes' packed 4-bit
+ * storage and msModelSlim's LinearNf4Quantizer.nf4_quantize.  n_codes is
+ * even; codes are 0..15 (higher bits are dropped). */
+void slim_nf4_pack (const guint8 *codes, /* [n_codes] */
+                    gint64 n_codes,
+                    guint8 *packed /* [n_codes / 2] */);
+void slim_nf4_unpack (const guint8 *packed, /* [n_codes / 2] */
+                      gint64 n_codes,
+                      guint8 *codes /* [n_codes] */);
+
 G_END_DECLS

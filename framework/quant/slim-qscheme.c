@@ -48,7 +48,8 @@ G_DEFINE_ENUM_TYPE (SlimQMethod,
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_AUTOROUND, "autoround"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_IFMR, "ifmr"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HFMG, "hfmg"),
-                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HQQ, "hqq"))
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HQQ, "hqq"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_NF, "nf"))
 
 G_DEFINE_ENUM_TYPE (SlimQAggregation,
                     slim_qaggregation,

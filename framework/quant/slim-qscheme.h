@@ -47,6 +47,7 @@ typedef enum
   SLIM_QMETHOD_IFMR, /* KV cache only (dynamic_cache; AMCT ifmr_quantize) */
   SLIM_QMETHOD_HFMG, /* KV cache only (dynamic_cache; AMCT hfmg_quantize) */
   SLIM_QMETHOD_HQQ,  /* weights only (linear_quant; QuantConfig w_method HQQ) */
+  SLIM_QMETHOD_NF,   /* weights only (linear_quant; QuantConfig w_method NF: NF4 code book) */
 } SlimQMethod;
 
 /* `ext.aggregation_type` of the per-tensor activation observer. */

@@ -29,6 +29,7 @@ typedef struct
   char **exclude;
 
   gboolean prepared;
+  gboolean visit_head; /* the head pseudo-layer's lm_head too */
   SlimGlobList *globs;
   GArray *claims; /* SlimLinearClaim */
 } SlimLinearProcessorPrivate;
@@ -165,8 +166,10 @@ slim_linear_processor_preprocess (SlimProcessor *processor, SlimLayer *layer, GE
 
   if (!slim_linear_processor_prepare (self, error))
     return FALSE;
-  /* decoder layers only: embeddings and lm_head stay FLOAT */
-  if (slim_layer_get_index (layer) < 0)
+  /* decoder layers only: embeddings and lm_head stay FLOAT, unless the
+   * subclass asked for the head's lm_head */
+  if (slim_layer_get_index (layer) < 0
+      && !(priv->visit_head && slim_layer_get_index (layer) == SLIM_LAYER_INDEX_HEAD))
     return TRUE;
   if (klass->process_linear == NULL)
     {
@@ -361,4 +364,21 @@ slim_linear_processor_init (SlimLinearProcessor *self)
 
   priv->claims = g_array_new (FALSE, FALSE, sizeof (SlimLinearClaim));
   g_array_set_clear_func (priv->claims, (GDestroyNotify)slim_linear_claim_clear);
+}
+
+/**
+ * slim_linear_processor_set_visit_head:
+ * @self: a linear processor
+ * @visit: whether preprocess also walks the head pseudo-layer
+ *
+ * With @visit, the head pseudo-layer's linear (lm_head) is selected like a
+ * decoder layer's (include / exclude, taken); the subclass must be able to
+ * finish it without a calibration forward (none runs through the head).
+ */
+void
+slim_linear_processor_set_visit_head (SlimLinearProcessor *self, gboolean visit)
+{
+  g_return_if_fail (SLIM_IS_LINEAR_PROCESSOR (self));
+  ((SlimLinearProcessorPrivate *)slim_linear_processor_get_instance_private (self))->visit_head
+      = visit;
 }

@@ -14,7 +14,8 @@
  *
  *   validate     prepare (below): the subclass's checks, then the patterns
  *   preprocess   per decoder layer (the embeddings and lm_head pseudo-layers
- *                are skipped), for every linear of the layer that is not
+ *                are skipped; the head's lm_head is walked too after
+ *                slim_linear_processor_set_visit_head), for every linear of the layer that is not
  *                taken yet (slim_linear_processor_is_taken: already deployed
  *                as a SlimQLinear, or selected by an earlier
  *                SlimLinearProcessor on this layer, e.g. an earlier child of
@@ -104,5 +105,8 @@ char *slim_linear_processor_describe (SlimLinearProcessor *self);
  *   is selected by a SlimLinearProcessor that has not finished the layer.
  */
 gboolean slim_linear_processor_is_taken (SlimLayer *layer, const char *module);
+
+/* Also select the head pseudo-layer's lm_head (default FALSE); see the .c. */
+void slim_linear_processor_set_visit_head (SlimLinearProcessor *self, gboolean visit);
 
 G_END_DECLS

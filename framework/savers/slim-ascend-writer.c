@@ -36,6 +36,7 @@
 #include "slim-json.h"
 #include "slim-model-files.h"
 #include "slim-online-rotation.h"
+#include "slim-nf4.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -87,7 +88,7 @@ slim_ascend_label_rank (const char *label)
 {
   int p;
 
-  if (strcmp (label, "W4A16") == 0)
+  if (strcmp (label, "W4A16") == 0 || strcmp (label, "NF4") == 0)
     return 2 * slim_quant_label_priority ("W8A16") + 1;
   p = slim_quant_label_priority (label);
   return p < 0 ? -1 : 2 * p;
@@ -519,6 +520,41 @@ slim_ascend_write_fp8 (SlimAscendWriter *self, const SlimQLinear *q, GError **er
                                     q->label, error);
 }
 
+/* NF4 (QuantConfig w_method NF): weight = the codes packed two per byte,
+ * high nibble first, uint8 (n_out, n_in / 2): the bytes of msModelSlim's
+ * LinearNf4Quantizer (which stores them flat, (n_out * n_in / 2)), and weight_absmax f32 (n_out,
+ * n_in / group_size), which msModelSlim keeps in the module but does not write (its folder cannot
+ * be dequantized without it): slimflow's addition. */
+static gboolean
+slim_ascend_write_nf4 (SlimAscendWriter *self, const SlimQLinear *q, GError **error)
+{
+  g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
+  g_autofree char *absmax_name = g_strconcat (q->module, ".weight_absmax", NULL);
+  gint64 n = q->n_out * q->n_in, n_groups;
+  SlimTensor *packed, *absmax;
+
+  if (q->n_out <= 0 || q->n_in <= 0 || q->n_in % 2 != 0 || q->group_size <= 0
+      || q->n_in % q->group_size != 0 || q->weight_q == NULL
+      || slim_tensor_get_dtype (q->weight_q) != SLIM_DTYPE_U8
+      || slim_tensor_get_n_elements (q->weight_q) != n)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (NF4): the codes must be uint8 (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                   ") with an even width, in groups of group_size %" G_GINT64_FORMAT,
+                   q->module, q->n_out, q->n_in, q->group_size);
+      return FALSE;
+    }
+  n_groups = q->n_in / q->group_size;
+  if (!slim_ascend_check_f32 (q, q->weight_scale, "weight_absmax", q->n_out, n_groups, error))
+    return FALSE;
+  packed = slim_tensor_new_2d (weight_name, SLIM_DTYPE_U8, q->n_out, q->n_in / 2);
+  slim_nf4_pack (slim_tensor_get_data (q->weight_q), n, slim_tensor_get_data_mut (packed));
+  absmax = slim_tensor_copy (q->weight_scale, absmax_name);
+  self->group_size = q->group_size;
+  return slim_ascend_writer_add (self, packed, q->label, error)
+         && slim_ascend_writer_add (self, absmax, q->label, error);
+}
+
 /* Writes the label's tensors of one deployed linear (spec 3.1 table). */
 static gboolean
 slim_ascend_write_qlinear (SlimAscendWriter *self,
@@ -535,7 +571,9 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
   gboolean mx = q->weight.scope == SLIM_QSCOPE_PER_BLOCK;
   gboolean fp8 = q->weight.dtype == SLIM_QDTYPE_FP8_E4M3;
 
-  if (!mx && !fp8 && !slim_ascend_check_record (q, &n_cols, error))
+  gboolean nf4 = strcmp (label, "NF4") == 0;
+
+  if (!mx && !fp8 && !nf4 && !slim_ascend_check_record (q, &n_cols, error))
     return FALSE;
   if (bias != NULL
       && (slim_tensor_get_dtype (bias) != SLIM_DTYPE_F32
@@ -547,7 +585,13 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
       return FALSE;
     }
 
-  if (mx)
+  if (nf4)
+    {
+      if (mindie)
+        return slim_ascend_unsupported (self, q, error);
+      ok = slim_ascend_write_nf4 (self, q, error);
+    }
+  else if (mx)
     {
       /* mindie_format_saver has W8A8_MXFP8 and W4A4_MXFP4 only */
       if (mindie && strcmp (label, "W8A8_MXFP8") != 0 && strcmp (label, "W4A4_MXFP4") != 0)

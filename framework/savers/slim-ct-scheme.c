@@ -95,6 +95,10 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
   plan->q = q;
 
   /* weights */
+  if (strcmp (q->label, "NF4") == 0)
+    return slim_ct_refuse (q, error,
+                           "NF4 code-book weights have no compressed-tensors format (save them "
+                           "with the bitsandbytes saver)");
   if (w->dtype != SLIM_QDTYPE_INT8 && w->dtype != SLIM_QDTYPE_INT4)
     {
       why = g_strdup_printf ("weight %s is not an integer format (this saver writes int8 and "

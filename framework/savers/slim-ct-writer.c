@@ -19,7 +19,7 @@
 #include "slim-ct-pack.h"
 #include "slim-ct-scheme.h"
 #include "slim-error.h"
-#include "slim-quant-config.h"
+#include "slim-hf-config.h"
 #include "slim-online-rotation.h"
 #include "slim-model-files.h"
 #include "slim-qattention.h"
@@ -288,6 +288,14 @@ slim_ct_writer_write_layer (SlimCtWriter *self, SlimLayer *layer, GError **error
 
       if (slim_ct_is_float_record (q))
         continue;
+      if (slim_layer_get_index (layer) == SLIM_LAYER_INDEX_HEAD && self->tie_word_embeddings)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "%s (%s): a quantized lm_head of a model with tied embeddings cannot be "
+                       "saved by compressed_tensors (its config stays tied); use ascendv1_saver",
+                       q->module, q->label);
+          return FALSE;
+        }
       if (!slim_ct_scheme_from_qlinear (q, &plan_store[i], error))
         return FALSE;
       g_hash_table_insert (plans, q->module, &plan_store[i]);
@@ -433,6 +441,16 @@ slim_ct_quantization_config (SlimCtWriter *self)
   return config;
 }
 
+/* out_dir/config.json with quantization_config set (removed when nothing
+ * was quantized, as msModelSlim does), as Python's json.dump indent 2. */
+static gboolean
+slim_ct_update_config (SlimCtWriter *self, GError **error)
+{
+  return slim_hf_config_set_quantization_config (
+      self->out_dir, "compressed_tensors",
+      self->modules->len > 0 ? slim_ct_quantization_config (self) : NULL, FALSE, error);
+}
+
 gboolean
 slim_ct_writer_finish (SlimCtWriter *self, const char *model_dir, GError **error)
 {
@@ -445,9 +463,7 @@ slim_ct_writer_finish (SlimCtWriter *self, const char *model_dir, GError **error
   self->finished = TRUE;
   if (model_dir != NULL && !slim_model_files_copy (model_dir, self->out_dir, suffixes, error))
     return FALSE;
-  return slim_quant_config_write (
-      self->out_dir, self->modules->len > 0 ? slim_ct_quantization_config (self) : NULL,
-      "compressed_tensors", error);
+  return slim_ct_update_config (self, error);
 }
 
 /* ---- resume ------------------------------------------------------------ */

@@ -312,6 +312,14 @@ slim_gguf_llama_qtype (const SlimQLinear *q, SlimGgmlType *type, GError **error)
   const char *valid = "GGUF holds int8 per_group group_size 32 symmetric (Q8_0) and int4 "
                       "per_group group_size 32 symmetric (Q4_0) or asymmetric (Q4_1) weights";
 
+  if (strcmp (q->label, "NF4") == 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s (NF4): NF4 code-book weights have no GGUF type (save them with the "
+                   "bitsandbytes saver); %s",
+                   q->module, valid);
+      return FALSE;
+    }
   if (q->act.dtype != SLIM_QDTYPE_FLOAT)
     {
       g_autofree char *act = slim_qscheme_to_string (&q->act);

@@ -17,7 +17,7 @@
 #include "slim-dtype.h"
 #include "slim-error.h"
 #include "slim-hf-pack.h"
-#include "slim-quant-config.h"
+#include "slim-hf-config.h"
 #include "slim-model-files.h"
 #include "slim-qattention.h"
 #include "slim-qlinear.h"
@@ -491,9 +491,9 @@ slim_hf_writer_finish (SlimHfWriter *self, const char *model_dir, GError **error
   gptq = self->format != SLIM_HF_FORMAT_AWQ;
   if (gptq && !slim_hf_write_quantize_config (self, error))
     return FALSE;
-  return slim_quant_config_write (self->out_dir,
-                                  gptq ? slim_hf_gptq_config (self) : slim_hf_awq_config (self),
-                                  slim_hf_format_saver_name (self->format), error);
+  return slim_hf_config_set_quantization_config (
+      self->out_dir, slim_hf_format_saver_name (self->format),
+      gptq ? slim_hf_gptq_config (self) : slim_hf_awq_config (self), FALSE, error);
 }
 
 /* ---- resume ------------------------------------------------------------- */

@@ -19,8 +19,10 @@
  * (act: minmax, histogram for int8 per_tensor; weight: minmax, gptq for
  * int8/int4 per_channel/per_group, sym or asym, ssz for int8/int4
  * per_channel sym, hqq for int8/int4 per_channel/per_group asym: slimflow's
- * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h;
- * mxfp8/mxfp4 per_block minmax for both) and that the
+ * extension, QuantConfig's w_method HQQ, data-free, slim-hqq.h; nf for
+ * int4 per_group sym, weight-only: slimflow's extension, QuantConfig's
+ * w_method NF, the NF4 code book times each group's absmax, data-free,
+ * label NF4, slim-nf4.h; mxfp8/mxfp4 per_block minmax for both) and that the
  * act/weight pair is one of the legal combinations; the pair decides the
  * description label (W8A8, W8A8_DYNAMIC, W8A16, W4A16, W4A8_DYNAMIC,
  * W4A4_DYNAMIC, W8A8_MIX, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, and
@@ -112,6 +114,10 @@
  *   - minmax weights are quantized from their values at preprocess, not at
  *     the forward: a processor that changes weights of the same layer
  *     belongs before linear_quant (and is, in every practice).
+ *   - ext.sigma_factor (slimflow's extension from QuantConfig use_sigma /
+ *     sigma_factor, in [3, 4], minmax int weights only): each row's or
+ *     group's range is clipped to mean +- k * std (slim-sigma.h) before its
+ *     scale and offset; the elements beyond saturate.
  *   - Extensions (documented, not in msModelSlim v1): minmax per_group
  *     weights (int8 and int4, sym or asym; msModelSlim reaches per_group
  *     only through gptq/autoround), the label W4A16 for float activations
@@ -147,6 +153,8 @@
 
 #include "linear-quant-hessians.h"
 #include "slim-hqq.h"
+#include "slim-nf4.h"
+#include "slim-sigma.h"
 #include "slim-ssz.h"
 
 #include <string.h>
@@ -157,12 +165,13 @@ typedef struct
   SlimQScheme act;
   SlimQScheme weight;
   SlimQMethod act_method;    /* minmax or histogram for integer activations */
-  SlimQMethod weight_method; /* minmax, gptq, ssz or hqq */
+  SlimQMethod weight_method; /* minmax, gptq, ssz, hqq or nf */
   SlimQParamsConfig act_cfg; /* integer activations only */
   SlimQParamsConfig weight_cfg;
   SlimQAggregation aggregation; /* static per-tensor minmax activation observer */
   SlimHistogramMetric metric;   /* histogram activations' clip search */
   gint64 group_size;            /* per_group weights, else 0 */
+  double sigma_factor;          /* minmax int weights: k-sigma range clip, 0 = off */
   SlimGptqConfig gptq;          /* gptq weights */
   gboolean share_hessian;       /* gptq weights */
   SlimSszConfig ssz;            /* ssz weights */
@@ -288,6 +297,20 @@ static const SlimQuantizerInfo slim_linear_quant_hqq[] = {
 
 #undef SLIM_HQQ
 
+/* nf weights, slimflow's extension from QuantConfig (w_method NF,
+ * LinearNf4Quantizer; msModelSlim v1 registers none): the NF4 code book
+ * of bitsandbytes with one absmax per group (slim-nf4.h), int4 per_group
+ * symmetric only. */
+static const SlimQuantizerInfo slim_linear_quant_nf[] = {
+  { SLIM_QROLE_WEIGHT,
+    { SLIM_QDTYPE_INT4, SLIM_QSCOPE_PER_GROUP, TRUE },
+    SLIM_QMETHOD_NF,
+    "WeightNf4 (QuantConfig w_method NF)",
+    TRUE,
+    TRUE,
+    TRUE },
+};
+
 static const SlimQuantizerInfo *
 slim_linear_quant_lookup_quantizer (SlimQRole role,
                                     const SlimQScheme *scheme,
@@ -308,6 +331,18 @@ slim_linear_quant_lookup_quantizer (SlimQRole role,
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
                    "method hqq has no quantizer for %s; it takes int8 or int4, per_channel or "
                    "per_group, symmetric: false (HQQ solves for an asymmetric zero point)",
+                   name);
+      return NULL;
+    }
+  if (role == SLIM_QROLE_WEIGHT && method == SLIM_QMETHOD_NF)
+    {
+      g_autofree char *name = slim_qscheme_to_string (scheme);
+
+      if (slim_qscheme_equal (&slim_linear_quant_nf[0].scheme, scheme))
+        return &slim_linear_quant_nf[0];
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "method nf has no quantizer for %s; it takes int4, per_group, symmetric: true "
+                   "(the NF4 code book scaled by each group's absmax)",
                    name);
       return NULL;
     }
@@ -512,7 +547,21 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       g_prefix_error (error, "qconfig.weight: ");
       return FALSE;
     }
-  plan.label = slim_linear_quant_lookup_label (&plan.act, &plan.weight, error);
+  if (plan.weight_method == SLIM_QMETHOD_NF)
+    {
+      /* msModelSlim's check_nf4_config: w_bit 4, a_bit 16; the label is
+       * its QuantType.NF4 */
+      if (plan.act.dtype != SLIM_QDTYPE_FLOAT)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "qconfig: method nf is weight-only (NF4, msModelSlim's a_bit 16): remove "
+                       "qconfig.act or make it float");
+          return FALSE;
+        }
+      plan.label = "NF4";
+    }
+  else
+    plan.label = slim_linear_quant_lookup_label (&plan.act, &plan.weight, error);
   if (plan.label == NULL)
     return FALSE;
   for (guint k = 0; k < 2; k++)
@@ -581,6 +630,14 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
   else if (plan.weight_method == SLIM_QMETHOD_HQQ
            && !slim_linear_quant_prepare_hqq (&plan, weight_ext, error))
     return FALSE;
+  else if (plan.weight_method == SLIM_QMETHOD_NF && weight_ext != NULL
+           && slim_qconfig_ext_get_max_bound (weight_ext) != 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.weight.ext.max_bound: not supported with method nf (the code book "
+                   "spans [-1, 1] of each group's absmax)");
+      return FALSE;
+    }
   if (plan.weight_method != SLIM_QMETHOD_GPTQ && plan.weight_method != SLIM_QMETHOD_SSZ
       && plan.weight.scope == SLIM_QSCOPE_PER_GROUP)
     {
@@ -591,6 +648,20 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
                        "qconfig.weight: scope per_group needs ext.group_size > 0");
           return FALSE;
         }
+    }
+  plan.sigma_factor = weight_ext != NULL ? slim_qconfig_ext_get_sigma_factor (weight_ext) : 0.0;
+  if (plan.sigma_factor != 0.0
+      && (plan.weight_method != SLIM_QMETHOD_MINMAX || plan.mx_weight || plan.fp8_weight
+          || plan.sigma_factor < 3.0 || plan.sigma_factor > 4.0))
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR,
+                   plan.weight_method == SLIM_QMETHOD_MINMAX && !plan.mx_weight && !plan.fp8_weight
+                       ? SLIM_CONFIG_ERROR_BAD_VALUE
+                       : SLIM_CONFIG_ERROR_UNSUPPORTED,
+                   "qconfig.weight.ext.sigma_factor: %g: sigma clipping takes minmax int8/int4 "
+                   "weights and a factor in [3, 4] (QuantConfig's range); 0 turns it off",
+                   plan.sigma_factor);
+      return FALSE;
     }
   if (plan.act.scope == SLIM_QSCOPE_PER_BLOCK && act_max_bound != 0)
     {
@@ -800,6 +871,53 @@ slim_linear_quant_fp8_weight (SlimLayer *layer,
   slim_layer_set_tensor (layer, dequantized);
 }
 
+/* minmax with ext.sigma_factor (slim-sigma.h): the weight viewed as
+ * n_rows rows (a channel or a group each), each row's range clipped to
+ * mean +- k * std before its (scale, offset); elements beyond saturate. */
+static void
+slim_linear_quant_sigma_weight (const SlimLinearQuantPlan *plan,
+                                const float *x, /* [n_rows, n_cols] */
+                                gint64 n_rows,
+                                gint64 n_cols,
+                                SlimLinearQuantWeights *w)
+{
+  g_autofree float *lo = g_new (float, MAX (n_rows, 1)); /* [n_rows] */
+  g_autofree float *hi = g_new (float, MAX (n_rows, 1)); /* [n_rows] */
+  float *scale = slim_tensor_get_data_mut (w->scale);    /* [n_rows] */
+  float *offset = slim_tensor_get_data_mut (w->offset);  /* [n_rows] */
+  gint8 *q = slim_tensor_get_data_mut (w->weight_q);     /* [n_rows, n_cols] */
+
+  slim_sigma_range_rows (x, n_rows, n_cols, plan->sigma_factor, lo, hi);
+  for (gint64 r = 0; r < n_rows; r++)
+    slim_qparams_compute (&plan->weight_cfg, lo[r], hi[r], &scale[r], &offset[r]);
+  slim_quantize_rows (&plan->weight_cfg, x, n_rows, n_cols, scale, offset, n_rows, q);
+}
+
+/* LinearNf4Quantizer (QuantConfig w_method NF): per group of group_size
+ * input features, absmax = max |w| and each element the nearest NF4 code
+ * of w / absmax (slim-nf4.h).  The record keeps the codes, U8 0..15
+ * (n_out, n_in), and the absmax, F32 (n_out, n_in / group_size), as
+ * weight_scale (no offset); the layer the dequantized code * absmax. */
+static void
+slim_linear_quant_nf_weight (const SlimLinearQuantPlan *plan,
+                             SlimLayer *layer,
+                             SlimQLinear *record,
+                             const float *w /* [n_out, n_in] */)
+{
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  g_autofree char *scale_name = g_strconcat (record->module, ".weight_absmax", NULL);
+  gint64 n_out = record->n_out, n_in = record->n_in, n_groups = n_in / plan->group_size;
+  g_autoptr (SlimTensor) dequantized
+      = slim_tensor_new_2d (weight_name, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+
+  record->weight_q = slim_tensor_new_2d (weight_name, SLIM_DTYPE_U8, n_out, n_in);
+  record->weight_scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_F32, n_out, n_groups);
+  slim_nf4_fake_quantize (
+      w, n_out, n_in, plan->group_size, slim_tensor_get_data_mut (record->weight_scale),
+      slim_tensor_get_data_mut (record->weight_q), slim_tensor_get_data_mut (dequantized));
+  slim_layer_set_tensor (layer, dequantized);
+}
+
 /* Selects one linear: minmax weights are quantized now and replaced by
  * their dequantized values; gptq weights wait for postprocess. */
 static gboolean
@@ -834,9 +952,11 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
     slim_linear_quant_mx_weight (plan, layer, pending->record, slim_tensor_get_data (weight));
   else if (plan->fp8_weight)
     slim_linear_quant_fp8_weight (layer, pending->record, slim_tensor_get_data (weight));
+  else if (plan->weight_method == SLIM_QMETHOD_NF)
+    slim_linear_quant_nf_weight (plan, layer, pending->record, slim_tensor_get_data (weight));
   else if (plan->weight_method != SLIM_QMETHOD_GPTQ)
     {
-      gboolean ok;
+      gboolean ok = TRUE;
 
       slim_linear_quant_weights_init (&w, module, n_out, n_in, n_params);
       if (plan->weight_method == SLIM_QMETHOD_SSZ)
@@ -853,6 +973,9 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
               &hqq, slim_tensor_get_data (weight), n_out, n_in, slim_tensor_get_data_mut (w.scale),
               slim_tensor_get_data_mut (w.offset), slim_tensor_get_data_mut (w.weight_q), error);
         }
+      else if (plan->sigma_factor > 0.0)
+        slim_linear_quant_sigma_weight (plan, slim_tensor_get_data (weight), n_params,
+                                        n_out * n_in / n_params, &w);
       else
         ok = slim_quantize_weight (
             &plan->weight_cfg, plan->weight.scope, slim_tensor_get_data (weight), n_out, n_in,
@@ -884,6 +1007,7 @@ slim_linear_quant_base_process_linear (SlimLinearProcessor *processor,
            plan->weight_method == SLIM_QMETHOD_GPTQ  ? "selected (gptq)"
            : plan->weight_method == SLIM_QMETHOD_SSZ ? "quantized (ssz)"
            : plan->weight_method == SLIM_QMETHOD_HQQ ? "quantized (hqq)"
+           : plan->weight_method == SLIM_QMETHOD_NF  ? "quantized (nf4)"
            : plan->mx_weight                         ? "quantized (MX blocks of 32)"
                                                      : "quantized");
   return TRUE;
@@ -1645,6 +1769,7 @@ struct _SlimLinearQuantProcessor
 
   SlimLinearQConfig *qconfig;
   SlimLinearMath linear_math;
+  gboolean quantize_lm_head;
 };
 
 /* include and exclude belong to SlimLinearProcessor. */
@@ -1664,6 +1789,13 @@ static const SlimPropertyDecl slim_linear_quant_properties[] = {
       "the next layer's inputs). int8_ref is int8 with the reference product (slower, same "
       "results). slimflow's extension.",
       slim_linear_math_get_type, SLIM_LINEAR_MATH_FLOAT),
+  SLIM_PROPERTY_BOOLEAN (
+      SlimLinearQuantProcessor, quantize_lm_head, "quantize-lm-head", "Quantize lm_head",
+      "Also quantize the last linear (lm_head, the head pseudo-layer's), when include / exclude "
+      "select it; weight-only data-free schemes only (no calibration forward runs through the "
+      "head). slimflow's extension for QuantConfig disable_last_linear: False; msModelSlim's "
+      "v1 pipeline visits decoder layers only.",
+      FALSE),
 };
 /* clang-format on */
 
@@ -1678,8 +1810,25 @@ slim_linear_quant_processor_prepare (SlimLinearProcessor *processor, GError **er
 
   slim_linear_quant_base_set_qconfig (SLIM_LINEAR_QUANT_BASE (self), self->qconfig);
   slim_linear_quant_base_set_linear_math (SLIM_LINEAR_QUANT_BASE (self), self->linear_math);
-  return SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
-      ->prepare (processor, error);
+  if (!SLIM_LINEAR_PROCESSOR_CLASS (slim_linear_quant_processor_parent_class)
+           ->prepare (processor, error))
+    return FALSE;
+  if (self->quantize_lm_head)
+    {
+      const SlimLinearQuantPlan *plan = &PRIV (self)->plan;
+
+      if (plan->act.dtype != SLIM_QDTYPE_FLOAT || !plan->data_free)
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
+                       "quantize_lm_head: true needs a weight-only data-free scheme (%s is not: "
+                       "no calibration forward runs through the head); remove it or use float "
+                       "activations with minmax, hqq or nf weights",
+                       plan->label);
+          return FALSE;
+        }
+      slim_linear_processor_set_visit_head (processor, TRUE);
+    }
+  return TRUE;
 }
 
 static void

@@ -112,3 +112,25 @@ TEST (Nf4, FakeQuantizePerGroupAbsmax)
 }
 
 } // namespace
+
+// Packing: byte i = code[2i] << 4 | code[2i + 1] (bitsandbytes'
+// kQuantizeBlockwise and msModelSlim's nf4_quantize), and unpack inverts it
+// for every pair of codes.
+TEST (Nf4, PackHighNibbleFirstAndRoundTrips)
+{
+  std::vector<guint8> codes (2 * 256), packed (256), back (2 * 256);
+  for (int i = 0; i < 256; i++)
+    {
+      codes[2 * i] = (guint8)(i >> 4);
+      codes[2 * i + 1] = (guint8)(i & 15);
+    }
+  slim_nf4_pack (codes.data (), (gint64)codes.size (), packed.data ());
+  for (int i = 0; i < 256; i++)
+    EXPECT_EQ (packed[i], i) << "pair " << i;
+  slim_nf4_unpack (packed.data (), (gint64)codes.size (), back.data ());
+  EXPECT_EQ (back, codes);
+  const guint8 two[2] = { 15, 0 };
+  guint8 one = 0;
+  slim_nf4_pack (two, 2, &one);
+  EXPECT_EQ (one, 0xf0);
+}

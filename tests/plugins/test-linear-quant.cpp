@@ -14,6 +14,12 @@
 #include "quant-harness.hpp"
 #include "slim-test.h"
 
+extern "C"
+{
+#include "slim-nf4.h"
+#include "slim-qparams.h"
+}
+
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -479,6 +485,48 @@ INSTANTIATE_TEST_SUITE_P (
              slim_config_error_quark,
              SLIM_CONFIG_ERROR_BAD_VALUE,
              { "act int8 per_tensor asym with weight int8 per_channel asym" } },
+        // nf is the NF4 code book: int4 per_group symmetric, weight-only
+        Bad{ "NfAsym",
+             "",
+             group_weight ("int4", false, 32, "nf"),
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "qconfig.weight", "method nf has no quantizer for int4 per_group asym",
+               "symmetric: true" } },
+        Bad{ "NfPerChannel",
+             "",
+             "{dtype: int4, scope: per_channel, symmetric: true, method: nf}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "method nf has no quantizer for int4 per_channel sym" } },
+        Bad{ "NfWithAct",
+             kA8Token,
+             group_weight ("int4", true, 32, "nf"),
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "method nf is weight-only" } },
+        Bad{ "NfMaxBound",
+             "",
+             "{dtype: int4, scope: per_group, symmetric: true, method: nf, ext: {group_size: 32, "
+             "max_bound: 7}}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "max_bound", "method nf" } },
+        // sigma clipping: minmax integer weights, k in [3, 4]
+        Bad{ "SigmaOutOfRange",
+             "",
+             "{dtype: int8, scope: per_channel, symmetric: true, method: minmax, ext: "
+             "{sigma_factor: 2.5}}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_BAD_VALUE,
+             { "sigma_factor: 2.5", "[3, 4]" } },
+        Bad{ "SigmaWithHqq",
+             "",
+             "{dtype: int8, scope: per_channel, symmetric: false, method: hqq, ext: "
+             "{sigma_factor: 3}}",
+             slim_config_error_quark,
+             SLIM_CONFIG_ERROR_UNSUPPORTED,
+             { "sigma_factor: 3", "minmax" } },
         Bad{ "GroupWithoutSize",
              "",
              "{dtype: int4, scope: per_group, symmetric: false, method: minmax}",
@@ -820,4 +868,163 @@ TEST (LinearQuant, HqqReconstructsBetterThanMinmax)
     }
   std::printf ("mean |W - W^| int4 g32: minmax %.6g, hqq %.6g\n", err[0], err[1]);
   EXPECT_LT (err[1], err[0]);
+}
+
+// method nf: label NF4, the record's codes (U8 0..15) and absmax (one per
+// group) are slim_nf4_fake_quantize's of the original weight, and the
+// layer's weight is code * absmax exactly (no calibration data needed).
+TEST (LinearQuant, NfRecordIsTheNf4CodeBookOfTheWeight)
+{
+  GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, standard_linears (), 7));
+  std::map<std::string, std::vector<float> > orig;
+  for (const SynthLinear &l : standard_linears ())
+    {
+      SlimTensor *w = slim_layer_get_tensor (layer.get (), (l.name + ".weight").c_str ());
+      const float *d = (const float *)slim_tensor_get_data (w);
+      orig[l.name].assign (d, d + slim_tensor_get_n_elements (w));
+    }
+  auto p = make (harness_linear_quant_yaml ("", group_weight ("int4", true, 32, "nf")));
+  ASSERT_TRUE (p);
+  EXPECT_TRUE (slim_processor_is_data_free (p.get ()));
+  run_layer (p.get (), layer.get ());
+  g_autoptr (GPtrArray) records = slim_layer_list_qlinears (layer.get ());
+  ASSERT_EQ (records->len, 4u);
+  for (guint i = 0; i < records->len; i++)
+    {
+      const SlimQLinear *q = (const SlimQLinear *)g_ptr_array_index (records, i);
+      EXPECT_STREQ (q->label, "NF4");
+      EXPECT_EQ (q->group_size, 32);
+      EXPECT_EQ (q->weight_offset, nullptr);
+      ASSERT_EQ (slim_tensor_get_dtype (q->weight_q), SLIM_DTYPE_U8);
+      const std::vector<float> &w0 = orig[q->module];
+      int64_t n = q->n_out * q->n_in, n_groups = q->n_in / 32;
+      std::vector<float> amax (q->n_out * n_groups), fq (n);
+      std::vector<guint8> codes (n);
+      slim_nf4_fake_quantize (w0.data (), q->n_out, q->n_in, 32, amax.data (), codes.data (),
+                              fq.data ());
+      EXPECT_EQ (memcmp (slim_tensor_get_data (q->weight_q), codes.data (), n), 0) << q->module;
+      EXPECT_EQ (memcmp (slim_tensor_get_data (q->weight_scale), amax.data (),
+                         amax.size () * sizeof (float)),
+                 0)
+          << q->module;
+      const float *w = (const float *)slim_tensor_get_data (
+          slim_layer_get_tensor (layer.get (), (std::string (q->module) + ".weight").c_str ()));
+      EXPECT_EQ (memcmp (w, fq.data (), n * sizeof (float)), 0) << q->module;
+    }
+}
+
+// ext.sigma_factor: each channel's (scale, offset) is that of [max (min,
+// mean - k sd), min (max, mean + k sd)] (sd unbiased, in double): computed
+// here independently; elements beyond saturate to the grid's ends.  A
+// planted outlier must shrink its channel's scale versus plain minmax.
+TEST (LinearQuant, SigmaClipsEachChannelToMeanPlusMinusKStd)
+{
+  const double k = 3.0;
+  GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, standard_linears (), 11));
+  SlimTensor *wt = slim_layer_get_tensor (layer.get (), (kQ + ".weight").c_str ());
+  float *wd = (float *)slim_tensor_get_data_mut (wt);
+  wd[5] = 40.0f; // row 0: an outlier far beyond 3 sd of a 64-wide row
+  std::map<std::string, std::vector<float> > orig;
+  for (const SynthLinear &l : standard_linears ())
+    {
+      SlimTensor *w = slim_layer_get_tensor (layer.get (), (l.name + ".weight").c_str ());
+      const float *d = (const float *)slim_tensor_get_data (w);
+      orig[l.name].assign (d, d + slim_tensor_get_n_elements (w));
+    }
+  auto p = make (harness_linear_quant_yaml (
+      "", "{dtype: int8, scope: per_channel, symmetric: true, method: minmax, ext: "
+          "{sigma_factor: 3}}"));
+  ASSERT_TRUE (p);
+  run_layer (p.get (), layer.get ());
+  g_autoptr (GPtrArray) records = slim_layer_list_qlinears (layer.get ());
+  ASSERT_EQ (records->len, 4u);
+  for (guint i = 0; i < records->len; i++)
+    {
+      const SlimQLinear *q = (const SlimQLinear *)g_ptr_array_index (records, i);
+      const std::vector<float> &w0 = orig[q->module];
+      const float *s = (const float *)slim_tensor_get_data (q->weight_scale);
+      const gint8 *wq = (const gint8 *)slim_tensor_get_data (q->weight_q);
+      for (int64_t r = 0; r < q->n_out; r++)
+        {
+          const float *row = w0.data () + r * q->n_in;
+          double sum = 0, ss = 0;
+          float mn = row[0], mx = row[0];
+          for (int64_t j = 0; j < q->n_in; j++)
+            {
+              sum += row[j];
+              mn = std::fmin (mn, row[j]);
+              mx = std::fmax (mx, row[j]);
+            }
+          double mean = sum / q->n_in;
+          for (int64_t j = 0; j < q->n_in; j++)
+            ss += (row[j] - mean) * (row[j] - mean);
+          double sd = std::sqrt (ss / (q->n_in - 1));
+          float lo = (float)std::fmax ((double)mn, mean - k * sd);
+          float hi = (float)std::fmin ((double)mx, mean + k * sd);
+          SlimQParamsConfig cfg;
+          ASSERT_TRUE (slim_qparams_config_init (&cfg, SLIM_QDTYPE_INT8, TRUE, 0, nullptr));
+          float es, eo;
+          slim_qparams_compute (&cfg, lo, hi, &es, &eo);
+          ASSERT_EQ (s[r], es) << q->module << " row " << r;
+          if (q->module == kQ && r == 0)
+            {
+              float plain_s, plain_o;
+              slim_qparams_compute (&cfg, mn, mx, &plain_s, &plain_o);
+              EXPECT_LT (s[r], 0.5f * plain_s); // the outlier no longer sets the range
+              EXPECT_EQ (wq[5], 127);           // and saturates
+            }
+        }
+    }
+}
+
+// quantize_lm_head: the head pseudo-layer's lm_head is selected like a
+// decoder linear (exclude still wins), weight-only data-free schemes only;
+// the layer's weight becomes the dequantized record.
+TEST (LinearQuant, QuantizeLmHeadSelectsTheHeadLinear)
+{
+  auto head_layer = [] () {
+    SlimLayer *head = slim_layer_new (SLIM_LAYER_INDEX_HEAD, "");
+    SlimTensor *lm = slim_tensor_new_2d ("lm_head.weight", SLIM_DTYPE_F32, 8, 64);
+    std::vector<float> v = harness_pattern (8 * 64, 3, 0.5f);
+    memcpy (slim_tensor_get_data_mut (lm), v.data (), v.size () * sizeof (float));
+    slim_layer_set_tensor (head, lm);
+    slim_tensor_unref (lm);
+    slim_layer_add_linear_name (head, "lm_head");
+    return head;
+  };
+  {
+    GObjectPtr<SlimLayer> head (head_layer ());
+    auto p = make (harness_linear_quant_yaml ("", kW8Chan, "quantize_lm_head: true\n"));
+    ASSERT_TRUE (p);
+    run_layer (p.get (), head.get ());
+    const SlimQLinear *q = slim_layer_get_qlinear (head.get (), "lm_head");
+    ASSERT_NE (q, nullptr);
+    EXPECT_STREQ (q->label, "W8A16");
+    const gint8 *wq = (const gint8 *)slim_tensor_get_data (q->weight_q);
+    const float *s = (const float *)slim_tensor_get_data (q->weight_scale);
+    const float *o = (const float *)slim_tensor_get_data (q->weight_offset);
+    const float *w = (const float *)slim_tensor_get_data (
+        slim_layer_get_tensor (head.get (), "lm_head.weight"));
+    for (int64_t k = 0; k < 8 * 64; k++)
+      ASSERT_EQ (w[k], ((float)wq[k] - o[k / 64]) * s[k / 64]) << k;
+  }
+  {
+    GObjectPtr<SlimLayer> head (head_layer ());
+    auto p = make (
+        harness_linear_quant_yaml ("", kW8Chan, "quantize_lm_head: true\nexclude: [lm_head]\n"));
+    run_layer (p.get (), head.get ());
+    EXPECT_EQ (slim_layer_get_qlinear (head.get (), "lm_head"), nullptr);
+  }
+  {
+    // activations need a calibration forward, which the head never gets
+    GError *error = nullptr;
+    auto p = make (harness_linear_quant_yaml (kA8Token, kW8Chan, "quantize_lm_head: true\n"));
+    ASSERT_TRUE (p);
+    EXPECT_FALSE (slim_processor_validate (p.get (), &error));
+    ASSERT_NE (error, nullptr);
+    EXPECT_NE (std::string (error->message).find ("quantize_lm_head: true needs a weight-only"),
+               std::string::npos)
+        << error->message;
+    g_clear_error (&error);
+  }
 }

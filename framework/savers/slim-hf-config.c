@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-quant-config.c: config.json's quantization_config (see
- * slim-quant-config.h).
+ * slim-hf-config.c: config.json's quantization_config (see slim-hf-config.h).
  */
-#include "slim-quant-config.h"
+#include "slim-hf-config.h"
 
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
 
 gboolean
-slim_quant_config_write (const char *out_dir, JsonObject *config, const char *saver, GError **error)
+slim_hf_config_set_quantization_config (
+    const char *out_dir, const char *saver, JsonObject *qc, gboolean untie, GError **error)
 {
-  g_autoptr (JsonObject) owned = config;
+  g_autoptr (JsonObject) owned = qc;
   g_autofree char *path = g_build_filename (out_dir, "config.json", NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *text = NULL;
@@ -21,8 +21,8 @@ slim_quant_config_write (const char *out_dir, JsonObject *config, const char *sa
   if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                   "%s: missing (%s records the quantization in config.json; "
-                   "the model folder has none)",
+                   "%s: missing (%s records the quantization in config.json; the model folder "
+                   "has none)",
                    path, saver);
       return FALSE;
     }
@@ -39,6 +39,8 @@ slim_quant_config_write (const char *out_dir, JsonObject *config, const char *sa
       return FALSE;
     }
   root = json_node_get_object (root_node);
+  if (untie && json_object_has_member (root, "tie_word_embeddings"))
+    json_object_set_boolean_member (root, "tie_word_embeddings", FALSE);
   if (owned != NULL)
     json_object_set_object_member (root, "quantization_config", g_steal_pointer (&owned));
   else if (json_object_has_member (root, "quantization_config"))
