@@ -26,7 +26,8 @@
  * largest per-layer relative output error (their own summaries).
  *
  * Usage: vs-torch [--layers N] [--samples N] [--max-length N] [--threads N]
- *                 [--config YAML]... [--repeat N] [--model DIR] [--keep-model DIR]
+ *                 [--config YAML]... [--slimflow-arg ARG]... [--repeat N]
+ *                 [--model DIR] [--keep-model DIR]
  *                 [--python PATH] [--no-torch] [--tmpdir DIR]
  */
 #include <glib.h>
@@ -201,6 +202,7 @@ main (int argc, char **argv)
 {
   gint n_layers = 16, samples = 8, max_length = 512, threads = 2, repeat = 1;
   g_auto (GStrv) configs = NULL;
+  g_auto (GStrv) slimflow_args = NULL;
   g_autofree char *slimflow = NULL;
   g_autofree char *python = NULL;
   g_autofree char *model_arg = NULL;
@@ -228,6 +230,8 @@ main (int argc, char **argv)
     { "config", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &configs,
       "slimflow's modelslim_v1 YAML (examples/dense-w8a8.yaml); repeat to compare", "YAML" },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat, "Alternate the runs N times (1)", "N" },
+    { "slimflow-arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &slimflow_args,
+      "One more argument of every slimflow quant run (e.g. --no_layer_error); repeatable", "ARG" },
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_arg,
       "Use this generated model folder (vs-torch --keep-model made it) instead of generating one",
       "DIR" },
@@ -337,7 +341,7 @@ main (int argc, char **argv)
         g_autofree char *env_omp = g_strdup_printf ("OMP_NUM_THREADS=%d", threads);
         g_autofree char *env_blas = g_strdup_printf ("OPENBLAS_NUM_THREADS=%d", threads);
         const char *env[] = { env_threads, env_omp, env_blas, NULL };
-        const char *child[24]; /* NULL-terminated */
+        const char *child[64]; /* NULL-terminated */
         guint n = 0;
 
         if (is_torch)
@@ -369,6 +373,8 @@ main (int argc, char **argv)
             child[n++] = samples_s;
             child[n++] = "--max_length";
             child[n++] = length_s;
+            for (guint a = 0; slimflow_args != NULL && slimflow_args[a] != NULL && n < 62; a++)
+              child[n++] = slimflow_args[a];
           }
         child[n] = NULL;
         if (!bench_side_run (side, (char **)child, (char **)env, tmp, out_dir, pass, &error))

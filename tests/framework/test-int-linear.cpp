@@ -960,6 +960,46 @@ TEST (QuantModelInt, IntegerCalibrationProductsRefusedForOtherSchemes)
       << q.err;
 }
 
+// --no_layer_error skips the measuring forwards only: the same bytes as
+// the default run (folder (kFolders[0]): dense-w8a8.yaml, same data), and
+// the summary says why it lists no error.
+TEST (QuantModelInt, NoLayerErrorWritesTheSameBytes)
+{
+  const std::string &a = folder (kFolders[0]);
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string b = tmp + "/w8a8";
+  QuantChild q = quant_cli ({ "--model_path", quant_stories_model (), "--save_path", b,
+                              "--config_path", quant_example ("dense-w8a8.yaml"), "--max_samples",
+                              "4", "--max_length", "64", "--no_layer_error" });
+  ASSERT_EQ (q.exit_code, 0) << q.err;
+  EXPECT_NE (q.out.find ("per-layer error not measured (--no_layer_error)"), std::string::npos)
+      << q.out;
+  EXPECT_EQ (q.out.find ("relative output error"), std::string::npos) << q.out;
+  GError *error = nullptr;
+  SlimSafetensors *sa = slim_safetensors_open (a.c_str (), &error);
+  SlimSafetensors *sb = slim_safetensors_open (b.c_str (), &error);
+  ASSERT_NE (sa, nullptr);
+  ASSERT_NE (sb, nullptr);
+  int n = 0;
+  for (const char *const *name = slim_safetensors_get_names (sa); *name != nullptr; name++, n++)
+    {
+      SlimTensor *ta = slim_safetensors_get_tensor (sa, *name, &error);
+      SlimTensor *tb = slim_safetensors_get_tensor (sb, *name, &error);
+      ASSERT_NE (ta, nullptr) << *name;
+      ASSERT_NE (tb, nullptr) << *name;
+      ASSERT_EQ (slim_tensor_get_n_bytes (ta), slim_tensor_get_n_bytes (tb)) << *name;
+      EXPECT_EQ (std::memcmp (slim_tensor_get_data (ta), slim_tensor_get_data (tb),
+                              slim_tensor_get_n_bytes (ta)),
+                 0)
+          << *name;
+      slim_tensor_unref (ta);
+      slim_tensor_unref (tb);
+    }
+  EXPECT_GT (n, 30);
+  g_object_unref (sa);
+  g_object_unref (sb);
+}
+
 // `slimflow eval`: int8 is the default for a quantized folder and says so;
 // --linear_math float gives the float path; a bad value is a usage error
 // naming the choices.
