@@ -25,70 +25,14 @@
  *              [--max-length N] [--tight SIZE] [--no-tight] [--config YAML]
  *              [--tmpdir DIR]
  */
-#include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "bench-model.h"
-
-typedef struct
-{
-  double wall_s;
-  double peak_rss_mib;
-  int exit_code;
-  char *out; /* the child's stdout (its summary) */
-  char *err; /* the child's stderr (warnings and the framework's debug log) */
-} BenchRun;
-
-/* Runs argv with stdout and stderr captured into two files.  The child
- * logs the framework's debug messages (to stdout), which name every
- * spilled tensor. */
-static gboolean
-bench_run_child (
-    char **argv, const char *stdout_path, const char *stderr_path, BenchRun *run, GError **error)
-{
-  struct rusage usage;
-  gint64 t0 = g_get_monotonic_time ();
-  int status = 0;
-  pid_t pid;
-
-  fflush (stdout); /* the child must not inherit unwritten output */
-  pid = fork ();
-
-  if (pid < 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "fork: %s",
-                   g_strerror (errno));
-      return FALSE;
-    }
-  if (pid == 0)
-    {
-      if (freopen (stdout_path, "w", stdout) == NULL || freopen (stderr_path, "w", stderr) == NULL)
-        _exit (127);
-      g_setenv ("G_MESSAGES_DEBUG", "slimflow slim-linear_quant", TRUE);
-      execv (argv[0], argv);
-      _exit (127);
-    }
-  while (wait4 (pid, &status, 0, &usage) < 0)
-    if (errno != EINTR)
-      {
-        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "wait4: %s",
-                     g_strerror (errno));
-        return FALSE;
-      }
-  run->wall_s = (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
-  run->peak_rss_mib = (double)usage.ru_maxrss / 1024.0; /* KiB on Linux */
-  run->exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
-  g_file_get_contents (stdout_path, &run->out, NULL, NULL);
-  g_file_get_contents (stderr_path, &run->err, NULL, NULL);
-  return TRUE;
-}
+#include "bench-run.h"
 
 /* Counts the "spill put 'KEY' (N bytes)" debug lines of slim-spill.c. */
 static gint
@@ -109,27 +53,6 @@ bench_count_spills (const char *log, double *out_mib)
     }
   *out_mib = n_bytes / (1024.0 * 1024.0);
   return n_puts;
-}
-
-static double
-bench_dir_mib (const char *path)
-{
-  GStatBuf st;
-  GDir *dir;
-  const char *name;
-  double total = 0.0;
-
-  if (!g_file_test (path, G_FILE_TEST_IS_DIR))
-    return g_stat (path, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
-  dir = g_dir_open (path, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      total += bench_dir_mib (child);
-    }
-  if (dir != NULL)
-    g_dir_close (dir);
-  return total;
 }
 
 /* --config, else the W8A8 practice (--quant_type w8a8). */
@@ -202,6 +125,9 @@ bench_quant (const char *slimflow,
   const char *argv[20]; /* the child's command line, NULL-terminated */
   guint n = 0;
   BenchRun run = { 0 };
+  /* the child logs the framework's debug messages (to stdout), which name
+   * every spilled tensor */
+  const char *debug_env[] = { "G_MESSAGES_DEBUG=slimflow slim-linear_quant", NULL };
   gboolean ok;
 
   argv[n++] = slimflow;
@@ -230,7 +156,7 @@ bench_quant (const char *slimflow,
       argv[n++] = max_memory;
     }
   argv[n] = NULL;
-  ok = bench_run_child ((char **)argv, log, err_log, &run, error);
+  ok = bench_run_child ((char **)argv, (char **)debug_env, log, err_log, &run, error);
   if (!ok)
     return FALSE;
   if (run.exit_code != 0)
@@ -241,8 +167,7 @@ bench_quant (const char *slimflow,
       /* the end of stderr holds the error; the debug log precedes it */
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "slimflow quant exited with %d:\n%s",
                    run.exit_code, n_chars > 2000 ? err + n_chars - 2000 : err);
-      g_free (run.out);
-      g_free (run.err);
+      bench_run_clear (&run);
       return FALSE;
     }
   /* GLib writes debug messages to stdout */
@@ -250,16 +175,15 @@ bench_quant (const char *slimflow,
   spill_s = n_spills > 0 ? g_strdup_printf ("yes (%d tensors, %.1f MiB)", n_spills, spilled_mib)
                          : g_strdup ("no");
   self_peak = run.out != NULL ? strstr (run.out, "peak resident memory ") : NULL;
-  printf ("%6d  %9.0f  %7.0f  %8.1f  %12.1f  %9.1f  %-10s  %s\n", n_layers, bench_dir_mib (model),
-          bench_dir_mib (save), run.wall_s, run.peak_rss_mib,
+  printf ("%6d  %9.0f  %7.0f  %8.1f  %12.1f  %9.1f  %-10s  %s\n", n_layers, bench_path_mib (model),
+          bench_path_mib (save), run.wall_s, run.peak_rss_mib,
           self_peak != NULL ? g_ascii_strtod (self_peak + 21, NULL) : 0.0,
           max_memory != NULL ? max_memory : "default", spill_s);
   if (run.out != NULL)
     bench_print_gptq (run.out);
   fflush (stdout);
   *out_peak = run.peak_rss_mib;
-  g_free (run.out);
-  g_free (run.err);
+  bench_run_clear (&run);
   bench_remove_tree (save);
   return TRUE;
 }

@@ -11,10 +11,14 @@
  *   int8   slim_igemm_s8s8 (AVX512-VNNI and portable paths) against a
  *          vpdpbusd loop (128 ops per instruction: 64 multiply-adds).
  *
+ *   bf16   peak only: a vdpbf16ps loop (64 FLOPs per instruction).  No
+ *          bf16 GEMM is measured: Debian's OpenBLAS 0.3.21 exports no
+ *          cblas_sbgemm, this CPU has no AMX, and slimflow has no bf16
+ *          kernel (at twice the fp32 peak the split-precision product's
+ *          two bf16 products cost as much as fp32; the line printed says).
+ *
  * Figures are GFLOP/s or GOP/s (2 per multiply-add) with the fraction of
- * the measured peak for the same thread count.  bf16 GEMM is not measured:
- * this CPU's flags list avx512_bf16 but no AMX, and OpenBLAS's sbgemm is
- * not behind slim-linalg yet.
+ * the measured peak for the same thread count.
  *
  * Usage: roofline [--threads N] [--tokens N] [--reps N]
  */
@@ -107,6 +111,30 @@ peak_vnni_once (void)
 #undef DP
   return (double)PEAK_ITERS * 12 * 128 / ((g_get_monotonic_time () - t0) / 1e6);
 }
+
+/* vdpbf16ps: 16 lanes x 2 bf16 products added into float32, 64 FLOPs. */
+__attribute__ ((target ("avx512f,avx512bf16"))) static double
+peak_bf16_once (void)
+{
+  const __m512bh x = (__m512bh)_mm512_set1_epi16 (0x3f80); /* 1.0 */
+  const __m512bh y = (__m512bh)_mm512_set1_epi16 (0x3c00); /* 2^-7 */
+#define INIT(i) _mm512_set1_ps ((float)(i))
+#define DP(r) _mm512_dpbf16_ps ((r), x, y)
+  PEAK_DECL (__m512, INIT);
+  gint64 t0 = g_get_monotonic_time ();
+  float sink;
+
+  for (long it = 0; it < PEAK_ITERS; it++)
+    {
+      PEAK_STEP (DP);
+    }
+  sink = PEAK_SUM (_mm512_reduce_add_ps);
+  if (sink == 12345.678f)
+    printf (" ");
+#undef INIT
+#undef DP
+  return (double)PEAK_ITERS * 12 * 64 / ((g_get_monotonic_time () - t0) / 1e6);
+}
 #endif
 
 typedef double (*PeakFunc) (void);
@@ -176,7 +204,7 @@ main (int argc, char **argv)
           { NULL } };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- matrix throughput vs peak");
   g_autoptr (GError) error = NULL;
-  double fma_peak = 0, vnni_peak = 0;
+  double fma_peak = 0, vnni_peak = 0, bf16_peak = 0;
   SlimIgemmPath native = slim_igemm_get_path ();
   guint32 rng = 12345;
 
@@ -194,11 +222,18 @@ main (int argc, char **argv)
     fma_peak = peak_best (peak_fma_once, threads);
   if (__builtin_cpu_supports ("avx512vnni"))
     vnni_peak = peak_best (peak_vnni_once, threads);
+  if (__builtin_cpu_supports ("avx512bf16"))
+    bf16_peak = peak_best (peak_bf16_once, threads);
 #endif
   printf ("roofline: %d thread(s), %" G_GINT64_FORMAT " tokens, OpenBLAS core %s\n", threads,
           tokens, slim_linalg_get_core_name ());
-  printf ("peak (tight loops): fp32 FMA %.1f GFLOP/s, int8 VNNI %.1f GOP/s\n", fma_peak / 1e9,
-          vnni_peak / 1e9);
+  printf ("peak (tight loops): fp32 FMA %.1f GFLOP/s, bf16 vdpbf16ps %.1f GFLOP/s, int8 VNNI "
+          "%.1f GOP/s\n",
+          fma_peak / 1e9, bf16_peak / 1e9, vnni_peak / 1e9);
+  if (fma_peak > 0 && bf16_peak > 0)
+    printf ("bf16 / fp32 peak %.2fx: a split-precision product (x = bf16 hi + bf16 lo, two bf16 "
+            "products) costs %.2fx the fp32 peak time\n",
+            bf16_peak / fma_peak, 2.0 * fma_peak / bf16_peak);
   printf ("%-20s %14s %14s %16s %8s\n", "shape (n_out x n_in)", "sgemm GFLOP/s", "VNNI GOP/s",
           "portable GOP/s", "int8/fp32");
 

@@ -2,13 +2,23 @@
  *
  * slim-igemm.c: exact int8 matrix products (see slim-igemm.h).
  *
- * The VNNI path works on blocks: K in slices of KC bytes, M in panels of
- * MC rows, N in groups of 4 weight rows; a 4 x 4 register tile of int32
- * accumulators (16 zmm) takes 4 activation and 4 weight vectors of 64
- * bytes per step.  Partial sums of a K slice are added into C, so C holds
- * the exact sum after the last slice; 128 * rowsum(B) is subtracted when
- * the first slice is stored.  N is split over the threads of
- * slim_linalg_get_n_threads() for large products (disjoint columns of C).
+ * Packed weight: panels of 64 output columns (the last one zero-padded),
+ * each K-major in groups of 4 bytes: panel p, byte r of group q, column c
+ * at data[p * 64 * kp + q * 256 + c * 4 + r] (kp: K rounded up to 4, the
+ * padding zero).  One 64-byte vector then holds 4 consecutive K bytes of
+ * 16 columns, the operand layout of vpdpbusd, and a register tile of
+ * 6 rows x 64 columns (24 zmm accumulators, one int32 per output) needs
+ * per group of 4 K bytes 4 weight loads and 6 broadcasts of 4 activation
+ * bytes for 24 vpdpbusd: no horizontal sums, no shuffles.
+ *
+ * Activations are copied, 6-row panels at a time, into a scratch block
+ * of unsigned bytes x + 128 (vpdpbusd multiplies unsigned by signed
+ * bytes), rows padded to kp; 128 * colsum(B) is subtracted when the tile
+ * is stored.  Blocking: a chunk of MC activation rows (MC * kp <= 256 KiB)
+ * against one 64-column weight panel (64 * kp bytes), both in L2, the
+ * panel loop outside the 6-row loop.  Rows (or, for few rows, panels) are
+ * split over the threads of slim_linalg_get_n_threads(): disjoint blocks
+ * of C.
  */
 #include "slim-igemm.h"
 
@@ -26,16 +36,18 @@
 #include "slim-linalg.h"
 
 #define SLIM_IGEMM_ALIGN 64
-#define KC 1024 /* bytes of K per slice: 4 x KC weight bytes stay in L1 */
-#define MC 32   /* activation rows per panel: MC x KC bytes in L1 / L2 */
+#define NP 64                   /* output columns per weight panel */
+#define MR 6                    /* activation rows per register tile */
+#define CHUNK_BYTES (256 << 10) /* activation bytes of one chunk (L2) */
 /* below this many multiply-adds one thread does it all */
 #define SLIM_IGEMM_THREAD_MIN_OPS (1 << 24)
 
 struct _SlimIgemmPackedB
 {
-  gint64 n, k, kp; /* kp: k rounded up to 64 */
-  gint8 *data;     /* (n, kp) zero-padded, 64-byte aligned */
-  gint32 *rowsum;  /* (n) sum over k of each row */
+  gint64 n, k, kp;   /* kp: k rounded up to 4 */
+  gint64 n_panels;   /* ceil(n / NP) */
+  gint8 *data;       /* (n_panels, kp / 4, NP, 4) zero-padded, 64-byte aligned */
+  gint32 *rowsum128; /* (n_panels * NP) 128 * the sum over k of each weight row (0 beyond n) */
 };
 
 SlimIgemmPackedB *
@@ -54,16 +66,23 @@ slim_igemm_pack_b (const gint8 *b, gint64 n, gint64 k, gint64 ldb, GError **erro
   p = g_new0 (SlimIgemmPackedB, 1);
   p->n = n;
   p->k = k;
-  p->kp = (k + 63) / 64 * 64;
-  p->data = g_aligned_alloc0 ((gsize)(n * p->kp), 1, SLIM_IGEMM_ALIGN);
-  p->rowsum = g_new (gint32, n);
+  p->kp = (k + 3) / 4 * 4;
+  p->n_panels = (n + NP - 1) / NP;
+  p->data = g_aligned_alloc0 ((gsize)(p->n_panels * NP * p->kp), 1, SLIM_IGEMM_ALIGN);
+  p->rowsum128 = g_new0 (gint32, p->n_panels * NP);
   for (gint64 j = 0; j < n; j++)
     {
+      gint8 *panel = p->data + (j / NP) * NP * p->kp;
+      const gint64 c = j % NP;
       gint32 sum = 0;
-      memcpy (p->data + j * p->kp, b + j * ldb, (size_t)k);
+
       for (gint64 kk = 0; kk < k; kk++)
-        sum += b[j * ldb + kk];
-      p->rowsum[j] = sum;
+        {
+          panel[(kk / 4) * NP * 4 + c * 4 + kk % 4] = b[j * ldb + kk];
+          sum += b[j * ldb + kk];
+        }
+      /* |sum| <= 128 * SLIM_IGEMM_MAX_K = 2^23, times 128 = 2^30: in range */
+      p->rowsum128[j] = 128 * sum;
     }
   return p;
 }
@@ -74,7 +93,7 @@ slim_igemm_packed_b_free (SlimIgemmPackedB *packed)
   if (packed == NULL)
     return;
   g_aligned_free (packed->data);
-  g_free (packed->rowsum);
+  g_free (packed->rowsum128);
   g_free (packed);
 }
 
@@ -111,28 +130,47 @@ slim_igemm_s8s8_ref (const gint8 *a,
       }
 }
 
+/* One job: rows [m_begin, m_end) of C times panels [p_begin, p_end). */
+typedef struct
+{
+  SlimIgemmPath path;
+  const gint8 *a;
+  gint64 lda;
+  const SlimIgemmPackedB *b;
+  gint64 m_begin, m_end, p_begin, p_end;
+  gint32 *c;
+  gint64 ldc;
+} SlimIgemmJob;
+
 /* ---- portable path ------------------------------------------------------ */
 
+/* Plain C on the packed layout: one row against one panel at a time. */
 static void
-igemm_portable (const gint8 *a,
-                gint64 m,
-                gint64 lda,
-                const SlimIgemmPackedB *b,
-                gint64 n_begin,
-                gint64 n_end,
-                gint32 *c,
-                gint64 ldc)
+igemm_portable (const SlimIgemmJob *job)
 {
-  for (gint64 i = 0; i < m; i++)
-    for (gint64 j = n_begin; j < n_end; j++)
-      {
-        const gint8 *x = a + i * lda;
-        const gint8 *w = b->data + j * b->kp;
-        gint32 sum = 0;
-        for (gint64 kk = 0; kk < b->k; kk++)
-          sum += (gint32)x[kk] * (gint32)w[kk];
-        c[i * ldc + j] = sum;
-      }
+  const SlimIgemmPackedB *b = job->b;
+  g_autofree gint8 *row = g_new0 (gint8, b->kp); /* (kp) one activation row, zero-padded */
+
+  for (gint64 i = job->m_begin; i < job->m_end; i++)
+    {
+      memcpy (row, job->a + i * job->lda, (size_t)b->k);
+      for (gint64 p = job->p_begin; p < job->p_end; p++)
+        {
+          const gint8 *panel = b->data + p * NP * b->kp;
+          const gint64 n_cols = MIN (NP, b->n - p * NP);
+          gint32 acc[NP] = { 0 }; /* (NP) */
+
+          for (gint64 q = 0; q < b->kp / 4; q++)
+            {
+              const gint8 *x = row + 4 * q;
+              const gint8 *w = panel + q * NP * 4;
+              for (gint64 cc = 0; cc < NP; cc++)
+                acc[cc] += (gint32)x[0] * w[cc * 4 + 0] + (gint32)x[1] * w[cc * 4 + 1]
+                           + (gint32)x[2] * w[cc * 4 + 2] + (gint32)x[3] * w[cc * 4 + 3];
+            }
+          memcpy (job->c + i * job->ldc + p * NP, acc, (size_t)n_cols * sizeof (gint32));
+        }
+    }
 }
 
 /* ---- AVX512-VNNI path --------------------------------------------------- */
@@ -141,44 +179,57 @@ igemm_portable (const gint8 *a,
 
 #define VNNI_TARGET __attribute__ ((target ("avx512f,avx512bw,avx512vnni")))
 
-/* 64 activation bytes from x (only the first `valid` when < 64: the rest
- * read as 0), as unsigned bytes x + 128. */
-VNNI_TARGET static inline __m512i
-load_a (const gint8 *x, gint64 valid)
+/* Rows [0, n_rows) of a (row stride lda) as unsigned bytes x + 128 into
+ * u (n_rows rounded up to MR rows of kp bytes); padding rows and bytes
+ * are 0. */
+VNNI_TARGET static void
+vnni_copy_rows (const gint8 *a, gint64 lda, gint64 n_rows, gint64 k, gint64 kp, guint8 *u)
 {
   const __m512i flip = _mm512_set1_epi8 ((char)0x80);
-  __m512i v = valid >= 64 ? _mm512_loadu_si512 ((const void *)x)
-                          : _mm512_maskz_loadu_epi8 ((1ULL << valid) - 1, x);
-  return _mm512_xor_si512 (v, flip);
+  const gint64 n_padded = (n_rows + MR - 1) / MR * MR;
+
+  for (gint64 i = 0; i < n_rows; i++)
+    {
+      const gint8 *x = a + i * lda;
+      guint8 *y = u + i * kp;
+      gint64 kk = 0;
+
+      for (; kk + 64 <= k; kk += 64)
+        _mm512_storeu_si512 ((void *)(y + kk),
+                             _mm512_xor_si512 (_mm512_loadu_si512 ((const void *)(x + kk)), flip));
+      if (kk < k)
+        {
+          const __mmask64 mask = (~0ULL) >> (64 - (k - kk));
+          _mm512_mask_storeu_epi8 (y + kk, mask,
+                                   _mm512_xor_si512 (_mm512_maskz_loadu_epi8 (mask, x + kk), flip));
+        }
+      memset (y + k, 0, (size_t)(kp - k));
+    }
+  memset (u + n_rows * kp, 0, (size_t)((n_padded - n_rows) * kp));
 }
 
-/* C[i][j0 + j] of one tile: store sum minus 128 rowsum (first slice) or
- * add sum.  Modular (unsigned) adds: slice partials may leave the int32
- * range, the final exact sum does not (K bound). */
-static inline void
-tile_out (gint32 *out, gint32 sum, gint32 rowsum, gboolean first)
+static inline gint32
+load_u32 (const guint8 *p)
 {
-  if (first)
-    *out = (gint32)((guint32)sum - 128u * (guint32)rowsum);
-  else
-    *out = (gint32)((guint32)*out + (guint32)sum);
+  gint32 v;
+  memcpy (&v, p, 4);
+  return v;
 }
 
-/* The full 4 x 4 tile over bytes [k0, k1) of K: 16 accumulators held in
- * registers (named, not an array, so that the compiler keeps them there). */
+/* One register tile: C rows [0, mr) x columns [0, n_cols) (mr <= 6,
+ * n_cols <= 64) of u (MR rows of kp bytes) times one packed panel. */
 VNNI_TARGET static void
-vnni_tile_4x4 (const gint8 *a,
-               gint64 lda,
-               const SlimIgemmPackedB *b,
-               gint64 j0,
-               gint64 k0,
-               gint64 k1,
-               gboolean first,
-               gint32 *c,
-               gint64 ldc)
+vnni_tile (const guint8 *u,
+           gint64 kp,
+           const gint8 *panel,
+           const gint32 *rowsum128, /* (NP) of the panel */
+           gint64 mr,
+           gint64 n_cols,
+           gint32 *c,
+           gint64 ldc)
 {
-  const gint8 *w0 = b->data + (j0 + 0) * b->kp, *w1 = b->data + (j0 + 1) * b->kp;
-  const gint8 *w2 = b->data + (j0 + 2) * b->kp, *w3 = b->data + (j0 + 3) * b->kp;
+  const guint8 *u0 = u, *u1 = u + kp, *u2 = u + 2 * kp, *u3 = u + 3 * kp, *u4 = u + 4 * kp,
+               *u5 = u + 5 * kp;
 #define SLIM_ACC_ROW(i)                                                                            \
   __m512i c##i##0 = _mm512_setzero_si512 (), c##i##1 = _mm512_setzero_si512 ();                    \
   __m512i c##i##2 = _mm512_setzero_si512 (), c##i##3 = _mm512_setzero_si512 ()
@@ -186,94 +237,91 @@ vnni_tile_4x4 (const gint8 *a,
   SLIM_ACC_ROW (1);
   SLIM_ACC_ROW (2);
   SLIM_ACC_ROW (3);
+  SLIM_ACC_ROW (4);
+  SLIM_ACC_ROW (5);
 #undef SLIM_ACC_ROW
 
-  for (gint64 kk = k0; kk < k1; kk += 64)
+  for (gint64 kk = 0; kk < kp; kk += 4)
     {
-      const gint64 valid = b->k - kk;
-      const __m512i x0 = load_a (a + 0 * lda + kk, valid);
-      const __m512i x1 = load_a (a + 1 * lda + kk, valid);
-      const __m512i x2 = load_a (a + 2 * lda + kk, valid);
-      const __m512i x3 = load_a (a + 3 * lda + kk, valid);
-      __m512i w;
-#define SLIM_ACC_COL(j)                                                                            \
-  w = _mm512_load_si512 ((const void *)(w##j + kk));                                               \
-  c0##j = _mm512_dpbusd_epi32 (c0##j, x0, w);                                                      \
-  c1##j = _mm512_dpbusd_epi32 (c1##j, x1, w);                                                      \
-  c2##j = _mm512_dpbusd_epi32 (c2##j, x2, w);                                                      \
-  c3##j = _mm512_dpbusd_epi32 (c3##j, x3, w)
-      SLIM_ACC_COL (0);
-      SLIM_ACC_COL (1);
-      SLIM_ACC_COL (2);
-      SLIM_ACC_COL (3);
-#undef SLIM_ACC_COL
+      const gint8 *w = panel + kk * NP;
+      const __m512i w0 = _mm512_load_si512 ((const void *)(w + 0));
+      const __m512i w1 = _mm512_load_si512 ((const void *)(w + 64));
+      const __m512i w2 = _mm512_load_si512 ((const void *)(w + 128));
+      const __m512i w3 = _mm512_load_si512 ((const void *)(w + 192));
+      __m512i x;
+#define SLIM_ACC(i)                                                                                \
+  x = _mm512_set1_epi32 (load_u32 (u##i + kk));                                                    \
+  c##i##0 = _mm512_dpbusd_epi32 (c##i##0, x, w0);                                                  \
+  c##i##1 = _mm512_dpbusd_epi32 (c##i##1, x, w1);                                                  \
+  c##i##2 = _mm512_dpbusd_epi32 (c##i##2, x, w2);                                                  \
+  c##i##3 = _mm512_dpbusd_epi32 (c##i##3, x, w3)
+      SLIM_ACC (0);
+      SLIM_ACC (1);
+      SLIM_ACC (2);
+      SLIM_ACC (3);
+      SLIM_ACC (4);
+      SLIM_ACC (5);
+#undef SLIM_ACC
     }
-#define SLIM_OUT_ROW(i)                                                                            \
-  tile_out (c + i * ldc + j0 + 0, _mm512_reduce_add_epi32 (c##i##0), b->rowsum[j0 + 0], first);    \
-  tile_out (c + i * ldc + j0 + 1, _mm512_reduce_add_epi32 (c##i##1), b->rowsum[j0 + 1], first);    \
-  tile_out (c + i * ldc + j0 + 2, _mm512_reduce_add_epi32 (c##i##2), b->rowsum[j0 + 2], first);    \
-  tile_out (c + i * ldc + j0 + 3, _mm512_reduce_add_epi32 (c##i##3), b->rowsum[j0 + 3], first)
-  SLIM_OUT_ROW (0);
-  SLIM_OUT_ROW (1);
-  SLIM_OUT_ROW (2);
-  SLIM_OUT_ROW (3);
-#undef SLIM_OUT_ROW
-}
 
-/* A partial tile (mr, nr < 4 on the edges of C), one pair at a time. */
-VNNI_TARGET static void
-vnni_tile_edge (const gint8 *a,
-                gint64 lda,
-                gint64 mr,
-                const SlimIgemmPackedB *b,
-                gint64 j0,
-                gint64 nr,
-                gint64 k0,
-                gint64 k1,
-                gboolean first,
-                gint32 *c,
-                gint64 ldc)
-{
-  for (gint64 i = 0; i < mr; i++)
-    for (gint64 j = 0; j < nr; j++)
-      {
-        const gint8 *w = b->data + (j0 + j) * b->kp;
-        __m512i acc = _mm512_setzero_si512 ();
-        for (gint64 kk = k0; kk < k1; kk += 64)
-          acc = _mm512_dpbusd_epi32 (acc, load_a (a + i * lda + kk, b->k - kk),
-                                     _mm512_load_si512 ((const void *)(w + kk)));
-        tile_out (c + i * ldc + j0 + j, _mm512_reduce_add_epi32 (acc), b->rowsum[j0 + j], first);
-      }
+  {
+    const __m512i s0 = _mm512_loadu_si512 ((const void *)(rowsum128 + 0));
+    const __m512i s1 = _mm512_loadu_si512 ((const void *)(rowsum128 + 16));
+    const __m512i s2 = _mm512_loadu_si512 ((const void *)(rowsum128 + 32));
+    const __m512i s3 = _mm512_loadu_si512 ((const void *)(rowsum128 + 48));
+    /* columns of each 16-column quarter that exist in C */
+    const __mmask16 k0 = n_cols >= 16 ? 0xffff : (__mmask16)((1u << MAX (n_cols, 0)) - 1);
+    const __mmask16 k1
+        = n_cols >= 32 ? 0xffff : (__mmask16)((1u << CLAMP (n_cols - 16, 0, 16)) - 1);
+    const __mmask16 k2
+        = n_cols >= 48 ? 0xffff : (__mmask16)((1u << CLAMP (n_cols - 32, 0, 16)) - 1);
+    const __mmask16 k3
+        = n_cols >= 64 ? 0xffff : (__mmask16)((1u << CLAMP (n_cols - 48, 0, 16)) - 1);
+    /* exact: the int32 sum of (x + 128) w minus 128 * rowsum, modular
+     * arithmetic whose result is in range (K bound) */
+#define SLIM_STORE(i)                                                                              \
+  if (i < mr)                                                                                      \
+    {                                                                                              \
+      gint32 *out = c + i * ldc;                                                                   \
+      _mm512_mask_storeu_epi32 (out + 0, k0, _mm512_sub_epi32 (c##i##0, s0));                      \
+      _mm512_mask_storeu_epi32 (out + 16, k1, _mm512_sub_epi32 (c##i##1, s1));                     \
+      _mm512_mask_storeu_epi32 (out + 32, k2, _mm512_sub_epi32 (c##i##2, s2));                     \
+      _mm512_mask_storeu_epi32 (out + 48, k3, _mm512_sub_epi32 (c##i##3, s3));                     \
+    }
+    SLIM_STORE (0);
+    SLIM_STORE (1);
+    SLIM_STORE (2);
+    SLIM_STORE (3);
+    SLIM_STORE (4);
+    SLIM_STORE (5);
+#undef SLIM_STORE
+  }
 }
 
 VNNI_TARGET static void
-igemm_vnni (const gint8 *a,
-            gint64 m,
-            gint64 lda,
-            const SlimIgemmPackedB *b,
-            gint64 n_begin,
-            gint64 n_end,
-            gint32 *c,
-            gint64 ldc)
+igemm_vnni (const SlimIgemmJob *job)
 {
-  for (gint64 k0 = 0; k0 < b->kp; k0 += KC)
+  const SlimIgemmPackedB *b = job->b;
+  const gint64 kp = b->kp;
+  const gint64 mc = MAX (MR, CHUNK_BYTES / kp / MR * MR);
+  guint8 *u = g_aligned_alloc ((gsize)(mc * kp), 1, SLIM_IGEMM_ALIGN); /* (mc, kp) */
+
+  for (gint64 m0 = job->m_begin; m0 < job->m_end; m0 += mc)
     {
-      const gint64 k1 = MIN (k0 + KC, b->kp);
-      for (gint64 m0 = 0; m0 < m; m0 += MC)
+      const gint64 rows = MIN (mc, job->m_end - m0);
+
+      vnni_copy_rows (job->a + m0 * job->lda, job->lda, rows, b->k, kp, u);
+      for (gint64 p = job->p_begin; p < job->p_end; p++)
         {
-          const gint64 m1 = MIN (m0 + MC, m);
-          for (gint64 j0 = n_begin; j0 < n_end; j0 += 4)
-            {
-              const gint64 nr = MIN (4, n_end - j0);
-              for (gint64 i0 = m0; i0 < m1; i0 += 4)
-                if (nr == 4 && m1 - i0 >= 4)
-                  vnni_tile_4x4 (a + i0 * lda, lda, b, j0, k0, k1, k0 == 0, c + i0 * ldc, ldc);
-                else
-                  vnni_tile_edge (a + i0 * lda, lda, MIN (4, m1 - i0), b, j0, nr, k0, k1, k0 == 0,
-                                  c + i0 * ldc, ldc);
-            }
+          const gint8 *panel = b->data + p * NP * kp;
+          const gint64 n_cols = MIN (NP, b->n - p * NP);
+
+          for (gint64 i0 = 0; i0 < rows; i0 += MR)
+            vnni_tile (u + i0 * kp, kp, panel, b->rowsum128 + p * NP, MIN (MR, rows - i0), n_cols,
+                       job->c + (m0 + i0) * job->ldc + p * NP, job->ldc);
         }
     }
+  g_aligned_free (u);
 }
 
 static gboolean
@@ -318,28 +366,17 @@ slim_igemm_path_name (SlimIgemmPath path)
 
 /* ---- dispatch and threads ----------------------------------------------- */
 
-typedef struct
-{
-  SlimIgemmPath path;
-  const gint8 *a;
-  gint64 m, lda;
-  const SlimIgemmPackedB *b;
-  gint64 n_begin, n_end;
-  gint32 *c;
-  gint64 ldc;
-} SlimIgemmJob;
-
 static void
 run_job (const SlimIgemmJob *job)
 {
 #if SLIM_IGEMM_HAVE_X86
   if (job->path == SLIM_IGEMM_PATH_AVX512_VNNI)
     {
-      igemm_vnni (job->a, job->m, job->lda, job->b, job->n_begin, job->n_end, job->c, job->ldc);
+      igemm_vnni (job);
       return;
     }
 #endif
-  igemm_portable (job->a, job->m, job->lda, job->b, job->n_begin, job->n_end, job->c, job->ldc);
+  igemm_portable (job);
 }
 
 static gpointer
@@ -361,6 +398,7 @@ slim_igemm_s8s8_with_path (SlimIgemmPath path,
   SlimIgemmJob jobs[16];
   GThread *threads[16];
   gint n_threads = 1;
+  gboolean split_rows;
 
   g_return_val_if_fail (b != NULL && m >= 0 && lda >= b->k && ldc >= b->n, FALSE);
   if (path == SLIM_IGEMM_PATH_AVX512_VNNI && !cpu_has_vnni ())
@@ -369,14 +407,24 @@ slim_igemm_s8s8_with_path (SlimIgemmPath path,
     return TRUE;
   if ((double)m * (double)b->n * (double)b->k >= SLIM_IGEMM_THREAD_MIN_OPS)
     n_threads = CLAMP (slim_linalg_get_n_threads (), 1, (gint)G_N_ELEMENTS (jobs));
-  /* whole groups of 4 columns per thread */
-  n_threads = (gint)MIN ((gint64)n_threads, (b->n + 3) / 4);
+  /* rows in whole register tiles per thread when there are enough of
+   * them, else whole panels */
+  split_rows = m >= (gint64)n_threads * 4 * MR;
+  n_threads = (gint)MIN ((gint64)n_threads, split_rows ? (m + MR - 1) / MR : b->n_panels);
   for (gint t = 0; t < n_threads; t++)
     {
-      gint64 groups = (b->n + 3) / 4;
-      jobs[t] = (SlimIgemmJob){ path, a, m, lda, b, 0, 0, c, ldc };
-      jobs[t].n_begin = MIN (b->n, groups * t / n_threads * 4);
-      jobs[t].n_end = MIN (b->n, groups * (t + 1) / n_threads * 4);
+      jobs[t] = (SlimIgemmJob){ path, a, lda, b, 0, m, 0, b->n_panels, c, ldc };
+      if (split_rows)
+        {
+          gint64 tiles = (m + MR - 1) / MR;
+          jobs[t].m_begin = MIN (m, tiles * t / n_threads * MR);
+          jobs[t].m_end = MIN (m, tiles * (t + 1) / n_threads * MR);
+        }
+      else
+        {
+          jobs[t].p_begin = b->n_panels * t / n_threads;
+          jobs[t].p_end = b->n_panels * (t + 1) / n_threads;
+        }
     }
   for (gint t = 1; t < n_threads; t++)
     threads[t] = g_thread_new ("slim-igemm", job_thread, &jobs[t]);

@@ -28,7 +28,10 @@ struct _SlimIntLinear
   float input_scale, input_offset;
   float *deq_scale;   /* (n_out) */
   gint32 *quant_bias; /* (n_out) */
-  /* per token */
+  /* fake quant: the activation parameters come with each call */
+  gboolean fake_quant;
+  gint32 *rowsum; /* (n_out) sum over k of each weight row */
+  /* per token (and fake quant: n_groups 1) */
   float *weight_scale;  /* (n_out, n_groups) */
   float *weight_offset; /* (n_out, n_groups), NULL: zeros */
   float *bias;          /* (n_out), NULL: none */
@@ -46,6 +49,7 @@ slim_int_linear_free (SlimIntLinear *self)
   g_free (self->wq);
   g_free (self->deq_scale);
   g_free (self->quant_bias);
+  g_free (self->rowsum);
   g_free (self->weight_scale);
   g_free (self->weight_offset);
   g_free (self->bias);
@@ -178,6 +182,39 @@ slim_int_linear_new_per_token (const gint8 *wq,
   return g_steal_pointer (&self);
 }
 
+SlimIntLinear *
+slim_int_linear_new_fake_quant (const gint8 *wq,
+                                gint64 n_out,
+                                gint64 n_in,
+                                const float *weight_scale,
+                                const float *bias,
+                                GError **error)
+{
+  g_autoptr (SlimIntLinear) self = NULL;
+
+  g_return_val_if_fail (wq != NULL && weight_scale != NULL, NULL);
+
+  self = int_linear_new (wq, n_out, n_in, 0, error);
+  if (self == NULL)
+    return NULL;
+  if (!check_finite (weight_scale, n_out, TRUE, "weight_scale", error)
+      || (bias != NULL && !check_finite (bias, n_out, FALSE, "bias", error)))
+    return NULL;
+  self->fake_quant = TRUE;
+  self->weight_scale = g_memdup2 (weight_scale, (gsize)n_out * sizeof (float));
+  if (bias != NULL)
+    self->bias = g_memdup2 (bias, (gsize)n_out * sizeof (float));
+  self->rowsum = g_new (gint32, n_out);
+  for (gint64 n = 0; n < n_out; n++)
+    {
+      gint32 sum = 0;
+      for (gint64 k = 0; k < n_in; k++)
+        sum += wq[n * n_in + k];
+      self->rowsum[n] = sum;
+    }
+  return g_steal_pointer (&self);
+}
+
 /* acc (n_tokens, n_out) = the int32 sums of group g. */
 static void
 group_product (const SlimIntLinear *self,
@@ -283,6 +320,8 @@ forward_with (const SlimIntLinear *self, const float *x, gint64 n_tokens, float 
 
   if (n_tokens == 0)
     return;
+  /* a fake-quant linear has no activation parameters of its own */
+  g_return_if_fail (!self->fake_quant);
   xq = g_new (gint8, n_tokens * self->n_in);
   acc = g_new (gint32, n_tokens * self->n_out);
   if (self->per_token)
@@ -295,6 +334,74 @@ void
 slim_int_linear_forward (const SlimIntLinear *self, const float *x, gint64 n_tokens, float *y)
 {
   forward_with (self, x, n_tokens, y, FALSE);
+}
+
+static void
+forward_fake_quant (const SlimIntLinear *self,
+                    const float *x, /* (n_tokens, n_in) */
+                    gint64 n_tokens,
+                    float input_scale,
+                    float input_offset,
+                    float *y, /* (n_tokens, n_out) */
+                    gboolean ref)
+{
+  g_autofree gint8 *xq = NULL;    /* (n_tokens, n_in) */
+  g_autofree gint32 *acc = NULL;  /* (n_tokens, n_out) */
+  g_autofree float *deq = NULL;   /* (n_out) */
+  g_autofree double *corr = NULL; /* (n_out) input_offset * rowsum */
+  SlimQParamsConfig cfg;
+  const gint64 n_out = self->n_out;
+
+  g_return_if_fail (self != NULL && self->fake_quant && n_tokens >= 0);
+  g_return_if_fail (n_tokens == 0 || (x != NULL && y != NULL));
+
+  if (n_tokens == 0)
+    return;
+  xq = g_new (gint8, n_tokens * self->n_in);
+  acc = g_new (gint32, n_tokens * n_out);
+  deq = g_new (float, n_out);
+  corr = g_new (double, n_out);
+  slim_qparams_config_init (&cfg, SLIM_QDTYPE_INT8, input_offset == 0.0f, 0, NULL);
+  slim_quantize_rows (&cfg, x, n_tokens, self->n_in, &input_scale, &input_offset, 1, xq);
+  group_product (self, 0, xq, n_tokens, ref, acc);
+  for (gint64 n = 0; n < n_out; n++)
+    {
+      /* the float product of (q - o) s with w ws is s ws (sum q w - o sum w) */
+      deq[n] = input_scale * self->weight_scale[n];
+      corr[n] = (double)input_offset * (double)self->rowsum[n];
+    }
+  for (gint64 t = 0; t < n_tokens; t++)
+    {
+      const gint32 *arow = acc + t * n_out;
+      float *yrow = y + t * n_out;
+
+      /* double: exact for an integral offset (|value| < 2^53) */
+      for (gint64 n = 0; n < n_out; n++)
+        yrow[n] = deq[n] * (float)((double)arow[n] - corr[n])
+                  + (self->bias != NULL ? self->bias[n] : 0.0f);
+    }
+}
+
+void
+slim_int_linear_forward_fake_quant (const SlimIntLinear *self,
+                                    const float *x,
+                                    gint64 n_tokens,
+                                    float input_scale,
+                                    float input_offset,
+                                    float *y)
+{
+  forward_fake_quant (self, x, n_tokens, input_scale, input_offset, y, FALSE);
+}
+
+void
+slim_int_linear_forward_fake_quant_ref (const SlimIntLinear *self,
+                                        const float *x,
+                                        gint64 n_tokens,
+                                        float input_scale,
+                                        float input_offset,
+                                        float *y)
+{
+  forward_fake_quant (self, x, n_tokens, input_scale, input_offset, y, TRUE);
 }
 
 void

@@ -58,6 +58,24 @@ SlimIntLinear *slim_int_linear_new_per_token (const gint8 *wq, /* (n_out, n_in) 
                                               const float *bias, /* (n_out) */
                                               GError **error);
 
+/* msModelSlim's static fake-quant calibration product as integers: the
+ * activation parameters change with every call (the running range), so
+ * they come with the call, the weight is packed once.  wq (n_out, n_in)
+ * per-channel symmetric int8 codes with weight_scale (n_out), bias (n_out)
+ * or NULL:
+ *   xq[t,k] = clamp(round(x[t,k] / s + o), -128, 127)
+ *   y[t,n]  = (s * weight_scale[n]) * (float)(sum_k xq[t,k] Wq[n,k] - o rowsum[n]) + bias[n]
+ * which is sum_k (xq - o) s * Wq ws, the float fake-quant product, with
+ * the sum exact instead of rounded term by term.  x may be raw or already
+ * fake-quantized with (s, o): both give the same codes.  NULL with an
+ * error on bad values or n_in beyond SLIM_IGEMM_MAX_K. */
+SlimIntLinear *slim_int_linear_new_fake_quant (const gint8 *wq, /* (n_out, n_in) row-major */
+                                               gint64 n_out,
+                                               gint64 n_in,
+                                               const float *weight_scale, /* (n_out) */
+                                               const float *bias,         /* (n_out) */
+                                               GError **error);
+
 void slim_int_linear_free (SlimIntLinear *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimIntLinear, slim_int_linear_free)
 
@@ -75,5 +93,21 @@ void slim_int_linear_forward_ref (const SlimIntLinear *self,
                                   const float *x, /* (n_tokens, n_in) */
                                   gint64 n_tokens,
                                   float *y /* (n_tokens, n_out) */);
+
+/* A slim_int_linear_new_fake_quant linear with this call's activation
+ * scale s > 0 and offset o (integral); y (n_tokens, n_out). */
+void slim_int_linear_forward_fake_quant (const SlimIntLinear *self,
+                                         const float *x, /* (n_tokens, n_in) */
+                                         gint64 n_tokens,
+                                         float input_scale,
+                                         float input_offset,
+                                         float *y /* (n_tokens, n_out) */);
+/* The same with the int32 sums of slim_igemm_s8s8_ref (bit-identical). */
+void slim_int_linear_forward_fake_quant_ref (const SlimIntLinear *self,
+                                             const float *x, /* (n_tokens, n_in) */
+                                             gint64 n_tokens,
+                                             float input_scale,
+                                             float input_offset,
+                                             float *y /* (n_tokens, n_out) */);
 
 G_END_DECLS

@@ -4,14 +4,15 @@
  *                [--config_path FILE | --quant_type LABEL] [--model_type TYPE]
  *                [--device cpu] [--trust_remote_code] [--calib_dir DIR]
  *                [--max_memory SIZE] [--max_samples N] [--max_length N]
- *                [--resume] [--progress]
+ *                [--resume] [--progress] [--no_layer_error]
  *
  * msModelSlim's `msmodelslim quant` (spec 4.2) on CPU: loads the pipeline,
  * opens the model, tokenizes the calibration set, runs the runner plugin
  * and writes the output through a staging folder that is moved onto
  * --save_path only when complete (slim-workdir.h).  A summary (wall time,
  * peak resident memory, per-layer relative output error of the quantized
- * layer against the float layer on the same inputs) goes to stdout.
+ * layer against the float layer on the same inputs; --no_layer_error skips
+ * the float and deployed forwards that measure it) goes to stdout.
  *
  * Exit status (also in --help):
  *   0  the quantized model is at --save_path
@@ -71,6 +72,7 @@ typedef struct
   gboolean trust_remote_code;
   gboolean resume;
   gboolean progress;
+  gboolean no_layer_error;
 } SlimQuantOptions;
 
 static void
@@ -190,7 +192,8 @@ static void
 print_summary (const SlimModelConfig *config,
                const char *save_path,
                double wall_s,
-               GArray *layer_errors)
+               GArray *layer_errors,
+               gboolean measured)
 {
   gint64 peak = peak_rss_kib ();
   double worst = 0.0;
@@ -210,6 +213,8 @@ print_summary (const SlimModelConfig *config,
         }
       printf ("max    %.6f\n", worst);
     }
+  else if (!measured)
+    printf ("per-layer error not measured (--no_layer_error)\n");
   else
     printf ("per-layer error not measured: the pipeline uses no calibration data "
             "(measure the output with slimflow eval --reference_model)\n");
@@ -366,6 +371,10 @@ slim_cmd_quant (int argc, char **argv)
       NULL },
     { "progress", 0, 0, G_OPTION_ARG_NONE, &o.progress,
       "Show the per-layer progress line even when stderr is not a terminal", NULL },
+    { "no_layer_error", 0, 0, G_OPTION_ARG_NONE, &o.no_layer_error,
+      "Do not measure the per-layer output error (it costs a float forward of every decoder "
+      "layer, and a deployed one when the next layer's inputs did not come from one)",
+      NULL },
     { NULL },
   };
 
@@ -682,7 +691,7 @@ slim_cmd_quant (int argc, char **argv)
   ctx.max_memory_bytes = max_memory_bytes;
   ctx.out_dir = leader ? slim_workdir_get_staging_dir (workdir) : NULL;
   ctx.checkpoint_hashes = &hashes;
-  ctx.layer_errors = layer_errors;
+  ctx.layer_errors = o.no_layer_error ? NULL : layer_errors;
   ctx.resume_from = previous;
   ctx.comm = comm;
   ctx.store = store;
@@ -731,7 +740,8 @@ slim_cmd_quant (int argc, char **argv)
       g_clear_error (&error);
     }
   print_summary (slim_model_get_config (model), slim_workdir_get_save_path (workdir),
-                 (double)(g_get_monotonic_time () - t_start) / G_USEC_PER_SEC, layer_errors);
+                 (double)(g_get_monotonic_time () - t_start) / G_USEC_PER_SEC, layer_errors,
+                 !o.no_layer_error);
   code = SLIM_EXIT_OK;
 
 out:

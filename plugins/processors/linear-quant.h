@@ -31,6 +31,9 @@ struct _SlimLinearQuantBaseClass
 void slim_linear_quant_base_set_qconfig (SlimLinearQuantBase *self, SlimLinearQConfig *qconfig);
 /* The math of the records it deploys (SlimQLinear.math; default FLOAT). */
 void slim_linear_quant_base_set_linear_math (SlimLinearQuantBase *self, SlimLinearMath math);
+/* The math of its calibration forward's products (default FLOAT; INT8
+ * only for W8A8 static, checked by prepare). */
+void slim_linear_quant_base_set_calib_math (SlimLinearQuantBase *self, SlimLinearMath math);
 
 /* linear_quant's type (linear-quant.c), pdmix's (pdmix.c). */
 GType slim_linear_quant_processor_get_type (void);

@@ -86,8 +86,21 @@ check (SlimIgemmPath path, Shape s, Fill fill, gint64 pad)
 }
 
 const Shape kShapes[] = {
-  { 1, 1, 1 },     { 4, 4, 64 },     { 5, 7, 65 },     { 3, 9, 63 },    { 17, 13, 130 },
-  { 33, 6, 1030 }, { 64, 64, 2048 }, { 37, 70, 3000 }, { 8, 260, 512 },
+  { 1, 1, 1 },
+  { 4, 4, 64 },
+  { 5, 7, 65 },
+  { 3, 9, 63 },
+  { 17, 13, 130 },
+  { 33, 6, 1030 },
+  { 64, 64, 2048 },
+  { 37, 70, 3000 },
+  { 8, 260, 512 },
+  // the VNNI tile is 6 rows x 64 columns, K in groups of 4, chunks of
+  // 256 KiB of activation rows (126 rows at K 2052): tails of each
+  { 6, 64, 4 },
+  { 7, 65, 5 },
+  { 13, 129, 9 },
+  { 130, 200, 2052 },
 };
 
 std::vector<SlimIgemmPath>
@@ -124,7 +137,8 @@ TEST (Igemm, ThreadsGiveTheSameResult)
       for (SlimIgemmPath path : paths ())
         {
           SCOPED_TRACE (threads);
-          check (path, { 96, 123, 2100 }, Fill::RANDOM, 0);
+          check (path, { 96, 123, 2100 }, Fill::RANDOM, 0); // rows split over threads
+          check (path, { 20, 400, 2100 }, Fill::RANDOM, 0); // few rows: panels split
         }
     }
   slim_linalg_set_n_threads (saved);

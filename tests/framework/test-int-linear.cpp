@@ -27,6 +27,7 @@
 #include "slim-eval.h"
 #include "slim-igemm.h"
 #include "slim-int-linear.h"
+#include "slim-linalg.h"
 #include "slim-linear-math.h"
 #include "slim-model.h"
 #include "slim-pack.h"
@@ -265,6 +266,90 @@ TEST (IntLinear, StaticAgreesWithFakeQuantFloat)
         double bound = 0.5 * deq[n] + 4.0 * (double)n_in * 0x1p-24 * mag + 1e-7;
         EXPECT_NEAR (y[t * n_out + n], acc, bound) << t << "," << n;
       }
+}
+
+// The fake-quant calibration product (calib_math int8): the fast path
+// equals the reference bit for bit, and both equal
+//   (s ws[n]) (sum xq Wq - o rowsum[n]) + bias[n]
+// evaluated in double to float rounding: one float product s ws, the
+// conversion of an exact integer and one product and one sum, so
+// |y - y_double| <= 2^-22 |deq sum| + 2^-24 |y| (stated with a factor 2 of
+// margin).  Against the float fake-quant product (sgemm of (q - o) s with
+// Wq ws, float32 terms summed in OpenBLAS's order) they agree to float32
+// accumulation error: relative to sum |terms|, below 1e-5 for these K (the
+// float sum's error grows at most with K eps; measured about 1e-7).  Raw
+// and already fake-quantized inputs give the same codes, hence the same
+// bytes.
+TEST (IntLinear, FakeQuantEqualsReferenceAndFloatProduct)
+{
+  std::mt19937 rng (11);
+  const StaticCase cases[] = {
+    { 5, 7, 3, 0.0f, -1.0f, 1.0f },      { 33, 70, 65, -3.0f, -1.0f, 1.0f },
+    { 1, 64, 64, 5.0f, -1.0f, 1.0f },    { 13, 130, 2049, 100.0f, -1.0f, 1.0f },
+    { 9, 12, 130, 0.0f, -50.0f, 50.0f }, { 0, 8, 16, 0.0f, -1.0f, 1.0f },
+  };
+  for (const StaticCase &c : cases)
+    {
+      SCOPED_TRACE (::testing::Message () << c.n_tokens << "x" << c.n_out << "x" << c.n_in);
+      const float s = 2.0f / 255.0f, o = c.input_offset;
+      std::vector<gint8> wq = random_codes ((size_t)(c.n_out * c.n_in), -128, 127, rng);
+      std::vector<float> ws = random_floats ((size_t)c.n_out, 1e-4f, 1e-2f, rng);
+      std::vector<float> bias = random_floats ((size_t)c.n_out, -1.0f, 1.0f, rng);
+      std::vector<float> x = random_floats ((size_t)(c.n_tokens * c.n_in), c.x_lo, c.x_hi, rng);
+      GError *error = nullptr;
+      SlimIntLinear *lin = slim_int_linear_new_fake_quant (wq.data (), c.n_out, c.n_in, ws.data (),
+                                                           bias.data (), &error);
+      ASSERT_NE (lin, nullptr) << error->message;
+      std::vector<float> y ((size_t)(c.n_tokens * c.n_out), -1.0f), y_ref (y.size (), -2.0f);
+      std::vector<float> y_fq (y.size (), -3.0f);
+      slim_int_linear_forward_fake_quant (lin, x.data (), c.n_tokens, s, o, y.data ());
+      slim_int_linear_forward_fake_quant_ref (lin, x.data (), c.n_tokens, s, o, y_ref.data ());
+      EXPECT_TRUE (bitwise_equal (y, y_ref));
+
+      SlimQParamsConfig cfg;
+      ASSERT_TRUE (slim_qparams_config_init (&cfg, SLIM_QDTYPE_INT8, o == 0.0f, 0, nullptr));
+      std::vector<float> xf (x.size ()), wf (wq.size ());
+      std::vector<gint8> xq (x.size ());
+      if (c.n_tokens > 0)
+        {
+          slim_fake_quantize_rows_ref (&cfg, x.data (), c.n_tokens, c.n_in, &s, &o, 1, xf.data ());
+          slim_quantize_rows_ref (&cfg, x.data (), c.n_tokens, c.n_in, &s, &o, 1, xq.data ());
+        }
+      // already fake-quantized input: the same codes, the same bytes
+      slim_int_linear_forward_fake_quant (lin, xf.data (), c.n_tokens, s, o, y_fq.data ());
+      EXPECT_TRUE (bitwise_equal (y, y_fq));
+      for (gint64 n = 0; n < c.n_out; n++)
+        for (gint64 k = 0; k < c.n_in; k++)
+          wf[n * c.n_in + k] = (float)wq[n * c.n_in + k] * ws[n];
+      std::vector<float> y_float (y.size ());
+      if (c.n_tokens > 0)
+        slim_linalg_linear (xf.data (), wf.data (), bias.data (), y_float.data (), c.n_tokens,
+                            c.n_in, c.n_out);
+      double worst = 0.0;
+      for (gint64 t = 0; t < c.n_tokens; t++)
+        for (gint64 n = 0; n < c.n_out; n++)
+          {
+            long long sum = 0;
+            double mag = 0.0;
+            for (gint64 k = 0; k < c.n_in; k++)
+              {
+                sum += (long long)xq[t * c.n_in + k] * wq[n * c.n_in + k];
+                mag += std::fabs ((double)xf[t * c.n_in + k] * wf[n * c.n_in + k]);
+              }
+            long long rowsum = 0;
+            for (gint64 k = 0; k < c.n_in; k++)
+              rowsum += wq[n * c.n_in + k];
+            const double deq = (double)(s * ws[n]);
+            const double want = deq * (double)(sum - (long long)o * rowsum) + bias[n];
+            double got = y[t * c.n_out + n];
+            EXPECT_NEAR (got, want,
+                         0x1p-22 * std::fabs (want - bias[n]) + 0x1p-24 * std::fabs (want) + 1e-30)
+                << t << "," << n;
+            worst = std::max (worst, std::fabs (got - y_float[t * c.n_out + n]) / (mag + 1e-30));
+          }
+      EXPECT_LT (worst, 1e-5);
+      slim_int_linear_free (lin);
+    }
 }
 
 TEST (IntLinear, BadInputs)
@@ -750,6 +835,169 @@ TEST (QuantModelInt, IntegerCalibrationForward)
   g_print ("input_scale max relative change %.4f, input_offset max change %.0f, "
            "%d act tensors changed; PPL (int8 eval) default %.4f, int8 calibration forward %.4f\n",
            max_scale_rel, max_offset, n_changed, ra.result.perplexity, rb.result.perplexity);
+}
+
+// dense-w8a8.yaml with calib_math (int8, int8_ref): the calibration
+// forward's products as integers.
+std::string
+calib_math_yaml (const char *math)
+{
+  return std::string (R"(apiversion: modelslim_v1
+spec:
+  process:
+    - type: "linear_quant"
+      calib_math: ")")
+         + math + R"("
+      qconfig:
+        act: { scope: "per_tensor", dtype: "int8", symmetric: False, method: "minmax" }
+        weight: { scope: "per_channel", dtype: "int8", symmetric: True, method: "minmax" }
+      include: ["*"]
+      exclude: ["*down_proj*"]
+  save:
+    - type: "ascendv1_saver"
+)";
+}
+
+// calib_math int8 against the default float calibration products, same
+// calibration: int8 and int8_ref write the same bytes (exact sums); against
+// float the description and every integer weight are the same bytes (minmax
+// weights do not depend on activations) and so are the static parameters
+// of the linears whose inputs no quantized product touched (layer 0's
+// q/k/v: RMSNorm of the embeddings); the others move by float32 rounding
+// of the products only.  Measured on stories260K (4 x 64 tokens):
+// input_scale within 5.6e-7 relative of float's, input_offset equal, PPL
+// (int8 eval) within 7.5e-5.  Bounds: 1e-5, 1 code, 5e-4.
+TEST (QuantModelInt, IntegerCalibrationProducts)
+{
+  static const std::string y8 = calib_math_yaml ("int8"), yr = calib_math_yaml ("int8_ref");
+  const Folder f8 = { "w8a8-calib-int8", y8.c_str (), "W8A8" };
+  const Folder fr = { "w8a8-calib-int8-ref", yr.c_str (), "W8A8" };
+  const std::string &a = folder (kFolders[0]), &b = folder (f8), &r = folder (fr);
+  GError *error = nullptr;
+  SlimSafetensors *sa = slim_safetensors_open (a.c_str (), &error);
+  SlimSafetensors *sb = slim_safetensors_open (b.c_str (), &error);
+  SlimSafetensors *sr = slim_safetensors_open (r.c_str (), &error);
+  ASSERT_NE (sa, nullptr);
+  ASSERT_NE (sb, nullptr);
+  ASSERT_NE (sr, nullptr);
+  int n_static = 0, n_changed = 0;
+  double max_scale_rel = 0.0, max_offset = 0.0;
+  for (const char *const *name = slim_safetensors_get_names (sa); *name != nullptr; name++)
+    {
+      std::string n (*name);
+      SlimTensor *ta = slim_safetensors_get_tensor (sa, *name, &error);
+      SlimTensor *tb = slim_safetensors_get_tensor (sb, *name, &error);
+      SlimTensor *tr = slim_safetensors_get_tensor (sr, *name, &error);
+      ASSERT_NE (ta, nullptr) << n;
+      ASSERT_NE (tb, nullptr) << n;
+      ASSERT_NE (tr, nullptr) << n;
+      ASSERT_EQ (slim_tensor_get_n_bytes (ta), slim_tensor_get_n_bytes (tb)) << n;
+      ASSERT_EQ (slim_tensor_get_n_bytes (tb), slim_tensor_get_n_bytes (tr)) << n;
+      EXPECT_EQ (std::memcmp (slim_tensor_get_data (tb), slim_tensor_get_data (tr),
+                              slim_tensor_get_n_bytes (tb)),
+                 0)
+          << n << ": int8 and int8_ref differ";
+      bool same = std::memcmp (slim_tensor_get_data (ta), slim_tensor_get_data (tb),
+                               slim_tensor_get_n_bytes (ta))
+                  == 0;
+      bool untouched
+          = n.rfind ("model.layers.0.self_attn.", 0) == 0 && n.find ("o_proj") == std::string::npos;
+      bool act_param = n.find (".input_scale") != std::string::npos
+                       || n.find (".input_offset") != std::string::npos
+                       || n.find (".quant_bias") != std::string::npos
+                       || n.find (".deq_scale") != std::string::npos;
+      if (untouched || !act_param)
+        EXPECT_TRUE (same) << n;
+      else
+        n_changed += !same;
+      if (n.find (".input_scale") != std::string::npos)
+        {
+          float va = *(const float *)slim_tensor_get_data (ta);
+          float vb = *(const float *)slim_tensor_get_data (tb);
+          max_scale_rel = std::max (max_scale_rel, std::fabs ((double)vb / va - 1.0));
+          n_static++;
+        }
+      if (n.find (".input_offset") != std::string::npos)
+        max_offset
+            = std::max (max_offset, std::fabs ((double)*(const float *)slim_tensor_get_data (ta)
+                                               - *(const float *)slim_tensor_get_data (tb)));
+      slim_tensor_unref (ta);
+      slim_tensor_unref (tb);
+      slim_tensor_unref (tr);
+    }
+  g_object_unref (sa);
+  g_object_unref (sb);
+  g_object_unref (sr);
+  EXPECT_EQ (n_static, 30);
+  EXPECT_GT (n_changed, 0) << "calib_math int8 changed nothing: its products did not run";
+  EXPECT_LT (max_scale_rel, 1e-5);
+  EXPECT_LE (max_offset, 1.0);
+  std::vector<gint32> ids = excerpt_ids (1024);
+  EvalRun ra = evaluate (a, SLIM_LINEAR_MATH_INT8, ids);
+  EvalRun rb = evaluate (b, SLIM_LINEAR_MATH_INT8, ids);
+  EXPECT_NEAR (rb.result.perplexity / ra.result.perplexity, 1.0, 5e-4);
+  g_print ("calib_math int8 vs float: input_scale max relative change %.3g, input_offset max "
+           "change %.0f, %d act tensors changed; PPL (int8 eval) float %.6f, int8 %.6f\n",
+           max_scale_rel, max_offset, n_changed, ra.result.perplexity, rb.result.perplexity);
+}
+
+// A calib_math int8 for a scheme it cannot compute is a configuration error.
+TEST (QuantModelInt, IntegerCalibrationProductsRefusedForOtherSchemes)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = tmp + "/bad.yaml";
+  // per-token activations are quantized at run time: no static product
+  quant_write_file (
+      config, calib_math_yaml ("int8").replace (
+                  calib_math_yaml ("int8").find ("scope: \"per_tensor\""),
+                  std::string ("scope: \"per_tensor\", dtype: \"int8\", symmetric: False").size (),
+                  "scope: \"per_token\", dtype: \"int8\", symmetric: True"));
+  QuantChild q
+      = quant_cli ({ "--model_path", quant_stories_model (), "--save_path", tmp + "/out",
+                     "--config_path", config, "--max_samples", "1", "--max_length", "16" });
+  EXPECT_NE (q.exit_code, 0);
+  EXPECT_NE (q.err.find ("calib_math: int8 needs int8 per_tensor minmax"), std::string::npos)
+      << q.err;
+}
+
+// --no_layer_error skips the measuring forwards only: the same bytes as
+// the default run (folder (kFolders[0]): dense-w8a8.yaml, same data), and
+// the summary says why it lists no error.
+TEST (QuantModelInt, NoLayerErrorWritesTheSameBytes)
+{
+  const std::string &a = folder (kFolders[0]);
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string b = tmp + "/w8a8";
+  QuantChild q = quant_cli ({ "--model_path", quant_stories_model (), "--save_path", b,
+                              "--config_path", quant_example ("dense-w8a8.yaml"), "--max_samples",
+                              "4", "--max_length", "64", "--no_layer_error" });
+  ASSERT_EQ (q.exit_code, 0) << q.err;
+  EXPECT_NE (q.out.find ("per-layer error not measured (--no_layer_error)"), std::string::npos)
+      << q.out;
+  EXPECT_EQ (q.out.find ("relative output error"), std::string::npos) << q.out;
+  GError *error = nullptr;
+  SlimSafetensors *sa = slim_safetensors_open (a.c_str (), &error);
+  SlimSafetensors *sb = slim_safetensors_open (b.c_str (), &error);
+  ASSERT_NE (sa, nullptr);
+  ASSERT_NE (sb, nullptr);
+  int n = 0;
+  for (const char *const *name = slim_safetensors_get_names (sa); *name != nullptr; name++, n++)
+    {
+      SlimTensor *ta = slim_safetensors_get_tensor (sa, *name, &error);
+      SlimTensor *tb = slim_safetensors_get_tensor (sb, *name, &error);
+      ASSERT_NE (ta, nullptr) << *name;
+      ASSERT_NE (tb, nullptr) << *name;
+      ASSERT_EQ (slim_tensor_get_n_bytes (ta), slim_tensor_get_n_bytes (tb)) << *name;
+      EXPECT_EQ (std::memcmp (slim_tensor_get_data (ta), slim_tensor_get_data (tb),
+                              slim_tensor_get_n_bytes (ta)),
+                 0)
+          << *name;
+      slim_tensor_unref (ta);
+      slim_tensor_unref (tb);
+    }
+  EXPECT_GT (n, 30);
+  g_object_unref (sa);
+  g_object_unref (sb);
 }
 
 // `slimflow eval`: int8 is the default for a quantized folder and says so;
