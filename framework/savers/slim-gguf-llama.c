@@ -23,6 +23,7 @@
 struct _SlimGgufLlama
 {
   SlimGgufWriter *writer; /* not owned */
+  gboolean rope_permute;  /* llama: q/k rows to llama.cpp's interleaved pairs */
   gint64 n_heads;
   gint64 n_kv_heads;
   gboolean tied;
@@ -117,7 +118,8 @@ slim_gguf_llama_permuted_row (gint64 r, gint64 n_rows, gint64 n_heads)
  * @error: return location for a #GError
  *
  * Returns: (transfer full) (nullable): the writer of the model's layers,
- *   %NULL when llama.cpp's llama architecture cannot express the model
+ *   %NULL when llama.cpp's llama / qwen2 architectures cannot express the
+ *   model
  */
 SlimGgufLlama *
 slim_gguf_llama_new (SlimGgufWriter *writer,
@@ -129,12 +131,16 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
 {
   SlimGgufLlama *self;
   const char *why = NULL;
+  gboolean qwen2 = g_strcmp0 (config->model_type, "qwen2") == 0;
+  const char *arch = qwen2 ? "qwen2" : "llama";
+  char key[96];
 
   g_return_val_if_fail (writer != NULL && config != NULL && name != NULL, NULL);
   g_return_val_if_fail (float_type == SLIM_GGML_TYPE_F32 || float_type == SLIM_GGML_TYPE_F16, NULL);
 
-  if (g_strcmp0 (config->model_type, "llama") != 0)
-    why = "only model_type \"llama\" is written (llama.cpp architecture \"llama\")";
+  if (g_strcmp0 (config->model_type, "llama") != 0 && g_strcmp0 (config->model_type, "qwen2") != 0)
+    why = "only model_type \"llama\" and \"qwen2\" are written (llama.cpp architectures "
+          "\"llama\" and \"qwen2\")";
   else if (config->n_experts > 0)
     why = "mixture-of-experts layers are not supported";
   else if (config->qk_norm)
@@ -146,6 +152,8 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
   else if (config->n_heads <= 0 || config->n_kv_heads <= 0 || config->head_dim <= 0
            || config->head_dim % 2 != 0)
     why = "the attention shape is not usable";
+  else if (qwen2 && config->o_proj_bias)
+    why = "an o_proj bias is not part of llama.cpp's qwen2 architecture";
   if (why != NULL)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
@@ -153,36 +161,42 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
       return NULL;
     }
 
-  slim_gguf_writer_set_string (writer, "general.architecture", "llama");
+    /* the architecture's own keys are prefixed with its name */
+#define KEY(suffix) (g_snprintf (key, sizeof key, "%s." suffix, arch), key)
+  slim_gguf_writer_set_string (writer, "general.architecture", arch);
   slim_gguf_writer_set_string (writer, "general.name", name);
   slim_gguf_writer_set_u32 (writer, "general.alignment", SLIM_GGUF_ALIGNMENT);
   slim_gguf_writer_set_u32 (writer, "general.quantization_version", 2);
-  slim_gguf_writer_set_u32 (writer, "llama.vocab_size", (guint32)config->vocab_size);
-  slim_gguf_writer_set_u32 (writer, "llama.context_length",
+  slim_gguf_writer_set_u32 (writer, KEY ("vocab_size"), (guint32)config->vocab_size);
+  slim_gguf_writer_set_u32 (writer, KEY ("context_length"),
                             (guint32)config->max_position_embeddings);
-  slim_gguf_writer_set_u32 (writer, "llama.embedding_length", (guint32)config->hidden_size);
-  slim_gguf_writer_set_u32 (writer, "llama.block_count", (guint32)config->n_layers);
-  slim_gguf_writer_set_u32 (writer, "llama.feed_forward_length",
+  slim_gguf_writer_set_u32 (writer, KEY ("embedding_length"), (guint32)config->hidden_size);
+  slim_gguf_writer_set_u32 (writer, KEY ("block_count"), (guint32)config->n_layers);
+  slim_gguf_writer_set_u32 (writer, KEY ("feed_forward_length"),
                             (guint32)config->intermediate_size);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.head_count", (guint32)config->n_heads);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.head_count_kv", (guint32)config->n_kv_heads);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.key_length", (guint32)config->head_dim);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.value_length", (guint32)config->head_dim);
-  slim_gguf_writer_set_u32 (writer, "llama.rope.dimension_count", (guint32)config->head_dim);
-  slim_gguf_writer_set_f32 (writer, "llama.rope.freq_base", (float)config->rope_theta);
-  slim_gguf_writer_set_f32 (writer, "llama.attention.layer_norm_rms_epsilon",
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.head_count"), (guint32)config->n_heads);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.head_count_kv"), (guint32)config->n_kv_heads);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.key_length"), (guint32)config->head_dim);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.value_length"), (guint32)config->head_dim);
+  slim_gguf_writer_set_u32 (writer, KEY ("rope.dimension_count"), (guint32)config->head_dim);
+  slim_gguf_writer_set_f32 (writer, KEY ("rope.freq_base"), (float)config->rope_theta);
+  slim_gguf_writer_set_f32 (writer, KEY ("attention.layer_norm_rms_epsilon"),
                             (float)config->rms_norm_eps);
   if (config->rope_scaling_type == SLIM_ROPE_SCALING_LINEAR)
     {
-      slim_gguf_writer_set_string (writer, "llama.rope.scaling.type", "linear");
-      slim_gguf_writer_set_f32 (writer, "llama.rope.scaling.factor",
+      slim_gguf_writer_set_string (writer, KEY ("rope.scaling.type"), "linear");
+      slim_gguf_writer_set_f32 (writer, KEY ("rope.scaling.factor"),
                                 (float)config->rope_scaling_factor);
     }
+#undef KEY
   if (tokenizer != NULL && !slim_gguf_vocab_set (writer, tokenizer, config->vocab_size, error))
     return NULL;
 
   self = g_new0 (SlimGgufLlama, 1);
   self->writer = writer;
+  /* HF llama's rotate-half q/k rows become llama.cpp's interleaved pairs;
+   * qwen2 runs NEOX-style RoPE in llama.cpp, the HF row order */
+  self->rope_permute = !qwen2;
   self->n_heads = config->n_heads;
   self->n_kv_heads = config->n_kv_heads;
   self->tied = config->tie_word_embeddings;
@@ -201,6 +215,8 @@ slim_gguf_llama_free (SlimGgufLlama *self)
 static gint64
 slim_gguf_llama_rope_heads (SlimGgufLlama *self, const char *hf_name)
 {
+  if (!self->rope_permute)
+    return 0;
   if (g_str_has_suffix (hf_name, ".self_attn.q_proj.weight")
       || g_str_has_suffix (hf_name, ".self_attn.q_proj.bias"))
     return self->n_heads;
@@ -224,7 +240,8 @@ slim_gguf_llama_require_name (const char *hf_name, GError **error)
 
   if (name == NULL)
     g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                 "gguf_saver: tensor %s has no place in llama.cpp's llama architecture", hf_name);
+                 "gguf_saver: tensor %s has no place in llama.cpp's llama / qwen2 architectures",
+                 hf_name);
   return name;
 }
 

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-gguf-llama.h: a Hugging Face Llama model as llama.cpp's "llama"
- * architecture in GGUF (the names and metadata of gguf-py's constants,
- * the q/k row order of convert_hf_to_gguf.py; written from their
- * description).
+ * slim-gguf-llama.h: a Hugging Face Llama (or Qwen2) model as llama.cpp's
+ * "llama" (or "qwen2") architecture in GGUF (the names and metadata of
+ * gguf-py's constants, the q/k row order of convert_hf_to_gguf.py; written
+ * from their description).
+ *
+ * qwen2 is the same layout with its own key prefix ("qwen2.*" for the
+ * "llama.*" keys below), q/k/v biases (attn_{q,k,v}.bias, which llama.cpp
+ * requires for it) and no q/k row reordering: llama.cpp runs qwen2 with
+ * NEOX-style RoPE, HF's rotate-half order.
  *
  * Metadata (set by slim_gguf_llama_new): general.architecture "llama",
  * general.name, general.quantization_version 2, llama.vocab_size,
@@ -54,9 +59,9 @@ G_BEGIN_DECLS
 
 typedef struct _SlimGgufLlama SlimGgufLlama;
 
-/* Checks that config is a model llama.cpp's llama architecture runs
- * (model_type "llama", dense, no q/k norm, no sliding window, RoPE
- * unscaled or linear) and sets the metadata and (tokenizer not NULL) the
+/* Checks that config is a model llama.cpp's llama or qwen2 architecture
+ * runs (model_type "llama" or "qwen2", dense, no q/k norm, no sliding
+ * window, RoPE unscaled or linear, no qwen2 o_proj bias) and sets the metadata and (tokenizer not NULL) the
  * tokenizer.ggml.* keys.  float_type: SLIM_GGML_TYPE_F32 or _F16. */
 SlimGgufLlama *slim_gguf_llama_new (SlimGgufWriter *writer, /* transfer none, outlives it */
                                     const SlimModelConfig *config,

@@ -2,7 +2,7 @@
  *
  * gguf-saver.c: the gguf_saver plugin (YAML `type: gguf_saver`, alias
  * `gguf`): one GGUF v3 file for llama.cpp, out_dir/<file_name>, with the
- * llama architecture's metadata, the model's tokenizer embedded and every
+ * llama (or qwen2) architecture's metadata, the model's tokenizer embedded and every
  * tensor (slim-gguf-llama.h: names, q/k row order, which quantization maps
  * to Q8_0 / Q4_0 / Q4_1; slim-gguf-vocab.h: the tokenizer keys).
  *
@@ -189,9 +189,10 @@ slim_gguf_saver_init (SlimGgufSaver *self)
 {
 }
 
-SLIM_PLUGIN_DEFINE (saver,
-                    gguf_saver,
-                    SLIM_PLUGIN_ALIASES ("gguf"),
-                    "GGUF v3 for llama.cpp (llama architecture, tokenizer embedded, Q8_0 / Q4_0 / "
-                    "Q4_1 from int8/int4 per-group-32 weights)",
-                    slim_gguf_saver_get_type)
+SLIM_PLUGIN_DEFINE (
+    saver,
+    gguf_saver,
+    SLIM_PLUGIN_ALIASES ("gguf"),
+    "GGUF v3 for llama.cpp (llama / qwen2 architectures, tokenizer embedded, Q8_0 / Q4_0 / "
+    "Q4_1 from int8/int4 per-group-32 weights)",
+    slim_gguf_saver_get_type)

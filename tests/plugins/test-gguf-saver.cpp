@@ -786,9 +786,9 @@ TEST (GgufSaver, RefusesByteLevelTokenizerAndOtherArchitectures)
                   gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
                              "ext: {group_size: 32}}"),
                   { "byte-level BPE", "SentencePiece" });
-  // a qwen2 model: not the llama architecture
-  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2"),
+  // a mixture-of-experts qwen2: neither of the architectures written
+  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2-moe"),
                   gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
                              "ext: {group_size: 32}}"),
-                  { "model_type \"qwen2\"", "llama" });
+                  { "model_type \"qwen2_moe\"", "\"llama\" and \"qwen2\"" });
 }
