@@ -4,6 +4,8 @@
  */
 #include "slim-gguf-llama.h"
 
+#include "slim-gguf-kquants.h"
+
 #include <string.h>
 
 #include "slim-error.h"
@@ -19,6 +21,8 @@
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q4_0 2
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q4_1 3
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q8_0 7
+#define SLIM_LLAMA_FTYPE_MOSTLY_Q4_K_S 14
+#define SLIM_LLAMA_FTYPE_MOSTLY_Q6_K 18
 
 struct _SlimGgufLlama
 {
@@ -28,6 +32,7 @@ struct _SlimGgufLlama
   gint64 n_kv_heads;
   gboolean tied;
   SlimGgmlType float_type;
+  SlimGgmlType linear_type; /* float linears: float_type, or Q4_K / Q6_K */
 };
 
 /* Decoder-layer tensors: the name after "model.layers.N." -> after "blk.N.". */
@@ -201,7 +206,23 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
   self->n_kv_heads = config->n_kv_heads;
   self->tied = config->tie_word_embeddings;
   self->float_type = float_type;
+  self->linear_type = float_type;
   return self;
+}
+
+/**
+ * slim_gguf_llama_set_linear_type:
+ * @self: the model writer
+ * @type: Q4_K or Q6_K: the linears written from float weights are
+ *   quantized to it; F32 / F16: as the other 2-D float tensors
+ */
+void
+slim_gguf_llama_set_linear_type (SlimGgufLlama *self, SlimGgmlType type)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (type == SLIM_GGML_TYPE_F32 || type == SLIM_GGML_TYPE_F16
+                    || type == SLIM_GGML_TYPE_Q4_K || type == SLIM_GGML_TYPE_Q6_K);
+  self->linear_type = type;
 }
 
 void
@@ -257,7 +278,8 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   SlimGgmlType type;
   guint64 ne[2];
   const float *data;
-  g_autofree guint16 *half = NULL; /* (n_cols) */
+  g_autofree guint16 *half = NULL;  /* (n_cols) */
+  g_autofree guint8 *blocks = NULL; /* (n_cols / 256 super-blocks) */
 
   if (name == NULL)
     return FALSE;
@@ -280,6 +302,23 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   n_rows = slim_tensor_get_dim (f32, 0);
   n_cols = n_dims == 2 ? slim_tensor_get_dim (f32, 1) : 1;
   type = n_dims == 2 ? self->float_type : SLIM_GGML_TYPE_F32;
+  if (n_dims == 2 && g_str_has_prefix (name, "blk.")
+      && (self->linear_type == SLIM_GGML_TYPE_Q4_K || self->linear_type == SLIM_GGML_TYPE_Q6_K))
+    {
+      /* a decoder linear (blk.N.attn_* / ffn_*): requantized from its
+       * float weights, row by row in super-blocks of 256 */
+      type = self->linear_type;
+      if (n_cols % SLIM_GGUF_QK_K != 0)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "gguf_saver: %s has %" G_GINT64_FORMAT
+                       " input features, not a multiple of %s's super-block of 256 (leave "
+                       "linear_type float, or use a model whose linear inputs are multiples of "
+                       "256)",
+                       hf_name, n_cols, slim_ggml_type_name (type));
+          return FALSE;
+        }
+    }
   rope_heads = slim_gguf_llama_rope_heads (self, hf_name);
   if (rope_heads > 0 && n_rows % (2 * rope_heads) != 0)
     {
@@ -301,12 +340,29 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   data = slim_tensor_get_data (f32); /* [n_rows, n_cols] */
   if (type == SLIM_GGML_TYPE_F16)
     half = g_new (guint16, n_cols);
+  if (type == SLIM_GGML_TYPE_Q4_K || type == SLIM_GGML_TYPE_Q6_K)
+    blocks = g_malloc ((gsize)slim_ggml_row_bytes (type, (guint64)n_cols));
   for (gint64 r = 0; r < n_rows; r++)
     {
       const float *row = data + slim_gguf_llama_source_row (r, n_rows, rope_heads) * n_cols;
       gboolean ok;
 
-      if (half != NULL)
+      if (blocks != NULL)
+        {
+          gsize block_bytes
+              = type == SLIM_GGML_TYPE_Q4_K ? SLIM_GGUF_Q4_K_BYTES : SLIM_GGUF_Q6_K_BYTES;
+
+          for (gint64 b = 0; b < n_cols / SLIM_GGUF_QK_K; b++)
+            {
+              if (type == SLIM_GGML_TYPE_Q4_K)
+                slim_gguf_q4_k_encode (row + b * SLIM_GGUF_QK_K, blocks + b * block_bytes);
+              else
+                slim_gguf_q6_k_encode (row + b * SLIM_GGUF_QK_K, blocks + b * block_bytes);
+            }
+          ok = slim_gguf_writer_append (self->writer, blocks,
+                                        (gsize)slim_ggml_row_bytes (type, (guint64)n_cols), error);
+        }
+      else if (half != NULL)
         {
           for (gint64 c = 0; c < n_cols; c++)
             half[c] = GUINT16_TO_LE (slim_f32_to_f16 (row[c]));
@@ -559,12 +615,13 @@ slim_gguf_llama_write_layer (SlimGgufLlama *self, SlimLayer *layer, GError **err
  * @self: a llama writer
  *
  * Sets general.file_type: the type most quantized linears got (ties in the
- * order Q8_0, Q4_1, Q4_0), else F32 or F16 by float_type.
+ * order Q8_0, Q4_1, Q4_0, Q4_K, Q6_K; Q4_K is file type Q4_K_S), else F32 or
+ * F16 by float_type.
  */
 void
 slim_gguf_llama_finish (SlimGgufLlama *self)
 {
-  guint64 n_q8_0, n_q4_0, n_q4_1;
+  guint64 n_q8_0, n_q4_0, n_q4_1, n_q4_k, n_q6_k, most;
   guint32 ftype;
 
   g_return_if_fail (self != NULL);
@@ -573,15 +630,22 @@ slim_gguf_llama_finish (SlimGgufLlama *self)
   n_q8_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q8_0);
   n_q4_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_0);
   n_q4_1 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_1);
-  if (n_q8_0 + n_q4_0 + n_q4_1 == 0)
+  n_q4_k = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_K);
+  n_q6_k = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q6_K);
+  most = MAX (MAX (MAX (n_q8_0, n_q4_0), MAX (n_q4_1, n_q4_k)), n_q6_k);
+  if (most == 0)
     ftype = self->float_type == SLIM_GGML_TYPE_F16 ? SLIM_LLAMA_FTYPE_MOSTLY_F16
                                                    : SLIM_LLAMA_FTYPE_ALL_F32;
-  else if (n_q8_0 >= n_q4_1 && n_q8_0 >= n_q4_0)
+  else if (n_q8_0 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q8_0;
-  else if (n_q4_1 >= n_q4_0)
+  else if (n_q4_1 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_1;
-  else
+  else if (n_q4_0 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_0;
+  else if (n_q4_k == most)
+    ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_K_S;
+  else
+    ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q6_K;
   if (!slim_gguf_writer_has_key (self->writer, "general.file_type"))
     slim_gguf_writer_set_u32 (self->writer, "general.file_type", ftype);
 }
