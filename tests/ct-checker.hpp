@@ -73,8 +73,8 @@ SlimTestCtReport slim_test_ct_check (const std::string &dir);
 
 // The dequantized float32 weight (n_out * n_in, row-major) of a quantized
 // module of a folder, (q - zero_point) * scale in float32 as
-// compressed-tensors dequantizes (fp8: float (code) * scale); false with *why set when the module is
-// missing or malformed.
+// compressed-tensors dequantizes (fp8: float (code) * scale); false with *why set when the module
+// is missing or malformed.
 bool slim_test_ct_dequantize (const std::string &dir,
                               const std::string &module,
                               std::vector<float> *w,

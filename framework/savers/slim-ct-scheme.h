@@ -38,7 +38,7 @@ typedef struct
   const char *format; /* int-quantized, pack-quantized, float-quantized (fp8
                          weights and activations), naive-quantized (fp8
                          weight-only) */
-  gint64 n_cols;   /* weight_scale columns: 1 per channel, in / gs per group */
+  gint64 n_cols;      /* weight_scale columns: 1 per channel, in / gs per group */
   gboolean per_tensor;
 } SlimCtScheme;
 
