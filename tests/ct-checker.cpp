@@ -37,6 +37,7 @@ struct Args
   bool present = false;
   int bits = 0;
   bool symmetric = true;
+  bool is_float = false; // type "float": fp8 e4m3 (num_bits 8, symmetric)
   std::string strategy;
   int64_t group_size = 0;
   bool dynamic = false;
@@ -87,11 +88,26 @@ stream_value (const int32_t *words, int64_t k, int bits)
   return (int)code - (1 << (bits - 1));
 }
 
+// The value of a float8_e4m3fn byte, from the format's definition (sign,
+// 4 exponent bits of bias 7, 3 mantissa bits, subnormals at exponent 0,
+// S.1111.111 NaN, no infinities): written here, not shared with slimflow.
+inline float
+e4m3fn_value (uint8_t b)
+{
+  int sign = b >> 7, e = (b >> 3) & 15, m = b & 7;
+  if (e == 15 && m == 7)
+    return NAN;
+  float mag
+      = e == 0 ? std::ldexp ((float)m / 8.0f, -6) : std::ldexp (1.0f + (float)m / 8.0f, e - 7);
+  return sign ? -mag : mag;
+}
+
 // The dequantization inputs of one module.
 struct Module
 {
   int64_t n_out = 0, n_in = 0;
-  std::vector<int> q;       // (n_out, n_in)
+  std::vector<int> q;       // (n_out, n_in), int weights
+  std::vector<float> qf;    // (n_out, n_in), the values of fp8 weights
   std::vector<int> zp;      // (rows, cols) of the scale, empty when symmetric
   std::vector<float> scale; // (rows, cols)
   int64_t scale_cols = 1;
@@ -167,8 +183,14 @@ Checker::parse_args (JsonObject *obj, const std::string &where, bool weights)
   a.strategy = get_str (obj, "strategy");
   if (a.bits < 1 || a.bits > 8)
     problem ("%s: num_bits %d outside 1..8", w, a.bits);
-  if (g_strcmp0 (get_str (obj, "type"), "int") != 0)
-    problem ("%s: type is not \"int\"", w);
+  const char *type = get_str (obj, "type");
+  a.is_float = g_strcmp0 (type, "float") == 0;
+  if (g_strcmp0 (type, "int") != 0 && !a.is_float)
+    problem ("%s: type is neither \"int\" nor \"float\"", w);
+  if (a.is_float && (a.bits != 8 || !a.symmetric))
+    problem ("%s: float args must be 8-bit (fp8 e4m3) and symmetric", w);
+  if (a.is_float && weights && a.strategy == "group")
+    problem ("%s: fp8 weights have no group strategy", w);
   JsonNode *gs = json_object_get_member (obj, "group_size");
   bool has_gs = gs != nullptr && !JSON_NODE_HOLDS_NULL (gs);
   if (has_gs && !get_int (obj, "group_size", &a.group_size))
@@ -302,11 +324,18 @@ Checker::check_config ()
       const char *fmt = get_str (go, "format");
       g.format = fmt != nullptr ? fmt : rep_->format;
       formats.insert (g.format);
-      if (g.format == "int-quantized" && (g.weights.bits != 8 || !g.input.present))
-        problem ("%s: int-quantized needs int8 weights and quantized activations", where.c_str ());
-      else if (g.format == "pack-quantized" && g.input.present)
-        problem ("%s: pack-quantized is weight-only here", where.c_str ());
-      else if (g.format != "int-quantized" && g.format != "pack-quantized")
+      if (g.format == "int-quantized"
+          && (g.weights.bits != 8 || g.weights.is_float || !g.input.present || g.input.is_float))
+        problem ("%s: int-quantized needs int8 weights and int8 activations", where.c_str ());
+      else if (g.format == "pack-quantized" && (g.input.present || g.weights.is_float))
+        problem ("%s: pack-quantized is int weight-only here", where.c_str ());
+      else if (g.format == "float-quantized"
+               && (!g.weights.is_float || !g.input.present || !g.input.is_float))
+        problem ("%s: float-quantized needs fp8 weights and fp8 activations", where.c_str ());
+      else if (g.format == "naive-quantized" && (!g.weights.is_float || g.input.present))
+        problem ("%s: naive-quantized is fp8 weight-only here", where.c_str ());
+      else if (g.format != "int-quantized" && g.format != "pack-quantized"
+               && g.format != "float-quantized" && g.format != "naive-quantized")
         problem ("%s: format \"%s\" is not one this checker validates", where.c_str (),
                  g.format.c_str ());
       if (g.input.present && g.input.bits != 8)
@@ -421,7 +450,8 @@ Checker::load_module (const std::string &module, const Group &g, Module *m)
         }
       m->n_out = wi.shape[0];
       m->n_in = wi.shape[1];
-      if (!expect (X + "weight", { SLIM_DTYPE_I8 }, wi.shape))
+      if (!expect (X + "weight", { g.weights.is_float ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_I8 },
+                   wi.shape))
         return false;
       SlimTensor *t = folder_.read (X + "weight", &why);
       if (t == nullptr)
@@ -429,16 +459,33 @@ Checker::load_module (const std::string &module, const Group &g, Module *m)
           problem ("%s", why.c_str ());
           return false;
         }
-      const int8_t *q = (const int8_t *)slim_tensor_get_data (t);
-      m->q.assign (q, q + m->n_out * m->n_in);
-      slim_tensor_unref (t);
-      int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
-      for (int v : m->q)
-        if (v < lo || v > hi)
-          {
-            problem ("%sweight: value %d outside int%d", X.c_str (), v, bits);
-            break;
-          }
+      if (g.weights.is_float)
+        {
+          const uint8_t *b = (const uint8_t *)slim_tensor_get_data (t);
+          m->qf.resize ((size_t)(m->n_out * m->n_in));
+          for (size_t i = 0; i < m->qf.size (); i++)
+            m->qf[i] = e4m3fn_value (b[i]);
+          slim_tensor_unref (t);
+          for (float v : m->qf)
+            if (std::isnan (v))
+              {
+                problem ("%sweight: a float8_e4m3fn NaN", X.c_str ());
+                break;
+              }
+        }
+      else
+        {
+          const int8_t *q = (const int8_t *)slim_tensor_get_data (t);
+          m->q.assign (q, q + m->n_out * m->n_in);
+          slim_tensor_unref (t);
+          int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+          for (int v : m->q)
+            if (v < lo || v > hi)
+              {
+                problem ("%sweight: value %d outside int%d", X.c_str (), v, bits);
+                break;
+              }
+        }
     }
 
   // scales
@@ -733,8 +780,10 @@ slim_test_ct_dequantize (const std::string &dir,
         int64_t p = m.per_tensor ? 0 : r * m.scale_cols + (m.group_size > 0 ? c / m.group_size : 0);
         int zp = m.zp.empty () ? 0 : m.zp[(size_t)p];
         // compressed-tensors: (q - zp) * scale in the scale's float type
+        // (fp8: the code's value, converted to float32, times the scale)
         (*w)[(size_t)(r * m.n_in + c)]
-            = (float)(m.q[(size_t)(r * m.n_in + c)] - zp) * m.scale[(size_t)p];
+            = m.qf.empty () ? (float)(m.q[(size_t)(r * m.n_in + c)] - zp) * m.scale[(size_t)p]
+                            : m.qf[(size_t)(r * m.n_in + c)] * m.scale[(size_t)p];
       }
   return true;
 }

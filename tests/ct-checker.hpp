@@ -13,11 +13,14 @@
 //     of {targets (non-empty strings), weights (QuantizationArgs),
 //     input_activations (args or null), output_activations null, format},
 //     ignore a list of strings, kv_cache_scheme null;
-//   - QuantizationArgs: num_bits 1..8, type "int", symmetric, strategy
+//   - QuantizationArgs: num_bits 1..8, type "int" or "float" (fp8 e4m3:
+//     8 bits, symmetric, no group strategy), symmetric, strategy
 //     tensor / channel / group (group_size > 0 exactly for group) for
 //     weights, tensor (static) or token (dynamic) for activations, zp_dtype
-//     set exactly when asymmetric; int-quantized groups have int8 weights,
-//     pack-quantized groups are weight-only;
+//     set exactly when asymmetric; int-quantized groups have int8 weights
+//     and int8 activations, pack-quantized groups are int weight-only,
+//     float-quantized groups have fp8 weights and fp8 activations,
+//     naive-quantized groups are fp8 weight-only;
 //   - weights: model.safetensors alone, or model.safetensors.index.json
 //     with shards model-0000i-of-0000N.safetensors, each holding exactly
 //     the tensors the weight_map gives it, total_size the sum of tensor
@@ -26,7 +29,9 @@
 //     matches exactly one group (a target equal to its name, "re:" regex,
 //     or "Linear") and no ignore entry, and has exactly the format's
 //     tensors with their dtypes and shapes: int-quantized weight int8
-//     (out, in), pack-quantized weight_packed int32 (out, ceil (in b / 32))
+//     (out, in), float- / naive-quantized weight float8_e4m3fn (out, in)
+//     without NaN codes (decoded by the checker's own e4m3fn table),
+//     pack-quantized weight_packed int32 (out, ceil (in b / 32))
 //     with zero padding bits and weight_shape int64 [out, in]; weight_scale
 //     float (out, 1) / (out, in / gs) / (1), finite and > 0;
 //     weight_zero_point only when asymmetric (int8 of the scale's shape, or
@@ -68,8 +73,8 @@ SlimTestCtReport slim_test_ct_check (const std::string &dir);
 
 // The dequantized float32 weight (n_out * n_in, row-major) of a quantized
 // module of a folder, (q - zero_point) * scale in float32 as
-// compressed-tensors dequantizes; false with *why set when the module is
-// missing or malformed.
+// compressed-tensors dequantizes (fp8: float (code) * scale); false with *why set when the module
+// is missing or malformed.
 bool slim_test_ct_dequantize (const std::string &dir,
                               const std::string &module,
                               std::vector<float> *w,

@@ -140,6 +140,14 @@ type_block (uint32_t type, uint64_t *bytes, uint64_t *elems)
       *bytes = 34;
       *elems = 32;
       return true; // Q8_0
+    case 12:
+      *bytes = 144;
+      *elems = 256;
+      return true; // Q4_K
+    case 14:
+      *bytes = 210;
+      *elems = 256;
+      return true; // Q6_K
     default:
       return false;
     }
@@ -168,6 +176,10 @@ ggml_type_name (uint32_t type)
       return "Q4_1";
     case 8:
       return "Q8_0";
+    case 12:
+      return "Q4_K";
+    case 14:
+      return "Q6_K";
     default:
       return "?";
     }
@@ -250,6 +262,43 @@ GgufFile::dequantize (const GgufTensor &t) const
           {
             out[b * 32 + j] = f16 (p) * (float)(p[4 + j] & 15) + f16 (p + 2);
             out[b * 32 + j + 16] = f16 (p) * (float)(p[4 + j] >> 4) + f16 (p + 2);
+          }
+      break;
+    case 12:
+      // Q4_K, element by element: sub-block j = e / 32 with its 6-bit
+      // scale and min, the nibble of qs[32 (e / 64) + e % 32] (high for
+      // the second 32 of each 64)
+      for (uint64_t b = 0; b < n / 256; b++, p += 144)
+        for (int e = 0; e < 256; e++)
+          {
+            const uint8_t *sc = p + 4;
+            int j = e / 32, scale, min;
+            if (j < 4)
+              {
+                scale = sc[j] & 63;
+                min = sc[4 + j] & 63;
+              }
+            else
+              {
+                scale = (sc[8 + j - 4] & 15) + 16 * (sc[j - 4] >> 6);
+                min = (sc[8 + j - 4] >> 4) + 16 * (sc[j] >> 6);
+              }
+            uint8_t byte = p[16 + 32 * (e / 64) + e % 32];
+            int q = (e % 64) < 32 ? (byte & 15) : (byte >> 4);
+            out[b * 256 + e] = f16 (p) * (float)scale * (float)q - f16 (p + 2) * (float)min;
+          }
+      break;
+    case 14:
+      // Q6_K, element by element: half h, quarter k, lane l; the low nibble
+      // in ql[64h + 32 (k odd) + l] (high nibble for k >= 2), the top bits
+      // in qh[32h + l] at 2k; scale int8 scales[e / 16], d last
+      for (uint64_t b = 0; b < n / 256; b++, p += 210)
+        for (int e = 0; e < 256; e++)
+          {
+            int h = e / 128, k = (e % 128) / 32, l = e % 32;
+            uint8_t lo = p[64 * h + 32 * (k % 2) + l], hi = p[128 + 32 * h + l];
+            int code = (k >= 2 ? lo >> 4 : lo & 15) | (((hi >> (2 * k)) & 3) << 4);
+            out[b * 256 + e] = f16 (p + 208) * (float)(int8_t)p[192 + e / 16] * (float)(code - 32);
           }
       break;
     default:

@@ -51,7 +51,8 @@ struct GgufFile
 
   const GgufTensor *find (const std::string &name) const;
   const uint8_t *data (const GgufTensor &t) const;
-  // Tensor t as float32 values in file order (F32, F16, Q8_0, Q4_0, Q4_1;
+  // Tensor t as float32 values in file order (F32, F16, Q8_0, Q4_0, Q4_1,
+  // Q4_K, Q6_K;
   // blocks decoded with the formulas of ggml-common.h, written here anew).
   std::vector<float> dequantize (const GgufTensor &t) const;
   uint64_t get_u (const std::string &key) const; // scalar unsigned / bool

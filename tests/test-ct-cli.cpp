@@ -2,7 +2,8 @@
 //
 // test-ct-cli.cpp: `slimflow quant` with the compressed_tensors saver on
 // stories260K, end to end:
-// - the shipped examples (W8A8 dynamic, W4A16 per-group 32) give folders
+// - the shipped examples (W8A8 dynamic, W4A16 per-group 32, FP8 dynamic)
+//   give folders
 //   the compressed-tensors checker accepts;
 // - every quantized weight, dequantized from the folder alone as
 //   compressed-tensors does, equals bit for bit the weight slimflow's own
@@ -176,10 +177,13 @@ TEST_P (CtCliExamples, CheckerPassesAndWeightsEqualAscendv1)
 INSTANTIATE_TEST_SUITE_P (
     Stories,
     CtCliExamples,
-    ::testing::Values (ExampleCase{ "W8A8Dynamic", "dense-w8a8-dynamic-ct.yaml", "int-quantized",
-                                    5 * 7 },
-                       // down_proj left float: 172 inputs are not a multiple of 32
-                       ExampleCase{ "W4A16G32", "dense-w4a16-ct.yaml", "pack-quantized", 5 * 6 }),
+    ::testing::Values (
+        ExampleCase{ "W8A8Dynamic", "dense-w8a8-dynamic-ct.yaml", "int-quantized", 5 * 7 },
+        // down_proj left float: 172 inputs are not a multiple of 32
+        ExampleCase{ "W4A16G32", "dense-w4a16-ct.yaml", "pack-quantized", 5 * 6 },
+        // fp8 e4m3 codes and float32 per-channel scales: float (code) * scale
+        // on both sides, so bit for bit as well
+        ExampleCase{ "FP8Dynamic", "dense-wfp8afp8-dynamic-ct.yaml", "float-quantized", 5 * 7 }),
     [] (const ::testing::TestParamInfo<ExampleCase> &info) {
       return std::string (info.param.name);
     });

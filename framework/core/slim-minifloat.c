@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-minifloat.c: float8 e5m2 and FP4 E2M1 scalar conversions (see
+ * slim-minifloat.c: float8 e5m2, FP4 E2M1 and FP4 E1M2 scalar conversions (see
  * slim-minifloat.h).  The fast versions work on the float32 bits or on
  * fixed thresholds; the _ref versions decode every code from its fields
  * with ldexp and pick the nearest value.
@@ -211,6 +211,85 @@ slim_f32_to_f4_e2m1_ref (float value)
   for (guint code = 0; code < 8; code++)
     {
       double distance = fabs ((double)slim_f4_e2m1_to_f32_ref ((guint8)code) - x);
+
+      if (distance < best_distance)
+        {
+          best = (guint8)code;
+          best_distance = distance;
+        }
+    }
+  return sign | best;
+}
+
+/* ---- FP4 E1M2 ------------------------------------------------------------- */
+
+/**
+ * slim_f32_to_f4_e1m2:
+ * @value: a float32
+ *
+ * Returns: the E1M2 code (0..15) of the nearest magnitude, ties to the
+ *   smaller one, sign bit from signbit(); saturates at 1.75.
+ */
+guint8
+slim_f32_to_f4_e1m2 (float value)
+{
+  float a = fabsf (value);
+  guint8 sign = signbit (value) ? 0x8u : 0;
+  guint8 code = 0;
+
+  if (isnan (value))
+    return sign;
+  /* the grid is k / 4, k = 0..7: the upper end of code k's interval is the
+   * midpoint (2k + 1) / 8, which belongs to k (exact float32 constants) */
+  while (code < 7 && a > (float)(2 * code + 1) * 0.125f)
+    code++;
+  return sign | code;
+}
+
+/**
+ * slim_f4_e1m2_to_f32:
+ * @code: an E1M2 code (the low nibble is read)
+ *
+ * Returns: its value
+ */
+float
+slim_f4_e1m2_to_f32 (guint8 code)
+{
+  float v = (float)(code & 7u) * 0.25f;
+
+  return (code & 8u) ? -v : v;
+}
+
+float
+slim_f4_e1m2_to_f32_ref (guint8 code)
+{
+  guint exponent = (code >> 2) & 1u;
+  guint mantissa = code & 3u;
+  float magnitude;
+
+  if (exponent == 0)
+    magnitude = ldexpf ((float)mantissa, -2); /* subnormal: (m / 4) 2^(1 - bias) */
+  else
+    magnitude = ldexpf ((float)(4 + mantissa), -2); /* (1 + m / 4) 2^(1 - bias) */
+  return (code & 8u) ? -magnitude : magnitude;
+}
+
+guint8
+slim_f32_to_f4_e1m2_ref (float value)
+{
+  guint8 sign = signbit (value) ? 0x8u : 0;
+  double x = fabs ((double)value);
+  guint8 best = 0;
+  double best_distance = INFINITY;
+
+  if (isnan (value))
+    return sign;
+  if (x >= 1.75)
+    return sign | 7u; /* saturation (also infinity) */
+  /* first index of the minimum distance (exact in double for |x| < 1.75) */
+  for (guint code = 0; code < 8; code++)
+    {
+      double distance = fabs ((double)slim_f4_e1m2_to_f32_ref ((guint8)code) - x);
 
       if (distance < best_distance)
         {

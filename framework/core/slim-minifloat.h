@@ -23,6 +23,16 @@
  * |x| >= 2^27, and infinities: its argmin then returns code 0) slimflow
  * saturates; MX elements never come near (they are clamped to +-6 first).
  * NaN gives code 0 with the sign bit of the NaN, as the argmin does.
+ *
+ * FP4 E1M2 (Ascend's float4_e1m2, CANN's DT_FP4_E1M2): sign bit 0x8, one
+ * exponent bit (bias 1) and two mantissa bits; exponent 0 is subnormal,
+ * m/4, exponent 1 is 1 + m/4, so the magnitude codes 0..7 are the uniform
+ * grid {0, 0.25, 0.5, ..., 1.75}; no infinities or NaN (emax 0, largest
+ * 1.75).  f32 -> e1m2 uses the same rule as E2M1: the nearest magnitude,
+ * ties to the smaller one, sign bit = signbit (x), saturation at 1.75, NaN
+ * gives code 0 with its sign bit.  (CANN's reference quantizer takes the
+ * first argmin over the 16 signed codes, which gives +0 rather than -0 for
+ * x in [-0.125, -0]: the same value.)
  */
 #pragma once
 
@@ -32,6 +42,7 @@ G_BEGIN_DECLS
 
 #define SLIM_F8_E5M2_MAX 57344.0f
 #define SLIM_F4_E2M1_MAX 6.0f
+#define SLIM_F4_E1M2_MAX 1.75f
 
 guint8 slim_f32_to_f8_e5m2 (float value);
 float slim_f8_e5m2_to_f32 (guint8 value);
@@ -43,5 +54,11 @@ guint8 slim_f32_to_f4_e2m1 (float value);
 float slim_f4_e2m1_to_f32 (guint8 code);
 guint8 slim_f32_to_f4_e2m1_ref (float value);
 float slim_f4_e2m1_to_f32_ref (guint8 code);
+
+/* Codes are 0..15 (the low nibble). */
+guint8 slim_f32_to_f4_e1m2 (float value);
+float slim_f4_e1m2_to_f32 (guint8 code);
+guint8 slim_f32_to_f4_e1m2_ref (float value);
+float slim_f4_e1m2_to_f32_ref (guint8 code);
 
 G_END_DECLS

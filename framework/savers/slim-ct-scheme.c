@@ -89,6 +89,7 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
   g_autofree char *w_text = slim_qscheme_to_string (w);
   g_autofree char *a_text = slim_qscheme_to_string (a);
   g_autofree char *why = NULL;
+  gboolean fp8;
   gint64 n_scale;
 
   memset (plan, 0, sizeof *plan);
@@ -99,14 +100,25 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
     return slim_ct_refuse (q, error,
                            "NF4 code-book weights have no compressed-tensors format (save them "
                            "with the bitsandbytes saver)");
-  if (w->dtype != SLIM_QDTYPE_INT8 && w->dtype != SLIM_QDTYPE_INT4)
+  if (w->dtype != SLIM_QDTYPE_INT8 && w->dtype != SLIM_QDTYPE_INT4
+      && w->dtype != SLIM_QDTYPE_FP8_E4M3)
     {
-      why = g_strdup_printf ("weight %s is not an integer format (this saver writes int8 and "
-                             "int4 weights)",
+      why = g_strdup_printf ("weight %s is not an integer or fp8_e4m3 format (this saver writes "
+                             "int8, int4 and float8_e4m3fn weights)",
                              w_text);
       return slim_ct_refuse (q, error, why);
     }
-  plan->weights.bits = slim_qdtype_get_bits (w->dtype);
+  fp8 = w->dtype == SLIM_QDTYPE_FP8_E4M3;
+  if (fp8 && w->scope == SLIM_QSCOPE_PER_GROUP)
+    {
+      why = g_strdup_printf ("fp8_e4m3 weights per group of %" G_GINT64_FORMAT
+                             " (compressed-tensors' float-quantized fp8 has tensor, channel and "
+                             "128x128 block scales, no groups)",
+                             q->group_size);
+      return slim_ct_refuse (q, error, why);
+    }
+  plan->weights.type = fp8 ? "float" : "int";
+  plan->weights.bits = fp8 ? 8 : slim_qdtype_get_bits (w->dtype);
   plan->weights.symmetric = w->symmetric;
   plan->weights.observer = "minmax";
   switch (w->scope)
@@ -141,18 +153,46 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
 
   /* activations */
   if (a->dtype == SLIM_QDTYPE_FLOAT)
-    plan->packed = TRUE; /* weight-only: pack-quantized, W8A16 and W4A16 */
+    {
+      /* weight-only: pack-quantized for W8A16 / W4A16 int, naive-quantized
+       * (plain float8_e4m3fn weights) for fp8, as compressed-tensors infers */
+      plan->packed = !fp8;
+      plan->format = fp8 ? "naive-quantized" : "pack-quantized";
+    }
+  else if (fp8)
+    {
+      /* FP8_DYNAMIC: fp8 weights with dynamic per-token fp8 activations */
+      if (a->dtype != SLIM_QDTYPE_FP8_E4M3 || a->scope != SLIM_QSCOPE_PER_TOKEN)
+        {
+          why = g_strdup_printf ("act %s with weight %s: this saver writes fp8 weights with "
+                                 "per_token fp8_e4m3 activations (float-quantized) or "
+                                 "weight-only",
+                                 a_text, w_text);
+          return slim_ct_refuse (q, error, why);
+        }
+      plan->format = "float-quantized";
+      plan->has_input = TRUE;
+      plan->input.bits = 8;
+      plan->input.type = "float";
+      plan->input.symmetric = TRUE;
+      plan->input.strategy = "token";
+      plan->input.dynamic = TRUE;
+    }
   else
     {
+      plan->format = "int-quantized";
       if (a->dtype != SLIM_QDTYPE_INT8 || plan->weights.bits != 8)
         {
           why = g_strdup_printf ("act %s with weight %s: this saver writes quantized "
-                                 "activations only as int8 with int8 weights (int-quantized)",
+                                 "activations only as int8 with int8 weights (int-quantized) "
+                                 "or fp8_e4m3 per_token with fp8_e4m3 weights "
+                                 "(float-quantized)",
                                  a_text, w_text);
           return slim_ct_refuse (q, error, why);
         }
       plan->has_input = TRUE;
       plan->input.bits = 8;
+      plan->input.type = "int";
       plan->input.symmetric = a->symmetric;
       if (a->scope == SLIM_QSCOPE_PER_TENSOR)
         {
@@ -175,34 +215,50 @@ slim_ct_scheme_from_qlinear (const SlimQLinear *q, SlimCtScheme *plan, GError **
 
   /* the record's tensors */
   if (q->n_out <= 0 || q->n_in <= 0 || q->weight_q == NULL
-      || slim_tensor_get_dtype (q->weight_q) != SLIM_DTYPE_I8
+      || slim_tensor_get_dtype (q->weight_q) != (fp8 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_I8)
       || slim_tensor_get_n_dims (q->weight_q) != 2
       || slim_tensor_get_dim (q->weight_q, 0) != q->n_out
       || slim_tensor_get_dim (q->weight_q, 1) != q->n_in)
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
-                   "%s (%s): the quantized weight must be int8 (%" G_GINT64_FORMAT
+                   "%s (%s): the quantized weight must be %s (%" G_GINT64_FORMAT
                    ", %" G_GINT64_FORMAT ")",
-                   q->module, q->label, q->n_out, q->n_in);
+                   q->module, q->label, fp8 ? "float8_e4m3fn" : "int8", q->n_out, q->n_in);
       return FALSE;
     }
-  {
-    /* the values must fit the format's bits (packing would refuse them
-     * half-way through the layer otherwise) */
-    const gint8 *wq = slim_tensor_get_data (q->weight_q);
-    gint lo = -(1 << (plan->weights.bits - 1)), hi = (1 << (plan->weights.bits - 1)) - 1;
+  if (fp8)
+    {
+      /* e4m3fn codes: every byte but the NaNs 0x7f / 0xff is a value */
+      const guint8 *wq = slim_tensor_get_data (q->weight_q);
 
-    for (gint64 i = 0; i < q->n_out * q->n_in; i++)
-      if (wq[i] < lo || wq[i] > hi)
-        {
-          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
-                       "%s (%s): quantized weight (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
-                       ") = %d is outside the int%u range [%d, %d]",
-                       q->module, q->label, i / q->n_in, i % q->n_in, wq[i], plan->weights.bits, lo,
-                       hi);
-          return FALSE;
-        }
-  }
+      for (gint64 i = 0; i < q->n_out * q->n_in; i++)
+        if ((wq[i] & 0x7f) == 0x7f)
+          {
+            g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_NON_FINITE,
+                         "%s (%s): quantized weight (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                         ") is a float8_e4m3fn NaN",
+                         q->module, q->label, i / q->n_in, i % q->n_in);
+            return FALSE;
+          }
+    }
+  else
+    {
+      /* the values must fit the format's bits (packing would refuse them
+       * half-way through the layer otherwise) */
+      const gint8 *wq = slim_tensor_get_data (q->weight_q);
+      gint lo = -(1 << (plan->weights.bits - 1)), hi = (1 << (plan->weights.bits - 1)) - 1;
+
+      for (gint64 i = 0; i < q->n_out * q->n_in; i++)
+        if (wq[i] < lo || wq[i] > hi)
+          {
+            g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                         "%s (%s): quantized weight (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+                         ") = %d is outside the int%u range [%d, %d]",
+                         q->module, q->label, i / q->n_in, i % q->n_in, wq[i], plan->weights.bits,
+                         lo, hi);
+            return FALSE;
+          }
+    }
   n_scale = q->n_out * plan->n_cols;
   if (plan->per_tensor && q->weight_scale != NULL
       && slim_tensor_get_n_elements (q->weight_scale) == 1)
@@ -249,7 +305,7 @@ slim_ct_add_args (JsonBuilder *b, const SlimCtArgs *args, SlimDType model_dtype)
   json_builder_set_member_name (b, "num_bits");
   json_builder_add_int_value (b, args->bits);
   json_builder_set_member_name (b, "type");
-  json_builder_add_string_value (b, "int");
+  json_builder_add_string_value (b, args->type);
   json_builder_set_member_name (b, "symmetric");
   json_builder_add_boolean_value (b, args->symmetric);
   json_builder_set_member_name (b, "group_size");
@@ -272,7 +328,7 @@ slim_ct_add_args (JsonBuilder *b, const SlimCtArgs *args, SlimDType model_dtype)
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "zp_dtype");
-  if (!args->symmetric)
+  if (!args->symmetric) /* only int args are asymmetric here */
     json_builder_add_string_value (b, "torch.int8");
   else
     json_builder_add_null_value (b);
@@ -306,7 +362,7 @@ slim_ct_scheme_to_json (const SlimCtScheme *plan, SlimDType model_dtype)
   json_builder_set_member_name (b, "output_activations");
   json_builder_add_null_value (b);
   json_builder_set_member_name (b, "format");
-  json_builder_add_string_value (b, plan->packed ? "pack-quantized" : "int-quantized");
+  json_builder_add_string_value (b, plan->format);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   return json_to_string (root, FALSE);

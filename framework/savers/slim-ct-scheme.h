@@ -2,7 +2,8 @@
  *
  * slim-ct-scheme.h: what one deployed linear (SlimQLinear record) is in
  * compressed-tensors: its QuantizationArgs for weights and input
- * activations and its format (int-quantized or pack-quantized), checked
+ * activations and its format (int-quantized, pack-quantized,
+ * float-quantized or naive-quantized), checked
  * against everything the writer will store (slim-ct-writer.h has the
  * tensor table and the list of what is refused).
  */
@@ -18,6 +19,7 @@ G_BEGIN_DECLS
 typedef struct
 {
   guint bits;
+  const char *type; /* "int", or "float" (fp8 e4m3) */
   gboolean symmetric;
   const char *strategy; /* tensor, channel, group, token */
   gint64 group_size;    /* 0 = null */
@@ -32,8 +34,11 @@ typedef struct
   SlimCtArgs weights;
   gboolean has_input;
   SlimCtArgs input;
-  gboolean packed; /* pack-quantized, else int-quantized */
-  gint64 n_cols;   /* weight_scale columns: 1 per channel, in / gs per group */
+  gboolean packed;    /* pack-quantized (int weight-only) */
+  const char *format; /* int-quantized, pack-quantized, float-quantized (fp8
+                         weights and activations), naive-quantized (fp8
+                         weight-only) */
+  gint64 n_cols;      /* weight_scale columns: 1 per channel, in / gs per group */
   gboolean per_tensor;
 } SlimCtScheme;
 

@@ -24,6 +24,12 @@
  *     X.weight_zero_point   int8  as weight_scale, asymmetric weights only
  *     X.input_scale         f32   (1)  static (per_tensor) activations
  *     X.input_zero_point    int8  (1)  static asymmetric activations
+ *   float-quantized (fp8 weights, fp8 dynamic per-token activations:
+ *   WFP8AFP8_DYNAMIC, compressed-tensors' FP8_DYNAMIC preset)
+ *     X.weight              float8_e4m3fn (out, in): slimflow's codes
+ *     X.weight_scale        f32   (out, 1) per channel
+ *   naive-quantized (weight-only fp8: W8A16 with fp8_e4m3 weights)
+ *     X.weight, X.weight_scale as float-quantized
  *   pack-quantized (weight-only int8 / int4: W8A16, W4A16)
  *     X.weight_packed       int32 (out, ceil (in * b / 32)): codes q + 2^(b-1),
  *                                 a dense little-endian bit stream per row
@@ -35,7 +41,8 @@
  *                                 asymmetric weights only
  *     X.weight_shape        int64 (2) = (out, in)
  *
- * Dequantization is (q - zero_point) * scale, slimflow's own (q - offset)
+ * Dequantization is (q - zero_point) * scale (q the fp8 code's value for
+ * float weights), slimflow's own (q - offset)
  * * scale, so the saved values give back the weights slimflow deployed bit
  * for bit.  Scales are float32 whatever the model dtype (rounding them to
  * bf16 would change the deployed weights); the quantization args say so in
@@ -61,7 +68,8 @@
  *
  * What compressed-tensors cannot express, or this writer does not
  * implement, fails the layer before any of its tensors is written, with an
- * error naming the linear: non-integer weights (fp8, mx), per_block /
+ * error naming the linear: mx weights, fp8 weights per group, fp8 weights
+ * with int activations (or int weights with fp8 activations), per_block /
  * pd_mix / dual-scale scopes, int4 weights or int4 activations with
  * quantized activations (W4A8_DYNAMIC, W4A4_DYNAMIC), zero points that are
  * not integers of the weight's range (HQQ), a nonzero zero point of a

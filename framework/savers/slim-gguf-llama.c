@@ -4,6 +4,8 @@
  */
 #include "slim-gguf-llama.h"
 
+#include "slim-gguf-kquants.h"
+
 #include <string.h>
 
 #include "slim-error.h"
@@ -20,14 +22,18 @@
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q4_0 2
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q4_1 3
 #define SLIM_LLAMA_FTYPE_MOSTLY_Q8_0 7
+#define SLIM_LLAMA_FTYPE_MOSTLY_Q4_K_S 14
+#define SLIM_LLAMA_FTYPE_MOSTLY_Q6_K 18
 
 struct _SlimGgufLlama
 {
   SlimGgufWriter *writer; /* not owned */
+  gboolean rope_permute;  /* llama: q/k rows to llama.cpp's interleaved pairs */
   gint64 n_heads;
   gint64 n_kv_heads;
   gboolean tied;
   SlimGgmlType float_type;
+  SlimGgmlType linear_type; /* float linears: float_type, or Q4_K / Q6_K */
 };
 
 /* Decoder-layer tensors: the name after "model.layers.N." -> after "blk.N.". */
@@ -118,7 +124,8 @@ slim_gguf_llama_permuted_row (gint64 r, gint64 n_rows, gint64 n_heads)
  * @error: return location for a #GError
  *
  * Returns: (transfer full) (nullable): the writer of the model's layers,
- *   %NULL when llama.cpp's llama architecture cannot express the model
+ *   %NULL when llama.cpp's llama / qwen2 architectures cannot express the
+ *   model
  */
 SlimGgufLlama *
 slim_gguf_llama_new (SlimGgufWriter *writer,
@@ -130,12 +137,16 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
 {
   SlimGgufLlama *self;
   const char *why = NULL;
+  gboolean qwen2 = g_strcmp0 (config->model_type, "qwen2") == 0;
+  const char *arch = qwen2 ? "qwen2" : "llama";
+  char key[96];
 
   g_return_val_if_fail (writer != NULL && config != NULL && name != NULL, NULL);
   g_return_val_if_fail (float_type == SLIM_GGML_TYPE_F32 || float_type == SLIM_GGML_TYPE_F16, NULL);
 
-  if (g_strcmp0 (config->model_type, "llama") != 0)
-    why = "only model_type \"llama\" is written (llama.cpp architecture \"llama\")";
+  if (g_strcmp0 (config->model_type, "llama") != 0 && g_strcmp0 (config->model_type, "qwen2") != 0)
+    why = "only model_type \"llama\" and \"qwen2\" are written (llama.cpp architectures "
+          "\"llama\" and \"qwen2\")";
   else if (config->n_experts > 0)
     why = "mixture-of-experts layers are not supported";
   else if (config->qk_norm)
@@ -147,6 +158,8 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
   else if (config->n_heads <= 0 || config->n_kv_heads <= 0 || config->head_dim <= 0
            || config->head_dim % 2 != 0)
     why = "the attention shape is not usable";
+  else if (qwen2 && config->o_proj_bias)
+    why = "an o_proj bias is not part of llama.cpp's qwen2 architecture";
   if (why != NULL)
     {
       g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
@@ -154,41 +167,63 @@ slim_gguf_llama_new (SlimGgufWriter *writer,
       return NULL;
     }
 
-  slim_gguf_writer_set_string (writer, "general.architecture", "llama");
+    /* the architecture's own keys are prefixed with its name */
+#define KEY(suffix) (g_snprintf (key, sizeof key, "%s." suffix, arch), key)
+  slim_gguf_writer_set_string (writer, "general.architecture", arch);
   slim_gguf_writer_set_string (writer, "general.name", name);
   slim_gguf_writer_set_u32 (writer, "general.alignment", SLIM_GGUF_ALIGNMENT);
   slim_gguf_writer_set_u32 (writer, "general.quantization_version", 2);
-  slim_gguf_writer_set_u32 (writer, "llama.vocab_size", (guint32)config->vocab_size);
-  slim_gguf_writer_set_u32 (writer, "llama.context_length",
+  slim_gguf_writer_set_u32 (writer, KEY ("vocab_size"), (guint32)config->vocab_size);
+  slim_gguf_writer_set_u32 (writer, KEY ("context_length"),
                             (guint32)config->max_position_embeddings);
-  slim_gguf_writer_set_u32 (writer, "llama.embedding_length", (guint32)config->hidden_size);
-  slim_gguf_writer_set_u32 (writer, "llama.block_count", (guint32)config->n_layers);
-  slim_gguf_writer_set_u32 (writer, "llama.feed_forward_length",
+  slim_gguf_writer_set_u32 (writer, KEY ("embedding_length"), (guint32)config->hidden_size);
+  slim_gguf_writer_set_u32 (writer, KEY ("block_count"), (guint32)config->n_layers);
+  slim_gguf_writer_set_u32 (writer, KEY ("feed_forward_length"),
                             (guint32)config->intermediate_size);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.head_count", (guint32)config->n_heads);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.head_count_kv", (guint32)config->n_kv_heads);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.key_length", (guint32)config->head_dim);
-  slim_gguf_writer_set_u32 (writer, "llama.attention.value_length", (guint32)config->head_dim);
-  slim_gguf_writer_set_u32 (writer, "llama.rope.dimension_count", (guint32)config->head_dim);
-  slim_gguf_writer_set_f32 (writer, "llama.rope.freq_base", (float)config->rope_theta);
-  slim_gguf_writer_set_f32 (writer, "llama.attention.layer_norm_rms_epsilon",
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.head_count"), (guint32)config->n_heads);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.head_count_kv"), (guint32)config->n_kv_heads);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.key_length"), (guint32)config->head_dim);
+  slim_gguf_writer_set_u32 (writer, KEY ("attention.value_length"), (guint32)config->head_dim);
+  slim_gguf_writer_set_u32 (writer, KEY ("rope.dimension_count"), (guint32)config->head_dim);
+  slim_gguf_writer_set_f32 (writer, KEY ("rope.freq_base"), (float)config->rope_theta);
+  slim_gguf_writer_set_f32 (writer, KEY ("attention.layer_norm_rms_epsilon"),
                             (float)config->rms_norm_eps);
   if (config->rope_scaling_type == SLIM_ROPE_SCALING_LINEAR)
     {
-      slim_gguf_writer_set_string (writer, "llama.rope.scaling.type", "linear");
-      slim_gguf_writer_set_f32 (writer, "llama.rope.scaling.factor",
+      slim_gguf_writer_set_string (writer, KEY ("rope.scaling.type"), "linear");
+      slim_gguf_writer_set_f32 (writer, KEY ("rope.scaling.factor"),
                                 (float)config->rope_scaling_factor);
     }
+#undef KEY
   if (tokenizer != NULL && !slim_gguf_vocab_set (writer, tokenizer, config->vocab_size, error))
     return NULL;
 
   self = g_new0 (SlimGgufLlama, 1);
   self->writer = writer;
+  /* HF llama's rotate-half q/k rows become llama.cpp's interleaved pairs;
+   * qwen2 runs NEOX-style RoPE in llama.cpp, the HF row order */
+  self->rope_permute = !qwen2;
   self->n_heads = config->n_heads;
   self->n_kv_heads = config->n_kv_heads;
   self->tied = config->tie_word_embeddings;
   self->float_type = float_type;
+  self->linear_type = float_type;
   return self;
+}
+
+/**
+ * slim_gguf_llama_set_linear_type:
+ * @self: the model writer
+ * @type: Q4_K or Q6_K: the linears written from float weights are
+ *   quantized to it; F32 / F16: as the other 2-D float tensors
+ */
+void
+slim_gguf_llama_set_linear_type (SlimGgufLlama *self, SlimGgmlType type)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (type == SLIM_GGML_TYPE_F32 || type == SLIM_GGML_TYPE_F16
+                    || type == SLIM_GGML_TYPE_Q4_K || type == SLIM_GGML_TYPE_Q6_K);
+  self->linear_type = type;
 }
 
 void
@@ -202,6 +237,8 @@ slim_gguf_llama_free (SlimGgufLlama *self)
 static gint64
 slim_gguf_llama_rope_heads (SlimGgufLlama *self, const char *hf_name)
 {
+  if (!self->rope_permute)
+    return 0;
   if (g_str_has_suffix (hf_name, ".self_attn.q_proj.weight")
       || g_str_has_suffix (hf_name, ".self_attn.q_proj.bias"))
     return self->n_heads;
@@ -225,7 +262,8 @@ slim_gguf_llama_require_name (const char *hf_name, GError **error)
 
   if (name == NULL)
     g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                 "gguf_saver: tensor %s has no place in llama.cpp's llama architecture", hf_name);
+                 "gguf_saver: tensor %s has no place in llama.cpp's llama / qwen2 architectures",
+                 hf_name);
   return name;
 }
 
@@ -241,7 +279,8 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   SlimGgmlType type;
   guint64 ne[2];
   const float *data;
-  g_autofree guint16 *half = NULL; /* (n_cols) */
+  g_autofree guint16 *half = NULL;  /* (n_cols) */
+  g_autofree guint8 *blocks = NULL; /* (n_cols / 256 super-blocks) */
 
   if (name == NULL)
     return FALSE;
@@ -264,6 +303,23 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   n_rows = slim_tensor_get_dim (f32, 0);
   n_cols = n_dims == 2 ? slim_tensor_get_dim (f32, 1) : 1;
   type = n_dims == 2 ? self->float_type : SLIM_GGML_TYPE_F32;
+  if (n_dims == 2 && g_str_has_prefix (name, "blk.")
+      && (self->linear_type == SLIM_GGML_TYPE_Q4_K || self->linear_type == SLIM_GGML_TYPE_Q6_K))
+    {
+      /* a decoder linear (blk.N.attn_* / ffn_*): requantized from its
+       * float weights, row by row in super-blocks of 256 */
+      type = self->linear_type;
+      if (n_cols % SLIM_GGUF_QK_K != 0)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "gguf_saver: %s has %" G_GINT64_FORMAT
+                       " input features, not a multiple of %s's super-block of 256 (leave "
+                       "linear_type float, or use a model whose linear inputs are multiples of "
+                       "256)",
+                       hf_name, n_cols, slim_ggml_type_name (type));
+          return FALSE;
+        }
+    }
   rope_heads = slim_gguf_llama_rope_heads (self, hf_name);
   if (rope_heads > 0 && n_rows % (2 * rope_heads) != 0)
     {
@@ -285,12 +341,29 @@ slim_gguf_llama_write_float (SlimGgufLlama *self, SlimTensor *tensor, GError **e
   data = slim_tensor_get_data (f32); /* [n_rows, n_cols] */
   if (type == SLIM_GGML_TYPE_F16)
     half = g_new (guint16, n_cols);
+  if (type == SLIM_GGML_TYPE_Q4_K || type == SLIM_GGML_TYPE_Q6_K)
+    blocks = g_malloc ((gsize)slim_ggml_row_bytes (type, (guint64)n_cols));
   for (gint64 r = 0; r < n_rows; r++)
     {
       const float *row = data + slim_gguf_llama_source_row (r, n_rows, rope_heads) * n_cols;
       gboolean ok;
 
-      if (half != NULL)
+      if (blocks != NULL)
+        {
+          gsize block_bytes
+              = type == SLIM_GGML_TYPE_Q4_K ? SLIM_GGUF_Q4_K_BYTES : SLIM_GGUF_Q6_K_BYTES;
+
+          for (gint64 b = 0; b < n_cols / SLIM_GGUF_QK_K; b++)
+            {
+              if (type == SLIM_GGML_TYPE_Q4_K)
+                slim_gguf_q4_k_encode (row + b * SLIM_GGUF_QK_K, blocks + b * block_bytes);
+              else
+                slim_gguf_q6_k_encode (row + b * SLIM_GGUF_QK_K, blocks + b * block_bytes);
+            }
+          ok = slim_gguf_writer_append (self->writer, blocks,
+                                        (gsize)slim_ggml_row_bytes (type, (guint64)n_cols), error);
+        }
+      else if (half != NULL)
         {
           for (gint64 c = 0; c < n_cols; c++)
             half[c] = GUINT16_TO_LE (slim_f32_to_f16 (row[c]));
@@ -564,12 +637,13 @@ slim_gguf_llama_write_layer (SlimGgufLlama *self, SlimLayer *layer, GError **err
  * @self: a llama writer
  *
  * Sets general.file_type: the type most quantized linears got (ties in the
- * order Q8_0, Q4_1, Q4_0), else F32 or F16 by float_type.
+ * order Q8_0, Q4_1, Q4_0, Q4_K, Q6_K; Q4_K is file type Q4_K_S), else F32 or
+ * F16 by float_type.
  */
 void
 slim_gguf_llama_finish (SlimGgufLlama *self)
 {
-  guint64 n_q8_0, n_q4_0, n_q4_1;
+  guint64 n_q8_0, n_q4_0, n_q4_1, n_q4_k, n_q6_k, most;
   guint32 ftype;
 
   g_return_if_fail (self != NULL);
@@ -578,15 +652,22 @@ slim_gguf_llama_finish (SlimGgufLlama *self)
   n_q8_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q8_0);
   n_q4_0 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_0);
   n_q4_1 = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_1);
-  if (n_q8_0 + n_q4_0 + n_q4_1 == 0)
+  n_q4_k = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q4_K);
+  n_q6_k = slim_gguf_writer_count_type (self->writer, SLIM_GGML_TYPE_Q6_K);
+  most = MAX (MAX (MAX (n_q8_0, n_q4_0), MAX (n_q4_1, n_q4_k)), n_q6_k);
+  if (most == 0)
     ftype = self->float_type == SLIM_GGML_TYPE_F16 ? SLIM_LLAMA_FTYPE_MOSTLY_F16
                                                    : SLIM_LLAMA_FTYPE_ALL_F32;
-  else if (n_q8_0 >= n_q4_1 && n_q8_0 >= n_q4_0)
+  else if (n_q8_0 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q8_0;
-  else if (n_q4_1 >= n_q4_0)
+  else if (n_q4_1 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_1;
-  else
+  else if (n_q4_0 == most)
     ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_0;
+  else if (n_q4_k == most)
+    ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q4_K_S;
+  else
+    ftype = SLIM_LLAMA_FTYPE_MOSTLY_Q6_K;
   if (!slim_gguf_writer_has_key (self->writer, "general.file_type"))
     slim_gguf_writer_set_u32 (self->writer, "general.file_type", ftype);
 }

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * slim-gguf-llama.h: a Hugging Face Llama model as llama.cpp's "llama"
- * architecture in GGUF (the names and metadata of gguf-py's constants,
- * the q/k row order of convert_hf_to_gguf.py; written from their
- * description).
+ * slim-gguf-llama.h: a Hugging Face Llama (or Qwen2) model as llama.cpp's
+ * "llama" (or "qwen2") architecture in GGUF (the names and metadata of
+ * gguf-py's constants, the q/k row order of convert_hf_to_gguf.py; written
+ * from their description).
+ *
+ * qwen2 is the same layout with its own key prefix ("qwen2.*" for the
+ * "llama.*" keys below), q/k/v biases (attn_{q,k,v}.bias, which llama.cpp
+ * requires for it) and no q/k row reordering: llama.cpp runs qwen2 with
+ * NEOX-style RoPE, HF's rotate-half order.
  *
  * Metadata (set by slim_gguf_llama_new): general.architecture "llama",
  * general.name, general.quantization_version 2, llama.vocab_size,
@@ -40,7 +45,8 @@
  *   int4 per_group 32 asymmetric   Q4_1
  * Any other scheme, and any activation quantization, is an error naming
  * the linear.  Everything else is written as F32 (2-D tensors as F16 when
- * float_type is F16; norms always F32).
+ * float_type is F16; norms always F32), except that with a linear_type of
+ * Q4_K / Q6_K the decoder linears left float are requantized to it.
  */
 #pragma once
 
@@ -54,10 +60,10 @@ G_BEGIN_DECLS
 
 typedef struct _SlimGgufLlama SlimGgufLlama;
 
-/* Checks that config is a model llama.cpp's llama architecture runs
- * (model_type "llama", dense, no q/k norm, no sliding window, RoPE
- * unscaled or linear) and sets the metadata and (tokenizer not NULL) the
- * tokenizer.ggml.* keys.  float_type: SLIM_GGML_TYPE_F32 or _F16. */
+/* Checks that config is a model llama.cpp's llama or qwen2 architecture
+ * runs (model_type "llama" or "qwen2", dense, no q/k norm, no sliding
+ * window, RoPE unscaled or linear, no qwen2 o_proj bias) and sets the metadata and (tokenizer not
+ * NULL) the tokenizer.ggml.* keys.  float_type: SLIM_GGML_TYPE_F32 or _F16. */
 SlimGgufLlama *slim_gguf_llama_new (SlimGgufWriter *writer, /* transfer none, outlives it */
                                     const SlimModelConfig *config,
                                     SlimTokenizer *tokenizer, /* nullable */
@@ -66,6 +72,13 @@ SlimGgufLlama *slim_gguf_llama_new (SlimGgufWriter *writer, /* transfer none, ou
                                     GError **error);
 void slim_gguf_llama_free (SlimGgufLlama *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SlimGgufLlama, slim_gguf_llama_free)
+
+/* Q4_K / Q6_K: the decoder linears written from float weights (those
+ * without a quantization record) are requantized by the saver to that type
+ * (slim-gguf-kquants.h), and one whose input features are not a multiple
+ * of 256 is an error naming it; F32 / F16 (the default is float_type):
+ * written as float. */
+void slim_gguf_llama_set_linear_type (SlimGgufLlama *self, SlimGgmlType type);
 
 /* Writes every tensor of a processed layer (embeddings, decoder layer or
  * head); fails for a tensor with no GGUF name, a quantization scheme

@@ -53,6 +53,10 @@ slim_ggml_type_name (SlimGgmlType type)
       return "Q4_1";
     case SLIM_GGML_TYPE_Q8_0:
       return "Q8_0";
+    case SLIM_GGML_TYPE_Q4_K:
+      return "Q4_K";
+    case SLIM_GGML_TYPE_Q6_K:
+      return "Q6_K";
     }
   return "unknown";
 }
@@ -72,6 +76,10 @@ slim_ggml_row_bytes (SlimGgmlType type, guint64 ne0)
       return ne0 % 32 == 0 ? ne0 / 32 * 20 : 0;
     case SLIM_GGML_TYPE_Q8_0:
       return ne0 % 32 == 0 ? ne0 / 32 * 34 : 0;
+    case SLIM_GGML_TYPE_Q4_K:
+      return ne0 % 256 == 0 ? ne0 / 256 * 144 : 0;
+    case SLIM_GGML_TYPE_Q6_K:
+      return ne0 % 256 == 0 ? ne0 / 256 * 210 : 0;
     }
   return 0;
 }

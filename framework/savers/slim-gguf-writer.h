@@ -40,6 +40,8 @@ typedef enum
   SLIM_GGML_TYPE_Q4_0 = 2,
   SLIM_GGML_TYPE_Q4_1 = 3,
   SLIM_GGML_TYPE_Q8_0 = 8,
+  SLIM_GGML_TYPE_Q4_K = 12,
+  SLIM_GGML_TYPE_Q6_K = 14,
 } SlimGgmlType;
 
 /* gguf_type values of metadata (docs/gguf.md). */
@@ -63,7 +65,8 @@ typedef enum
 /* "F32", "Q8_0", ... */
 const char *slim_ggml_type_name (SlimGgmlType type);
 /* Bytes of a row of ne0 elements; 0 when ne0 is not a whole number of
- * blocks of the type (32 elements for the Q types). */
+ * blocks of the type (32 elements for Q4_0 / Q4_1 / Q8_0, super-blocks of
+ * 256 for Q4_K / Q6_K). */
 guint64 slim_ggml_row_bytes (SlimGgmlType type, guint64 ne0);
 
 typedef struct _SlimGgufWriter SlimGgufWriter;

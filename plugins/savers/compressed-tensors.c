@@ -11,7 +11,8 @@
  * (default 4 as msModelSlim's; 0 writes one unsharded file).
  *
  * Where slimflow differs from msModelSlim (which saves W8A8 static and
- * W8A8_DYNAMIC per channel only): W8A16 / W4A16 are saved pack-quantized,
+ * W8A8_DYNAMIC per channel only): WFP8AFP8_DYNAMIC is saved float-quantized
+ * (compressed-tensors' FP8_DYNAMIC preset), W8A16 / W4A16 pack-quantized,
  * per channel or per group, symmetric or not; input_zero_point is int8 (the
  * zp_dtype of compressed-tensors) and written for every asymmetric static
  * activation, not float and only when nonzero; several schemes get one
@@ -168,5 +169,6 @@ SLIM_PLUGIN_DEFINE (saver,
                     compressed_tensors,
                     SLIM_PLUGIN_NO_ALIASES,
                     "vLLM compressed-tensors format: model*.safetensors + config.json "
-                    "quantization_config (int-quantized W8A8, pack-quantized W8A16/W4A16)",
+                    "quantization_config (int-quantized W8A8, pack-quantized W8A16/W4A16, "
+                    "float-quantized FP8_DYNAMIC, naive-quantized fp8 W8A16)",
                     slim_compressed_tensors_saver_get_type)

@@ -2,13 +2,15 @@
  *
  * gguf-saver.c: the gguf_saver plugin (YAML `type: gguf_saver`, alias
  * `gguf`): one GGUF v3 file for llama.cpp, out_dir/<file_name>, with the
- * llama architecture's metadata, the model's tokenizer embedded and every
+ * llama (or qwen2) architecture's metadata, the model's tokenizer embedded and every
  * tensor (slim-gguf-llama.h: names, q/k row order, which quantization maps
  * to Q8_0 / Q4_0 / Q4_1; slim-gguf-vocab.h: the tokenizer keys).
  *
  * Properties (YAML keys): file_name (default "model.gguf"), float_type
  * (f32, the default, or f16: the type of 2-D float tensors, the embedding
- * and unquantized linears; norms stay f32).
+ * and unquantized linears; norms stay f32), linear_type (float, the
+ * default, or q4_k / q6_k: the decoder linears left float are requantized
+ * to ggml's K-quants by the saver, slim-gguf-kquants.h).
  *
  * Not an msModelSlim saver (msModelSlim writes no GGUF).  The file is
  * streamed: tensor data goes to a partial file as layers arrive and the
@@ -26,6 +28,20 @@ typedef enum
   SLIM_GGUF_FLOAT_F16,
 } SlimGgufFloatType;
 
+typedef enum
+{
+  SLIM_GGUF_LINEAR_FLOAT,
+  SLIM_GGUF_LINEAR_Q4_K,
+  SLIM_GGUF_LINEAR_Q6_K,
+} SlimGgufLinearType;
+
+static GType slim_gguf_linear_type_get_type (void);
+G_DEFINE_ENUM_TYPE (SlimGgufLinearType,
+                    slim_gguf_linear_type,
+                    G_DEFINE_ENUM_VALUE (SLIM_GGUF_LINEAR_FLOAT, "float"),
+                    G_DEFINE_ENUM_VALUE (SLIM_GGUF_LINEAR_Q4_K, "q4_k"),
+                    G_DEFINE_ENUM_VALUE (SLIM_GGUF_LINEAR_Q6_K, "q6_k"))
+
 static GType slim_gguf_float_type_get_type (void);
 G_DEFINE_ENUM_TYPE (SlimGgufFloatType,
                     slim_gguf_float_type,
@@ -41,6 +57,7 @@ struct _SlimGgufSaver
 
   char *file_name;
   gint float_type;        /* SlimGgufFloatType */
+  gint linear_type;       /* SlimGgufLinearType */
   SlimGgufWriter *writer; /* between begin and finish */
   SlimGgufLlama *llama;
 };
@@ -55,6 +72,12 @@ static const SlimPropertyDecl slim_gguf_saver_properties[] = {
       "ggml type of the 2-D float tensors (the embedding, linears left unquantized): f32 or f16. "
       "Norm weights are always f32.",
       slim_gguf_float_type_get_type, SLIM_GGUF_FLOAT_F32),
+  SLIM_PROPERTY_ENUM (
+      SlimGgufSaver, linear_type, "linear-type", "Linear type",
+      "ggml type of the decoder linears the pipeline left float: float (float_type), or q4_k / "
+      "q6_k, requantized by the saver from the float weights in ggml's K-quant super-blocks of "
+      "256 (input features must be multiples of 256). Quantized linears keep their own type.",
+      slim_gguf_linear_type_get_type, SLIM_GGUF_LINEAR_FLOAT),
 };
 /* clang-format on */
 
@@ -107,6 +130,10 @@ slim_gguf_saver_open (
       slim_gguf_saver_drop (self);
       return FALSE;
     }
+  if (self->linear_type != SLIM_GGUF_LINEAR_FLOAT)
+    slim_gguf_llama_set_linear_type (self->llama, self->linear_type == SLIM_GGUF_LINEAR_Q4_K
+                                                      ? SLIM_GGML_TYPE_Q4_K
+                                                      : SLIM_GGML_TYPE_Q6_K);
   return TRUE;
 }
 
@@ -189,9 +216,10 @@ slim_gguf_saver_init (SlimGgufSaver *self)
 {
 }
 
-SLIM_PLUGIN_DEFINE (saver,
-                    gguf_saver,
-                    SLIM_PLUGIN_ALIASES ("gguf"),
-                    "GGUF v3 for llama.cpp (llama architecture, tokenizer embedded, Q8_0 / Q4_0 / "
-                    "Q4_1 from int8/int4 per-group-32 weights)",
-                    slim_gguf_saver_get_type)
+SLIM_PLUGIN_DEFINE (
+    saver,
+    gguf_saver,
+    SLIM_PLUGIN_ALIASES ("gguf"),
+    "GGUF v3 for llama.cpp (llama / qwen2 architectures, tokenizer embedded, Q8_0 / Q4_0 / "
+    "Q4_1 from int8/int4 per-group-32 weights, Q4_K / Q6_K requantized from float linears)",
+    slim_gguf_saver_get_type)

@@ -403,6 +403,50 @@ TEST (DType, Fp4E2M1)
   EXPECT_EQ (packed[1], 0x51u);
 }
 
+// FP4 E1M2 (Ascend float4_e1m2: 1 exponent bit of bias 1, 2 mantissa
+// bits): the 16 codes are k / 4 with the sign bit 0x8, every code round
+// trips, ties to the smaller magnitude, saturation at 1.75, -0.0, and the
+// fast conversion equals the reference on every midpoint, its neighbours
+// and every 65521st float32 bit pattern.
+TEST (DType, Fp4E1M2)
+{
+  for (guint code = 0; code < 16; code++)
+    {
+      float v = slim_f4_e1m2_to_f32 ((guint8)code);
+      float expected = (float)(code & 7) * 0.25f;
+      EXPECT_EQ (bits_of (v), bits_of (slim_f4_e1m2_to_f32_ref ((guint8)code))) << code;
+      EXPECT_EQ (bits_of (v), bits_of ((code & 8) ? -expected : expected)) << code;
+      EXPECT_EQ (slim_f32_to_f4_e1m2 (v), code) << "round trip of code " << code;
+      EXPECT_EQ (slim_f32_to_f4_e1m2_ref (v), code) << "reference round trip " << code;
+    }
+  EXPECT_EQ (slim_f4_e1m2_to_f32 (7), SLIM_F4_E1M2_MAX);
+  // the subnormal half (exponent bit 0) and the normal half
+  EXPECT_EQ (slim_f4_e1m2_to_f32 (0x3), 0.75f);
+  EXPECT_EQ (slim_f4_e1m2_to_f32 (0x4), 1.0f);
+  // ties go to the smaller magnitude
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (0.125f), 0u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (std::nextafter (0.125f, 1.0f)), 1u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (0.875f), 3u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (-1.625f), 8u | 6u);
+  // saturation and specials
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (6.0f), 7u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (-INFINITY), 15u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (-0.0f), 8u);
+  EXPECT_EQ (slim_f32_to_f4_e1m2 (NAN), 0u);
+
+  std::vector<float> values = random_floats (1u << 14, 17);
+  for (guint k = 0; k < 7; k++)
+    {
+      float mid = (float)(2 * k + 1) * 0.125f;
+      for (float v : { mid, -mid, std::nextafter (mid, INFINITY), std::nextafter (mid, -INFINITY) })
+        values.push_back (v);
+    }
+  for (guint32 b = 0; b < 0xffffffffu - 65521u; b += 65521u)
+    values.push_back (float_of (b));
+  for (float v : values)
+    ASSERT_EQ (slim_f32_to_f4_e1m2 (v), slim_f32_to_f4_e1m2_ref (v)) << "value " << v;
+}
+
 // Every dtype: rows through fast and reference conversions give the same
 // bytes and the same floats.
 TEST (DType, RowsMatchReferenceForEveryDType)

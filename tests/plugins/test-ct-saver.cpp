@@ -22,10 +22,12 @@ extern "C"
 {
 #include "slim-ct-writer.h"
 #include "slim-error.h"
+#include "slim-fp8.h"
 #include "slim-safetensors.h"
 }
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <glib/gstdio.h>
@@ -723,10 +725,15 @@ INSTANTIATE_TEST_SUITE_P (
                     { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_CHANNEL, TRUE },
                     1.0f,
                     "weight_offset[5] = 1 in a symmetric scheme" },
-        RecordCase{ "Fp8Weight",
-                    { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE },
+        RecordCase{ "Fp8PerGroupWeight",
+                    { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_GROUP, TRUE },
                     0.0f,
-                    "is not an integer format" },
+                    "fp8_e4m3 weights per group of 0 (compressed-tensors' float-quantized fp8 has "
+                    "tensor, channel and 128x128 block scales, no groups)" },
+        RecordCase{ "MxWeight",
+                    { SLIM_QDTYPE_MXFP8, SLIM_QSCOPE_PER_BLOCK, TRUE },
+                    0.0f,
+                    "weight mxfp8 per_block sym is not an integer or fp8_e4m3 format" },
         RecordCase{ "PerBlockWeight",
                     { SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_BLOCK, TRUE },
                     0.0f,
@@ -763,6 +770,142 @@ TEST (CtWriter, HandMadeRecordIsWritten)
   // row 5 has zero point -3: (q + 3) * 0.01
   gint8 q5 = (gint8)(((5 * 64) * 7) % 15 - 7);
   EXPECT_EQ (deq[5 * 64], ((float)q5 + 3.0f) * 0.01f);
+}
+
+// fp8 e4m3 records as linear_quant makes them (slim_fp8_quantize_weight_rows:
+// float8_e4m3fn codes, float32 (out, 1) scales, zero offsets).  act: float
+// (weight-only) or fp8 per_token.
+namespace
+{
+
+SlimLayer *
+layer_with_fp8_record (const SlimQScheme &act, std::vector<float> *dequantized)
+{
+  const gint64 n_out = 32, n_in = 64;
+  SlimLayer *layer
+      = harness_synthetic_layer (0, { { "model.layers.0.self_attn.q_proj", 32, 64, false } }, 3);
+  SlimQLinear *q = slim_qlinear_new ("model.layers.0.self_attn.q_proj",
+                                     act.dtype == SLIM_QDTYPE_FLOAT ? "W8A16" : "WFP8AFP8_DYNAMIC");
+  q->act = act;
+  q->weight = { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE };
+  q->n_out = n_out;
+  q->n_in = n_in;
+  q->weight_q = slim_tensor_new_2d ("q", SLIM_DTYPE_F8_E4M3FN, n_out, n_in);
+  q->weight_scale = slim_tensor_new_2d ("s", SLIM_DTYPE_F32, n_out, 1);
+  q->weight_offset = slim_tensor_new_2d ("o", SLIM_DTYPE_F32, n_out, 1);
+  std::vector<float> w ((size_t)(n_out * n_in)); // (n_out, n_in)
+  for (size_t i = 0; i < w.size (); i++)
+    w[i] = std::sin (0.37f * (float)i) * (1.0f + (float)(i / 64)); // rows of growing range
+  dequantized->resize (w.size ());
+  slim_fp8_quantize_weight_rows (
+      w.data (), n_out, n_in, (guint8 *)slim_tensor_get_data_mut (q->weight_q),
+      (float *)slim_tensor_get_data_mut (q->weight_scale), dequantized->data ());
+  slim_layer_set_qlinear (layer, q);
+  return layer;
+}
+
+} // namespace
+
+class CtWriterFp8 : public ::testing::TestWithParam<bool>
+{
+};
+
+// fp8 weights: float-quantized with fp8 per-token activations
+// (compressed-tensors' FP8_DYNAMIC), naive-quantized weight-only; the
+// checker's own e4m3fn decoding times the scale gives slimflow's
+// dequantized weight bit for bit (both are float32 value (code) * scale).
+TEST_P (CtWriterFp8, CheckerAcceptsAndDequantizesBitExact)
+{
+  bool dynamic = GetParam ();
+  SlimQScheme act = dynamic ? SlimQScheme{ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE }
+                            : SLIM_QSCHEME_ACT_FLOAT;
+  std::string out = slim_test_make_tmpdir ();
+  GError *error = nullptr;
+  SlimCtWriter *w = slim_ct_writer_new (out.c_str (), 0, SLIM_DTYPE_BF16, TRUE, &error);
+  ASSERT_NE (w, nullptr);
+  std::vector<float> ref;
+  GObjectPtr<SlimLayer> layer (layer_with_fp8_record (act, &ref));
+  EXPECT_TRUE (slim_ct_writer_write_layer (w, layer.get (), &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  quant_write_config (out);
+  EXPECT_TRUE (slim_ct_writer_finish (w, nullptr, &error)) << (error ? error->message : "");
+  g_clear_error (&error);
+  slim_ct_writer_free (w);
+  SlimTestCtReport report = slim_test_ct_check (out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+  EXPECT_EQ (report.format, dynamic ? "float-quantized" : "naive-quantized");
+  std::vector<float> deq;
+  int64_t n_out = 0, n_in = 0;
+  std::string why;
+  ASSERT_TRUE (
+      slim_test_ct_dequantize (out, "model.layers.0.self_attn.q_proj", &deq, &n_out, &n_in, &why))
+      << why;
+  ASSERT_EQ (deq.size (), ref.size ());
+  EXPECT_EQ (std::memcmp (deq.data (), ref.data (), ref.size () * sizeof (float)), 0);
+
+  // the quantization args as compressed-tensors' FP8_DYNAMIC preset has
+  // them (scale_dtype float32: the model is bf16, the scales are not)
+  gchar *text = nullptr;
+  ASSERT_TRUE (g_file_get_contents ((out + "/config.json").c_str (), &text, nullptr, nullptr));
+  std::string config (text);
+  g_free (text);
+  for (const char *fragment :
+       { "\"num_bits\": 8,\n          \"type\": \"float\",\n          \"symmetric\": true,\n"
+         "          \"group_size\": null,\n          \"strategy\": \"channel\"",
+         "\"scale_dtype\": \"torch.float32\"", "\"zp_dtype\": null" })
+    EXPECT_NE (config.find (fragment), std::string::npos) << fragment << "\n" << config;
+  if (dynamic)
+    EXPECT_NE (config.find ("\"type\": \"float\",\n          \"symmetric\": true,\n          "
+                            "\"group_size\": null,\n          \"strategy\": \"token\",\n"
+                            "          \"block_structure\": null,\n          \"dynamic\": true"),
+               std::string::npos)
+        << config;
+  else
+    EXPECT_NE (config.find ("\"input_activations\": null"), std::string::npos) << config;
+}
+
+INSTANTIATE_TEST_SUITE_P (Schemes,
+                          CtWriterFp8,
+                          ::testing::Bool (),
+                          [] (const ::testing::TestParamInfo<bool> &info) {
+                            return std::string (info.param ? "Fp8Dynamic" : "Fp8WeightOnly");
+                          });
+
+// fp8 weights with int8 activations, and a NaN code, are refused naming
+// the linear, before anything is written.
+TEST (CtWriter, Fp8RecordsCompressedTensorsCannotHold)
+{
+  for (int defect = 0; defect < 2; defect++)
+    {
+      std::string out = slim_test_make_tmpdir ();
+      GError *error = nullptr;
+      SlimCtWriter *w = slim_ct_writer_new (out.c_str (), 0, SLIM_DTYPE_F32, TRUE, &error);
+      ASSERT_NE (w, nullptr);
+      std::vector<float> ref;
+      SlimQScheme act = defect == 0 ? SlimQScheme{ SLIM_QDTYPE_INT8, SLIM_QSCOPE_PER_TOKEN, TRUE }
+                                    : SLIM_QSCHEME_ACT_FLOAT;
+      GObjectPtr<SlimLayer> layer (layer_with_fp8_record (act, &ref));
+      if (defect == 1)
+        {
+          GPtrArray *records = slim_layer_list_qlinears (layer.get ());
+          SlimQLinear *q = (SlimQLinear *)g_ptr_array_index (records, 0);
+          ((guint8 *)slim_tensor_get_data_mut (q->weight_q))[70] = 0xff; // -NaN
+          g_ptr_array_unref (records);
+        }
+      EXPECT_FALSE (slim_ct_writer_write_layer (w, layer.get (), &error));
+      ASSERT_NE (error, nullptr);
+      const char *expected
+          = defect == 0 ? "model.layers.0.self_attn.q_proj (WFP8AFP8_DYNAMIC): compressed_tensors "
+                          "cannot save this linear: act int8 per_token sym with weight fp8_e4m3 "
+                          "per_channel sym"
+                        : "model.layers.0.self_attn.q_proj (W8A16): quantized weight (1, 6) is a "
+                          "float8_e4m3fn NaN";
+      EXPECT_NE (std::string (error->message).find (expected), std::string::npos) << error->message;
+      g_clear_error (&error);
+      slim_ct_writer_free (w);
+      EXPECT_TRUE (list_dir (out).empty ());
+    }
 }
 
 // KV-cache records (dynamic_cache, C8) have no compressed-tensors form here.

@@ -757,6 +757,20 @@ TEST (GgufSaver, RefusesSchemesWithoutGgufType)
       { "model.layers.0.self_attn.q_proj", "W8A8_DYNAMIC", "weight-only" });
 }
 
+// linear_type q4_k / q6_k needs linear inputs that are multiples of 256:
+// stories260K's 64 are refused naming the first linear written float.
+TEST (GgufSaver, RefusesKQuantsOfNarrowLinears)
+{
+  for (const char *type : { "q4_k", "q6_k" })
+    expect_refused (quant_stories_model (),
+                    std::string ("apiversion: modelslim_v1\nspec:\n  process: []\n  save:\n"
+                                 "    - type: gguf\n      linear_type: ")
+                        + type + "\n",
+                    { "model.layers.0.self_attn.q_proj.weight has 64 input features",
+                      std::string ("not a multiple of ") + (type[1] == '4' ? "Q4_K" : "Q6_K")
+                          + "'s super-block of 256" });
+}
+
 TEST (GgufSaver, RefusesByteLevelTokenizerAndOtherArchitectures)
 {
   // stories260K's weights with a byte-level (GPT-2 style) tokenizer.json
@@ -786,9 +800,9 @@ TEST (GgufSaver, RefusesByteLevelTokenizerAndOtherArchitectures)
                   gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
                              "ext: {group_size: 32}}"),
                   { "byte-level BPE", "SentencePiece" });
-  // a qwen2 model: not the llama architecture
-  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2"),
+  // a mixture-of-experts qwen2: neither of the architectures written
+  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2-moe"),
                   gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
                              "ext: {group_size: 32}}"),
-                  { "model_type \"qwen2\"", "llama" });
+                  { "model_type \"qwen2_moe\"", "\"llama\" and \"qwen2\"" });
 }
