@@ -667,6 +667,14 @@ slim_cmd_quant (int argc, char **argv)
       code = fail_run (comm, error, &abort_job);
       goto out;
     }
+  /* every rank's folder exists before any rank can fail and rank 0
+   * remove the work area: a rank creating its folder after that would
+   * leave the work area behind */
+  if (comm != NULL && !slim_comm_barrier (comm, &error))
+    {
+      code = fail_run (comm, error, &abort_job);
+      goto out;
+    }
 
   /* spec.prior: whole passes before the main one, recomputed (they are
    * deterministic) when resuming; what they learn is in store */

@@ -155,7 +155,8 @@ TEST_P (LinearQuantGptq, EqualsSlimGptqQuantizeOnTheCapturedInputs)
   auto p = make (harness_linear_quant_yaml (c.act, c.weight));
   ASSERT_TRUE (p);
   EXPECT_FALSE (slim_processor_is_data_free (p.get ()));
-  EXPECT_FALSE (slim_processor_supports_distributed (p.get ()));
+  // dp_layer_wise replays GPTQ's Hessian accumulation in sample order
+  EXPECT_TRUE (slim_processor_supports_distributed (p.get ()));
   Capture capture;
   GError *error = nullptr;
   // 3 calls x 40 tokens = 120 rows > 96 inputs: a full-rank Hessian
