@@ -67,7 +67,7 @@ slim_autoround_cast_scale (float s, SlimDType dtype)
 }
 
 /* The per-group scale and which way its gradient flows.  side: +1 the
- * max_scale candidate won, -1 the min_scale one, 0 the FLT_EPSILON floor
+ * max_scale candidate won, -1 the min_scale one, 0 the 1e-5 floor
  * applied (no gradient). */
 typedef struct
 {
@@ -96,9 +96,9 @@ slim_autoround_group_scale (const SlimAutoRoundConfig *cfg,
   float raw = cmax >= cmin ? cmax : cmin;
   r.side = cmax >= cmin ? 1 : -1;
   r.s = slim_autoround_cast_scale (raw / qmax, cfg->scale_dtype);
-  if (!(r.s >= FLT_EPSILON))
+  if (!(r.s >= SLIM_AUTOROUND_SCALE_FLOOR))
     {
-      r.s = FLT_EPSILON;
+      r.s = SLIM_AUTOROUND_SCALE_FLOOR;
       r.side = 0;
     }
   r.wmin = lo;
@@ -108,7 +108,7 @@ slim_autoround_group_scale (const SlimAutoRoundConfig *cfg,
 
 /* Asymmetric groups (msModelSlim / intel auto-round quant_tensor_asym):
  * a = min(0, min W) * min_scale, b = max(0, max W) * max_scale (both 0:
- * -1 and 1), s = cast ((b - a) / (2^bits - 1)) floored at FLT_EPSILON,
+ * -1 and 1), s = cast ((b - a) / (2^bits - 1)) floored at 1e-5,
  * zp = round (-a / s), q = clamp (round (W / s + V) + zp, 0, 2^bits - 1),
  * Ŵ = s (q - zp). */
 typedef struct
@@ -147,9 +147,9 @@ slim_autoround_asym_scale (const SlimAutoRoundConfig *cfg,
       r.side = -1;
     }
   r.s = slim_autoround_cast_scale ((b - a) / maxq, cfg->scale_dtype);
-  if (!(r.s >= FLT_EPSILON))
+  if (!(r.s >= SLIM_AUTOROUND_SCALE_FLOOR))
     {
-      r.s = FLT_EPSILON;
+      r.s = SLIM_AUTOROUND_SCALE_FLOOR;
       r.side = MIN (r.side, 0);
     }
   r.a = a;
@@ -307,6 +307,7 @@ slim_autoround_qdq (const SlimAutoRoundConfig *cfg,
   gint64 n_groups = n_in / gs;
   float qmax = (float)((1 << (cfg->bits - 1)) - 1);
   float qmin = -qmax - 1.0f;
+  float vb = slim_autoround_v_bound (cfg->bits); /* V's bound in the forward */
   for (gint64 r = 0; r < n_out; r++)
     for (gint64 g = 0; g < n_groups; g++)
       {
@@ -317,7 +318,7 @@ slim_autoround_qdq (const SlimAutoRoundConfig *cfg,
         out_scale[pi] = sc.s;
         for (gint64 k = 0; k < gs; k++)
           {
-            float x = w[base + k] / sc.s + v[base + k];
+            float x = w[base + k] / sc.s + fminf (fmaxf (v[base + k], -vb), vb);
             float q = fminf (fmaxf (nearbyintf (x), qmin), qmax);
             out_w_hat[base + k] = q * sc.s;
             if (out_q)
@@ -353,6 +354,7 @@ slim_autoround_qdq_backward (const SlimAutoRoundConfig *cfg,
   gint64 n_groups = n_in / gs;
   float qmax = (float)((1 << (cfg->bits - 1)) - 1);
   float qmin = -qmax - 1.0f;
+  float vb = slim_autoround_v_bound (cfg->bits); /* V's bound in the forward */
   for (gint64 r = 0; r < n_out; r++)
     for (gint64 g = 0; g < n_groups; g++)
       {
@@ -363,13 +365,15 @@ slim_autoround_qdq_backward (const SlimAutoRoundConfig *cfg,
         double ds = 0.0; /* dL/ds over the group */
         for (gint64 k = 0; k < gs; k++)
           {
-            float x = w[base + k] / sc.s + v[base + k];
+            float x = w[base + k] / sc.s + fminf (fmaxf (v[base + k], -vb), vb);
             float rx = nearbyintf (x);
             gboolean in_range = rx >= qmin && rx <= qmax;
+            /* torch.clamp passes the gradient where -vb <= V <= vb */
+            gboolean v_inside = v[base + k] >= -vb && v[base + k] <= vb;
             float q = fminf (fmaxf (rx, qmin), qmax);
             float gw = grad_w_hat[base + k];
             if (grad_v)
-              grad_v[base + k] = in_range ? gw * sc.s : 0.0f;
+              grad_v[base + k] = in_range && v_inside ? gw * sc.s : 0.0f;
             float dwds = in_range ? q - w[base + k] / sc.s : q;
             ds += (double)gw * (double)dwds;
           }

@@ -9,22 +9,32 @@
  * Weight W (n_out, n_in) row-major, split along n_in into groups of
  * group_size (group_size = n_in: per channel); G = n_in / group_size groups
  * per row.  Trainable parameters:
- *   V          (n_out, n_in)  rounding offset, init 0, clamped to
- *                             [-0.5, 0.5] (bits 4) or [-1, 1] (bits 8)
+ *   V          (n_out, n_in)  rounding offset, init 0, unbounded as a
+ *                             parameter; the symmetric forward uses
+ *                             clamp(V, ±slim_autoround_v_bound) (utils.py
+ *                             quant_tensor_sym: W_corr = torch.clamp(w_corr,
+ *                             -0.5, 0.5) for 4 bits, ±1 for 8), so V's
+ *                             gradient is 0 where V is outside the bound;
+ *                             the asymmetric forward adds V unclamped
+ *                             (quant_tensor_asym: round_ste(tensor / scale
+ *                             + w_corr))
  *   min_scale  (n_out, G)     init 1, clamped to [0, 1]
  *   max_scale  (n_out, G)     init 1, clamped to [0, 1]
  * Forward (symmetric, per row r and group g, qmax = 2^(b-1) - 1,
  * qmin = -2^(b-1)):
  *   wmin = min(0, min_k W),  wmax = max(0, max_k W)
  *   s    = max(-wmin * min_scale, wmax * max_scale) / qmax,
- *          cast to scale_dtype (round to nearest even), then max(s, FLT_EPSILON)
- *   x    = W / s + V;  q = clamp(round_half_even(x), qmin, qmax);  Ŵ = q * s
+ *          cast to scale_dtype (round to nearest even), then max(s, 1e-5)
+ *          (SLIM_AUTOROUND_SCALE_FLOOR: WrapperLinear passes q_scale_thresh
+ *          1e-5 to the quantizer, overriding its FLT_EPSILON default)
+ *   x    = W / s + clamp(V, ±bound);  q = clamp(round_half_even(x), qmin, qmax);
+ *   Ŵ = q * s
  * Backward (straight-through: d round(x)/dx = 1; torch.clamp passes the
  * gradient where qmin <= round(x) <= qmax, i.e. in-range codes; the
- * scale_dtype cast passes it unchanged; the FLT_EPSILON floor blocks it
+ * scale_dtype cast passes it unchanged; the 1e-5 floor blocks it
  * where it applied; the max of the two candidates sends it to the larger
  * one, to max_scale's side on a tie):
- *   dŴ/dV = s * in_range
+ *   dŴ/dV = s * in_range * (|V| <= bound)
  *   dŴ/ds = q - in_range * W / s
  *   ds/dmax_scale = wmax / qmax  (max side),  ds/dmin_scale = -wmin / qmax
  * SignSGD (sign_sgd.py): p <- clamp(p - lr_t * sign(g), lo, hi) with
@@ -48,6 +58,7 @@ G_BEGIN_DECLS
 #define SLIM_AUTOROUND_LR_MULTIPLIER 5.0f /* msModelSlim lr_multiplier */
 #define SLIM_AUTOROUND_LOSS_SCALE 1000.0f /* loss ×1000 before backward */
 #define SLIM_AUTOROUND_GRAD_ACCUMULATE 8  /* gradient_accumulate_steps */
+#define SLIM_AUTOROUND_SCALE_FLOOR 1e-5f  /* WrapperLinear q_scale_thresh */
 
 typedef struct
 {
@@ -57,7 +68,7 @@ typedef struct
   /* FALSE (zero-initialised): the symmetric path above.  TRUE:
    * msModelSlim's quant_tensor_asym: a = min(0, min W) min_scale, b =
    * max(0, max W) max_scale (both 0: -1, 1), s = cast ((b - a) /
-   * (2^bits - 1)) floored at FLT_EPSILON, zp = round (-a / s), q =
+   * (2^bits - 1)) floored at 1e-5, zp = round (-a / s), q =
    * clamp (round (W / s + V) + zp, 0, 2^bits - 1), Ŵ = s (q - zp); its
    * straight-through backward (in range Ŵ = s round (W / s + V): dŴ/dV
    * = s, dŴ/ds = (q - zp) - W / s; clamped dŴ/ds = (q - zp) - a / s and
@@ -74,7 +85,7 @@ gboolean slim_autoround_config_check (const SlimAutoRoundConfig *cfg,
                                       gint64 n_in,
                                       GError **error);
 
-/* Bound of V for @bits: 0.5 for 4, 1.0 for 8. */
+/* Bound of V in the symmetric forward for @bits: 0.5 for 4, 1.0 for 8. */
 float slim_autoround_v_bound (gint bits);
 
 /**

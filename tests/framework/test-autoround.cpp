@@ -108,12 +108,80 @@ TEST (AutoRound, OffsetAndMultipliersMoveCodesAndScale)
                                    scale.data (), w_hat.data (), q.data (), nullptr));
   EXPECT_EQ (scale[0], 0.5f);
   EXPECT_EQ (q[1], -128); // -254 clamped
-  // All-zero multipliers: the FLT_EPSILON floor.
+  // All-zero multipliers: the scale floor.
   mn[0] = 0.0f;
   mx[0] = 0.0f;
   ASSERT_TRUE (slim_autoround_qdq (&cfg, w.data (), 1, 4, v.data (), mn.data (), mx.data (),
                                    scale.data (), w_hat.data (), q.data (), nullptr));
-  EXPECT_EQ (scale[0], FLT_EPSILON);
+  EXPECT_EQ (scale[0], SLIM_AUTOROUND_SCALE_FLOOR);
+}
+
+// WrapperLinear passes q_scale_thresh = 1e-5 to quant_tensor_sym/asym
+// (overriding quant_tensor_sym's FLT_EPSILON default): a group whose scale
+// would be 7e-6 / 7 = 1e-6 (above FLT_EPSILON) is floored at 1e-5, on
+// both paths.
+TEST (AutoRound, ScaleIsFlooredAtQScaleThresh)
+{
+  for (gboolean asym : { (gboolean)FALSE, (gboolean)TRUE })
+    {
+      auto cfg = make_cfg (4, 4);
+      cfg.asymmetric = asym;
+      std::vector<float> w = { 7e-6f, -1e-6f, 2e-6f, 0.0f }, v (4, 0.0f), mn (1, 1.0f),
+                         mx (1, 1.0f), scale (1), w_hat (4);
+      std::vector<gint8> q (4);
+      ASSERT_TRUE (slim_autoround_qdq (&cfg, w.data (), 1, 4, v.data (), mn.data (), mx.data (),
+                                       scale.data (), w_hat.data (), q.data (), nullptr));
+      EXPECT_EQ (scale[0], 1e-5f) << asym;
+      // the floor is a constant: no multiplier gradient through it
+      std::vector<float> gw (4, 1.0f), gv (4), gmn (1), gmx (1);
+      ASSERT_TRUE (slim_autoround_qdq_backward (&cfg, w.data (), 1, 4, v.data (), mn.data (),
+                                                mx.data (), gw.data (), gv.data (), gmn.data (),
+                                                gmx.data (), nullptr));
+      EXPECT_EQ (gmx[0], 0.0f) << asym;
+    }
+}
+
+// quant_tensor_sym clamps V inside the forward (W_corr = torch.clamp
+// (w_corr, -0.5, 0.5) for 4 bits) and leaves the parameter alone, so a V
+// beyond the bound acts as the bound and gets no gradient (torch.clamp
+// passes it only where -0.5 <= V <= 0.5); quant_tensor_asym adds V
+// unclamped.  W / s = 0.9 (s = 1): V 0.7 codes round(1.4) = 1
+// symmetric, round(1.6) + zp asymmetric.
+TEST (AutoRound, OffsetBeyondItsBoundIsClampedInTheForwardOnly)
+{
+  auto cfg = make_cfg (4, 2);
+  std::vector<float> w = { 0.9f, -7.0f }, mn (1, 1.0f), mx (1, 1.0f), scale (1), w_hat (2);
+  std::vector<gint8> q (2);
+  std::vector<float> gw (2, 1.0f), gv (2), gmn (1), gmx (1);
+  for (float vv : { 0.5f, 0.7f })
+    {
+      std::vector<float> v = { vv, 0.0f };
+      ASSERT_TRUE (slim_autoround_qdq (&cfg, w.data (), 1, 2, v.data (), mn.data (), mx.data (),
+                                       scale.data (), w_hat.data (), q.data (), nullptr));
+      ASSERT_EQ (scale[0], 1.0f); // max(7, 0.9) / 7
+      EXPECT_EQ (q[0], 1) << vv;  // round(0.9 + 0.5) = round(1.4)
+      ASSERT_TRUE (slim_autoround_qdq_backward (&cfg, w.data (), 1, 2, v.data (), mn.data (),
+                                                mx.data (), gw.data (), gv.data (), gmn.data (),
+                                                gmx.data (), nullptr));
+      if (vv == 0.5f)
+        EXPECT_EQ (gv[0], 1.0f); // on the bound: passes (torch.clamp)
+      else
+        EXPECT_EQ (gv[0], 0.0f); // beyond it: blocked
+    }
+  // Asymmetric, a group of 3: a = -1, b = 1, s = 2 / 15, W / s = 2.9: V
+  // 0.5 codes round(3.4) = 3, V 0.7 round(3.6) = 4 (V added as is).
+  auto cfg3 = make_cfg (4, 3);
+  cfg3.asymmetric = TRUE;
+  std::vector<float> w3 = { 2.9f * (2.0f / 15.0f), -1.0f, 1.0f }, w_hat3 (3);
+  std::vector<gint8> q5 (3), q7 (3);
+  for (float vv : { 0.5f, 0.7f })
+    {
+      std::vector<float> v = { vv, 0.0f, 0.0f };
+      ASSERT_TRUE (slim_autoround_qdq (&cfg3, w3.data (), 1, 3, v.data (), mn.data (), mx.data (),
+                                       scale.data (), w_hat3.data (),
+                                       vv == 0.5f ? q5.data () : q7.data (), nullptr));
+    }
+  EXPECT_EQ (q7[0], q5[0] + 1); // same zero point, code 4 vs 3
 }
 
 TEST (AutoRound, ScaleDtypeRoundsTheScale)
