@@ -335,6 +335,76 @@ TEST (DenseLayerAutoRound, OneIterationKeepsPlainRounding)
   slim_dense_autoround_result_clear (&result);
 }
 
+// trainer.py sums |y - ref| over every element of the picked samples and
+// divides by their element count (num_elm): samples of different lengths
+// weigh by their tokens, not equally.  Samples of 64 and 16 tokens (the
+// second cut short), one iteration (plain rounding): the reported loss is
+// the pooled mean x1000, not the mean of the two samples' means.
+TEST (DenseLayerAutoRound, LossPoolsSamplesByTokenCount)
+{
+  Stories st;
+  ASSERT_NO_FATAL_FAILURE (st.load ());
+  SlimDenseAutoRoundOptions opts = w4_options (32, 1);
+  std::vector<std::vector<float> > keep;
+  SlimDenseLayerWeights plain = plain_rounded (st, opts, &keep);
+  std::vector<gint64> lens = { kSampleTokens, 16 };
+  std::vector<const float *> xs = { st.x[0].data (), st.x[1].data () };
+  std::vector<const float *> ys = { st.y[0].data (), st.y[1].data () };
+  const gint64 H = st.config.hidden_size;
+  double sum[2] = { 0.0, 0.0 };
+  for (int s = 0; s < 2; s++)
+    {
+      // a causal layer: the first 16 outputs of a 64-token window are
+      // those of its first 16 tokens
+      std::vector<float> yq = st.forward (plain, s);
+      for (gint64 i = 0; i < lens[s] * H; i++)
+        sum[s] += std::fabs ((double)yq[i] - (double)st.y[s][i]);
+    }
+  double pooled = 1000.0 * (sum[0] + sum[1]) / (double)((lens[0] + lens[1]) * H);
+  double mean_of_means
+      = 1000.0 * 0.5 * (sum[0] / (double)(lens[0] * H) + sum[1] / (double)(lens[1] * H));
+  // The two readings must be told apart by the tolerance below.
+  ASSERT_GT (std::fabs (pooled - mean_of_means), 1e-3 * pooled);
+  SlimDenseAutoRoundResult result = {};
+  GError *error = nullptr;
+  ASSERT_TRUE (slim_dense_layer_autoround (&st.config, &st.weights, 2, xs.data (), lens.data (),
+                                           ys.data (), &opts, nullptr, nullptr, &result, &error))
+      << error->message;
+  // float32 per-sample loss and share vs a float64 sum: 1e-5 relative
+  EXPECT_NEAR (result.first_loss, pooled, 1e-5 * pooled);
+  slim_dense_autoround_result_clear (&result);
+}
+
+// Asymmetric weights: quant_tensor_asym adds V unclamped, so the loop does
+// not bound it (symmetric V stays within ±0.5, the other tests).  40
+// iterations (lr 5 / 40 = 0.125 at the start) on stories260K layer 0: a
+// kept V leaves ±0.5, none goes past what the steps can add up to.
+TEST (DenseLayerAutoRound, AsymmetricOffsetsAreNotBounded)
+{
+  Stories st;
+  ASSERT_NO_FATAL_FAILURE (st.load ());
+  const gint64 iters = 40;
+  SlimDenseAutoRoundOptions opts = w4_options (32, iters);
+  for (auto &c : opts.linears)
+    c.asymmetric = TRUE;
+  SlimDenseAutoRoundResult result = {};
+  GError *error = nullptr;
+  ASSERT_TRUE (st.train (opts, &result, &error)) << error->message;
+  double reach = 0.0; // Σ lr_t: the farthest a sign step sequence goes
+  for (gint64 t = 0; t < iters; t++)
+    reach += slim_autoround_lr (t, iters);
+  bool beyond_half = false;
+  for (const auto &lin : result.linears)
+    for (gint64 i = 0; lin.quantized && i < lin.n_out * lin.n_in; i++)
+      {
+        ASSERT_LE (std::fabs (lin.v[i]), reach + 1e-5);
+        beyond_half |= std::fabs (lin.v[i]) > 0.5f;
+      }
+  EXPECT_TRUE (beyond_half);
+  EXPECT_GT (result.best_iter, 4);
+  slim_dense_autoround_result_clear (&result);
+}
+
 // enable_round_tuning false leaves V at 0, enable_minmax_tuning false the
 // multipliers at 1; the other parameter still moves.
 TEST (DenseLayerAutoRound, TuningSwitchesFreezeTheirParameters)

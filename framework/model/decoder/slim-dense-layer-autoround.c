@@ -5,6 +5,7 @@
  */
 #include "slim-dense-layer-autoround.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "slim-error.h"
@@ -304,9 +305,19 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
           }
       slim_autoround_sample_order (slim_dense_autoround_iter_seed (options->seed, it), n_samples,
                                    order);
+      /* msModelSlim (trainer.py, gradient_accumulate_steps 8): each
+       * sample's loss is the *sum* of |y - ref| over its elements and
+       * total_loss is their sum over the picked samples' element count
+       * (num_elm), so a sample weighs by its token count.  masked_l1 gives
+       * a sample's mean: weight it (and its gradient) by its share of the
+       * picked tokens, which makes total the pooled mean ×1000. */
+      gint64 picked_tokens = 0;
+      for (guint p = 0; p < pick; p++)
+        picked_tokens += seq_lens[order[p]];
       for (guint p = 0; p < pick; p++)
         {
           gint64 s = order[p];
+          float share = (float)((double)seq_lens[s] / (double)picked_tokens);
           SlimBatch batch = { 1, &seq_lens[s] };
           SlimDenseLayerTape tape = { 0 };
           float loss;
@@ -318,11 +329,12 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
               slim_dense_layer_tape_clear (&tape);
               goto out;
             }
-          total += loss;
+          total += (double)loss * (double)share;
+          for (gint64 i = 0; i < seq_lens[s] * hidden; i++)
+            dy[i] *= share;
           slim_dense_layer_backward (config, &current, &tape, dy, &grads);
           slim_dense_layer_tape_clear (&tape);
         }
-      total /= pick;
 
       /* Best-parameter tracking, on the parameters that gave this loss. */
       history[n_history++ % SLIM_DENSE_AUTOROUND_WINDOW] = total;
@@ -362,7 +374,14 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
           {
             const SlimDenseAutoRoundLinear *out = &result->linears[l];
             gint64 nw = out->n_out * out->n_in, ng = out->n_out * out->n_groups;
-            float bound = slim_autoround_v_bound (st[l].cfg->bits);
+            /* V's parameter bound: none for asymmetric weights (quant_tensor_asym
+             * adds w_corr unclamped); ±slim_autoround_v_bound for symmetric ones,
+             * where msModelSlim clamps V in the forward only and so freezes a V
+             * that steps past the bound (no gradient through the clamp):
+             * slimflow clamps the parameter instead, the same forward, and V
+             * can come back (with the freeze, W8 on tiny-random-qwen2 layer 1
+             * never beat plain rounding in 100 iterations). */
+            float vb = st[l].cfg->asymmetric ? INFINITY : slim_autoround_v_bound (st[l].cfg->bits);
 
             if (!slim_autoround_qdq_backward (st[l].cfg, st[l].w, out->n_out, out->n_in, st[l].v,
                                               st[l].min_scale, st[l].max_scale, st[l].grad_w,
@@ -372,7 +391,7 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
                                               error))
               goto out;
             if (options->enable_round_tuning)
-              slim_autoround_signsgd_step (st[l].v, st[l].grad_v, nw, lr, -bound, bound);
+              slim_autoround_signsgd_step (st[l].v, st[l].grad_v, nw, lr, -vb, vb);
             if (options->enable_minmax_tuning)
               {
                 slim_autoround_signsgd_step (st[l].min_scale, st[l].grad_min, ng, lr, 0.0f, 1.0f);

@@ -20,11 +20,16 @@
  *     mean of the last 5 iterations' mean losses, when avg < best:
  *     best = 0.7 best + 0.3 avg and the current parameters are kept;
  *   SignSGD step, lr_t = 5 / iters * (1 - it / iters), V clamped to
- *     ±slim_autoround_v_bound, min/max to [0, 1]; V only when round tuning
- *     is enabled, min/max only when minmax tuning is.
+ *     ±slim_autoround_v_bound for symmetric weights (msModelSlim clamps
+ *     only in the forward, which freezes a V past the bound: a deliberate
+ *     difference), unbounded for asymmetric ones (quant_tensor_asym),
+ *     min/max clamped to [0, 1]; V only when round tuning is enabled,
+ *     min/max only when minmax tuning is.
  * The kept parameters give the result: scales, codes and Ŵ per linear.
- * The loss is the mean over the picked samples of each sample's masked L1
- * (every token counts: a calibration sample is one unpadded sequence).
+ * The loss is the masked L1 pooled over the picked samples' elements
+ * (trainer.py's sum reduction over num_elm: a sample weighs by its token
+ * count; every token counts: a calibration sample is one unpadded
+ * sequence), ×1000; its gradient is that of the pooled loss.
  * Deterministic for a seed and an OpenBLAS thread count (no threads of its
  * own), not across thread counts: OpenBLAS's sgemm sums in another order
  * with another count (a 64 x 172 by 172 x 64 product already differs in
