@@ -1549,6 +1549,7 @@ slim_linear_quant_base_finish_layer (SlimLinearProcessor *processor,
       if (ok)
         {
           slim_layer_set_qlinear (layer, g_steal_pointer (&pending->record));
+          slim_int_linear_free (pending->calib_linear);
           g_free (pending->histogram);
           g_free (pending);
         }
