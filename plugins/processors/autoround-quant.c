@@ -955,7 +955,8 @@ static void
 slim_autoround_processor_init (SlimAutoRoundProcessor *self)
 {
   self->kept = slim_flex_kept_new (SLIM_PROCESSOR (self), SLIM_AUTOROUND_NAME);
-  self->float_kept = slim_flex_kept_new (SLIM_PROCESSOR (self), SLIM_AUTOROUND_NAME "-float");
+  /* the float stream and the layer's inputs share the one keep budget */
+  self->float_kept = slim_flex_kept_new_sharing (self->kept, SLIM_AUTOROUND_NAME "-float");
 }
 
 SLIM_PLUGIN_DEFINE (processor,

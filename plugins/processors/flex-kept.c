@@ -25,8 +25,11 @@ struct _SlimFlexKept
   SlimProcessor *owner; /* (unowned): the processor holding this */
   char *prefix;
   GHashTable *modules;    /* module -> SlimFlexModuleInputs* */
-  guint64 resident_bytes; /* of the chunks held in RAM */
-  guint n_spilled;        /* keys handed out since the last clear */
+  guint64 resident_bytes; /* of this store's chunks held in RAM */
+  /* (g_rc_box) of the chunks held in RAM by every store sharing the
+   * owner's budget (slim_flex_kept_new_sharing) */
+  guint64 *owner_resident;
+  guint n_spilled; /* keys handed out since the last clear */
 };
 
 static void
@@ -53,6 +56,17 @@ slim_flex_kept_new (SlimProcessor *owner, const char *prefix)
   kept->prefix = g_strdup (prefix);
   kept->modules = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify)slim_flex_module_inputs_free);
+  kept->owner_resident = g_rc_box_new0 (guint64);
+  return kept;
+}
+
+SlimFlexKept *
+slim_flex_kept_new_sharing (SlimFlexKept *sibling, const char *prefix)
+{
+  SlimFlexKept *kept = slim_flex_kept_new (sibling->owner, prefix);
+
+  g_rc_box_release (kept->owner_resident);
+  kept->owner_resident = g_rc_box_acquire (sibling->owner_resident);
   return kept;
 }
 
@@ -63,6 +77,7 @@ slim_flex_kept_free (SlimFlexKept *kept)
     return;
   slim_flex_kept_clear (kept, NULL);
   g_hash_table_unref (kept->modules);
+  g_rc_box_release (kept->owner_resident);
   g_free (kept->prefix);
   g_free (kept);
 }
@@ -101,10 +116,11 @@ slim_flex_kept_add (SlimFlexKept *kept,
   copy = slim_tensor_new_2d (module, SLIM_DTYPE_F32, n_tokens, n_in);
   memcpy (slim_tensor_get_data_mut (copy), x, (gsize)bytes);
   chunk = g_new0 (SlimFlexChunk, 1);
-  if (kept->resident_bytes + bytes <= budget)
+  if (*kept->owner_resident + bytes <= budget)
     {
       chunk->resident = g_steal_pointer (&copy);
       kept->resident_bytes += bytes;
+      *kept->owner_resident += bytes;
     }
   else
     {
@@ -178,6 +194,7 @@ slim_flex_kept_clear (SlimFlexKept *kept, GError **error)
         }
     }
   g_hash_table_remove_all (kept->modules);
+  *kept->owner_resident -= kept->resident_bytes;
   kept->resident_bytes = 0;
   kept->n_spilled = 0;
   return ok;

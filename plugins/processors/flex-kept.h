@@ -17,6 +17,10 @@ typedef struct _SlimFlexKept SlimFlexKept;
 
 /* prefix: the spill key prefix (the processor's YAML type). */
 SlimFlexKept *slim_flex_kept_new (SlimProcessor *owner, const char *prefix);
+/* A second store of sibling's owner: the two hold their resident chunks
+ * within the one keep budget together (e.g. a processor keeping inputs
+ * per layer and a stream carried across layers). */
+SlimFlexKept *slim_flex_kept_new_sharing (SlimFlexKept *sibling, const char *prefix);
 void slim_flex_kept_free (SlimFlexKept *kept);
 
 /* Keeps a copy of x (n_tokens, n_in), an input of module. */
