@@ -12,10 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include "slim-error.h"
+#include "slim-phase-timer.h"
 #include "slim-processor.h"
 #include "slim-qlinear.h"
 #include "slim-saver.h"
 #include "slim-spill-factory.h"
+
+/* expr (a gboolean) timed as phase (slim-phase-timer.h) */
+#define TIMED(phase, expr)                                                                         \
+  ({                                                                                               \
+    SlimPhaseTiming timing_ = slim_phase_timer_begin (phase);                                      \
+    gboolean ok_ = (expr);                                                                         \
+    slim_phase_timer_end (timing_);                                                                \
+    ok_;                                                                                           \
+  })
 
 /* Deployed hooks of the layer followed by one processor's own hooks. */
 typedef struct
@@ -211,15 +221,16 @@ hand_on_in_rank_order (
         {
           if (k > 0 && !slim_processor_import_observers (processor, layer, handed, FALSE, error))
             return FALSE;
-          if (forward ? !forward_all (s, layer, processor, error)
-                      : !slim_processor_replay_recorded (processor, layer, error))
+          if (forward ? !TIMED ("ordered forward", forward_all (s, layer, processor, error))
+                      : !TIMED ("replay records",
+                                slim_processor_replay_recorded (processor, layer, error)))
             return FALSE;
           g_clear_pointer (&handed, g_bytes_unref);
           handed = slim_processor_export_observers (processor, layer, error);
           if (handed == NULL)
             return FALSE;
         }
-      if (!slim_comm_broadcast_bytes (s->comm, &handed, k, error))
+      if (!TIMED ("hand on (wait, send)", slim_comm_broadcast_bytes (s->comm, &handed, k, error)))
         return FALSE;
     }
   return rank == size - 1
@@ -246,7 +257,7 @@ calibrate_distributed (SlimSchedule *s, SlimLayer *layer, SlimProcessor *process
   if (slim_processor_distributed_ordered (processor))
     return hand_on_in_rank_order (s, layer, processor, TRUE, error);
   if (slim_processor_start_recording (processor, layer))
-    return forward_all (s, layer, processor, error)
+    return TIMED ("calibration forward", forward_all (s, layer, processor, error))
            && hand_on_in_rank_order (s, layer, processor, FALSE, error);
 
   if (!forward_all (s, layer, processor, error))
@@ -353,22 +364,24 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
     {
       SlimProcessor *processor = g_ptr_array_index (processors, p);
 
-      if (!slim_processor_preprocess (processor, layer, error))
+      if (!TIMED ("preprocess", slim_processor_preprocess (processor, layer, error)))
         return FALSE;
       if (decoder && s->n_total > 0 && !slim_processor_is_data_free (processor))
         {
-          if (s->comm != NULL ? !calibrate_distributed (s, layer, processor, error)
-                              : !forward_all (s, layer, processor, error))
+          if (s->comm != NULL
+                  ? !TIMED ("calibrate (all)", calibrate_distributed (s, layer, processor, error))
+                  : !TIMED ("calibration forward", forward_all (s, layer, processor, error)))
             return FALSE;
           forwarded = TRUE;
           stale = FALSE;
         }
-      if (!slim_processor_postprocess (processor, layer, error))
+      if (!TIMED ("postprocess", slim_processor_postprocess (processor, layer, error)))
         return FALSE;
       stale = stale || slim_processor_refreshes_outputs (processor);
     }
   s->next_deployed = !forwarded || stale;
-  if (decoder && s->n_total > 0 && s->next_deployed && !forward_all (s, layer, NULL, error))
+  if (decoder && s->n_total > 0 && s->next_deployed
+      && !TIMED ("deployed forward", forward_all (s, layer, NULL, error)))
     return FALSE;
   return TRUE;
 }
@@ -633,8 +646,9 @@ run_layers (
   if (ctx->resume_from == NULL)
     {
       embed = slim_model_load_embed (model, error);
-      if (embed == NULL || !process_unit (s, embed, error) || !embed_samples (s, embed, error)
-          || !save_unit (s, embed, error))
+      if (embed == NULL
+          || !TIMED ("embeddings", process_unit (s, embed, error) && embed_samples (s, embed, error)
+                                       && save_unit (s, embed, error)))
         return FALSE;
       g_clear_object (&embed);
     }
@@ -654,8 +668,12 @@ run_layers (
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i - first))
-                           : slim_model_load_layer (model, i, error);
+      {
+        SlimPhaseTiming timing = slim_phase_timer_begin ("load layer");
+        layer = all_resident ? g_object_ref (g_ptr_array_index (resident, i - first))
+                             : slim_model_load_layer (model, i, error);
+        slim_phase_timer_end (timing);
+      }
       stop_rank_test_hook (s, i);
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
@@ -663,15 +681,15 @@ run_layers (
       if (ctx->layer_errors != NULL && s->n_total > 0)
         {
           double err = 0.0;
-          if (!layer_error (s, layer, i, &err, error))
+          if (!TIMED ("layer error", layer_error (s, layer, i, &err, error)))
             return FALSE;
           g_array_append_val (ctx->layer_errors, err);
         }
-      if (!save_unit (s, layer, error))
+      if (!TIMED ("save", save_unit (s, layer, error)))
         return FALSE;
       if (s->n_samples > 0 && !swap_inputs (s, error))
         return FALSE;
-      if (!save_checkpoint (s, i, error))
+      if (!TIMED ("checkpoint", save_checkpoint (s, i, error)))
         return FALSE;
       if (ctx->progress != NULL)
         ctx->progress (i, n_layers, ctx->progress_data);
@@ -679,7 +697,7 @@ run_layers (
   g_ptr_array_set_size (resident, 0);
 
   head = slim_model_load_head (model, error);
-  if (head == NULL || !process_unit (s, head, error) || !save_unit (s, head, error))
+  if (head == NULL || !TIMED ("head", process_unit (s, head, error) && save_unit (s, head, error)))
     return FALSE;
   return TRUE;
 }
@@ -794,6 +812,7 @@ schedule_run (SlimRunContext *ctx,
   ok = TRUE;
 
 out:
+  slim_phase_timer_report (comm != NULL ? slim_comm_rank (comm) : 0);
   for (guint p = 0; p < ctx->processors->len; p++)
     slim_processor_set_comm (g_ptr_array_index (ctx->processors, p), NULL);
   for (guint i = 0; i < n_savers; i++)

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "slim-phase-timer.h"
+
 /* One accumulator and the linears that read its input. */
 typedef struct
 {
@@ -227,7 +229,11 @@ slim_hessian_pool_add (SlimHessianPool *self,
     }
   else
     {
-      if (!slim_gptq_hessian_add_batch (&share->hessian, x, n_rows, error))
+      SlimPhaseTiming timing = slim_phase_timer_begin ("hessian add_batch");
+      gboolean added = slim_gptq_hessian_add_batch (&share->hessian, x, n_rows, error);
+
+      slim_phase_timer_end (timing);
+      if (!added)
         {
           g_prefix_error (error, "%s: ", module);
           return FALSE;

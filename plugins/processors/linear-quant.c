@@ -159,6 +159,7 @@
 #include "linear-quant.h"
 
 #include "linear-quant-hessians.h"
+#include "slim-phase-timer.h"
 #include "slim-hqq.h"
 #include "slim-nf4.h"
 #include "slim-sigma.h"
@@ -1127,6 +1128,21 @@ slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
     }
 }
 
+static gboolean slim_linear_quant_base_distributed_ordered (SlimProcessor *processor);
+
+/* dp_layer_wise with more than one rank, GPTQ weights and a forward that
+ * reads no running statistics: every rank records its GPTQ calls during
+ * its (parallel) forward, and postprocess sends each Hessian's calls to
+ * the one rank that accumulates, factorises and quantizes it
+ * (slim_linear_quant_finish_gptq_distributed). */
+static gboolean
+slim_linear_quant_collects (SlimLinearQuantBasePrivate *priv, SlimProcessor *processor)
+{
+  return priv->plan.weight_method == SLIM_QMETHOD_GPTQ
+         && slim_processor_get_comm (processor) != NULL
+         && !slim_linear_quant_base_distributed_ordered (processor);
+}
+
 static gboolean
 slim_linear_quant_linear_input (const char *module,
                                 float *x, /* (n_tokens, n_in) row-major */
@@ -1153,15 +1169,19 @@ slim_linear_quant_linear_input (const char *module,
   /* LinearQuantizer.forward: the weight quantizer sees the quantized x */
   if (plan->weight_method != SLIM_QMETHOD_GPTQ)
     return TRUE;
-  if (priv->recording == pending->layer)
+  if (priv->recording == pending->layer
+      || slim_linear_quant_collects (priv, SLIM_PROCESSOR (user_data)))
     {
       /* dp_layer_wise: replayed in sample order after the forwards */
       SlimLinearQuantCall *call = g_new0 (SlimLinearQuantCall, 1);
-      SlimLinearQuantCall *last = priv->records->len > 0
-                                      ? g_ptr_array_index (priv->records, priv->records->len - 1)
-                                      : NULL;
+      SlimLinearQuantCall *last;
       gsize n_bytes = (gsize)(n_tokens * n_in) * sizeof (float);
 
+      if (priv->records == NULL)
+        priv->records
+            = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_call_free);
+      last = priv->records->len > 0 ? g_ptr_array_index (priv->records, priv->records->len - 1)
+                                    : NULL;
       call->module = g_strdup (module);
       call->n_rows = n_tokens;
       call->n_in = n_in;
@@ -1309,6 +1329,8 @@ slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
   const SlimGptqFactor *factor;
   SlimTensor *weight;
   gint64 n_params = 0;
+  SlimPhaseTiming timing;
+  gboolean quantized;
 
   weight = slim_layer_require_tensor (layer, weight_name, error);
   if (weight == NULL
@@ -1322,18 +1344,23 @@ slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
                    "%s changed between preprocess and postprocess", weight_name);
       return FALSE;
     }
+  timing = slim_phase_timer_begin ("gptq factorise");
   factor = slim_hessian_pool_get_factor (priv->hessians, record->module, plan->gptq.percdamp,
                                          plan->gptq.act_order, error);
+  slim_phase_timer_end (timing);
   if (factor == NULL)
     {
       g_prefix_error (error, "%s (%s): ", slim_linear_quant_type_name (processor), record->label);
       return FALSE;
     }
   slim_linear_quant_weights_init (&w, record->module, record->n_out, record->n_in, n_params);
-  if (!slim_gptq_quantize_factored (
-          &plan->gptq, factor, slim_tensor_get_data (weight), record->n_out, record->n_in,
-          slim_tensor_get_data_mut (w.scale), slim_tensor_get_data_mut (w.offset),
-          slim_tensor_get_data_mut (w.weight_q), slim_tensor_get_data_mut (w.dequantized), error))
+  timing = slim_phase_timer_begin ("gptq quantize");
+  quantized = slim_gptq_quantize_factored (
+      &plan->gptq, factor, slim_tensor_get_data (weight), record->n_out, record->n_in,
+      slim_tensor_get_data_mut (w.scale), slim_tensor_get_data_mut (w.offset),
+      slim_tensor_get_data_mut (w.weight_q), slim_tensor_get_data_mut (w.dequantized), error);
+  slim_phase_timer_end (timing);
+  if (!quantized)
     {
       g_prefix_error (error, "%s: ", record->module);
       slim_linear_quant_weights_clear (&w);
@@ -1358,15 +1385,175 @@ slim_linear_quant_finish_gptq (SlimLinearProcessor *processor,
   return TRUE;
 }
 
-/* The GPTQ weights of the layer in a data-parallel run, split between the
- * ranks as msModelSlim's DistributedTaskScheduler splits data-free
- * per-linear work: every share of a Hessian (its factorisation and its
- * members' quantization) goes to one rank, the costliest first to the
- * least loaded rank (cost n_in^3 / 3 + sum n_out n_in^2: Cholesky and the
- * column updates), the same plan on every rank; each rank quantizes its
- * linears, the ranks agree that all succeeded, then each result is
- * broadcast from its rank and deployed on all, in selection order.  The
- * bytes are those of one process: the same function of the same inputs. */
+/* ---- GPTQ over the ranks of a data-parallel run ------------------------ */
+
+/* Calls whose linears read one input of one parent module, and so may share a
+ * Hessian (ext.share_hessian), form one group: "module\tgroup\n" lines,
+ * from this rank's records (rank 0 decides for all).  A group is at most
+ * one Hessian share of linear-quant-hessians.c (a share needs equal first
+ * inputs; the records keep one input once for consecutive equal calls),
+ * so a share split over two groups only means its Hessian is accumulated
+ * twice, to the same bytes. */
+static GBytes *
+slim_linear_quant_record_groups (const GPtrArray *records, gboolean share_hessian)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GString *text = g_string_new (NULL);
+  gint n_groups = 0, prev_group = -1;
+  const SlimLinearQuantCall *prev = NULL;
+
+  for (guint i = 0; records != NULL && i < records->len; i++)
+    {
+      const SlimLinearQuantCall *call = g_ptr_array_index (records, i);
+      gint group;
+
+      if (!g_hash_table_contains (seen, call->module))
+        {
+          const char *dot = strrchr (call->module, '.');
+          const char *prev_dot = prev != NULL ? strrchr (prev->module, '.') : NULL;
+          gsize n_parent = dot != NULL ? (gsize)(dot - call->module) : 0;
+
+          if (share_hessian && prev != NULL && prev->x == call->x && prev_group >= 0
+              && prev_dot != NULL && dot != NULL && (gsize)(prev_dot - prev->module) == n_parent
+              && strncmp (prev->module, call->module, n_parent) == 0)
+            group = prev_group;
+          else
+            group = n_groups++;
+          g_hash_table_insert (seen, call->module, GINT_TO_POINTER (group + 1));
+          g_string_append_printf (text, "%s\t%d\n", call->module, group);
+        }
+      group = GPOINTER_TO_INT (g_hash_table_lookup (seen, call->module)) - 1;
+      prev = call;
+      prev_group = group;
+    }
+  return g_string_free_to_bytes (text);
+}
+
+/* This rank's records of the groups it does not own, serialized:
+ * "(a(sxxu)aay)": (module, rows, features, input index) per call, the
+ * inputs once each. */
+#define SLIM_LINEAR_QUANT_RECORDS_TYPE "(a(sxxu)aay)"
+
+static GBytes *
+slim_linear_quant_pack_records (const GPtrArray *records,
+                                GHashTable *group_of, /* module -> group + 1 */
+                                const gint *group_owner,
+                                gint rank)
+{
+  g_autoptr (GVariantBuilder) calls = g_variant_builder_new (G_VARIANT_TYPE ("a(sxxu)"));
+  g_autoptr (GVariantBuilder) inputs = g_variant_builder_new (G_VARIANT_TYPE ("aay"));
+  g_autoptr (GVariant) whole = NULL;
+  const GBytes *last = NULL;
+  guint n_inputs = 0;
+
+  for (guint i = 0; records != NULL && i < records->len; i++)
+    {
+      const SlimLinearQuantCall *call = g_ptr_array_index (records, i);
+      gint group = GPOINTER_TO_INT (g_hash_table_lookup (group_of, call->module)) - 1;
+      gsize n_bytes = 0;
+      gconstpointer data;
+
+      if (group < 0 || group_owner[group] == rank)
+        continue;
+      if (call->x != last)
+        {
+          data = g_bytes_get_data (call->x, &n_bytes);
+          g_variant_builder_add_value (
+              inputs, g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, n_bytes, 1));
+          last = call->x;
+          n_inputs++;
+        }
+      g_variant_builder_add (calls, "(sxxu)", call->module, call->n_rows, call->n_in, n_inputs - 1);
+    }
+  whole = g_variant_ref_sink (g_variant_new ("(@a(sxxu)@aay)", g_variant_builder_end (calls),
+                                             g_variant_builder_end (inputs)));
+  return g_variant_get_data_as_bytes (whole);
+}
+
+/* The calls of @packed (another rank's) of the groups this rank owns,
+ * appended to @out (SlimLinearQuantCall). */
+static gboolean
+slim_linear_quant_unpack_records (GBytes *packed,
+                                  GHashTable *group_of,
+                                  const gint *group_owner,
+                                  gint rank,
+                                  GPtrArray *out,
+                                  GError **error)
+{
+  g_autoptr (GVariant) whole = g_variant_ref_sink (
+      g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_LINEAR_QUANT_RECORDS_TYPE), packed, FALSE));
+  g_autoptr (GVariant) calls = g_variant_get_child_value (whole, 0);
+  g_autoptr (GVariant) inputs = g_variant_get_child_value (whole, 1);
+  g_autofree GBytes **kept = NULL; /* [n_inputs] copies taken so far */
+  gsize n_calls = g_variant_n_children (calls), n_inputs = g_variant_n_children (inputs);
+  gboolean ok = TRUE;
+
+  kept = g_new0 (GBytes *, MAX (n_inputs, 1));
+  for (gsize i = 0; i < n_calls && ok; i++)
+    {
+      const char *module = NULL;
+      gint64 n_rows = 0, n_in = 0;
+      guint32 index = 0;
+      gint group;
+
+      g_variant_get_child (calls, i, "(&sxxu)", &module, &n_rows, &n_in, &index);
+      group = GPOINTER_TO_INT (g_hash_table_lookup (group_of, module)) - 1;
+      if (index >= n_inputs || group < 0)
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                       "GPTQ calls from another rank: %s is not a selected linear of this layer "
+                       "or has no input",
+                       module);
+          ok = FALSE;
+          break;
+        }
+      if (group_owner[group] != rank)
+        continue;
+      if (kept[index] == NULL)
+        {
+          g_autoptr (GVariant) input = g_variant_get_child_value (inputs, index);
+          gsize n_bytes = 0;
+          gconstpointer data = g_variant_get_fixed_array (input, &n_bytes, 1);
+
+          if (n_rows < 0 || n_in < 1 || n_bytes != (gsize)(n_rows * n_in) * sizeof (float))
+            {
+              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                           "GPTQ calls from another rank: the input of %s has the wrong size",
+                           module);
+              ok = FALSE;
+              break;
+            }
+          kept[index] = g_bytes_new (data, n_bytes);
+        }
+      {
+        SlimLinearQuantCall *call = g_new0 (SlimLinearQuantCall, 1);
+
+        call->module = g_strdup (module);
+        call->n_rows = n_rows;
+        call->n_in = n_in;
+        call->x = g_bytes_ref (kept[index]);
+        g_ptr_array_add (out, call);
+      }
+    }
+  for (gsize i = 0; i < n_inputs; i++)
+    g_clear_pointer (&kept[i], g_bytes_unref);
+  return ok;
+}
+
+/* The GPTQ weights of the layer in a data-parallel run.  Each group of
+ * calls (slim_linear_quant_record_groups) goes to one rank, the costliest
+ * first to the least loaded rank (msModelSlim's DistributedTaskScheduler
+ * idea; cost in measured CPU-time units: 0.6 n_in^3 for the
+ * factorisations, 0.17 T n_in^2 for accumulating T rows, sum n_out n_in^2
+ * for the column updates), the same plan on every rank.  Every rank sends
+ * the calls it recorded of the groups others own to their owner; each
+ * owner accumulates its groups' Hessians over all calls in sample order
+ * (rank 0's calls, then rank 1's, ...: the samples are partitioned in
+ * blocks in rank order), which is exactly the sequence of add_batch calls
+ * of one process, then factorises and quantizes their linears; the ranks
+ * agree that all succeeded, then each result is broadcast from its rank
+ * and deployed on all, in selection order.  The bytes are those of one
+ * process: the same function of the same inputs. */
 static gboolean
 slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
                                            SlimLayer *layer,
@@ -1375,84 +1562,176 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
   const gint size = slim_comm_size (comm), rank = slim_comm_rank (comm);
-  g_autoptr (GPtrArray) mine = g_ptr_array_new ();   /* this layer's pending, in order */
-  g_autoptr (GPtrArray) shares = g_ptr_array_new (); /* distinct share keys, first-seen order */
-  g_autofree gint *owner = NULL;                     /* [mine->len] */
-  g_autofree double *share_cost = NULL;              /* [shares->len] */
+  g_autoptr (GPtrArray) mine = g_ptr_array_new (); /* this layer's pending, in order */
+  g_autoptr (GHashTable) group_of = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GPtrArray) received
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref); /* [size] */
+  g_autoptr (GBytes) groups = NULL;
+  g_autofree gint *owner = NULL;        /* [mine->len] */
+  g_autofree gint64 *group_rows = NULL; /* [n_groups] */
+  g_autofree double *group_cost = NULL; /* [n_groups] */
+  g_autofree gint *group_owner = NULL;  /* [n_groups] */
+  g_autofree gboolean *assigned = NULL; /* [n_groups] */
   g_autofree double *load = g_new0 (double, size);
-  g_autofree gint *share_rank = NULL;
-  g_autofree gboolean *assigned = NULL;
   g_autofree SlimLinearQuantWeights *w = NULL;
   g_autoptr (GError) local_error = NULL;
+  GPtrArray *records = priv->records;
+  gint n_groups = 0;
   gint64 failed = 0;
   gboolean ok = TRUE;
+  SlimPhaseTiming timing;
 
   for (guint i = 0; i < priv->pending_order->len; i++)
     {
       SlimLinearQuantPending *pending = g_ptr_array_index (priv->pending_order, i);
-      gconstpointer key;
-      guint k;
 
-      if (pending->layer != layer)
-        continue;
-      g_ptr_array_add (mine, pending);
-      key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
-      if (key == NULL)
-        key = pending; /* no data reached it: its own (failing) task */
-      if (!g_ptr_array_find (shares, key, &k))
-        g_ptr_array_add (shares, (gpointer)key);
+      if (pending->layer == layer)
+        g_ptr_array_add (mine, pending);
     }
-  owner = g_new0 (gint, MAX (mine->len, 1));
-  w = g_new0 (SlimLinearQuantWeights, MAX (mine->len, 1));
-  share_cost = g_new0 (double, MAX (shares->len, 1));
-  share_rank = g_new0 (gint, MAX (shares->len, 1));
-  assigned = g_new0 (gboolean, MAX (shares->len, 1));
+  /* the groups, as rank 0 recorded them; a linear no call of rank 0
+   * reached is a group of its own */
+  if (rank == 0)
+    groups = slim_linear_quant_record_groups (records, priv->plan.share_hessian);
+  if (!slim_comm_broadcast_bytes (comm, &groups, 0, error))
+    return FALSE;
+  {
+    g_autofree char *text = g_strndup (g_bytes_get_data (groups, NULL), g_bytes_get_size (groups));
+    g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+    for (guint l = 0; lines[l] != NULL; l++)
+      {
+        char *tab = strchr (lines[l], '\t');
+        gint64 group;
+
+        if (tab == NULL)
+          continue;
+        *tab = '\0';
+        group = g_ascii_strtoll (tab + 1, NULL, 10);
+        if (group < 0 || group > G_MAXINT / 2 || g_hash_table_contains (group_of, lines[l]))
+          {
+            g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                         "%s: malformed GPTQ groups from rank 0",
+                         slim_linear_quant_type_name (processor));
+            return FALSE;
+          }
+        g_hash_table_insert (group_of, g_strdup (lines[l]), GINT_TO_POINTER ((gint)group + 1));
+        n_groups = MAX (n_groups, (gint)group + 1);
+      }
+  }
   for (guint i = 0; i < mine->len; i++)
     {
       SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
-      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
-      double n_in = (double)pending->record->n_in, n_out = (double)pending->record->n_out;
-      guint k = 0;
 
-      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
-      if (share_cost[k] == 0.0)
-        share_cost[k] = n_in * n_in * n_in / 3.0;
-      share_cost[k] += n_out * n_in * n_in;
+      if (!g_hash_table_contains (group_of, pending->record->module))
+        g_hash_table_insert (group_of, g_strdup (pending->record->module),
+                             GINT_TO_POINTER (++n_groups));
     }
-  /* longest processing time first: costliest unassigned share (first in
-   * order on ties) to the least loaded rank (lowest on ties) */
-  for (guint done = 0; done < shares->len; done++)
-    {
-      guint best = 0;
-      gint target = 0;
+  owner = g_new0 (gint, MAX (mine->len, 1));
+  w = g_new0 (SlimLinearQuantWeights, MAX (mine->len, 1));
+  group_rows = g_new0 (gint64, MAX (n_groups, 1));
+  group_cost = g_new0 (double, MAX (n_groups, 1));
+  group_owner = g_new0 (gint, MAX (n_groups, 1));
+  assigned = g_new0 (gboolean, MAX (n_groups, 1));
 
-      for (guint k = 0, first = 1; k < shares->len; k++)
-        if (!assigned[k] && (first || share_cost[k] > share_cost[best]))
-          {
-            best = k;
-            first = 0;
-          }
+  /* rows per group over all ranks (every call of a group reads one input) */
+  {
+    g_autoptr (GHashTable) lead = g_hash_table_new (g_direct_hash, g_direct_equal);
+
+    for (guint i = 0; records != NULL && i < records->len; i++)
+      {
+        const SlimLinearQuantCall *call = g_ptr_array_index (records, i);
+        gint group = GPOINTER_TO_INT (g_hash_table_lookup (group_of, call->module)) - 1;
+        const char *first;
+
+        if (group < 0)
+          continue;
+        first = g_hash_table_lookup (lead, GINT_TO_POINTER (group + 1));
+        if (first == NULL)
+          g_hash_table_insert (lead, GINT_TO_POINTER (group + 1), call->module);
+        if (first == NULL || strcmp (first, call->module) == 0)
+          group_rows[group] += call->n_rows;
+      }
+  }
+  if (!slim_comm_allreduce_sum_i64 (comm, group_rows, (gsize)n_groups, error))
+    return FALSE;
+  for (guint i = 0; i < mine->len; i++)
+    {
+      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
+      gint group = GPOINTER_TO_INT (g_hash_table_lookup (group_of, pending->record->module)) - 1;
+      double n_in = (double)pending->record->n_in, n_out = (double)pending->record->n_out;
+
+      if (group_cost[group] == 0.0)
+        group_cost[group]
+            = 0.6 * n_in * n_in * n_in + 0.17 * (double)group_rows[group] * n_in * n_in;
+      group_cost[group] += n_out * n_in * n_in;
+      owner[i] = group;
+    }
+  /* longest processing time first: costliest unassigned group (first in
+   * order on ties) to the least loaded rank (lowest on ties) */
+  for (gint done = 0; done < n_groups; done++)
+    {
+      gint best = -1, target = 0;
+
+      for (gint k = 0; k < n_groups; k++)
+        if (!assigned[k] && (best < 0 || group_cost[k] > group_cost[best]))
+          best = k;
       for (gint r = 1; r < size; r++)
         if (load[r] < load[target])
           target = r;
       assigned[best] = TRUE;
-      share_rank[best] = target;
-      load[target] += share_cost[best];
+      group_owner[best] = target;
+      load[target] += group_cost[best];
+    }
+  for (guint i = 0; i < mine->len; i++)
+    owner[i] = group_owner[owner[i]];
+
+  /* every rank's calls of the groups it does not own, to their owners */
+  timing = slim_phase_timer_begin ("gptq calls exchange");
+  for (gint r = 0; r < size && ok; r++)
+    {
+      g_autoptr (GBytes) packed = NULL;
+      GPtrArray *calls
+          = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_linear_quant_call_free);
+
+      g_ptr_array_add (received, calls);
+      if (r == rank)
+        packed = slim_linear_quant_pack_records (records, group_of, group_owner, rank);
+      ok = slim_comm_broadcast_bytes (comm, &packed, r, error);
+      if (ok && r != rank && local_error == NULL)
+        slim_linear_quant_unpack_records (packed, group_of, group_owner, rank, calls, &local_error);
+    }
+  slim_phase_timer_end (timing);
+  if (!ok)
+    return FALSE;
+
+  /* this rank's Hessians over every call, in sample order */
+  for (gint r = 0; r < size && local_error == NULL; r++)
+    {
+      GPtrArray *calls = r == rank ? records : g_ptr_array_index (received, r);
+
+      for (guint i = 0; calls != NULL && i < calls->len && local_error == NULL; i++)
+        {
+          const SlimLinearQuantCall *call = g_ptr_array_index (calls, i);
+          gint group = GPOINTER_TO_INT (g_hash_table_lookup (group_of, call->module)) - 1;
+
+          if (group >= 0 && group_owner[group] == rank)
+            slim_hessian_pool_add (priv->hessians, layer, call->module,
+                                   g_bytes_get_data (call->x, NULL), call->n_rows, call->n_in,
+                                   &local_error);
+        }
+      if (calls != NULL)
+        g_ptr_array_set_size (calls, 0);
     }
   for (guint i = 0; i < mine->len && local_error == NULL; i++)
-    {
-      SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
-      gconstpointer key = slim_hessian_pool_get_share (priv->hessians, pending->record->module);
-      guint k = 0;
-
-      g_ptr_array_find (shares, key != NULL ? key : pending, &k);
-      owner[i] = share_rank[k];
-      if (owner[i] == rank)
-        slim_linear_quant_compute_gptq (processor, layer, pending, &w[i], &local_error);
-    }
+    if (owner[i] == rank)
+      slim_linear_quant_compute_gptq (processor, layer, g_ptr_array_index (mine, i), &w[i],
+                                      &local_error);
   failed = local_error != NULL;
-  if (!slim_comm_allreduce_sum_i64 (comm, &failed, 1, error))
-    ok = FALSE;
+  timing = slim_phase_timer_begin ("gptq wait for ranks");
+  ok = slim_comm_allreduce_sum_i64 (comm, &failed, 1, error);
+  slim_phase_timer_end (timing);
+  if (!ok)
+    ;
   else if (failed > 0)
     {
       if (local_error != NULL)
@@ -1463,6 +1742,7 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
                      slim_linear_quant_type_name (processor));
       ok = FALSE;
     }
+  timing = slim_phase_timer_begin ("gptq results broadcast");
   for (guint i = 0; i < mine->len && ok; i++)
     {
       SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
@@ -1492,6 +1772,7 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
       if (ok)
         slim_linear_quant_deploy_weights (layer, record, &w[i]);
     }
+  slim_phase_timer_end (timing);
   for (guint i = 0; i < mine->len; i++)
     slim_linear_quant_weights_clear (&w[i]);
   return ok;
@@ -1669,7 +1950,8 @@ slim_linear_quant_base_import_observers (
   value = g_variant_get_child_value (whole, 0);
   hessians = g_variant_get_child_value (whole, 1);
   n = g_variant_n_children (value);
-  if (g_variant_n_children (hessians) > 0 || priv->hessians != NULL)
+  if (g_variant_n_children (hessians) > 0
+      || (priv->hessians != NULL && !slim_linear_quant_collects (priv, processor)))
     {
       /* Hessians are handed on in sample order, never merged */
       if (merge || priv->hessians == NULL)
@@ -1772,7 +2054,8 @@ slim_linear_quant_base_start_recording (SlimProcessor *processor, SlimLayer *lay
 
   if (!slim_linear_processor_prepare (SLIM_LINEAR_PROCESSOR (processor), NULL)
       || priv->plan.weight_method != SLIM_QMETHOD_GPTQ
-      || slim_linear_quant_base_distributed_ordered (processor))
+      || slim_linear_quant_base_distributed_ordered (processor)
+      || slim_linear_quant_collects (priv, processor))
     return FALSE;
   priv->recording = layer;
   if (priv->records == NULL)
