@@ -10,10 +10,16 @@
  * CLI's "rank r of N: peak resident memory" debug line) and whether the
  * two output folders are byte-identical (SHA-256 of every file).
  *
- * What scales: the calibration forwards run on every rank at once; the
- * GPTQ Hessian accumulation is replayed rank after rank (add_batch
- * rescales the running sum, slim-schedule.c), and every rank factorises
- * and quantizes every weight itself, so those parts do not shrink.
+ * What scales: the calibration forwards and the layer-error forwards run
+ * on every rank at once over its share of the samples; each GPTQ Hessian
+ * (its accumulation, factorisation and quantization) runs on one rank,
+ * which gets the other ranks' recorded inputs for it (linear-quant.c,
+ * slim_linear_quant_finish_gptq_distributed).  What does not: every rank
+ * loads every weight (the forwards need them all), and the costliest
+ * Hessian (down_proj, order 5632) is one task, which bounds the speed-up.
+ * The machine's load average (/proc/loadavg) is printed before and after
+ * each run; "cpu speed-up" is the one-process CPU time over the busiest
+ * rank's, what the wall-time speed-up approaches on an idle machine.
  *
  * Every run is the real CLI in a child process (wait4 for the one-process
  * run's peak RSS and for the CPU time of each run; each rank logs its own
@@ -21,9 +27,9 @@
  * wall times cannot: on a loaded machine with sched_autogroup_enabled the
  * ranks, started from one session, share one scheduling group's CPU with
  * the one-process run, so two ranks cannot get more CPU than one process
- * and the wall-time speed-up is bounded by 1 there.  The model uses the stories260K tokenizer, copied from
- * $SLIMFLOW_SHARED_DIR/models/stories260K (default ../shared).  Nothing is
- * written outside --tmpdir, and everything is removed at the end.
+ * and the wall-time speed-up is bounded by 1 there.  The model uses the stories260K tokenizer,
+ * copied from $SLIMFLOW_SHARED_DIR/models/stories260K (default ../shared).  Nothing is written
+ * outside --tmpdir, and everything is removed at the end.
  *
  * Usage: dp [--layers N] [--ranks N] [--samples N] [--max-length N]
  *           [--config YAML] [--slimflow PATH] [--mpirun PATH] [--tmpdir DIR]
@@ -93,6 +99,17 @@ dp_run_child (char **argv, const char *log_path, DpRun *run, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* The 1-minute load average, or -1. */
+static double
+dp_load_average (void)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
+    return -1.0;
+  return g_ascii_strtod (text, NULL);
 }
 
 /* The YAML with `runner: NAME` under spec. */
@@ -230,6 +247,8 @@ main (int argc, char **argv)
     g_autofree char *d_lw = NULL, *d_dp = NULL;
     g_autoptr (GPtrArray) rank_lines = g_ptr_array_new_with_free_func (g_free);
     DpRun lw = { 0 }, dp = { 0 };
+    double load[4] = { 0 }; /* before and after each run */
+    double busiest_cpu = 0.0;
     const char *p;
     int code = 1;
 
@@ -254,8 +273,10 @@ main (int argc, char **argv)
                                 "--max_length",
                                 length_s,
                                 NULL };
+      load[0] = dp_load_average ();
       if (!dp_run_child ((char **)argv_lw, log, &lw, &error))
         goto done;
+      load[1] = dp_load_average ();
     }
     {
       const char *argv_dp[] = { mpirun,
@@ -278,8 +299,10 @@ main (int argc, char **argv)
                                 "--max_length",
                                 length_s,
                                 NULL };
+      load[2] = dp_load_average ();
       if (!dp_run_child ((char **)argv_dp, log, &dp, &error))
         goto done;
+      load[3] = dp_load_average ();
     }
     d_lw = dp_digests (out_lw);
     d_dp = dp_digests (out_dp);
@@ -290,16 +313,24 @@ main (int argc, char **argv)
         if (sscanf (p, "rank %d of %d: peak resident memory %lf MiB, cpu time %lf s", &r, &n, &mib,
                     &cpu)
             == 4)
-          g_ptr_array_add (rank_lines, g_strdup_printf ("  rank %d: peak RSS %.1f MiB, cpu %.1f s",
-                                                        r, mib, cpu));
+          {
+            busiest_cpu = MAX (busiest_cpu, cpu);
+            g_ptr_array_add (
+                rank_lines,
+                g_strdup_printf ("  rank %d: peak RSS %.1f MiB, cpu %.1f s", r, mib, cpu));
+          }
       }
     g_ptr_array_sort (rank_lines, dp_compare_strings);
-    printf ("%-28s  %9s  %14s  %11s\n", "run", "wall (s)", "peak RSS (MiB)", "cpu (s)");
-    printf ("%-28s  %9.1f  %14.1f  %11.1f\n", "layer_wise, 1 process", lw.wall_s, lw.peak_rss_mib,
-            lw.cpu_s);
-    printf ("%-28s  %9.1f  %14s  %11.1f\n", "dp_layer_wise, all ranks", dp.wall_s, "", dp.cpu_s);
+    printf ("%-28s  %9s  %14s  %11s  %s\n", "run", "wall (s)", "peak RSS (MiB)", "cpu (s)",
+            "load average before/after");
+    printf ("%-28s  %9.1f  %14.1f  %11.1f  %.2f / %.2f\n", "layer_wise, 1 process", lw.wall_s,
+            lw.peak_rss_mib, lw.cpu_s, load[0], load[1]);
+    printf ("%-28s  %9.1f  %14s  %11.1f  %.2f / %.2f\n", "dp_layer_wise, all ranks", dp.wall_s, "",
+            dp.cpu_s, load[2], load[3]);
     for (guint i = 0; i < rank_lines->len; i++)
       printf ("%s\n", (const char *)g_ptr_array_index (rank_lines, i));
+    if (busiest_cpu > 0.0)
+      printf ("cpu speed-up %.2fx (layer_wise cpu / busiest rank's cpu)\n", lw.cpu_s / busiest_cpu);
     printf ("speed-up %.2fx with %d ranks; outputs %s\n", lw.wall_s / dp.wall_s, ranks,
             strcmp (d_lw, d_dp) == 0 && *d_lw != '\0' ? "byte-identical" : "DIFFER");
     if (strcmp (d_lw, d_dp) != 0)

@@ -1312,8 +1312,85 @@ slim_linear_quant_finish_act (const SlimLinearQuantPlan *plan,
   return TRUE;
 }
 
+/* GPTQ quantizes a weight in blocks of this many output rows, one
+ * slim_gptq_quantize_factored() call each (rows are independent in GPTQ:
+ * the errors run along a row's columns).  The partition is fixed, so
+ * that dp_layer_wise can spread the blocks of one weight over the ranks
+ * and get the bytes of one process by construction: every block is the
+ * same call on the same inputs wherever it runs. */
+#define SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK 512
+
+/* The float32 (n_out, n_in) weight of a selected linear, checked. */
+static SlimTensor *
+slim_linear_quant_gptq_weight (SlimLinearQuantBasePrivate *priv,
+                               SlimLayer *layer,
+                               SlimQLinear *record,
+                               gint64 *out_n_params,
+                               GError **error)
+{
+  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
+  SlimTensor *weight = slim_layer_require_tensor (layer, weight_name, error);
+
+  if (weight == NULL
+      || !slim_gptq_get_n_params (&priv->plan.gptq, record->n_out, record->n_in, out_n_params,
+                                  error))
+    return NULL;
+  if (slim_tensor_get_dtype (weight) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (weight) != 2
+      || slim_tensor_get_dim (weight, 0) != record->n_out
+      || slim_tensor_get_dim (weight, 1) != record->n_in)
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                   "%s changed between preprocess and postprocess", weight_name);
+      return NULL;
+    }
+  return weight;
+}
+
+/* GPTQ-quantizes rows [first, first + count) of the weight (count within
+ * one row block) into those rows of *w. */
+static gboolean
+slim_linear_quant_gptq_rows (SlimLinearQuantBasePrivate *priv,
+                             const SlimGptqFactor *factor,
+                             SlimTensor *weight,
+                             SlimQLinear *record,
+                             gint64 first,
+                             gint64 count,
+                             SlimLinearQuantWeights *w,
+                             GError **error)
+{
+  const gint64 n_in = record->n_in;
+  const gint64 per_row = slim_tensor_get_dim (w->scale, 1); /* params of a row */
+  SlimPhaseTiming timing = slim_phase_timer_begin ("gptq quantize");
+  gboolean ok = slim_gptq_quantize_factored (
+      &priv->plan.gptq, factor, (const float *)slim_tensor_get_data (weight) + first * n_in, count,
+      n_in, (float *)slim_tensor_get_data_mut (w->scale) + first * per_row,
+      (float *)slim_tensor_get_data_mut (w->offset) + first * per_row,
+      (gint8 *)slim_tensor_get_data_mut (w->weight_q) + first * n_in,
+      (float *)slim_tensor_get_data_mut (w->dequantized) + first * n_in, error);
+
+  slim_phase_timer_end (timing);
+  if (!ok)
+    g_prefix_error (error, "%s: ", record->module);
+  return ok;
+}
+
+/* The factor of a selected linear's (shared) Hessian. */
+static const SlimGptqFactor *
+slim_linear_quant_gptq_factor (SlimLinearProcessor *processor, SlimQLinear *record, GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  SlimPhaseTiming timing = slim_phase_timer_begin ("gptq factorise");
+  const SlimGptqFactor *factor = slim_hessian_pool_get_factor (
+      priv->hessians, record->module, priv->plan.gptq.percdamp, priv->plan.gptq.act_order, error);
+
+  slim_phase_timer_end (timing);
+  if (factor == NULL)
+    g_prefix_error (error, "%s (%s): ", slim_linear_quant_type_name (processor), record->label);
+  return factor;
+}
+
 /* GPTQ-quantizes one selected weight with its (shared) Hessian factor
- * into *out (not deployed). */
+ * into *out (not deployed), row block after row block. */
 static gboolean
 slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
                                 SlimLayer *layer,
@@ -1322,50 +1399,27 @@ slim_linear_quant_compute_gptq (SlimLinearProcessor *processor,
                                 GError **error)
 {
   SlimLinearQuantBasePrivate *priv = PRIV (processor);
-  const SlimLinearQuantPlan *plan = &priv->plan;
   SlimQLinear *record = pending->record;
-  g_autofree char *weight_name = g_strconcat (record->module, ".weight", NULL);
   SlimLinearQuantWeights w = { 0 };
   const SlimGptqFactor *factor;
   SlimTensor *weight;
   gint64 n_params = 0;
-  SlimPhaseTiming timing;
-  gboolean quantized;
 
-  weight = slim_layer_require_tensor (layer, weight_name, error);
-  if (weight == NULL
-      || !slim_gptq_get_n_params (&plan->gptq, record->n_out, record->n_in, &n_params, error))
+  weight = slim_linear_quant_gptq_weight (priv, layer, record, &n_params, error);
+  if (weight == NULL)
     return FALSE;
-  if (slim_tensor_get_dtype (weight) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (weight) != 2
-      || slim_tensor_get_dim (weight, 0) != record->n_out
-      || slim_tensor_get_dim (weight, 1) != record->n_in)
-    {
-      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
-                   "%s changed between preprocess and postprocess", weight_name);
-      return FALSE;
-    }
-  timing = slim_phase_timer_begin ("gptq factorise");
-  factor = slim_hessian_pool_get_factor (priv->hessians, record->module, plan->gptq.percdamp,
-                                         plan->gptq.act_order, error);
-  slim_phase_timer_end (timing);
+  factor = slim_linear_quant_gptq_factor (processor, record, error);
   if (factor == NULL)
-    {
-      g_prefix_error (error, "%s (%s): ", slim_linear_quant_type_name (processor), record->label);
-      return FALSE;
-    }
+    return FALSE;
   slim_linear_quant_weights_init (&w, record->module, record->n_out, record->n_in, n_params);
-  timing = slim_phase_timer_begin ("gptq quantize");
-  quantized = slim_gptq_quantize_factored (
-      &plan->gptq, factor, slim_tensor_get_data (weight), record->n_out, record->n_in,
-      slim_tensor_get_data_mut (w.scale), slim_tensor_get_data_mut (w.offset),
-      slim_tensor_get_data_mut (w.weight_q), slim_tensor_get_data_mut (w.dequantized), error);
-  slim_phase_timer_end (timing);
-  if (!quantized)
-    {
-      g_prefix_error (error, "%s: ", record->module);
-      slim_linear_quant_weights_clear (&w);
-      return FALSE;
-    }
+  for (gint64 first = 0; first < record->n_out; first += SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK)
+    if (!slim_linear_quant_gptq_rows (priv, factor, weight, record, first,
+                                      MIN (SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK, record->n_out - first),
+                                      &w, error))
+      {
+        slim_linear_quant_weights_clear (&w);
+        return FALSE;
+      }
   *out = w;
   return TRUE;
 }
@@ -1540,6 +1594,137 @@ slim_linear_quant_unpack_records (GBytes *packed,
   return ok;
 }
 
+/* Rows [first, first + count) of one linear's GPTQ result, on one rank. */
+typedef struct
+{
+  guint member; /* index in the layer's pending list */
+  gint64 first;
+  gint64 count;
+  gint rank;
+} SlimLinearQuantRowBlock;
+
+/* Rows [first, first + count) of *w from rank root to every rank. */
+static gboolean
+slim_linear_quant_broadcast_rows (SlimComm *comm,
+                                  SlimLinearQuantWeights *w,
+                                  gint64 first,
+                                  gint64 count,
+                                  gint root,
+                                  GError **error)
+{
+  SlimTensor *parts[] = { w->scale, w->offset, w->weight_q, w->dequantized };
+
+  for (gsize p = 0; p < G_N_ELEMENTS (parts); p++)
+    {
+      gsize row_bytes
+          = slim_tensor_get_n_bytes (parts[p]) / (gsize)slim_tensor_get_dim (parts[p], 0);
+
+      if (!slim_comm_broadcast (
+              comm, (guint8 *)slim_tensor_get_data_mut (parts[p]) + (gsize)first * row_bytes,
+              (gsize)count * row_bytes, root, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The split group (slim_linear_quant_finish_gptq_distributed): its owner
+ * factorises its Hessian; once every rank got there without an error
+ * (*local_error is this rank's, kept for the caller's agreement), the
+ * factor goes to every rank when a block runs elsewhere; each rank then
+ * quantizes its blocks into w.  FALSE with error only when the
+ * communication failed. */
+static gboolean
+slim_linear_quant_gptq_split (SlimLinearProcessor *processor,
+                              SlimLayer *layer,
+                              SlimComm *comm,
+                              GPtrArray *mine,
+                              GArray *blocks,
+                              gint split_owner,
+                              gboolean foreign,
+                              SlimLinearQuantWeights *w,
+                              GError **local_error,
+                              GError **error)
+{
+  SlimLinearQuantBasePrivate *priv = PRIV (processor);
+  const gint rank = slim_comm_rank (comm);
+  const SlimGptqFactor *factor = NULL;
+  SlimGptqFactor received = { 0 };
+  gint64 failed, header[3] = { 0 }; /* n_in, n_samples, with perm */
+  gboolean ok = TRUE;
+
+  if (blocks->len == 0)
+    return TRUE;
+  if (rank == split_owner && *local_error == NULL)
+    {
+      const SlimLinearQuantRowBlock *block = &g_array_index (blocks, SlimLinearQuantRowBlock, 0);
+      SlimQLinear *record
+          = ((SlimLinearQuantPending *)g_ptr_array_index (mine, block->member))->record;
+
+      factor = slim_linear_quant_gptq_factor (processor, record, local_error);
+    }
+  if (foreign)
+    {
+      SlimPhaseTiming timing = slim_phase_timer_begin ("gptq factor broadcast");
+
+      failed = *local_error != NULL;
+      ok = slim_comm_allreduce_sum_i64 (comm, &failed, 1, error);
+      if (ok && failed == 0)
+        {
+          if (factor != NULL)
+            {
+              header[0] = factor->n_in;
+              header[1] = factor->n_samples;
+              header[2] = factor->perm != NULL;
+            }
+          ok = slim_comm_broadcast (comm, header, sizeof header, split_owner, error);
+          if (ok && rank != split_owner)
+            {
+              received.n_in = header[0];
+              received.n_samples = header[1];
+              received.percdamp = priv->plan.gptq.percdamp;
+              received.act_order = priv->plan.gptq.act_order;
+              received.u = g_new (float, (gsize)(header[0] * header[0]));
+              received.dead = g_new0 (gboolean, (gsize)header[0]);
+              received.perm = header[2] ? g_new0 (gint64, (gsize)header[0]) : NULL;
+              factor = &received;
+            }
+          ok = ok
+               && slim_comm_broadcast (comm, factor->u,
+                                       (gsize)(header[0] * header[0]) * sizeof (float), split_owner,
+                                       error)
+               && slim_comm_broadcast (comm, factor->dead, (gsize)header[0] * sizeof (gboolean),
+                                       split_owner, error)
+               && (!header[2]
+                   || slim_comm_broadcast (comm, factor->perm, (gsize)header[0] * sizeof (gint64),
+                                           split_owner, error));
+        }
+      else
+        factor = NULL;
+      slim_phase_timer_end (timing);
+    }
+  for (guint b = 0; ok && factor != NULL && *local_error == NULL && b < blocks->len; b++)
+    {
+      const SlimLinearQuantRowBlock *block = &g_array_index (blocks, SlimLinearQuantRowBlock, b);
+      SlimQLinear *record
+          = ((SlimLinearQuantPending *)g_ptr_array_index (mine, block->member))->record;
+      SlimTensor *weight;
+      gint64 n_params = 0;
+
+      if (block->rank != rank)
+        continue;
+      weight = slim_linear_quant_gptq_weight (priv, layer, record, &n_params, local_error);
+      if (weight == NULL)
+        break;
+      if (w[block->member].scale == NULL)
+        slim_linear_quant_weights_init (&w[block->member], record->module, record->n_out,
+                                        record->n_in, n_params);
+      slim_linear_quant_gptq_rows (priv, factor, weight, record, block->first, block->count,
+                                   &w[block->member], local_error);
+    }
+  slim_gptq_factor_clear (&received);
+  return ok;
+}
+
 /* The GPTQ weights of the layer in a data-parallel run.  Each group of
  * calls (slim_linear_quant_record_groups) goes to one rank, the costliest
  * first to the least loaded rank (msModelSlim's DistributedTaskScheduler
@@ -1575,8 +1760,12 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
   g_autofree double *load = g_new0 (double, size);
   g_autofree SlimLinearQuantWeights *w = NULL;
   g_autoptr (GError) local_error = NULL;
+  g_autoptr (GArray) blocks = NULL;      /* SlimLinearQuantRowBlock of the split group */
+  g_autofree gint *member_group = NULL;  /* [mine->len] */
+  g_autofree double *group_quant = NULL; /* [n_groups]: the column updates' share of the cost */
   GPtrArray *records = priv->records;
-  gint n_groups = 0;
+  gint n_groups = 0, split = -1;
+  gboolean split_foreign = FALSE; /* a block of the split group runs on another rank */
   gint64 failed = 0;
   gboolean ok = TRUE;
   SlimPhaseTiming timing;
@@ -1627,6 +1816,8 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
                              GINT_TO_POINTER (++n_groups));
     }
   owner = g_new0 (gint, MAX (mine->len, 1));
+  member_group = g_new0 (gint, MAX (mine->len, 1));
+  group_quant = g_new0 (double, MAX (n_groups, 1));
   w = g_new0 (SlimLinearQuantWeights, MAX (mine->len, 1));
   group_rows = g_new0 (gint64, MAX (n_groups, 1));
   group_cost = g_new0 (double, MAX (n_groups, 1));
@@ -1664,7 +1855,8 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
         group_cost[group]
             = 0.6 * n_in * n_in * n_in + 0.17 * (double)group_rows[group] * n_in * n_in;
       group_cost[group] += n_out * n_in * n_in;
-      owner[i] = group;
+      group_quant[group] += n_out * n_in * n_in;
+      member_group[i] = group;
     }
   /* longest processing time first: costliest unassigned group (first in
    * order on ties) to the least loaded rank (lowest on ties) */
@@ -1683,7 +1875,44 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
       load[target] += group_cost[best];
     }
   for (guint i = 0; i < mine->len; i++)
-    owner[i] = group_owner[owner[i]];
+    owner[i] = group_owner[member_group[i]];
+  /* The busiest rank's costliest group keeps its factorisation there, but
+   * the row blocks of its weights (SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK) go
+   * one by one to the least loaded rank (its owner on ties), which then
+   * receives the factor. */
+  if (n_groups > 0)
+    {
+      gint busiest = 0;
+
+      for (gint r = 1; r < size; r++)
+        if (load[r] > load[busiest])
+          busiest = r;
+      for (gint k = 0; k < n_groups; k++)
+        if (group_owner[k] == busiest && (split < 0 || group_cost[k] > group_cost[split]))
+          split = k;
+      load[busiest] -= group_quant[split];
+      blocks = g_array_new (FALSE, FALSE, sizeof (SlimLinearQuantRowBlock));
+      for (guint i = 0; i < mine->len; i++)
+        {
+          SlimQLinear *record = ((SlimLinearQuantPending *)g_ptr_array_index (mine, i))->record;
+
+          if (member_group[i] != split)
+            continue;
+          for (gint64 first = 0; first < record->n_out; first += SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK)
+            {
+              SlimLinearQuantRowBlock block
+                  = { i, first, MIN (SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK, record->n_out - first),
+                      busiest };
+
+              for (gint r = 0; r < size; r++)
+                if (load[r] < load[block.rank] - 1e-9 * load[block.rank])
+                  block.rank = r;
+              load[block.rank] += (double)block.count * (double)record->n_in * (double)record->n_in;
+              split_foreign = split_foreign || block.rank != busiest;
+              g_array_append_val (blocks, block);
+            }
+        }
+    }
 
   /* every rank's calls of the groups it does not own, to their owners */
   timing = slim_phase_timer_begin ("gptq calls exchange");
@@ -1723,9 +1952,17 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
         g_ptr_array_set_size (calls, 0);
     }
   for (guint i = 0; i < mine->len && local_error == NULL; i++)
-    if (owner[i] == rank)
+    if (owner[i] == rank && member_group[i] != split)
       slim_linear_quant_compute_gptq (processor, layer, g_ptr_array_index (mine, i), &w[i],
                                       &local_error);
+  if (split >= 0
+      && !slim_linear_quant_gptq_split (processor, layer, comm, mine, blocks, group_owner[split],
+                                        split_foreign, w, &local_error, error))
+    {
+      for (guint i = 0; i < mine->len; i++)
+        slim_linear_quant_weights_clear (&w[i]);
+      return FALSE;
+    }
   failed = local_error != NULL;
   timing = slim_phase_timer_begin ("gptq wait for ranks");
   ok = slim_comm_allreduce_sum_i64 (comm, &failed, 1, error);
@@ -1748,7 +1985,7 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
       SlimLinearQuantPending *pending = g_ptr_array_index (mine, i);
       SlimQLinear *record = pending->record;
 
-      if (owner[i] != rank)
+      if (w[i].scale == NULL)
         {
           gint64 n_params = 0;
 
@@ -1761,14 +1998,17 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
           slim_linear_quant_weights_init (&w[i], record->module, record->n_out, record->n_in,
                                           n_params);
         }
-      ok = slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].scale),
-                                slim_tensor_get_n_bytes (w[i].scale), owner[i], error)
-           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].offset),
-                                   slim_tensor_get_n_bytes (w[i].offset), owner[i], error)
-           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].weight_q),
-                                   slim_tensor_get_n_bytes (w[i].weight_q), owner[i], error)
-           && slim_comm_broadcast (comm, slim_tensor_get_data_mut (w[i].dequantized),
-                                   slim_tensor_get_n_bytes (w[i].dequantized), owner[i], error);
+      if (member_group[i] != split)
+        ok = slim_linear_quant_broadcast_rows (comm, &w[i], 0, record->n_out, owner[i], error);
+      for (guint b = 0; member_group[i] == split && ok && b < blocks->len; b++)
+        {
+          const SlimLinearQuantRowBlock *block
+              = &g_array_index (blocks, SlimLinearQuantRowBlock, b);
+
+          if (block->member == i)
+            ok = slim_linear_quant_broadcast_rows (comm, &w[i], block->first, block->count,
+                                                   block->rank, error);
+        }
       if (ok)
         slim_linear_quant_deploy_weights (layer, record, &w[i]);
     }
