@@ -99,6 +99,33 @@ INSTANTIATE_TEST_SUITE_P (
                        DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 2 },
                        DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 4 }));
 
+// GPTQ with 16-row blocks (SLIMFLOW_TEST_GPTQ_ROW_BLOCK, for both runs):
+// the row blocks of one weight (down_proj, 64 rows) run on several ranks,
+// which receive its Hessian's factor from the rank that factorised it
+// (linear-quant.c); the bytes are still those of layer_wise.
+TEST (Dp, GptqRowBlocksOverRanksSameBytes)
+{
+  for (int ranks : { 2, 4 })
+    {
+      std::string tmp = slim_test_make_tmpdir ();
+      std::string lw = tmp + "/lw", dp = tmp + "/dp";
+      QuantChildOptions env;
+      env.env = { { "SLIMFLOW_TEST_GPTQ_ROW_BLOCK", "16" }, { "SLIMFLOW_PROFILE", "1" } };
+
+      QuantChild a = slimflow_cli (
+          args_for (lw, with_runner (tmp, "dense-w4a16-gptq.yaml", "layer_wise")), env);
+      ASSERT_EQ (a.exit_code, 0) << a.err;
+      QuantChild b = mpirun_cli (
+          ranks, args_for (dp, with_runner (tmp, "dense-w4a16-gptq.yaml", "dp_layer_wise")), env);
+      ASSERT_EQ (b.exit_code, 0) << b.err << b.out;
+      // the factor went to another rank (the profile names the phase)
+      EXPECT_NE (b.err.find ("gptq factor broadcast"), std::string::npos) << b.err;
+      auto da = quant_folder_digests (lw), db = quant_folder_digests (dp);
+      EXPECT_GE (da.size (), 4u);
+      EXPECT_EQ (da, db) << ranks << " ranks";
+    }
+}
+
 // --max_memory is per rank: with a 1-byte budget every rank spills its
 // share to HDF5 (rank 0 in the work area, the others in a private folder
 // of $TMPDIR), and the bytes do not change; no folder is left behind.

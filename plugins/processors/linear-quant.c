@@ -1318,7 +1318,22 @@ slim_linear_quant_finish_act (const SlimLinearQuantPlan *plan,
  * that dp_layer_wise can spread the blocks of one weight over the ranks
  * and get the bytes of one process by construction: every block is the
  * same call on the same inputs wherever it runs. */
-#define SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK 512
+#define SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK_DEFAULT 512
+/* Test hook: rows per block (the test models' weights have fewer than
+ * 512 rows, so test-dp sets it to split one weight over the ranks). */
+#define SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK_ENV "SLIMFLOW_TEST_GPTQ_ROW_BLOCK"
+#define SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK slim_linear_quant_gptq_row_block ()
+
+static gint64
+slim_linear_quant_gptq_row_block (void)
+{
+  const char *value = g_getenv (SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK_ENV);
+  guint64 n = 0;
+
+  if (value != NULL && g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT32, &n, NULL))
+    return (gint64)n;
+  return SLIM_LINEAR_QUANT_GPTQ_ROW_BLOCK_DEFAULT;
+}
 
 /* The float32 (n_out, n_in) weight of a selected linear, checked. */
 static SlimTensor *
