@@ -88,16 +88,17 @@ TEST_P (DpEqualsLayerWise, SameBytes)
 INSTANTIATE_TEST_SUITE_P (
     Dp,
     DpEqualsLayerWise,
-    ::testing::Values (DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 2 },
-                       DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 3 },
-                       DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 4 },
-                       DpCase{ "dense-w8a8.yaml", "auto", 2 },
-                       DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
-                       DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 },
-                       // GPTQ: parallel forwards, Hessian calls replayed in sample order
-                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 1 },
-                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 2 },
-                       DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 4 }));
+    ::testing::Values (
+        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 2 },
+        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 3 },
+        DpCase{ "dense-w8a8.yaml", "dp_layer_wise", 4 },
+        DpCase{ "dense-w8a8.yaml", "auto", 2 },
+        DpCase{ "dense-w8a8-iter-smooth.yaml", "dp_layer_wise", 2 },
+        DpCase{ "dense-w8a8-mix-pdmix.yaml", "dp_layer_wise", 2 },
+        // GPTQ: parallel forwards, each Hessian accumulated on its owner in sample order
+        DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 1 },
+        DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 2 },
+        DpCase{ "dense-w4a16-gptq.yaml", "dp_layer_wise", 4 }));
 
 // GPTQ with 16-row blocks (SLIMFLOW_TEST_GPTQ_ROW_BLOCK, for both runs):
 // the row blocks of one weight (down_proj, 64 rows) run on several ranks,

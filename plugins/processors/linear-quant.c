@@ -143,9 +143,11 @@
  * activations are distributed_ordered, their observers handed rank to
  * rank; pd_mix max observers merge after parallel forwards; gptq Hessians
  * (export/import with the observers, linear-quant-hessians.h) are
- * recorded during parallel forwards and replayed rank after rank when the
- * forward reads no running range (float or per-token activations),
- * otherwise handed on with the ordered observers.  Histograms are refused.
+ * recorded during parallel forwards and accumulated, each on the one rank
+ * that factorises it, over every rank's calls in sample order when the
+ * forward reads no running range (float or per-token activations;
+ * slim_linear_quant_finish_gptq_distributed), otherwise handed on with
+ * the ordered observers.  Histograms are refused.
  * After the last layer, include/exclude patterns (other than "*") that
  * matched no module are reported with a warning, as msModelSlim does.
  *
@@ -2298,10 +2300,11 @@ slim_linear_quant_base_distributed_ordered (SlimProcessor *processor)
 }
 
 /* GPTQ with a forward that reads no running statistics (float or
- * per-token activations): the Hessian calls are recorded during the
- * parallel forwards and replayed rank after rank (add_batch rescales the
- * running sum at every call, so only sample order gives one process's
- * bytes). */
+ * per-token activations) in dp_layer_wise with one rank (no comm): the
+ * Hessian calls are recorded during the forward and replayed (add_batch
+ * rescales the running sum at every call, so only sample order gives one
+ * process's bytes).  With several ranks the processor records by itself
+ * (slim_linear_quant_collects) and the owners accumulate in postprocess. */
 static gboolean
 slim_linear_quant_base_start_recording (SlimProcessor *processor, SlimLayer *layer)
 {

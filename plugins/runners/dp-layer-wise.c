@@ -24,11 +24,13 @@
  * so call j on every rank quantizes with the range of the first j calls
  * of all ranks: the calibration outputs, which feed the next layer, and
  * the downstream linears' observations change with the rank count).
- * GPTQ (msModelSlim: no DP) is supported: the forwards run at once and
- * the Hessian calls, recorded, are replayed in sample order rank after
- * rank, so add_batch's rescaling sees one process's sequence; each
- * Hessian's factorisation and GPTQ then run on one rank and the results
- * are broadcast (msModelSlim's DistributedTaskScheduler idea).  Every rank
+ * GPTQ (msModelSlim: no DP) is supported: the forwards run at once,
+ * recording the Hessian calls; each Hessian goes to one rank, which gets
+ * the others' recorded calls for it and accumulates them in sample order,
+ * so add_batch's rescaling sees one process's sequence, then factorises
+ * it and runs GPTQ (the row blocks of the costliest weight spread over
+ * the ranks); the results are broadcast (msModelSlim's
+ * DistributedTaskScheduler idea; linear-quant.c).  Every rank
  * checkpoints its share after each layer, so --resume works after a
  * killed run (slim-schedule.h).
  */
