@@ -1984,9 +1984,7 @@ slim_linear_quant_finish_gptq_distributed (SlimLinearProcessor *processor,
   timing = slim_phase_timer_begin ("gptq wait for ranks");
   ok = slim_comm_allreduce_sum_i64 (comm, &failed, 1, error);
   slim_phase_timer_end (timing);
-  if (!ok)
-    ;
-  else if (failed > 0)
+  if (ok && failed > 0)
     {
       if (local_error != NULL)
         g_propagate_error (error, g_steal_pointer (&local_error));
