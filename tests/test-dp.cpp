@@ -7,7 +7,8 @@
 // 4+3, 3+2+2 and 2+2+2+1, so uneven partitions too).  The comparison is exact: the
 // reductions are arranged to be (slim-schedule.h).  Also: only rank 0
 // writes (nothing else appears beside save_path), processors that do not
-// support distributed runs are refused before the run, and runners that
+// support distributed runs (in spec.process or spec.prior) are refused
+// before the run, and runners that
 // run one process are refused under mpirun.  Built only with MPI.
 #include <string>
 #include <vector>
@@ -127,6 +128,70 @@ TEST (Dp, GptqRowBlocksOverRanksSameBytes)
     }
 }
 
+struct DpAdaptCase
+{
+  const char *model; // nullptr: stories260K; else a synthetic model
+  int ranks;
+};
+
+class DpAdaptRotation : public ::testing::TestWithParam<DpAdaptCase>
+{
+};
+
+// adapt_rotation stage 1 in spec.prior under dp_layer_wise: every rank
+// collects the up_proj rows of its samples, the rows are exchanged in rank
+// order after each layer, and every rank learns the matrix of one process
+// from all rows: stage 1's message ("N rows of K linears") is the one of
+// layer_wise on every rank (a rank that kept only its own rows would learn
+// another matrix, and rank 0's output would differ).  The MoE models have
+// an up_proj per expert, first seen at the sample that first routes a
+// token to it: the entries keep one process's order too.  Stage 2 and
+// linear_quant are data-free, so there is no per-layer error summary to
+// compare, only the bytes.
+TEST_P (DpAdaptRotation, SameBytesAsLayerWise)
+{
+  const DpAdaptCase c = GetParam ();
+  const std::string example = "dense-w8a8-dynamic-adapt-rotation.yaml";
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  std::string lw = out + "/lw", dp = out + "/dp";
+  auto args = [&] (const std::string &save, const std::string &runner) {
+    std::vector<std::string> v = args_for (save, with_runner (tmp, example, runner));
+    if (c.model != nullptr)
+      v[2] = slim_test_shared_path (std::string ("models/synthetic/") + c.model);
+    return v;
+  };
+
+  QuantChild a = slimflow_cli (args (lw, "layer_wise"));
+  ASSERT_EQ (a.exit_code, 0) << a.err;
+  QuantChild b = mpirun_cli (c.ranks, args (dp, "dp_layer_wise"));
+  ASSERT_EQ (b.exit_code, 0) << b.err << b.out;
+  auto da = quant_folder_digests (lw), db = quant_folder_digests (dp);
+  EXPECT_GE (da.size (), 4u);
+  EXPECT_EQ (da, db);
+  size_t from = a.err.find ("stage 1: "), to = a.err.find (" linears", from);
+  ASSERT_NE (to, std::string::npos) << a.err;
+  const std::string rows = a.err.substr (from, to - from);
+  if (c.model == nullptr)
+    EXPECT_EQ (rows, "stage 1: 35 rows of 5") << "7 samples, one up_proj per layer";
+  // once per rank
+  size_t n = 0;
+  for (size_t at = b.err.find (rows + " linears"); at != std::string::npos;
+       at = b.err.find (rows + " linears", at + 1))
+    n++;
+  EXPECT_EQ (n, (size_t)c.ranks) << b.err;
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ({ "dp", "lw" }));
+}
+
+INSTANTIATE_TEST_SUITE_P (Dp,
+                          DpAdaptRotation,
+                          ::testing::Values (DpAdaptCase{ nullptr, 1 },
+                                             DpAdaptCase{ nullptr, 2 },
+                                             DpAdaptCase{ nullptr, 4 },
+                                             DpAdaptCase{ "tiny-random-qwen2-moe", 4 },
+                                             DpAdaptCase{ "tiny-random-qwen2-moe", 2 }));
+
 // --max_memory is per rank: with a 1-byte budget every rank spills its
 // share to HDF5 (rank 0 in the work area, the others in a private folder
 // of $TMPDIR), and the bytes do not change; no folder is left behind.
@@ -177,6 +242,36 @@ TEST (Dp, RefusesNonDistributedProcessor)
       args_for (out + "/dp", with_runner (tmp, "dense-w8a8-smooth-quant.yaml", "dp_layer_wise")));
   EXPECT_NE (r.exit_code, 0);
   EXPECT_NE (r.err.find ("dp_layer_wise: processor 1 (smooth_quant) does not support distributed "
+                         "calibration"),
+             std::string::npos)
+      << r.err;
+  EXPECT_EQ (quant_list_dir (out), std::vector<std::string> ());
+}
+
+// A spec.prior stage runs over the ranks too: a processor there that does
+// not support distributed runs is refused before any weight is read, the
+// stage and the processor named, exit 2, nothing written.
+TEST (Dp, RefusesNonDistributedPriorProcessor)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string out = tmp + "/out";
+  g_mkdir (out.c_str (), 0755);
+  std::string config = tmp + "/prior-smooth.yaml";
+  quant_write_file (config, "apiversion: modelslim_v1\n"
+                            "spec:\n"
+                            "  runner: dp_layer_wise\n"
+                            "  prior:\n"
+                            "    - process:\n"
+                            "        - type: smooth_quant\n"
+                            "  process:\n"
+                            "    - type: adapt_rotation\n"
+                            "      stage: 2\n"
+                            "  save:\n"
+                            "    - type: ascendv1_saver\n"
+                            "  dataset: mix_calib.jsonl\n");
+  QuantChild r = mpirun_cli (2, args_for (out + "/dp", config));
+  EXPECT_EQ (r.exit_code, 2) << r.err;
+  EXPECT_NE (r.err.find ("spec.prior[0]: processor 1 (smooth_quant) does not support distributed "
                          "calibration"),
              std::string::npos)
       << r.err;

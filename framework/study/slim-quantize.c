@@ -116,6 +116,37 @@ slim_quantize_run_prior (SlimPipeline *pipeline,
                          SlimRunStore *store,
                          GError **error)
 {
+  return slim_quantize_run_prior_distributed (pipeline, model, datasets, work_dir, max_memory_bytes,
+                                              store, NULL, error);
+}
+
+gboolean
+slim_quantize_check_prior_distributed (SlimPipeline *pipeline, GError **error)
+{
+  for (guint s = 0; s < slim_pipeline_get_n_prior_stages (pipeline); s++)
+    {
+      SlimRunContext ctx;
+      g_autofree char *where = g_strdup_printf ("spec.prior[%u]", s);
+
+      slim_run_context_init (&ctx);
+      ctx.processors = slim_pipeline_get_prior_processors (pipeline, s);
+      if (!slim_schedule_check_distributed (&ctx, where, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+slim_quantize_run_prior_distributed (SlimPipeline *pipeline,
+                                     SlimModel *model,
+                                     GPtrArray *datasets,
+                                     const char *work_dir,
+                                     guint64 max_memory_bytes,
+                                     SlimRunStore *store,
+                                     SlimComm *comm,
+                                     GError **error)
+{
+  const gboolean distributed = comm != NULL && slim_comm_size (comm) > 1;
   SlimRunner *runner = slim_pipeline_get_runner (pipeline);
   g_autoptr (GPtrArray) no_savers = g_ptr_array_new ();
   g_autofree char *prior_dir = NULL;
@@ -152,18 +183,24 @@ slim_quantize_run_prior (SlimPipeline *pipeline,
       ctx.work_dir = prior_dir;
       ctx.max_memory_bytes = max_memory_bytes;
       ctx.store = store;
-      /* one process whatever the runner (the ranks of a data-parallel run
-       * are refused before this): the layer-streaming schedule, every
-       * layer resident for model_wise */
-      if (!slim_schedule_run (
-              &ctx, g_strcmp0 (slim_runner_get_type_name (runner), "model_wise") == 0, NULL, error))
+      ctx.comm = distributed ? comm : NULL;
+      /* the ranks of a data-parallel run: each its share of the samples,
+       * the statistics exchanged per layer (slim_schedule_run_distributed);
+       * one process: the layer-streaming schedule, every layer resident
+       * for model_wise */
+      if (distributed
+              ? !slim_schedule_run_distributed (&ctx, "spec.prior (dp_layer_wise)", NULL, error)
+              : !slim_schedule_run (
+                  &ctx, g_strcmp0 (slim_runner_get_type_name (runner), "model_wise") == 0, NULL,
+                  error))
         {
           g_prefix_error (error, "spec.prior[%u]: ", s);
           return FALSE;
         }
-      fprintf (stderr, "slimflow: prior stage %u (%u processor%s) done in %.2f s\n", s,
-               ctx.processors->len, ctx.processors->len == 1 ? "" : "s",
-               (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC);
+      if (!distributed || slim_comm_rank (comm) == 0)
+        fprintf (stderr, "slimflow: prior stage %u (%u processor%s) done in %.2f s\n", s,
+                 ctx.processors->len, ctx.processors->len == 1 ? "" : "s",
+                 (double)(g_get_monotonic_time () - t0) / G_USEC_PER_SEC);
     }
   return TRUE;
 }

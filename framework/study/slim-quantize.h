@@ -11,6 +11,7 @@
 #pragma once
 
 #include "slim-checkpoint.h"
+#include "slim-comm.h"
 #include "slim-dataset.h"
 #include "slim-model.h"
 #include "slim-pipeline.h"
@@ -103,6 +104,32 @@ gboolean slim_quantize_run_prior (SlimPipeline *pipeline,
                                   guint64 max_memory_bytes,
                                   SlimRunStore *store,
                                   GError **error);
+
+/**
+ * slim_quantize_run_prior_distributed:
+ * @comm: (nullable): the ranks of a data-parallel run (dp_layer_wise or
+ *   auto under mpirun); NULL or one rank: slim_quantize_run_prior()
+ *
+ * slim_quantize_run_prior() over the ranks: every stage is a
+ * slim_schedule_run_distributed() pass (each rank its share of the
+ * samples, every processor's statistics exchanged after each layer's
+ * forward), so what a stage leaves in @store is on every rank and equals
+ * what one process learns.  Every rank calls it with the same arguments
+ * (@work_dir: the rank's own).  Rank 0 prints the stage lines.
+ */
+gboolean slim_quantize_run_prior_distributed (SlimPipeline *pipeline,
+                                              SlimModel *model,
+                                              GPtrArray *datasets,
+                                              const char *work_dir,
+                                              guint64 max_memory_bytes,
+                                              SlimRunStore *store,
+                                              SlimComm *comm,
+                                              GError **error);
+
+/* Before any weight is read: every processor of every spec.prior stage
+ * can run distributed (slim_schedule_check_distributed, the error naming
+ * the stage and the processor: SLIM_PIPELINE_ERROR_INCOMPATIBLE). */
+gboolean slim_quantize_check_prior_distributed (SlimPipeline *pipeline, GError **error);
 
 typedef struct
 {

@@ -471,12 +471,11 @@ slim_cmd_quant (int argc, char **argv)
       code = fail (error, SLIM_EXIT_USAGE);
       goto out;
     }
-  if (slim_pipeline_get_n_prior_stages (pipeline) > 0 && comm != NULL && slim_comm_size (comm) > 1)
+  /* spec.prior stages run over the ranks too (slim_quantize_run_prior_distributed):
+   * each of their processors must support it */
+  if (comm != NULL && !slim_quantize_check_prior_distributed (pipeline, &error))
     {
-      g_set_error (&error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
-                   "%s: spec.prior stages run in one process; with %d MPI ranks they are not "
-                   "supported yet",
-                   config_path, slim_comm_size (comm));
+      g_prefix_error (&error, "%s: ", config_path);
       code = fail (error, SLIM_EXIT_USAGE);
       goto out;
     }
@@ -679,14 +678,12 @@ slim_cmd_quant (int argc, char **argv)
   /* spec.prior: whole passes before the main one, recomputed (they are
    * deterministic) when resuming; what they learn is in store */
   if (prior_datasets->len > 0
-      && !slim_quantize_run_prior (pipeline, model, prior_datasets,
-                                   leader ? slim_workdir_get_work_dir (workdir) : rank_dir,
-                                   max_memory_bytes, store, &error))
+      && !slim_quantize_run_prior_distributed (
+          pipeline, model, prior_datasets, leader ? slim_workdir_get_work_dir (workdir) : rank_dir,
+          max_memory_bytes, store, comm, &error))
     {
-      code = fail (error,
-                   g_error_matches (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE)
-                       ? SLIM_EXIT_USAGE
-                       : SLIM_EXIT_FAILURE);
+      /* exit 2 for a refusal, 1 otherwise; under mpirun the job is ended */
+      code = fail_run (comm, error, &abort_job);
       goto out;
     }
 

@@ -13,7 +13,7 @@
  *   block_size: -1                -1 or a power of two: the Hadamard start
  *   max_samples: 2048             1..100000 rows kept per linear
  *   # stage 2
- *   online: false                 as quarot (online is refused by quarot today)
+ *   online: false                 as quarot
  *   block_size: -1
  *   down_proj_online_layers: []
  *   max_tp_size: 4
@@ -35,6 +35,11 @@
  * matrix in the store, pre_run refuses the run (SLIM_PIPELINE_ERROR_
  * INCOMPATIBLE: exit 2); msModelSlim only warns and falls back to plain
  * QuaRot.
+ *
+ * Under dp_layer_wise (MPI ranks) stage 1 collects the rows of each
+ * rank's samples and the ranks exchange them after every layer's forward
+ * (export_observers below), so that every rank learns the matrix of one
+ * process from the same rows in the same order.
  *
  * Keys of the other stage are refused when they differ from their default
  * (a key given with its default value cannot be told from an absent one).
@@ -77,6 +82,7 @@ struct _SlimAdaptRotationProcessor
   float *hadamard;       /* (hidden, hidden) stage 1's start H */
   GPtrArray *acts;       /* (element-type SlimAdaptActs) stage 1, in first-seen order */
   GHashTable *by_name;   /* module -> SlimAdaptActs (in acts) */
+  guint layer_first;     /* stage 1: acts[layer_first..] are the current layer's */
   SlimProcessor *quarot; /* (owned) stage 2's QuaRot */
 };
 
@@ -455,6 +461,108 @@ slim_adapt_rotation_stage1_post_run (SlimAdaptRotationProcessor *self, GError **
   return TRUE;
 }
 
+/* ---- stage 1 under dp_layer_wise -------------------------------------- *
+ *
+ * Each rank collects the rows of its own samples (a contiguous block of the
+ * dataset, slim_comm_partition) for the layer being processed.  The rows
+ * of one layer are the entries of self->acts from layer_first on (a
+ * linear's name holds its layer's prefix, so its entry is made during its
+ * layer's forward).  export_observers serializes them, GVariant
+ * a(sxay): name, n_in, the rows as native float32 bytes; import with merge
+ * FALSE replaces them (rank 0's), with merge TRUE appends rows to the
+ * entry of the same name or adds the entry at the end (ranks 1.. in rank
+ * order).  The forwards are per sample, so every rank ends with the rows
+ * of one process, in sample order, and the entries in first-seen order
+ * (an entry first seen on rank k comes after those of ranks < k, as in
+ * sample order); post_run then learns the same matrix on every rank. */
+
+#define SLIM_ADAPT_ROTATION_OBSERVERS_TYPE "a(sxay)"
+
+static GBytes *
+slim_adapt_rotation_processor_export_observers (SlimProcessor *processor,
+                                                SlimLayer *layer,
+                                                GError **error)
+{
+  SlimAdaptRotationProcessor *self = SLIM_ADAPT_ROTATION_PROCESSOR (processor);
+  g_autoptr (GVariantBuilder) builder
+      = g_variant_builder_new (G_VARIANT_TYPE (SLIM_ADAPT_ROTATION_OBSERVERS_TYPE));
+  g_autoptr (GVariant) value = NULL;
+
+  for (guint i = self->stage == 1 ? self->layer_first : self->acts->len; i < self->acts->len; i++)
+    {
+      const SlimAdaptActs *a = g_ptr_array_index (self->acts, i);
+
+      g_variant_builder_add (builder, "(sx@ay)", a->module, a->n_in,
+                             g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, a->rows->data,
+                                                        (gsize)a->rows->len * sizeof (float), 1));
+    }
+  value = g_variant_ref_sink (g_variant_builder_end (builder));
+  return g_variant_get_data_as_bytes (value);
+}
+
+static gboolean
+slim_adapt_rotation_bad_observers (const char *what, GError **error)
+{
+  g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+               "adapt_rotation: another rank's collected inputs do not fit this layer: %s", what);
+  return FALSE;
+}
+
+static gboolean
+slim_adapt_rotation_processor_import_observers (
+    SlimProcessor *processor, SlimLayer *layer, GBytes *observers, gboolean merge, GError **error)
+{
+  SlimAdaptRotationProcessor *self = SLIM_ADAPT_ROTATION_PROCESSOR (processor);
+  const char *prefix = slim_layer_get_prefix (layer);
+  g_autoptr (GVariant) value = g_variant_ref_sink (g_variant_new_from_bytes (
+      G_VARIANT_TYPE (SLIM_ADAPT_ROTATION_OBSERVERS_TYPE), observers, FALSE));
+  const gsize n = g_variant_n_children (value);
+
+  if (!g_variant_is_normal_form (value))
+    return slim_adapt_rotation_bad_observers ("malformed", error);
+  if (self->stage != 1)
+    return n == 0 || slim_adapt_rotation_bad_observers ("stage 2 collects nothing", error);
+  if (!merge)
+    {
+      for (guint i = self->layer_first; i < self->acts->len; i++)
+        g_hash_table_remove (self->by_name,
+                             ((SlimAdaptActs *)g_ptr_array_index (self->acts, i))->module);
+      g_ptr_array_set_size (self->acts, self->layer_first);
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) rows = NULL;
+      const char *module = NULL;
+      gint64 n_in = 0;
+      gsize n_bytes = 0;
+      const guint8 *data;
+      SlimAdaptActs *a;
+
+      g_variant_get_child (value, i, "(&sx@ay)", &module, &n_in, &rows);
+      data = g_variant_get_fixed_array (rows, &n_bytes, 1);
+      if (n_in <= 0 || n_in > SLIM_LINALG_MAX_DIM || n_bytes % ((gsize)n_in * sizeof (float)) != 0
+          || (prefix != NULL
+              && (!g_str_has_prefix (module, prefix) || module[strlen (prefix)] != '.'))
+          || !slim_adapt_rotation_matches (self, module))
+        return slim_adapt_rotation_bad_observers (module, error);
+      a = g_hash_table_lookup (self->by_name, module);
+      if (a != NULL && a->n_in != n_in)
+        return slim_adapt_rotation_bad_observers (module, error);
+      if (a == NULL)
+        {
+          a = g_new0 (SlimAdaptActs, 1);
+          a->module = g_strdup (module);
+          a->rows = g_array_new (FALSE, FALSE, sizeof (float));
+          a->n_in = n_in;
+          g_ptr_array_add (self->acts, a);
+          g_hash_table_insert (self->by_name, a->module, a);
+        }
+      /* rows (n_bytes / (n_in * 4), n_in) float32 */
+      g_array_append_vals (a->rows, data, (guint)(n_bytes / sizeof (float)));
+    }
+  return TRUE;
+}
+
 /* ---- stage 2 ---------------------------------------------------------- */
 
 static gboolean
@@ -521,6 +629,7 @@ slim_adapt_rotation_processor_preprocess (SlimProcessor *processor,
     }
   if (self->stage == 2)
     return slim_processor_preprocess (self->quarot, layer, error);
+  self->layer_first = self->acts->len;
   if (slim_layer_get_index (layer) < 0)
     return TRUE; /* embeddings and head: nothing to fuse for the collection */
   return slim_adapt_rotation_fuse_norms (self, layer, error);
@@ -570,8 +679,8 @@ slim_adapt_rotation_processor_is_data_free (SlimProcessor *processor)
 static gboolean
 slim_adapt_rotation_processor_supports_distributed (SlimProcessor *processor)
 {
-  /* stage 2 as quarot; stage 1 gathers rows it cannot exchange yet */
-  return SLIM_ADAPT_ROTATION_PROCESSOR (processor)->stage == 2;
+  /* stage 2 as quarot; stage 1 exchanges its rows (export_observers) */
+  return TRUE;
 }
 
 static GBytes *
@@ -631,6 +740,8 @@ slim_adapt_rotation_processor_class_init (SlimAdaptRotationProcessorClass *klass
   processor_class->post_run = slim_adapt_rotation_processor_post_run;
   processor_class->is_data_free = slim_adapt_rotation_processor_is_data_free;
   processor_class->supports_distributed = slim_adapt_rotation_processor_supports_distributed;
+  processor_class->export_observers = slim_adapt_rotation_processor_export_observers;
+  processor_class->import_observers = slim_adapt_rotation_processor_import_observers;
   processor_class->save_state = slim_adapt_rotation_processor_save_state;
   processor_class->restore_state = slim_adapt_rotation_processor_restore_state;
   /* stage 2's preprocess is quarot's, a pure function of the unit; stage

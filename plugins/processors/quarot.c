@@ -6,7 +6,7 @@
  *
  *   type: quarot
  *   online: false                 true: online heads and Kronecker rotations
- *                                 too (below; dense models only)
+ *                                 too (below; dense and MoE models)
  *   block_size: -1                -1: one Hadamard rotation of the hidden
  *                                 size; a power of two: block-diagonal
  *                                 rotation by blocks of that order
@@ -52,6 +52,9 @@
  * (metadata.quarot in the description) see the model as deployed.
  * msModelSlim builds M and N even when no layer is listed (and fails for
  * an intermediate size without decomposition); slimflow only when one is.
+ * MoE models: the heads rotation as dense, and in a listed layer every
+ * routed expert's and the shared expert's down_proj with the M, N of its
+ * own input width (slim_quarot_moe_online_pre_run below).
  *
  * The structure comes from the model's subgraphs (slim_model_get_subgraphs),
  * so every adapter slimflow has (llama, mistral, qwen2, qwen3, mixtral,
@@ -104,6 +107,10 @@ struct _SlimQuarotProcessor
   float *kron_n;        /* (dn, dn) N */
   gint64 dm, dn;        /* intermediate = dm * dn */
   GHashTable *down_set; /* layer index (GINT_TO_POINTER (i + 1)) */
+  /* MoE models: down_proj input width -> SlimQuarotMoeKron, one pair per
+   * intermediate size the listed layers use (experts, shared expert,
+   * dense layers); NULL for dense models (kron_m / kron_n above) */
+  GHashTable *moe_kron;
 };
 
 /* clang-format off */
@@ -111,7 +118,7 @@ static const SlimPropertyDecl slim_quarot_properties[] = {
   SLIM_PROPERTY_BOOLEAN (SlimQuarotProcessor, online, "online", "Online",
                          "Online rotations too: the heads rotation of every o_proj input and "
                          "the Kronecker rotation of the down_proj inputs of "
-                         "down_proj_online_layers, applied in the forward (dense models).",
+                         "down_proj_online_layers (every expert's), applied in the forward.",
                          FALSE),
   SLIM_PROPERTY_INT (SlimQuarotProcessor, block_size, "block-size", "Block size",
                      "-1: one Hadamard rotation of the hidden size; a power of two: a "
@@ -193,6 +200,7 @@ slim_quarot_clear (SlimQuarotProcessor *self)
   g_clear_pointer (&self->kron_m, g_free);
   g_clear_pointer (&self->kron_n, g_free);
   g_clear_pointer (&self->down_set, g_hash_table_unref);
+  g_clear_pointer (&self->moe_kron, g_hash_table_unref);
   self->dm = self->dn = 0;
 }
 
@@ -219,22 +227,109 @@ slim_quarot_tp_blocks (SlimQuarotProcessor *self, gint64 dim, const char *what, 
   return q;
 }
 
+/* ---- online rotation of MoE layers -------------------------------------
+ *
+ * msModelSlim's LAOS online rotation (laos_online.py) is implemented by its
+ * dense adapters only (one up/down pair per layer, M and N of
+ * config.intermediate_size).  slimflow extends it to the MoE adapters:
+ * attention is as dense (the heads rotation of every o_proj), and in a
+ * listed layer every down_proj, that of each routed expert and of the
+ * shared expert (or the MLP of a dense layer of qwen2_moe's
+ * mlp_only_layers / decoder_sparse_step), gets the Kronecker rotation of its
+ * own input width: M, N built as for dense models from that width's
+ * decomposition, so every expert of a layer (same moe_intermediate_size)
+ * carries the same M and N, the shared expert those of
+ * shared_expert_intermediate_size. */
+
+typedef struct
+{
+  gint64 dm, dn; /* width = dm * dn */
+  float *m;      /* (dm, dm) blockdiag of the max_tp_size Hadamard */
+  float *n;      /* (dn, dn) randomized Hadamard */
+} SlimQuarotMoeKron;
+
+static void
+slim_quarot_moe_kron_free (gpointer data)
+{
+  SlimQuarotMoeKron *k = data;
+
+  g_free (k->m);
+  g_free (k->n);
+  g_free (k);
+}
+
+/* M, N for down_proj inputs of width size (what: the config field), once
+ * per size; the error names the layer, the field and the size. */
+static gboolean
+slim_quarot_moe_kron_add (
+    SlimQuarotProcessor *self, gint64 layer, const char *what, gint64 size, GError **error)
+{
+  g_autoptr (SlimRotation) n = NULL;
+  g_autofree char *m_what = NULL;
+  SlimQuarotMoeKron *k;
+
+  if (g_hash_table_contains (self->moe_kron, GINT_TO_POINTER ((gint)size)))
+    return TRUE;
+  k = g_new0 (SlimQuarotMoeKron, 1);
+  if (!slim_online_rotation_decompose (size, &k->dm, &k->dn, error))
+    {
+      g_prefix_error (
+          error, "quarot: down_proj_online_layers: layer %" G_GINT64_FORMAT ": %s: ", layer, what);
+      slim_quarot_moe_kron_free (k);
+      return FALSE;
+    }
+  m_what = g_strdup_printf ("%s %" G_GINT64_FORMAT " = m x n: m", what, size);
+  k->m = slim_quarot_tp_blocks (self, k->dm, m_what, error);
+  n = k->m != NULL ? slim_quarot_rotation (k->dn, "the Kronecker factor n", error) : NULL;
+  if (n == NULL)
+    {
+      slim_quarot_moe_kron_free (k);
+      return FALSE;
+    }
+  k->n = g_new (float, k->dn * k->dn); /* (dn, dn) */
+  slim_rotation_to_dense (n, k->n);
+  g_hash_table_insert (self->moe_kron, GINT_TO_POINTER ((gint)size), k);
+  return TRUE;
+}
+
+/* The pairs of every width the listed layers of a MoE model need. */
+static gboolean
+slim_quarot_moe_online_pre_run (SlimQuarotProcessor *self,
+                                const SlimModelConfig *config,
+                                GError **error)
+{
+  const gboolean mixtral = g_strcmp0 (config->model_type, "mixtral") == 0;
+
+  self->moe_kron = g_hash_table_new_full (NULL, NULL, NULL, slim_quarot_moe_kron_free);
+  for (gint64 l = 0; l < config->n_layers; l++)
+    {
+      if (!g_hash_table_contains (self->down_set, GINT_TO_POINTER ((gint)l + 1)))
+        continue;
+      if (!slim_model_config_layer_is_moe (config, (guint)l))
+        {
+          if (!slim_quarot_moe_kron_add (self, l, "intermediate_size", config->intermediate_size,
+                                         error))
+            return FALSE;
+          continue;
+        }
+      /* mixtral's config.json calls the experts' width intermediate_size */
+      if (!slim_quarot_moe_kron_add (self, l,
+                                     mixtral ? "intermediate_size" : "moe_intermediate_size",
+                                     config->moe_intermediate_size, error)
+          || (config->shared_expert_intermediate_size > 0
+              && !slim_quarot_moe_kron_add (self, l, "shared_expert_intermediate_size",
+                                            config->shared_expert_intermediate_size, error)))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* The online rotations: R, and M, N when a down_proj is listed. */
 static gboolean
 slim_quarot_online_pre_run (SlimQuarotProcessor *self,
                             const SlimModelConfig *config,
                             GError **error)
 {
-  const char *arch = config->model_type;
-
-  if (config->n_experts > 0)
-    {
-      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                   "quarot: online: true is supported for dense models only (llama, mistral, "
-                   "qwen2, qwen3); %s has a mixture-of-experts MLP (use online: false)",
-                   arch != NULL ? arch : "this model");
-      return FALSE;
-    }
   self->heads_r = slim_quarot_tp_blocks (self, config->n_heads, "num_attention_heads", error);
   if (self->heads_r == NULL)
     return FALSE;
@@ -253,6 +348,8 @@ slim_quarot_online_pre_run (SlimQuarotProcessor *self,
         }
       g_hash_table_add (self->down_set, GINT_TO_POINTER ((gint)v + 1));
     }
+  if (config->n_experts > 0)
+    return slim_quarot_moe_online_pre_run (self, config, error);
   if (g_hash_table_size (self->down_set) > 0)
     {
       g_autoptr (SlimRotation) n = NULL;
@@ -486,6 +583,39 @@ slim_quarot_online_heads (SlimQuarotProcessor *self,
   return TRUE;
 }
 
+/* A down_proj of a listed MoE layer: W <- W (M kron N) with the pair of
+ * its input width, M and N carried for the forward. */
+static gboolean
+slim_quarot_moe_online_down (SlimQuarotProcessor *self,
+                             SlimLayer *layer,
+                             const char *down,
+                             GError **error)
+{
+  g_autofree char *wname = g_strconcat (down, ".weight", NULL);
+  SlimTensor *t = slim_layer_get_tensor (layer, wname);
+  gint64 width = t != NULL && slim_tensor_get_n_dims (t) == 2 ? slim_tensor_get_dim (t, 1) : 0;
+  const SlimQuarotMoeKron *k = g_hash_table_lookup (self->moe_kron, GINT_TO_POINTER ((gint)width));
+  gint64 rows = 0;
+  float *w;
+
+  if (k == NULL)
+    {
+      g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                   "quarot: %s has %" G_GINT64_FORMAT
+                   " inputs, no intermediate size of the model's config",
+                   down, width);
+      return FALSE;
+    }
+  w = slim_quarot_weight (layer, down, k->dm * k->dn, &rows, error);
+  if (w == NULL)
+    return FALSE;
+  /* w (rows, dm * dn): each row's (dm, dn) <- M^T . N */
+  slim_online_rotation_kronecker (k->m, k->dm, k->n, k->dn, w, rows);
+  slim_quarot_carry (layer, down, SLIM_ONLINE_ROTATION_KRON_M, k->m, k->dm);
+  slim_quarot_carry (layer, down, SLIM_ONLINE_ROTATION_KRON_N, k->n, k->dn);
+  return TRUE;
+}
+
 /* down_proj W <- W (M kron N), M and N carried for the forward. */
 static gboolean
 slim_quarot_online_down (SlimQuarotProcessor *self,
@@ -494,8 +624,11 @@ slim_quarot_online_down (SlimQuarotProcessor *self,
                          GError **error)
 {
   gint64 rows = 0;
-  float *w = slim_quarot_weight (layer, down, self->dm * self->dn, &rows, error);
+  float *w;
 
+  if (self->moe_kron != NULL)
+    return slim_quarot_moe_online_down (self, layer, down, error);
+  w = slim_quarot_weight (layer, down, self->dm * self->dn, &rows, error);
   if (w == NULL)
     return FALSE;
   /* w (rows, dm * dn): each row's (dm, dn) <- M^T . N */

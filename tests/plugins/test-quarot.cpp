@@ -41,11 +41,16 @@ extern "C"
 }
 #include <json-glib/json-glib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <random>
+
+#include <unistd.h>
 
 namespace
 {
@@ -749,17 +754,14 @@ TEST (Quarot, SizesWithoutARotationFailBeforeAnyWeight)
   EXPECT_FALSE (g_file_test ((tmp + "/out").c_str (), G_FILE_TEST_EXISTS));
 }
 
-// online: true needs a dense model, heads and Kronecker factors that the
+// online: true needs heads and Kronecker factors that the
 // max_tp_size blocks divide, an intermediate size msModelSlim can
 // decompose, and listed layers that exist; all before any weight is read.
 TEST (Quarot, OnlineRefusals)
 {
-  std::string msg
-      = pre_run_error ("type: quarot\nonline: true\n", model_path ("tiny-random-mixtral-moe"));
-  EXPECT_NE (msg.find ("dense models only"), std::string::npos) << msg;
-  EXPECT_NE (msg.find ("mixtral"), std::string::npos) << msg;
-  msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [0]\n",
-                       model_path ("stories260K"));
+  // MoE models: QuarotOnlineMoe, OnlineMoeRefusals
+  std::string msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [0]\n",
+                                   model_path ("stories260K"));
   EXPECT_NE (msg.find ("intermediate_size: 172 has no Kronecker decomposition"), std::string::npos)
       << msg;
   // heads only is fine there
@@ -781,11 +783,14 @@ TEST (Quarot, OnlineRefusals)
   EXPECT_NE (msg.find ("max_tp_size 16"), std::string::npos) << msg;
   // the CLI: exit 2 (an incompatible configuration), nothing written
   std::string tmp = slim_test_make_tmpdir ();
-  std::string config = write_config (tmp, "    - type: quarot\n      online: true\n");
+  std::string config
+      = write_config (tmp, "    - type: quarot\n      online: true\n      max_tp_size: 8\n");
   QuantChild run
       = quant_cli (quant_args (model_path ("tiny-random-mixtral-moe"), tmp + "/out", config));
   EXPECT_EQ (run.exit_code, 2) << run.err;
-  EXPECT_NE (run.err.find ("mixture-of-experts"), std::string::npos) << run.err;
+  EXPECT_NE (run.err.find ("num_attention_heads 4 is not a multiple of max_tp_size 8"),
+             std::string::npos)
+      << run.err;
   EXPECT_FALSE (g_file_test ((tmp + "/out").c_str (), G_FILE_TEST_EXISTS));
   // formats without online rotations refuse them
   std::string gguf = tmp + "/gguf.yaml";
@@ -953,6 +958,377 @@ INSTANTIATE_TEST_SUITE_P (Models,
                                 ch = '_';
                             return s;
                           });
+
+// ---- online rotation of MoE layers ---------------------------------------
+
+// A copy of src's config.json with fields changed; its weights linked, or
+// (width > 0) rewritten with every routed expert's (shared: the shared
+// expert's) intermediate dimension resized to width, zeros (for pre_run,
+// which reads no weight, and slim_model_open, which checks the shapes).
+std::string
+moe_config_variant (const std::string &src,
+                    const std::function<void (JsonObject *)> &edit,
+                    gint64 width = 0,
+                    bool shared = false)
+{
+  std::string dir = slim_test_make_tmpdir ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  EXPECT_TRUE (json_parser_load_from_file (parser, (src + "/config.json").c_str (), nullptr));
+  JsonNode *root = json_node_copy (json_parser_get_root (parser));
+  edit (json_node_get_object (root));
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  EXPECT_TRUE (json_generator_to_file (gen, (dir + "/config.json").c_str (), nullptr));
+  json_node_unref (root);
+  if (width <= 0)
+    {
+      EXPECT_EQ (
+          symlink ((src + "/model.safetensors").c_str (), (dir + "/model.safetensors").c_str ()),
+          0);
+      return dir;
+    }
+  GError *error = nullptr;
+  SlimSafetensors *st = slim_safetensors_open ((src + "/model.safetensors").c_str (), &error);
+  EXPECT_NE (st, nullptr);
+  std::vector<SlimTensor *> tensors;
+  for (const char *const *n = st != nullptr ? slim_safetensors_get_names (st) : nullptr;
+       n != nullptr && *n != nullptr; n++)
+    {
+      std::string name = *n;
+      SlimTensor *t = slim_safetensors_get_tensor (st, *n, nullptr);
+      bool resize = name.find (shared ? ".shared_expert." : ".experts.") != std::string::npos
+                    && slim_tensor_get_n_dims (t) == 2;
+      if (resize)
+        {
+          bool down = name.find ("down_proj") != std::string::npos
+                      || name.find (".w2.") != std::string::npos;
+          gint64 rows = down ? slim_tensor_get_dim (t, 0) : width;
+          gint64 cols = down ? width : slim_tensor_get_dim (t, 1);
+          slim_tensor_unref (t);
+          t = slim_tensor_new_2d (name.c_str (), SLIM_DTYPE_F32, rows, cols);
+          memset (slim_tensor_get_data_mut (t), 0, (size_t)(rows * cols) * sizeof (float));
+        }
+      tensors.push_back (t);
+    }
+  EXPECT_TRUE (slim_safetensors_write_file ((dir + "/model.safetensors").c_str (), tensors.data (),
+                                            (guint)tensors.size (), nullptr, &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  for (SlimTensor *t : tensors)
+    slim_tensor_unref (t);
+  if (st != nullptr)
+    g_object_unref (st);
+  return dir;
+}
+
+// The qwen3 variant of tiny-random-qwen2 (make_qwen3) as qwen3_moe with two
+// experts over one router (top-1, no renormalization): expert 0 is the
+// dense MLP, expert 1 the same weights with gate/up scaled by 0.5, router
+// (2, 64) random, so that the routing matters.
+std::string
+make_qwen3_moe ()
+{
+  const std::string src = qwen3_dir ();
+  std::string dir = moe_config_variant (src, [] (JsonObject *c) {
+    json_object_set_string_member (c, "model_type", "qwen3_moe");
+    json_object_set_int_member (c, "num_experts", 2);
+    json_object_set_int_member (c, "num_experts_per_tok", 1);
+    json_object_set_int_member (c, "moe_intermediate_size", 128);
+    json_object_set_boolean_member (c, "norm_topk_prob", FALSE);
+  });
+  g_assert (unlink ((dir + "/model.safetensors").c_str ()) == 0);
+  GError *error = nullptr;
+  SlimSafetensors *st = slim_safetensors_open ((src + "/model.safetensors").c_str (), &error);
+  EXPECT_NE (st, nullptr);
+  std::vector<SlimTensor *> tensors;
+  std::mt19937 rng (11);
+  std::uniform_real_distribution<float> u (-0.5f, 0.5f);
+  for (const char *const *n = st != nullptr ? slim_safetensors_get_names (st) : nullptr;
+       n != nullptr && *n != nullptr; n++)
+    {
+      std::string name = *n;
+      size_t at = name.find (".mlp.");
+      if (at == std::string::npos)
+        {
+          tensors.push_back (slim_safetensors_get_tensor (st, *n, nullptr));
+          continue;
+        }
+      std::string head = name.substr (0, at + 5), tail = name.substr (at + 5);
+      for (int e = 0; e < 2; e++)
+        {
+          std::string to = head + "experts." + std::to_string (e) + "." + tail;
+          SlimTensor *t = slim_safetensors_get_tensor (st, *n, nullptr);
+          SlimTensor *c = slim_tensor_copy (t, to.c_str ());
+          slim_tensor_unref (t);
+          if (e == 1 && tail.rfind ("down_proj", 0) != 0)
+            {
+              float *d = (float *)slim_tensor_get_data_mut (c);
+              for (gint64 i = 0; i < slim_tensor_get_n_elements (c); i++)
+                d[i] *= 0.5f;
+            }
+          tensors.push_back (c);
+        }
+      if (tail == "down_proj.weight")
+        {
+          SlimTensor *g
+              = slim_tensor_new_2d ((head + "gate.weight").c_str (), SLIM_DTYPE_F32, 2, 64);
+          float *d = (float *)slim_tensor_get_data_mut (g);
+          for (int i = 0; i < 2 * 64; i++)
+            d[i] = u (rng);
+          tensors.push_back (g);
+        }
+    }
+  EXPECT_TRUE (slim_safetensors_write_file ((dir + "/model.safetensors").c_str (), tensors.data (),
+                                            (guint)tensors.size (), nullptr, &error))
+      << (error ? error->message : "");
+  g_clear_error (&error);
+  for (SlimTensor *t : tensors)
+    slim_tensor_unref (t);
+  if (st != nullptr)
+    g_object_unref (st);
+  return dir;
+}
+
+struct OnlineMoeCase
+{
+  const char *model;  // a synthetic model, or "qwen3_moe" (make_qwen3_moe)
+  const char *layers; // down_proj_online_layers
+  std::vector<int> listed;
+};
+
+class QuarotOnlineMoe : public ::testing::TestWithParam<OnlineMoeCase>
+{
+};
+
+// quarot online: true on a MoE model, through the saved folder as slimflow
+// eval loads it: the original logits within 1e-4 (float32 rounding of the
+// rotations, the bound of the dense online cases), the heads rotation on
+// every o_proj, and in the listed layers the Kronecker rotation on every
+// routed expert's down_proj and the shared expert's, of the factors of
+// their own input width; all experts of a layer carry the same M and N.
+TEST_P (QuarotOnlineMoe, SavedFolderGivesTheOriginalLogits)
+{
+  const OnlineMoeCase c = GetParam ();
+  const std::string model
+      = std::string (c.model) == "qwen3_moe" ? make_qwen3_moe () : model_path (c.model);
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = write_config (tmp, std::string ("    - type: quarot\n      online: true\n"
+                                                       "      down_proj_online_layers: ")
+                                              + c.layers + "\n");
+  QuantChild run = quant_cli (quant_args (model, tmp + "/out", config));
+  ASSERT_EQ (run.exit_code, 0) << run.err;
+
+  GError *error = nullptr;
+  GObjectPtr<SlimModel> orig (slim_model_open (model.c_str (), &error));
+  ASSERT_TRUE (orig) << error->message;
+  const SlimModelConfig *cfg = slim_model_get_config (orig.get ());
+  ASSERT_GT (cfg->n_experts, 0);
+  std::vector<gint32> ids = eval_ids (32, cfg->vocab_size);
+  double worst
+      = max_abs_diff (saved_logits (tmp + "/out", ids), reference_logits (orig.get (), ids));
+  EXPECT_LT (worst, 1e-4);
+  RecordProperty ("max_logit_diff", std::to_string (worst));
+  std::printf ("[ figure ] quarot online %s layers %s: max |logit diff| %.3g\n", c.model, c.layers,
+               worst);
+
+  const bool mixtral = std::string (cfg->model_type) == "mixtral";
+  // (down_proj, its input width) of the listed layers
+  std::vector<std::pair<std::string, gint64> > kron_want;
+  for (int l : c.listed)
+    {
+      std::string p
+          = "model.layers." + std::to_string (l) + (mixtral ? ".block_sparse_moe" : ".mlp");
+      for (gint64 e = 0; e < cfg->n_experts; e++)
+        kron_want.emplace_back (p + ".experts." + std::to_string (e)
+                                    + (mixtral ? ".w2" : ".down_proj"),
+                                cfg->moe_intermediate_size);
+      if (cfg->shared_expert_intermediate_size > 0)
+        kron_want.emplace_back (p + ".shared_expert.down_proj",
+                                cfg->shared_expert_intermediate_size);
+    }
+  std::vector<std::string> kron_names;
+  for (auto &k : kron_want)
+    kron_names.push_back (k.first);
+  std::sort (kron_names.begin (), kron_names.end ());
+  {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    JsonObject *desc = description_of (parser, tmp + "/out");
+    JsonObject *q = json_object_get_object_member (json_object_get_object_member (desc, "metadata"),
+                                                   "quarot");
+    ASSERT_NE (q, nullptr);
+    auto names = [&] (const char *kind) {
+      std::vector<std::string> v;
+      JsonArray *a
+          = json_object_get_array_member (json_object_get_object_member (q, kind), "layers");
+      for (guint i = 0; i < json_array_get_length (a); i++)
+        v.push_back (json_array_get_string_element (a, i));
+      std::sort (v.begin (), v.end ());
+      return v;
+    };
+    std::vector<std::string> heads_want;
+    for (int l = 0; l < cfg->n_layers; l++)
+      heads_want.push_back ("model.layers." + std::to_string (l) + ".self_attn.o_proj");
+    EXPECT_EQ (names ("heads_rotation"), heads_want);
+    EXPECT_EQ (names ("kronecker_rotation"), kron_names);
+  }
+  SlimSafetensors *st
+      = slim_safetensors_open ((tmp + "/out/quant_model_weights.safetensors").c_str (), &error);
+  ASSERT_NE (st, nullptr) << error->message;
+  std::map<gint64, std::pair<std::vector<float>, std::vector<float> > > by_width;
+  for (auto &k : kron_want)
+    {
+      TensorPtr m (
+          slim_safetensors_get_tensor (st, (k.first + ".kronecker_rotation_m").c_str (), &error));
+      ASSERT_TRUE (m) << error->message;
+      TensorPtr n (
+          slim_safetensors_get_tensor (st, (k.first + ".kronecker_rotation_n").c_str (), &error));
+      ASSERT_TRUE (n) << error->message;
+      EXPECT_EQ (slim_tensor_get_dim (m.get (), 0) * slim_tensor_get_dim (n.get (), 0), k.second)
+          << k.first;
+      auto mn = std::make_pair (tensor_values (m.get ()), tensor_values (n.get ()));
+      auto it = by_width.find (k.second);
+      if (it == by_width.end ())
+        by_width[k.second] = mn;
+      else
+        EXPECT_TRUE (it->second == mn) << k.first << ": not the matrices of its width";
+    }
+  g_object_unref (st);
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    Models,
+    QuarotOnlineMoe,
+    ::testing::Values (OnlineMoeCase{ "tiny-random-mixtral-moe", "[0, 1]", { 0, 1 } },
+                       OnlineMoeCase{ "tiny-random-qwen2-moe", "[0, 1]", { 0, 1 } },
+                       OnlineMoeCase{ "tiny-random-qwen2-moe", "[]", {} },
+                       OnlineMoeCase{ "qwen3_moe", "[1]", { 1 } }),
+    [] (const ::testing::TestParamInfo<OnlineMoeCase> &info) {
+      std::string s = std::string (info.param.model) + (info.param.listed.empty () ? "_heads" : "");
+      for (char &ch : s)
+        if (ch == '-')
+          ch = '_';
+      return s;
+    });
+
+// The refusals that remain for MoE models, before any weight is read: an
+// expert or shared-expert width with no Kronecker split, or whose factor m
+// the max_tp_size blocks do not divide, names the field and the size.
+TEST (Quarot, OnlineMoeRefusals)
+{
+  const std::string qwen2_moe = model_path ("tiny-random-qwen2-moe");
+  // 44 = 4 * 11 = 2 * 22: no factor pair of {1, 2, 4, 8, .., 256}
+  std::string d44 = moe_config_variant (
+      qwen2_moe,
+      [] (JsonObject *c) { json_object_set_int_member (c, "moe_intermediate_size", 44); }, 44);
+  std::string msg
+      = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [1]\n", d44);
+  EXPECT_NE (msg.find ("layer 1: moe_intermediate_size: 44 has no Kronecker decomposition"),
+             std::string::npos)
+      << msg;
+  // heads only: no down_proj is rotated, the width does not matter
+  EXPECT_EQ (pre_run_error ("type: quarot\nonline: true\n", d44), "");
+  std::string s44 = moe_config_variant (
+      qwen2_moe,
+      [] (JsonObject *c) { json_object_set_int_member (c, "shared_expert_intermediate_size", 44); },
+      44, true);
+  msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [0]\n", s44);
+  EXPECT_NE (msg.find ("shared_expert_intermediate_size: 44 has no Kronecker decomposition"),
+             std::string::npos)
+      << msg;
+  // mixtral names its experts' width intermediate_size; 128 = 8 * 16 and
+  // max_tp_size 2 blocks divide 8, 16 blocks do not (the heads, 4, are
+  // divided by 2 and 4 only: max_tp_size 16 fails on the heads first)
+  std::string mix = model_path ("tiny-random-mixtral-moe");
+  EXPECT_EQ (pre_run_error ("type: quarot\nonline: true\nmax_tp_size: 2\n"
+                            "down_proj_online_layers: [0, 1]\n",
+                            mix),
+             "");
+  std::string d36 = moe_config_variant (
+      mix, [] (JsonObject *c) { json_object_set_int_member (c, "intermediate_size", 36); }, 36);
+  // 36 = 2 * 18 (18 unsupported), 4 * 9 (9 unsupported), 1 * 36: a = 18.5; none
+  msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [0]\n", d36);
+  EXPECT_NE (msg.find ("layer 0: intermediate_size: 36 has no Kronecker decomposition"),
+             std::string::npos)
+      << msg;
+  // 8 = 2 * 4: m = 2 is no multiple of max_tp_size 4
+  std::string d8 = moe_config_variant (
+      qwen2_moe, [] (JsonObject *c) { json_object_set_int_member (c, "moe_intermediate_size", 8); },
+      8);
+  msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [0]\n", d8);
+  EXPECT_NE (msg.find ("moe_intermediate_size 8 = m x n: m 2 is not a multiple of max_tp_size 4"),
+             std::string::npos)
+      << msg;
+}
+
+// The calibration forward and the per-layer error's float copy see the
+// experts' online rotations: W8A8 static (per-tensor minmax activations,
+// calibrated on the rotated inputs) after quarot online on qwen2_moe, every
+// expert's and the shared expert's down_proj rotated; per-layer errors of a
+// few percent and a saved model close to the float one (were the rotation
+// left out of the calibration forward, the down_proj scales would be
+// calibrated in the wrong basis; left out of the float copy, the per-layer
+// errors would be of order 1).  Killed after layer 0 and resumed: the
+// uninterrupted bytes.
+TEST (QuarotOnlineMoe, CalibrationForwardIsRotatedAndResumes)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config
+      = write_config (tmp, "    - type: quarot\n"
+                           "      online: true\n"
+                           "      down_proj_online_layers: [0, 1]\n"
+                           "    - type: linear_quant\n"
+                           "      qconfig:\n"
+                           "        act: {scope: per_tensor, dtype: int8, symmetric: false, "
+                           "method: minmax}\n"
+                           "        weight: {scope: per_channel, dtype: int8, symmetric: true, "
+                           "method: minmax}\n"
+                           "      include: ['*']\n");
+  const std::string model = model_path ("tiny-random-qwen2-moe");
+  QuantChildOptions spill;
+  spill.env = { { "SLIM_SPILL", "hdf5" } };
+  QuantChild run = quant_cli (quant_args (model, tmp + "/ref", config), spill);
+  ASSERT_EQ (run.exit_code, 0) << run.err;
+  int n_layers = 0;
+  gchar **lines = g_strsplit (run.out.c_str (), "\n", -1);
+  for (gchar **l = lines; *l != nullptr; l++)
+    {
+      unsigned index;
+      double err;
+      if (sscanf (*l, "%u %lf", &index, &err) == 2)
+        {
+          // W8A8 static of a random 64-wide MoE: a few percent
+          EXPECT_GT (err, 1e-5) << *l;
+          EXPECT_LT (err, 0.1) << *l;
+          std::printf ("[ figure ] qwen2_moe quarot online + W8A8 static: layer %u error %.4g\n",
+                       index, err);
+          n_layers++;
+        }
+    }
+  g_strfreev (lines);
+  EXPECT_EQ (n_layers, 2) << run.out;
+  GError *error = nullptr;
+  GObjectPtr<SlimModel> orig (slim_model_open (model.c_str (), &error));
+  ASSERT_TRUE (orig);
+  std::vector<gint32> ids = eval_ids (32, slim_model_get_config (orig.get ())->vocab_size);
+  double kl = mean_kl (reference_logits (orig.get (), ids), saved_logits (tmp + "/ref", ids),
+                       slim_model_get_config (orig.get ())->vocab_size);
+  // the dense bound of CalibrationForwardIsRotated
+  EXPECT_LT (kl, 0.01);
+  RecordProperty ("mean_kl", std::to_string (kl));
+  std::printf ("[ figure ] qwen2_moe quarot online + W8A8 static: mean KL %.4g\n", kl);
+
+  const std::string save = tmp + "/out";
+  QuantChildOptions kill = spill;
+  kill.env.push_back ({ "SLIMFLOW_TEST_KILL_AFTER_LAYER", "0" });
+  QuantChild killed = quant_cli (quant_args (model, save, config), kill);
+  ASSERT_EQ (killed.term_signal, SIGKILL) << killed.err;
+  std::vector<std::string> args = quant_args (model, save, config);
+  args.push_back ("--resume");
+  QuantChild resumed = quant_cli (args, spill);
+  ASSERT_EQ (resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE (resumed.err.find ("continuing with layer 1"), std::string::npos) << resumed.err;
+  EXPECT_EQ (quant_folder_digests (tmp + "/ref"), quant_folder_digests (save));
+}
 
 // The calibration forward sees the online rotations: W8A8 static after
 // quarot online on the tiny llama (both down_projs rotated online) calibrates
