@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "quant-cli-util.hpp"
+#include "slim-test.h"
 
 namespace slim_test
 {
@@ -470,5 +471,33 @@ bpe_make_model (const std::string &source, const BpeTokenizer &tok, const std::s
       symlink ((source + "/model.safetensors").c_str (), (dir + "/model.safetensors").c_str ()), 0);
   tok.write (dir);
 }
+
+BpeTokenizer
+bpe_test_tokenizer (BpeRegex regex)
+{
+  BpeTokenizer tok = bpe_train (
+      bpe_calib_text (slim_test_shared_path ("data/calib/mix_calib.jsonl")), regex, 512,
+      { { "<|endoftext|>", true },
+        { "<|im_start|>", true },
+        { "<|im_end|>", true },
+        { "<|pad|>", true },
+        { "<tool>", false } });
+  tok.bos = "<|endoftext|>";
+  tok.eos = "<|im_end|>";
+  tok.pad = "<|pad|>";
+  return tok;
+}
+
+std::string
+bpe_test_model (const BpeTokenizer &tok, const std::string &dir)
+{
+  bpe_make_model (slim_test_shared_path ("models/synthetic/tiny-random-qwen2"), tok, dir);
+  return dir;
+}
+
+const char *const kBpeStressText
+    = "It's 12345 o'clock; DON'T   stop!!\n\n\tTabs  and   spaces \n"
+      "caf\xc3\xa9 na\xc3\xafve \xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c "
+      "\xf0\x9f\x98\x80 x=y+1; // end.\r\n  ";
 
 } // namespace slim_test

@@ -65,4 +65,16 @@ std::string bpe_calib_text (const std::string &jsonl_path);
 // tokenizer written by tok.
 void bpe_make_model (const std::string &source, const BpeTokenizer &tok, const std::string &dir);
 
+// The tests' tokenizer: trained on shared/data/calib/mix_calib.jsonl to
+// tiny-random-qwen2's 512 rows: 256 bytes, 251 merges, 5 added tokens
+// (<|endoftext|> 507 = BOS, <|im_start|>, <|im_end|> 509 = EOS,
+// <|pad|> 510 = padding, all special; <tool> 511, not special).
+BpeTokenizer bpe_test_tokenizer (BpeRegex regex);
+// tiny-random-qwen2's weights with tok, in dir (returned).
+std::string bpe_test_model (const BpeTokenizer &tok, const std::string &dir);
+
+// Contractions (upper case too), digits, runs of spaces, blank lines,
+// tabs, CR LF, accents, CJK and an emoji.
+extern const char *const kBpeStressText;
+
 } // namespace slim_test

@@ -785,36 +785,17 @@ namespace
 using slim_test::BpeRegex;
 using slim_test::BpeTokenizer;
 
-// 256 bytes + 251 merges + 5 added = tiny-random-qwen2's 512 rows
 BpeTokenizer
 train_bpe (BpeRegex regex)
 {
-  BpeTokenizer tok = slim_test::bpe_train (
-      slim_test::bpe_calib_text (slim_test_shared_path ("data/calib/mix_calib.jsonl")), regex, 512,
-      { { "<|endoftext|>", true },
-        { "<|im_start|>", true },
-        { "<|im_end|>", true },
-        { "<|pad|>", true },
-        { "<tool>", false } });
-  tok.bos = "<|endoftext|>";
-  tok.eos = "<|im_end|>";
-  tok.pad = "<|pad|>";
-  return tok;
+  return slim_test::bpe_test_tokenizer (regex);
 }
 
 std::string
 bpe_model (const BpeTokenizer &tok)
 {
-  std::string dir = slim_test_make_tmpdir () + "/bpe-qwen2";
-  slim_test::bpe_make_model (slim_test_shared_path ("models/synthetic/tiny-random-qwen2"), tok,
-                             dir);
-  return dir;
+  return slim_test::bpe_test_model (tok, slim_test_make_tmpdir () + "/bpe-qwen2");
 }
-
-const char *const kStress
-    = "It's 12345 o'clock; DON'T   stop!!\n\n\tTabs  and   spaces \n"
-      "caf\xc3\xa9 na\xc3\xafve \xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c "
-      "\xf0\x9f\x98\x80 x=y+1; // end.\r\n  ";
 
 } // namespace
 
@@ -848,7 +829,7 @@ TEST (BpeFixture, SlimflowTokenizerMatchesTheReferenceEncoder)
       EXPECT_EQ (slim_tokenizer_get_bos_id (t), 507);
       EXPECT_EQ (slim_tokenizer_get_eos_id (t), 509);
       EXPECT_EQ (slim_tokenizer_get_pad_id (t), 510);
-      for (const std::string &s : { text, std::string (kStress) })
+      for (const std::string &s : { text, std::string (slim_test::kBpeStressText) })
         {
           GArray *ids = slim_tokenizer_encode (t, s.c_str (), TRUE, &error);
           ASSERT_NE (ids, nullptr) << error->message;
