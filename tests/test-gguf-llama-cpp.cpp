@@ -32,6 +32,9 @@
 // its random weights give larger activations, so the int8 rounding of the
 // activation blocks weighs more than on stories260K; llama.cpp is
 // deterministic here, the figure does not vary between runs).
+//
+// Byte-level BPE (tokenizer.ggml.model "gpt2"): the same weights with
+// tokenizers trained by tests/bpe-fixture.cpp, see GgufBpeLlamaCpp below.
 #include <gtest/gtest.h>
 
 #include <json-glib/json-glib.h>
@@ -42,6 +45,7 @@
 #include <random>
 #include <string>
 
+#include "bpe-fixture.hpp"
 #include "gguf-reader.hpp"
 #include "quant-cli-util.hpp"
 #include "slim-safetensors.h"
@@ -252,6 +256,117 @@ INSTANTIATE_TEST_SUITE_P (
                        LlamaCase{ "Qwen2Q8_0", "models/synthetic/tiny-random-qwen2",
                                   "dense-w8a16-gguf.yaml", 2e-3, 8000 }),
     [] (const ::testing::TestParamInfo<LlamaCase> &info) { return std::string (info.param.name); });
+
+// ---- byte-level BPE ---------------------------------------------------------
+
+// tiny-random-qwen2's weights with a byte-level BPE tokenizer the tests
+// train on a shared calibration set (bpe-fixture.hpp: 256 bytes, 251
+// merges, 5 added tokens, BOS <|endoftext|>), in three pre-tokenizer
+// flavours: llama.cpp must tokenize the excerpt's first 8 KB and a
+// stress text (contractions, digits, spaces, tabs, CR LF, CJK, an emoji)
+// to exactly slimflow's ids with the vocabulary the file embeds
+// (tokenizer.ggml.pre qwen2 / gpt-2 / llama-bpe), and agree on the mean
+// NLL over the excerpt's first 8 KB (5,068 tokens) with the tolerances of
+// the SentencePiece cases above, for the same reasons: F32 |dNLL| <= 2e-4
+// (measured -3.4e-5 qwen2, -9.2e-7 gpt-2, -9.3e-6 llama-bpe), Q8_0 and
+// Q4_0 |dNLL| <= 2e-3 (llama.cpp's int8 activation blocks and f16 block
+// scales; measured +1.45e-3 and +9.2e-4, as tiny-random-qwen2's Q8_0 with
+// the SentencePiece vocabulary).  Measured 2026-12-08; llama.cpp is
+// deterministic here.
+struct BpeCase
+{
+  const char *name;
+  slim_test::BpeRegex regex;
+  const char *example; // nullptr: float
+  double tolerance;
+};
+
+class GgufBpeLlamaCpp : public ::testing::TestWithParam<BpeCase>
+{
+};
+
+TEST_P (GgufBpeLlamaCpp, TokensAndPerplexityAgreeWithSlimflow)
+{
+  const BpeCase &c = GetParam ();
+  std::string tmp = slim_test_make_tmpdir ();
+  slim_test::BpeTokenizer tok = slim_test::bpe_test_tokenizer (c.regex);
+  std::string model = slim_test::bpe_test_model (tok, tmp + "/bpe-qwen2");
+  std::string config = tmp + "/float.yaml";
+  if (c.example != nullptr)
+    config = quant_example (c.example);
+  else
+    quant_write_file (config, "apiversion: modelslim_v1\nspec:\n  process: []\n"
+                              "  save:\n    - type: gguf\n    - type: ascendv1_saver\n"
+                              "      part_file_size: 0\n");
+  std::string out = tmp + "/out";
+  QuantChild q = quant_cli ({ "--model_path", model, "--save_path", out, "--config_path", config });
+  ASSERT_EQ (q.exit_code, 0) << q.err;
+
+  std::string text = excerpt_prefix (tmp, 8000);
+  ASSERT_NO_FATAL_FAILURE (write_ids (model, text, tmp + "/ids.json"));
+  Score slim = slimflow_eval (out, text);
+  Score llama = llama_cpp_eval (out + "/model.gguf", tmp + "/ids.json", text);
+  ASSERT_TRUE (slim.ok && llama.ok);
+  std::printf ("%s (%lld tokens): llama.cpp NLL %.6f PPL %.4f | slimflow eval NLL %.6f PPL %.4f "
+               "| dNLL %.2e\n",
+               c.name, (long long)slim.tokens, llama.nll, std::exp (llama.nll), slim.nll,
+               std::exp (slim.nll), llama.nll - slim.nll);
+  EXPECT_EQ (llama.tokens, slim.tokens);
+  EXPECT_EQ (llama.predictions, slim.predictions);
+  EXPECT_EQ (llama.ids_differing, 0);
+  EXPECT_NEAR (llama.mass_min, 1.0, 1e-4);
+  EXPECT_NEAR (llama.mass_max, 1.0, 1e-4);
+  EXPECT_NEAR (llama.nll, slim.nll, c.tolerance);
+
+  // the stress text: tokenization only (one short window)
+  if (c.example == nullptr)
+    {
+      std::string stress = tmp + "/stress.txt";
+      quant_write_file (stress, slim_test::kBpeStressText);
+      ASSERT_NO_FATAL_FAILURE (write_ids (model, stress, tmp + "/stress-ids.json"));
+      Score s = llama_cpp_eval (out + "/model.gguf", tmp + "/stress-ids.json", stress);
+      ASSERT_TRUE (s.ok);
+      std::printf ("%s stress text: %lld tokens, %lld ids differ\n", c.name, (long long)s.tokens,
+                   (long long)s.ids_differing);
+      EXPECT_EQ (s.ids_differing, 0);
+      // control: the same file saying tokenizer.ggml.pre "gpt-2" instead
+      // of "qwen2" (same length, patched in place) tokenizes the stress
+      // text differently (digit runs, upper-case contractions), so the
+      // comparison above can fail
+      if (c.regex == slim_test::BpeRegex::Qwen2)
+        {
+          gchar *data = nullptr;
+          gsize n = 0;
+          ASSERT_TRUE (g_file_get_contents ((out + "/model.gguf").c_str (), &data, &n, nullptr));
+          std::string bytes (data, n);
+          g_free (data);
+          // key, then type 8 (string), length 5, "qwen2"
+          std::string key = "tokenizer.ggml.pre";
+          size_t at = bytes.find (key);
+          ASSERT_NE (at, std::string::npos);
+          size_t value = at + key.size () + 4 + 8;
+          ASSERT_EQ (bytes.substr (value, 5), "qwen2");
+          bytes.replace (value, 5, "gpt-2");
+          quant_write_file (tmp + "/gpt2-pre.gguf", bytes);
+          Score wrong = llama_cpp_eval (tmp + "/gpt2-pre.gguf", tmp + "/stress-ids.json", stress);
+          ASSERT_TRUE (wrong.ok);
+          std::printf ("%s stress text with pre gpt-2: %lld ids differ\n", c.name,
+                       (long long)wrong.ids_differing);
+          EXPECT_GT (wrong.ids_differing, 0);
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P (
+    TinyQwen2,
+    GgufBpeLlamaCpp,
+    ::testing::Values (
+        BpeCase{ "Qwen2PreF32", slim_test::BpeRegex::Qwen2, nullptr, 2e-4 },
+        BpeCase{ "Qwen2PreQ8_0", slim_test::BpeRegex::Qwen2, "dense-w8a16-gguf.yaml", 2e-3 },
+        BpeCase{ "Qwen2PreQ4_0", slim_test::BpeRegex::Qwen2, "dense-w4a16-gguf.yaml", 2e-3 },
+        BpeCase{ "Gpt2PreF32", slim_test::BpeRegex::Gpt2, nullptr, 2e-4 },
+        BpeCase{ "Llama3PreF32", slim_test::BpeRegex::Llama3, nullptr, 2e-4 }),
+    [] (const ::testing::TestParamInfo<BpeCase> &info) { return std::string (info.param.name); });
 
 // ---- K-quants: Q4_K / Q6_K requantized by the saver ------------------------
 

@@ -13,6 +13,10 @@
 //   - float tensors bit-equal to the ascendv1 float tensors;
 //   - the vocabulary against tokenizer.json, the token types, and the
 //     scores' order against the SentencePiece model tokenizer.model;
+//   - byte-level BPE tokenizers (trained by bpe-fixture.cpp on a shared
+//     calibration set): slimflow's tokenizer against the fixture's
+//     reference encoder, and the "gpt2" vocabulary keys (pre-tokenizer,
+//     tokens, types, merges, special ids) against the tokenizer;
 // and bad inputs fail with an error naming the tensor or the tokenizer.
 #include <gtest/gtest.h>
 
@@ -26,6 +30,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "bpe-fixture.hpp"
 #include "gguf-reader.hpp"
 #include "quant-cli-util.hpp"
 #include "slim-dtype.h"
@@ -33,6 +38,7 @@
 #include "slim-gguf-writer.h"
 #include "slim-safetensors.h"
 #include "slim-test.h"
+#include "slim-tokenizer.h"
 
 using slim_test::GgufFile;
 using slim_test::GgufTensor;
@@ -771,38 +777,203 @@ TEST (GgufSaver, RefusesKQuantsOfNarrowLinears)
                           + "'s super-block of 256" });
 }
 
-TEST (GgufSaver, RefusesByteLevelTokenizerAndOtherArchitectures)
+// ---- byte-level BPE -----------------------------------------------------------
+
+namespace
 {
-  // stories260K's weights with a byte-level (GPT-2 style) tokenizer.json
-  std::string model = slim_test_make_tmpdir ();
-  std::string stories = quant_stories_model ();
-  for (const char *f : { "config.json", "model.safetensors" })
-    ASSERT_EQ (symlink ((stories + "/" + f).c_str (), (model + "/" + f).c_str ()), 0);
-  std::ostringstream json;
-  json << "{\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-          "\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\"},"
-          "\"model\":{\"type\":\"BPE\",\"vocab\":{";
-  int shifted = 0;
-  for (int b = 0; b < 256; b++)
+
+using slim_test::BpeRegex;
+using slim_test::BpeTokenizer;
+
+BpeTokenizer
+train_bpe (BpeRegex regex)
+{
+  return slim_test::bpe_test_tokenizer (regex);
+}
+
+std::string
+bpe_model (const BpeTokenizer &tok)
+{
+  return slim_test::bpe_test_model (tok, slim_test_make_tmpdir () + "/bpe-qwen2");
+}
+
+} // namespace
+
+// slimflow's tokenizer reads the fixture's tokenizer.json and encodes the
+// TinyStories excerpt and a stress text (contractions, digits, runs of
+// spaces and newlines, tabs, CJK, an emoji) to exactly the ids of the
+// fixture's reference encoder (GRegex words, merges applied rank by rank,
+// independent of slimflow's priority-queue merge), BOS first; decoding
+// gives the text back.
+TEST (BpeFixture, SlimflowTokenizerMatchesTheReferenceEncoder)
+{
+  gchar *excerpt = nullptr;
+  ASSERT_TRUE (g_file_get_contents (
+      slim_test_shared_path ("data/eval/tinystories_valid_excerpt.txt").c_str (), &excerpt, nullptr,
+      nullptr));
+  std::string text = excerpt;
+  g_free (excerpt);
+  for (BpeRegex regex : { BpeRegex::Gpt2, BpeRegex::Qwen2, BpeRegex::Llama3 })
     {
-      bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-      gunichar c = printable ? (gunichar)b : (gunichar)(256 + shifted++);
-      char buf[8] = { 0 };
-      g_unichar_to_utf8 (c, buf);
-      std::string s = buf;
-      if (s == "\"" || s == "\\")
-        s = "\\" + s;
-      json << (b ? "," : "") << "\"" << s << "\":" << b;
+      BpeTokenizer tok = train_bpe (regex);
+      ASSERT_EQ (tok.vocab.size (), 512u);
+      ASSERT_EQ (tok.merges.size (), 251u);
+      std::string dir = slim_test_make_tmpdir ();
+      tok.write (dir);
+      GError *error = nullptr;
+      SlimTokenizer *t = slim_tokenizer_new_from_dir (dir.c_str (), &error);
+      ASSERT_NE (t, nullptr) << error->message;
+      EXPECT_EQ (slim_tokenizer_get_kind (t), SLIM_TOKENIZER_BYTE_LEVEL_BPE);
+      EXPECT_EQ (slim_tokenizer_get_vocab_size (t), 512);
+      EXPECT_EQ (slim_tokenizer_get_n_merges (t), 251);
+      EXPECT_EQ (slim_tokenizer_get_bos_id (t), 507);
+      EXPECT_EQ (slim_tokenizer_get_eos_id (t), 509);
+      EXPECT_EQ (slim_tokenizer_get_pad_id (t), 510);
+      for (const std::string &s : { text, std::string (slim_test::kBpeStressText) })
+        {
+          GArray *ids = slim_tokenizer_encode (t, s.c_str (), TRUE, &error);
+          ASSERT_NE (ids, nullptr) << error->message;
+          std::vector<int32_t> expect = tok.encode (s);
+          expect.insert (expect.begin (), 507);
+          std::vector<int32_t> got ((gint32 *)ids->data, (gint32 *)ids->data + ids->len);
+          EXPECT_EQ (got, expect) << "regex " << (int)regex;
+          // the merges compress: 251 merges give about 1.6 bytes per token
+          if (s == text)
+            {
+              EXPECT_LT (got.size (), s.size () * 7 / 10) << got.size ();
+              std::printf ("regex %d: excerpt %zu bytes -> %zu tokens\n", (int)regex, s.size (),
+                           got.size ());
+            }
+          char *back = slim_tokenizer_decode (t, got.data () + 1, got.size () - 1, TRUE);
+          EXPECT_EQ (std::string (back), s);
+          g_free (back);
+          g_array_unref (ids);
+        }
+      g_object_unref (t);
     }
-  json << "},\"merges\":[]}}";
-  quant_write_file (model + "/tokenizer.json", json.str ());
-  expect_refused (model,
-                  gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
-                             "ext: {group_size: 32}}"),
-                  { "byte-level BPE", "SentencePiece" });
+}
+
+// The GGUF vocabulary keys of a byte-level model are tokenizer.json's, as
+// convert_hf_to_gguf.py writes them; the pre-tokenizer is picked from
+// the split regex.
+TEST (GgufSaver, ByteLevelVocabularyIsTheModelsTokenizer)
+{
+  const std::pair<BpeRegex, const char *> cases[] = { { BpeRegex::Gpt2, "gpt-2" },
+                                                      { BpeRegex::Qwen2, "qwen2" },
+                                                      { BpeRegex::Llama3, "llama-bpe" } };
+  for (const auto &c : cases)
+    {
+      BpeTokenizer tok = train_bpe (c.first);
+      std::string model = bpe_model (tok);
+      std::string tmp = slim_test_make_tmpdir ();
+      quant_write_file (
+          tmp + "/c.yaml",
+          "apiversion: modelslim_v1\nspec:\n  process: []\n  save:\n    - type: gguf\n");
+      QuantChild q = quant_cli (
+          { "--model_path", model, "--save_path", tmp + "/out", "--config_path", tmp + "/c.yaml" });
+      ASSERT_EQ (q.exit_code, 0) << q.err;
+      GgufFile g;
+      std::string why;
+      ASSERT_TRUE (slim_test::gguf_read (tmp + "/out/model.gguf", &g, &why)) << why;
+      EXPECT_EQ (g.get_s ("general.architecture"), "qwen2");
+      EXPECT_EQ (g.get_s ("tokenizer.ggml.model"), "gpt2");
+      EXPECT_EQ (g.get_s ("tokenizer.ggml.pre"), c.second);
+      EXPECT_EQ (g.get_u ("tokenizer.ggml.bos_token_id"), 507u);
+      EXPECT_EQ (g.get_u ("tokenizer.ggml.eos_token_id"), 509u);
+      EXPECT_EQ (g.get_u ("tokenizer.ggml.padding_token_id"), 510u);
+      EXPECT_EQ (g.get_u ("tokenizer.ggml.add_bos_token"), 1u);
+      EXPECT_EQ (g.get_u ("tokenizer.ggml.add_eos_token"), 0u);
+      // no unknown token, no SentencePiece keys
+      EXPECT_EQ (g.kv.count ("tokenizer.ggml.unknown_token_id"), 0u);
+      EXPECT_EQ (g.kv.count ("tokenizer.ggml.scores"), 0u);
+      EXPECT_EQ (g.kv.count ("tokenizer.ggml.add_space_prefix"), 0u);
+      const std::vector<std::string> &tokens = g.kv.at ("tokenizer.ggml.tokens").s;
+      const std::vector<int64_t> &types = g.kv.at ("tokenizer.ggml.token_type").i;
+      const std::vector<std::string> &merges = g.kv.at ("tokenizer.ggml.merges").s;
+      ASSERT_EQ (tokens.size (), 512u);
+      ASSERT_EQ (types.size (), 512u);
+      ASSERT_EQ (merges.size (), tok.merges.size ());
+      for (size_t id = 0; id < 512; id++)
+        {
+          EXPECT_EQ (tokens[id], tok.vocab[id]) << id;
+          // 1 normal, 3 control (the special added tokens), 4 user defined
+          int64_t expect = id < 507 ? 1 : (tok.vocab[id] == "<tool>" ? 4 : 3);
+          EXPECT_EQ (types[id], expect) << id;
+        }
+      for (size_t r = 0; r < merges.size (); r++)
+        EXPECT_EQ (merges[r],
+                   tok.vocab[tok.merges[r].first] + " " + tok.vocab[tok.merges[r].second])
+            << r;
+    }
+}
+
+TEST (GgufSaver, RefusesTokenizersGgufCannotExpressAndOtherArchitectures)
+{
+  const std::string w8 = gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: "
+                                    "minmax, ext: {group_size: 32}}");
+  // WordPiece and Unigram tokenizer.json: the type is named
+  for (const char *type : { "WordPiece", "Unigram" })
+    {
+      std::string model = slim_test_make_tmpdir ();
+      std::string stories = quant_stories_model ();
+      for (const char *f : { "config.json", "model.safetensors" })
+        ASSERT_EQ (symlink ((stories + "/" + f).c_str (), (model + "/" + f).c_str ()), 0);
+      quant_write_file (model + "/tokenizer.json", std::string ("{\"model\":{\"type\":\"") + type
+                                                       + "\",\"vocab\":{\"[UNK]\":0,\"a\":1}}}");
+      expect_refused (model, w8,
+                      { "gguf_saver embeds the model's tokenizer",
+                        std::string ("unsupported model type \"") + type + "\"" });
+    }
+  BpeTokenizer tok = train_bpe (BpeRegex::Qwen2);
+  // a split regex no llama.cpp pre-tokenizer applies (Qwen2's with digit
+  // runs): refused naming it, never guessed
+  {
+    std::string model = bpe_model (tok);
+    gchar *json = nullptr;
+    ASSERT_TRUE (
+        g_file_get_contents ((model + "/tokenizer.json").c_str (), &json, nullptr, nullptr));
+    std::string s = json;
+    g_free (json);
+    const std::string from = "|\\\\p{N}|", to = "|\\\\p{N}+|";
+    ASSERT_NE (s.find (from), std::string::npos);
+    s.replace (s.find (from), from.size (), to);
+    quant_write_file (model + "/tokenizer.json", s);
+    expect_refused (
+        model, w8,
+        { "pre-tokenizer regex /(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+          "\\p{N}+|",
+          "gpt-2, qwen2, llama-bpe", "tokenizer.ggml.pre" });
+  }
+  // Qwen2's regex with model.ignore_merges true (llama.cpp's qwen2 merges)
+  {
+    BpeTokenizer t2 = tok;
+    std::string model = bpe_model (t2);
+    gchar *json = nullptr;
+    ASSERT_TRUE (
+        g_file_get_contents ((model + "/tokenizer.json").c_str (), &json, nullptr, nullptr));
+    std::string s = json;
+    g_free (json);
+    const std::string from = "\"ignore_merges\":false";
+    ASSERT_NE (s.find (from), std::string::npos) << s.substr (0, 400);
+    s.replace (s.find (from), from.size (), "\"ignore_merges\":true");
+    quant_write_file (model + "/tokenizer.json", s);
+    expect_refused (model, w8, { "\"qwen2\"", "model.ignore_merges is true" });
+  }
+  // a Digits pre-tokenizer before the byte level: not one regex
+  {
+    std::string model = bpe_model (tok);
+    gchar *json = nullptr;
+    ASSERT_TRUE (
+        g_file_get_contents ((model + "/tokenizer.json").c_str (), &json, nullptr, nullptr));
+    std::string s = json;
+    g_free (json);
+    const std::string from = "\"pretokenizers\":[";
+    ASSERT_NE (s.find (from), std::string::npos);
+    s.insert (s.find (from) + from.size (), "{\"type\":\"Digits\",\"individual_digits\":true},");
+    quant_write_file (model + "/tokenizer.json", s);
+    expect_refused (model, w8, { "a Digits pre-tokenizer", "can be exported" });
+  }
   // a mixture-of-experts qwen2: neither of the architectures written
-  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2-moe"),
-                  gguf_yaml ("{scope: per_group, dtype: int8, symmetric: True, method: minmax, "
-                             "ext: {group_size: 32}}"),
+  expect_refused (slim_test_shared_path ("models/synthetic/tiny-random-qwen2-moe"), w8,
                   { "model_type \"qwen2_moe\"", "\"llama\" and \"qwen2\"" });
 }

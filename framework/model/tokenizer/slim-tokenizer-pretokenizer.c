@@ -18,6 +18,7 @@ slim_pre_step_clear (gpointer data)
   SlimPreStep *step = data;
   g_clear_pointer (&step->regex, g_regex_unref);
   g_free (step->replacement);
+  g_free (step->pattern);
 }
 
 /* Splits every piece of pieces (GPtrArray of char*) at the matches of a

@@ -46,6 +46,9 @@ typedef struct
 {
   SlimPreKind kind;
   GRegex *regex; /* SPLIT; BYTE_LEVEL when use_regex */
+  char *pattern; /* regex's source as tokenizer.json writes it (GPT-2's for ByteLevel) */
+  gboolean pattern_is_regex; /* FALSE: a "String" pattern (escaped for regex) */
+  gboolean digits;           /* SPLIT made by a Digits pre-tokenizer */
   SlimSplitBehavior behavior;
   gboolean add_prefix_space; /* BYTE_LEVEL */
   char *replacement;         /* METASPACE */
@@ -75,6 +78,7 @@ struct _SlimTokenizer
 
   SlimMergeMap merges;
   gint64 n_merges;
+  gint32 *merge_pairs; /* (n_merges, 2) left and right id of each merge, rank order */
   /* (n_piece_rank) SentencePiece style: the rank of the first merge that
    * produces the piece, G_MAXINT32 when none does; NULL for byte-level */
   gint32 *piece_rank;
@@ -99,6 +103,7 @@ struct _SlimTokenizer
 
   gint32 bos_id;
   gint32 eos_id;
+  gint32 pad_id; /* tokenizer_config.json pad_token, -1 if none */
   gboolean add_bos;
   gboolean add_eos;
 

@@ -128,6 +128,7 @@ slim_tokenizer_finalize (GObject *object)
   g_free (self->special);
   g_free (self->added);
   g_free (self->piece_rank);
+  g_free (self->merge_pairs);
   g_free (self->merges.keys);
   g_free (self->merges.ranks);
   g_free (self->merges.results);
@@ -165,6 +166,7 @@ slim_tokenizer_init (SlimTokenizer *self)
       = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_array_unref);
   self->unk_id = -1;
   self->bos_id = -1;
+  self->pad_id = -1;
   self->eos_id = -1;
   for (guint i = 0; i < 256; i++)
     {
@@ -446,9 +448,19 @@ slim_tokenizer_load_merges (SlimTokenizer *self,
   for (guint i = 0; i < n_merges && ok; i++)
     slim_merge_map_insert (&self->merges, lefts[i], rights[i],
                            piece_rank != NULL ? piece_rank[results[i]] : (gint32)i, results[i]);
+  g_free (results);
+  if (ok)
+    {
+      /* (n_merges, 2) left, right id of each merge in rank order */
+      self->merge_pairs = g_new (gint32, 2 * (gsize)MAX (n_merges, 1));
+      for (guint i = 0; i < n_merges; i++)
+        {
+          self->merge_pairs[2 * i] = lefts[i];
+          self->merge_pairs[2 * i + 1] = rights[i];
+        }
+    }
   g_free (lefts);
   g_free (rights);
-  g_free (results);
   if (ok)
     {
       self->n_merges = n_merges;
@@ -633,6 +645,8 @@ slim_tokenizer_add_pretokenizer (SlimTokenizer *self,
       step.regex = slim_tokenizer_compile (path, pattern, is_regex, error);
       if (step.regex == NULL)
         return FALSE;
+      step.pattern = g_strdup (pattern);
+      step.pattern_is_regex = is_regex;
     }
   else if (g_strcmp0 (type, "ByteLevel") == 0)
     {
@@ -643,6 +657,8 @@ slim_tokenizer_add_pretokenizer (SlimTokenizer *self,
           step.regex = slim_tokenizer_compile (path, SLIM_GPT2_PATTERN, TRUE, error);
           if (step.regex == NULL)
             return FALSE;
+          step.pattern = g_strdup (SLIM_GPT2_PATTERN);
+          step.pattern_is_regex = TRUE;
         }
       self->byte_level = TRUE;
     }
@@ -671,6 +687,7 @@ slim_tokenizer_add_pretokenizer (SlimTokenizer *self,
           TRUE, error);
       if (step.regex == NULL)
         return FALSE;
+      step.digits = TRUE;
     }
   else
     return slim_tokenizer_unsupported (path, "pre-tokenizer", type, error);
@@ -895,6 +912,10 @@ slim_tokenizer_load (SlimTokenizer *self, const char *path, const char *config_p
         self->bos_id = slim_tokenizer_lookup (self, bos);
       if (eos != NULL)
         self->eos_id = slim_tokenizer_lookup (self, eos);
+      /* a pad_token outside the vocabulary stays -1: encode never emits it */
+      const char *pad = slim_config_token (config, "pad_token");
+      if (pad != NULL)
+        self->pad_id = slim_tokenizer_lookup (self, pad);
       if (bos != NULL && self->bos_id < 0)
         {
           g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
@@ -1556,4 +1577,151 @@ slim_tokenizer_get_piece_rank (SlimTokenizer *self, gint32 id)
       || self->piece_rank[id] == G_MAXINT32)
     return -1;
   return self->piece_rank[id];
+}
+
+/**
+ * slim_tokenizer_get_merge:
+ * @self: a tokenizer
+ * @rank: index in tokenizer.json's model.merges
+ * @out_left: (out): id of the merge's left token
+ * @out_right: (out): id of its right token
+ *
+ * Returns: %FALSE when @rank is out of range
+ */
+gboolean
+slim_tokenizer_get_merge (SlimTokenizer *self, gint64 rank, gint32 *out_left, gint32 *out_right)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), FALSE);
+  if (rank < 0 || rank >= self->n_merges || self->merge_pairs == NULL)
+    return FALSE;
+  *out_left = self->merge_pairs[2 * rank];
+  *out_right = self->merge_pairs[2 * rank + 1];
+  return TRUE;
+}
+
+/**
+ * slim_tokenizer_get_ignore_merges:
+ * @self: a tokenizer
+ *
+ * Returns: tokenizer.json's model.ignore_merges (a word that is a token is
+ *   emitted whole, without merging)
+ */
+gboolean
+slim_tokenizer_get_ignore_merges (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), FALSE);
+  return self->ignore_merges;
+}
+
+static const char *
+slim_norm_kind_name (SlimNormKind kind)
+{
+  switch (kind)
+    {
+    case SLIM_NORM_PREPEND:
+      return "Prepend";
+    case SLIM_NORM_REPLACE:
+      return "Replace";
+    case SLIM_NORM_NFC:
+      return "NFC";
+    case SLIM_NORM_NFKC:
+      return "NFKC";
+    case SLIM_NORM_LOWERCASE:
+      return "Lowercase";
+    }
+  return "?";
+}
+
+/**
+ * slim_tokenizer_get_byte_level_split:
+ * @self: a byte-level tokenizer
+ * @error: return location for a #GError
+ *
+ * The one regular expression that splits the text into words before the
+ * byte mapping, as tokenizer.json writes it: the pattern of a Split
+ * pre-tokenizer (behavior Isolated, not inverted) followed by a ByteLevel
+ * one without use_regex, or GPT-2's pattern for a lone ByteLevel with
+ * use_regex.  Both need add_prefix_space false; the only normalizer
+ * allowed is NFC (an identity on NFC text, which llama.cpp does not
+ * apply either).  Any other pipeline (Digits, a second Split, a String
+ * pattern, a Metaspace, a prefix space, Lowercase...) fails naming it:
+ * an exporter cannot describe it as one regex.
+ *
+ * Returns: (transfer none) (nullable): the pattern, or %NULL with @error set
+ */
+const char *
+slim_tokenizer_get_byte_level_split (SlimTokenizer *self, GError **error)
+{
+  const char *pattern = NULL;
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), NULL);
+  if (!self->byte_level)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "tokenizer.json: not a byte-level (ByteLevel pre-tokenizer) BPE tokenizer");
+      return NULL;
+    }
+  for (guint i = 0; i < self->normalizers->len; i++)
+    {
+      SlimNormStep *step = &g_array_index (self->normalizers, SlimNormStep, i);
+      if (step->kind != SLIM_NORM_NFC)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "tokenizer.json: normalizer %s before a byte-level BPE (only NFC, or "
+                       "none, can be exported)",
+                       slim_norm_kind_name (step->kind));
+          return NULL;
+        }
+    }
+  for (guint i = 0; i < self->pretokenizers->len; i++)
+    {
+      SlimPreStep *step = &g_array_index (self->pretokenizers, SlimPreStep, i);
+      const char *why = NULL;
+      if (step->kind == SLIM_PRE_METASPACE)
+        why = "a Metaspace pre-tokenizer";
+      else if (step->kind == SLIM_PRE_BYTE_LEVEL && step->add_prefix_space)
+        why = "ByteLevel with add_prefix_space true";
+      else if (step->kind == SLIM_PRE_BYTE_LEVEL && i + 1 != self->pretokenizers->len)
+        why = "a pre-tokenizer after ByteLevel";
+      else if (step->kind == SLIM_PRE_SPLIT && step->digits)
+        why = "a Digits pre-tokenizer";
+      else if (step->kind == SLIM_PRE_SPLIT && !step->pattern_is_regex)
+        why = "a Split with a String pattern";
+      else if (step->kind == SLIM_PRE_SPLIT && step->behavior != SLIM_SPLIT_ISOLATED)
+        why = "a Split whose behavior is not Isolated";
+      else if (step->pattern != NULL && pattern != NULL)
+        why = "two splitting regular expressions";
+      if (why != NULL)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "tokenizer.json: the byte-level pre-tokenizer has %s; only one regex Split "
+                       "(Isolated) then ByteLevel (add_prefix_space false), or ByteLevel with "
+                       "use_regex, can be exported",
+                       why);
+          return NULL;
+        }
+      if (step->pattern != NULL)
+        pattern = step->pattern;
+    }
+  if (pattern == NULL)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "tokenizer.json: the byte-level pre-tokenizer does not split the text (no "
+                   "regex Split and ByteLevel use_regex false)");
+      return NULL;
+    }
+  return pattern;
+}
+
+/**
+ * slim_tokenizer_get_pad_id:
+ * @self: a tokenizer
+ *
+ * Returns: the id of tokenizer_config.json's pad_token, -1 when it has
+ *   none (or it is not in the vocabulary)
+ */
+gint32
+slim_tokenizer_get_pad_id (SlimTokenizer *self)
+{
+  g_return_val_if_fail (SLIM_IS_TOKENIZER (self), -1);
+  return self->pad_id;
 }

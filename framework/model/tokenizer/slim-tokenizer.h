@@ -70,6 +70,8 @@ gboolean slim_tokenizer_is_special (SlimTokenizer *self, gint32 id);
 SlimTokenizerKind slim_tokenizer_get_kind (SlimTokenizer *self);
 /* -1 when the tokenizer has none. */
 gint32 slim_tokenizer_get_unk_id (SlimTokenizer *self);
+/* tokenizer_config.json's pad_token; -1 when none. */
+gint32 slim_tokenizer_get_pad_id (SlimTokenizer *self);
 /* An added token (tokenizer.json added_tokens), special or not. */
 gboolean slim_tokenizer_is_added (SlimTokenizer *self, gint32 id);
 /* NN of a byte-fallback token <0xNN>, else -1. */
@@ -80,5 +82,15 @@ gboolean slim_tokenizer_get_add_space_prefix (SlimTokenizer *self);
 /* SentencePiece style: the rank of the first merge producing id, -1 when
  * none does (or the tokenizer is byte-level). */
 gint32 slim_tokenizer_get_piece_rank (SlimTokenizer *self, gint32 id);
+/* The ids of model.merges[rank]; FALSE when out of range. */
+gboolean
+slim_tokenizer_get_merge (SlimTokenizer *self, gint64 rank, gint32 *out_left, gint32 *out_right);
+/* model.ignore_merges: a word that is a token is not merged. */
+gboolean slim_tokenizer_get_ignore_merges (SlimTokenizer *self);
+/* Byte-level: the one regex splitting the text before the byte mapping,
+ * as tokenizer.json writes it (transfer none); NULL with error naming
+ * the step when the pipeline is not one regex Split + ByteLevel (or
+ * ByteLevel with use_regex), without prefix space, NFC at most. */
+const char *slim_tokenizer_get_byte_level_split (SlimTokenizer *self, GError **error);
 
 G_END_DECLS
