@@ -259,6 +259,20 @@ Checker::check_description ()
             for (const char *suffix : k.second)
               quarot_online_.insert (std::string (json_array_get_string_element (a, i)) + suffix);
         }
+      // slimflow's full Hadamard down_proj rotation (quarot
+      // down_proj_online_kind: hadamard): optional, present only when used
+      if (q != nullptr && json_object_has_member (q, "hadamard_rotation"))
+        {
+          JsonObject *o = json_object_get_object_member (q, "hadamard_rotation");
+          JsonArray *a = o != nullptr && json_object_has_member (o, "layers")
+                             ? json_object_get_array_member (o, "layers")
+                             : nullptr;
+          if (a == nullptr)
+            problem ("%s: metadata.quarot.hadamard_rotation.layers is missing", kDescriptionName);
+          for (guint i = 0; a != nullptr && i < json_array_get_length (a); i++)
+            quarot_online_.insert (std::string (json_array_get_string_element (a, i))
+                                   + ".hadamard_rotation");
+        }
     }
   JsonNode *gs = json_object_get_member (obj, "group_size");
   if (gs == nullptr || !JSON_NODE_HOLDS_VALUE (gs) || json_node_get_value_type (gs) != G_TYPE_INT64

@@ -117,6 +117,8 @@ INSTANTIATE_TEST_SUITE_P (
         ExampleCase{ "dense-w4a4-dynamic-quarot.yaml", "models/stories260K", "W4A4_DYNAMIC", true },
         ExampleCase{ "dense-w4a4-dynamic-quarot-online.yaml",
                      "models/synthetic/tiny-random-llama-untied", "W4A4_DYNAMIC", true },
+        ExampleCase{ "dense-w4a4-dynamic-quarot-online-hadamard.yaml", "models/stories260K",
+                     "W4A4_DYNAMIC", true },
         ExampleCase{ "dense-w8a16.yaml", "models/stories260K", "W8A16", true },
         ExampleCase{ "dense-w4a16-per-group.yaml", "models/stories260K", "W4A16", true },
         ExampleCase{ "dense-w4a16-hqq.yaml", "models/stories260K", "W4A16", true },

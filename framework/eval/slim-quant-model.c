@@ -44,6 +44,7 @@ typedef struct
   SlimTensor *heads;  /* (n_heads, n_heads) or NULL */
   SlimTensor *kron_m; /* (dm, dm) or NULL */
   SlimTensor *kron_n; /* (dn, dn) */
+  SlimTensor *had_k;  /* (k, k) +-1 base of the full Hadamard rotation, or NULL */
 } SlimQuantRotation;
 
 static void
@@ -52,6 +53,7 @@ slim_quant_rotation_free (SlimQuantRotation *r)
   g_clear_pointer (&r->heads, slim_tensor_unref);
   g_clear_pointer (&r->kron_m, slim_tensor_unref);
   g_clear_pointer (&r->kron_n, slim_tensor_unref);
+  g_clear_pointer (&r->had_k, slim_tensor_unref);
   g_free (r);
 }
 
@@ -160,6 +162,14 @@ hook_linear_input (
         }
       slim_online_rotation_kronecker (slim_tensor_get_data (rot->kron_m), dm,
                                       slim_tensor_get_data (rot->kron_n), dn, x, n_tokens);
+    }
+  if (rot != NULL && rot->had_k != NULL
+      && !slim_online_rotation_hadamard (slim_tensor_get_data (rot->had_k),
+                                         slim_tensor_get_dim (rot->had_k, 0), x, n_tokens, n_in,
+                                         error))
+    {
+      g_prefix_error (error, "%s: ", module);
+      return FALSE;
     }
   /* an integer linear quantizes its input itself (hook_linear_forward) */
   if (record != NULL && !g_hash_table_contains (self->int_linears, module))
@@ -1039,7 +1049,9 @@ get_rotation_matrix (SlimSafetensors *st, const char *name, GError **error)
 }
 
 /* metadata.quarot (msModelSlim's QuarotOnlineRotationInfo.get_quarot_save_info):
- * {max_tp_size, heads_rotation: {layers}, kronecker_rotation: {layers}};
+ * {max_tp_size, heads_rotation: {layers}, kronecker_rotation: {layers}},
+ * and slimflow's hadamard_rotation: {layers} (quarot down_proj_online_kind:
+ * hadamard, <down_proj>.hadamard_rotation the base had_k);
  * every listed linear's matrices read into self->rotations, and every
  * online rotation matrix of the files must belong to a listed linear. */
 static gboolean
@@ -1049,7 +1061,7 @@ load_online_rotations (SlimQuantModel *self,
                        const char *desc_path,
                        GError **error)
 {
-  const char *const kinds[] = { "heads_rotation", "kronecker_rotation" };
+  const char *const kinds[] = { "heads_rotation", "kronecker_rotation", "hadamard_rotation" };
   const char *const *names = slim_safetensors_get_names (st);
   JsonObject *quarot = NULL;
   guint n_matrices = 0, n_in_files = 0;
@@ -1128,6 +1140,15 @@ load_online_rotations (SlimQuantModel *self,
               if (rot->kron_n == NULL)
                 return FALSE;
               n_matrices += 2;
+            }
+          else if (k == 2 && rot->had_k == NULL)
+            {
+              g_autofree char *name = g_strconcat (module, SLIM_ONLINE_ROTATION_HADAMARD, NULL);
+
+              rot->had_k = get_rotation_matrix (st, name, error);
+              if (rot->had_k == NULL)
+                return FALSE;
+              n_matrices++;
             }
         }
     }

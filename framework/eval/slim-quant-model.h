@@ -39,7 +39,8 @@
  * QuaRot's online rotations (quarot online: true) are the matrices of the
  * linears metadata.quarot lists (<o_proj>.heads_rotation,
  * <down_proj>.kronecker_rotation_m / _n, in the weight files without a
- * label, as msModelSlim saves them); the hooks' linear_input rotates those
+ * label, as msModelSlim saves them; slimflow's <down_proj>.hadamard_rotation
+ * under metadata.quarot.hadamard_rotation); the hooks' linear_input rotates those
  * linears' inputs with them before the activation quantization, as the
  * deployed graph does (slim-online-rotation.h).  A matrix no listed
  * linear owns, or a listed one missing, is refused.

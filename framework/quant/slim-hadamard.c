@@ -174,20 +174,68 @@ slim_hadamard_doubled_paley1 (gint64 p, gint doublings, gint8 *out)
   memcpy (out, cur, (gsize)(n * n));
 }
 
+/* ---- Williamson: 156 = 4 * 39 and 172 = 4 * 43 ------------------------- */
+
+/* First rows of the symmetric circulants A, B, C, D of Williamson matrices
+ * (A^2 + B^2 + C^2 + D^2 = 4 n I), '+' for +1 and '-' for -1, as printed
+ * by tools/williamson-search.c (built as build/tools/williamson-search):
+ *   order 39: `williamson-search 39`    (every symmetric row, about 30 s)
+ *   order 43: `williamson-search 43 6`  (rows constant on the orbits of
+ *                                         <-1, 6> in Z_43^*, instant)
+ * The program checks H H^T = 4 n I before printing; test-hadamard checks
+ * the matrices built here again. */
+static const char *const slim_hadamard_williamson_39[4] = {
+  "+---+---+-++-++----++----++-++-+---+---",
+  "++--+++-+--++-+----------+-++--+-+++--+",
+  "+-++------++--+-+-++++-+-+--++------++-",
+  "+---+--++++----+-+-++-+-+----++++--+---",
+};
+static const char *const slim_hadamard_williamson_43[4] = {
+  "++---++++-+--+--++--------++--+--+-++++---+",
+  "++-++++++----+-+--++-++-++--+-+----++++++-+",
+  "+---++--++++-+-+++-++--++-+++-+-++++--++---",
+  "+++-+-++--+-+-++++-+----+-++++-+-+--++-+-++",
+};
+
+/* out (4 n, 4 n): the Williamson array
+ *   [  A  B  C  D ]
+ *   [ -B  A -D  C ]
+ *   [ -C  D  A -B ]
+ *   [ -D -C  B  A ]
+ * of the circulants with first rows rows[0..3] (length n), entry (i, j)
+ * of a circulant = row[(j - i) mod n]. */
+static void
+slim_hadamard_williamson (const char *const *rows, gint64 n, gint8 *out)
+{
+  static const int block[4][4] = { { 0, 1, 2, 3 }, { 1, 0, 3, 2 }, { 2, 3, 0, 1 }, { 3, 2, 1, 0 } };
+  static const int sign[4][4]
+      = { { 1, 1, 1, 1 }, { -1, 1, -1, 1 }, { -1, 1, 1, -1 }, { -1, -1, 1, 1 } };
+  const gint64 m = 4 * n;
+
+  for (int bi = 0; bi < 4; bi++)
+    for (int bj = 0; bj < 4; bj++)
+      {
+        const char *row = rows[block[bi][bj]];
+        for (gint64 i = 0; i < n; i++)
+          for (gint64 j = 0; j < n; j++)
+            out[(bi * n + i) * m + bj * n + j]
+                = (gint8)(sign[bi][bj] * (row[((j - i) % n + n) % n] == '+' ? 1 : -1));
+      }
+}
+
 static gboolean
 slim_hadamard_no_construction (gint64 n, gint64 k, GError **error)
 {
   if (k > 1)
     g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                 "no Hadamard construction for size %" G_GINT64_FORMAT " = %" G_GINT64_FORMAT
-                 " * %" G_GINT64_FORMAT ": base %" G_GINT64_FORMAT
-                 " has no Paley or Sylvester construction in slimflow",
-                 n, k, n / k, k);
+                 "no Hadamard construction for size %" G_GINT64_FORMAT ": base %" G_GINT64_FORMAT
+                 " is not one of 12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, 156, 160, 172, 200",
+                 n, k);
   else
     g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
                  "no Hadamard construction for size %" G_GINT64_FORMAT
                  ": it is neither a power of two nor k * 2^m with k one of 12, 20, 28, 36, 40, "
-                 "52, 60, 76, 108, 136, 140, 160, 200",
+                 "52, 60, 76, 108, 136, 140, 156, 160, 172, 200",
                  n);
   return FALSE;
 }
@@ -205,8 +253,6 @@ slim_hadamard_decompose (gint64 n, gint64 *out_k, GError **error)
       gint64 k = slim_hadamard_bases[i];
       if (n % k == 0 && slim_hadamard_is_pow2 (n / k))
         {
-          if (k == 156 || k == 172)
-            return slim_hadamard_no_construction (n, k, error);
           *out_k = k;
           return TRUE;
         }
@@ -251,6 +297,12 @@ slim_hadamard_base (gint64 k, gint8 *out, GError **error)
       return TRUE;
     case 160:
       slim_hadamard_doubled_paley1 (19, 3, out);
+      return TRUE;
+    case 156:
+      slim_hadamard_williamson (slim_hadamard_williamson_39, 39, out);
+      return TRUE;
+    case 172:
+      slim_hadamard_williamson (slim_hadamard_williamson_43, 43, out);
       return TRUE;
     default:
       return slim_hadamard_no_construction (k, k, error);

@@ -25,9 +25,11 @@
  * Base matrices are constructed, not stored: Paley I (q + 1 for a prime
  * q = 3 mod 4; orientation I - S with S the skew conference matrix, which is
  * exactly msModelSlim's had.12.txt for q = 11), Paley II (2 (q + 1) for a
- * prime power q = 1 mod 4, q = 25 over GF(5^2)) and Sylvester doubling.
- * 156 and 172 have no such construction (msModelSlim reads Williamson
- * matrices from files): they are refused with an error naming the size.
+ * prime power q = 1 mod 4, q = 25 over GF(5^2)) and Sylvester doubling;
+ * 156 and 172, which have none of these, from the Williamson array of
+ * Williamson matrices of order 39 and 43 (msModelSlim reads its own from
+ * files; slimflow's first rows were found by tools/williamson-search.c and
+ * are stored in slim-hadamard.c with the commands that regenerate them).
  * Only k = 12 equals msModelSlim's matrix entry for entry; the other bases
  * are valid Hadamard matrices of the same order but different entries.
  */
@@ -45,7 +47,7 @@ gboolean slim_hadamard_is_pow2 (gint64 n);
  * @n: a transform size
  * @out_k: (out): the base size k (1 when n is a power of two)
  * @error: SLIM_PIPELINE_ERROR_INVALID_VALUE naming @n when no construction
- *   exists (n is not k * 2^m, or k is 156 or 172)
+ *   exists (n is neither a power of two nor k * 2^m with k a base size)
  *
  * Returns: TRUE on success.
  */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "slim-error.h"
+#include "slim-hadamard.h"
 #include "slim-linalg.h"
 
 gboolean
@@ -15,7 +16,8 @@ slim_online_rotation_is_online_name (const char *name)
 {
   return g_str_has_suffix (name, SLIM_ONLINE_ROTATION_HEADS)
          || g_str_has_suffix (name, SLIM_ONLINE_ROTATION_KRON_M)
-         || g_str_has_suffix (name, SLIM_ONLINE_ROTATION_KRON_N);
+         || g_str_has_suffix (name, SLIM_ONLINE_ROTATION_KRON_N)
+         || g_str_has_suffix (name, SLIM_ONLINE_ROTATION_HADAMARD);
 }
 
 /* msModelSlim's sup_list: {1, 2} and the multiples of 4 up to 256. */
@@ -154,4 +156,82 @@ slim_online_rotation_kronecker_ref (
             xt[i * dn + j] = acc;
           }
     }
+}
+
+/* ---- hadamard: x <- H^T x / sqrt(n), H = had_k (x) S_m ------------------ */
+
+/* had_k as int8 (k, k) after checking n_in = k 2^m and the +-1 entries;
+ * NULL with error. */
+static gint8 *
+slim_online_rotation_hadamard_check (const float *had_k, gint64 k, gint64 n_in, GError **error)
+{
+  gint8 *h;
+
+  if (k <= 0 || n_in % k != 0 || !slim_hadamard_is_pow2 (n_in / k))
+    {
+      g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                   "the Hadamard rotation's base is %" G_GINT64_FORMAT " x %" G_GINT64_FORMAT
+                   ", the linear's %" G_GINT64_FORMAT " inputs are not that times a power of two",
+                   k, k, n_in);
+      return NULL;
+    }
+  h = g_new (gint8, k * k); /* (k, k) */
+  for (gint64 i = 0; i < k * k; i++)
+    {
+      if (had_k[i] != 1.0f && had_k[i] != -1.0f)
+        {
+          g_set_error (error, SLIM_MODEL_ERROR, SLIM_MODEL_ERROR_SHAPE,
+                       "the Hadamard rotation's base has the entry %g at (%" G_GINT64_FORMAT
+                       ", %" G_GINT64_FORMAT "), expected +1 or -1",
+                       (double)had_k[i], i / k, i % k);
+          g_free (h);
+          return NULL;
+        }
+      h[i] = (gint8)had_k[i];
+    }
+  return h;
+}
+
+gboolean
+slim_online_rotation_hadamard (
+    const float *had_k, gint64 k, float *x, gint64 n_tokens, gint64 n_in, GError **error)
+{
+  g_autofree gint8 *h = slim_online_rotation_hadamard_check (had_k, k, n_in, error);
+
+  if (h == NULL)
+    return FALSE;
+  /* x (n_tokens, n_in) */
+  slim_hadamard_transform_rows (x, n_tokens, n_in, k, k > 1 ? h : NULL, TRUE);
+  return TRUE;
+}
+
+gboolean
+slim_online_rotation_hadamard_ref (
+    const float *had_k, gint64 k, float *x, gint64 n_tokens, gint64 n_in, GError **error)
+{
+  g_autofree gint8 *h = slim_online_rotation_hadamard_check (had_k, k, n_in, error);
+
+  if (h == NULL)
+    return FALSE;
+  slim_hadamard_transform_rows_ref (x, n_tokens, n_in, k, k > 1 ? h : NULL, TRUE);
+  return TRUE;
+}
+
+float *
+slim_online_rotation_hadamard_base (gint64 n, gint64 *out_k, GError **error)
+{
+  g_autofree gint8 *h = NULL;
+  float *f;
+  gint64 k = 0;
+
+  if (!slim_hadamard_decompose (n, &k, error))
+    return NULL;
+  h = g_new (gint8, k * k); /* (k, k) */
+  if (!slim_hadamard_base (k, h, error))
+    return NULL;
+  f = g_new (float, k *k); /* (k, k) */
+  for (gint64 i = 0; i < k * k; i++)
+    f[i] = (float)h[i];
+  *out_k = k;
+  return f;
 }

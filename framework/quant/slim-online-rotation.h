@@ -11,6 +11,13 @@
  *               was W <- W (R kron I_head_dim), so W x is unchanged
  *   kronecker   x (m * n) viewed as X (m, n): X <- M^T X N, M (m, m),
  *               N (n, n); the weight was W <- W (M kron N)
+ *   hadamard    x (n) <- H^T x / sqrt(n), H = had_k (x) S_m the Hadamard
+ *               matrix of slim-hadamard.h (n = k 2^m, no random signs),
+ *               O(n log n + n k) by the fast transform; the weight was
+ *               W <- W H / sqrt(n).  The original QuaRot paper's online
+ *               down_proj rotation, for the sizes the Kronecker split
+ *               (msModelSlim's get_decompose_dim) has none for, e.g.
+ *               stories260K's 172 (quarot down_proj_online_kind: hadamard)
  *
  * (row-major vec: vec(A X B) = (A kron B^T) vec(X), so the input becomes
  * (M kron N)^T x and the product is W x for orthogonal M, N.)  The
@@ -18,8 +25,10 @@
  * viewed as (m, n) becomes M^T W_i N, which is w_i (M kron N)), so the
  * processor fuses with these functions too (n_tokens = rows).  The
  * matrices are dense float32 as saved (<o_proj>.heads_rotation,
- * <down_proj>.kronecker_rotation_m / _n); the fast paths are sgemm
- * products, the _ref twins plain loops.
+ * <down_proj>.kronecker_rotation_m / _n; for hadamard only the base had_k
+ * (k, k) of +-1 entries, <down_proj>.hadamard_rotation, from which the
+ * transform is rebuilt); the fast paths are sgemm products or the fast
+ * Hadamard transform, the _ref twins plain loops or the dense product.
  */
 #pragma once
 
@@ -31,6 +40,7 @@ G_BEGIN_DECLS
 #define SLIM_ONLINE_ROTATION_HEADS ".heads_rotation"
 #define SLIM_ONLINE_ROTATION_KRON_M ".kronecker_rotation_m"
 #define SLIM_ONLINE_ROTATION_KRON_N ".kronecker_rotation_n"
+#define SLIM_ONLINE_ROTATION_HADAMARD ".hadamard_rotation"
 /* The offline rotation Q of the residual stream (hidden, hidden), carried
  * by the embeddings unit as <embed_tokens>.global_rotation for the saver's
  * optional/quarot.safetensors (export_extra_info); no forward reads it. */
@@ -67,5 +77,28 @@ void slim_online_rotation_kronecker (
     const float *m, gint64 dm, const float *n, gint64 dn, float *x, gint64 n_tokens);
 void slim_online_rotation_kronecker_ref (
     const float *m, gint64 dm, const float *n, gint64 dn, float *x, gint64 n_tokens);
+
+/**
+ * slim_online_rotation_hadamard:
+ * @had_k: (k, k) the base as saved (<down_proj>.hadamard_rotation), entries
+ *   +1 / -1; (1, 1) = {1} when n_in is a power of two
+ * @k: its order
+ * @x: (n_tokens, n_in) every row x <- H^T x / sqrt(n_in), in place
+ * @error: SLIM_MODEL_ERROR_SHAPE when n_in is not k * 2^m or had_k has an
+ *   entry other than +-1 (the message names the module's tensor via the
+ *   caller's prefix)
+ *
+ * Returns: TRUE on success.
+ */
+gboolean slim_online_rotation_hadamard (
+    const float *had_k, gint64 k, float *x, gint64 n_tokens, gint64 n_in, GError **error);
+/* The same through the dense matrix (slim_hadamard_transform_rows_ref). */
+gboolean slim_online_rotation_hadamard_ref (
+    const float *had_k, gint64 k, float *x, gint64 n_tokens, gint64 n_in, GError **error);
+
+/* had_k (k, k) = slimflow's Hadamard base of n (slim_hadamard_decompose,
+ * slim_hadamard_base) as float +-1, k in *out_k; NULL with the
+ * construction's error naming n. */
+float *slim_online_rotation_hadamard_base (gint64 n, gint64 *out_k, GError **error);
 
 G_END_DECLS

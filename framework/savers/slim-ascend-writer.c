@@ -76,6 +76,7 @@ struct _SlimAscendWriter
    * whether optional/quarot.safetensors was written */
   GPtrArray *quarot_heads; /* char *, o_proj names */
   GPtrArray *quarot_kron;  /* char *, down_proj names */
+  GPtrArray *quarot_had;   /* char *, down_proj names (full Hadamard rotation) */
   gint64 quarot_max_tp;    /* 0 until a heads rotation is written */
   gboolean quarot_global;
   gboolean finished;
@@ -167,6 +168,7 @@ slim_ascend_writer_new (SlimAscendFormat format,
   self->global_values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   self->quarot_heads = g_ptr_array_new_with_free_func (g_free);
   self->quarot_kron = g_ptr_array_new_with_free_func (g_free);
+  self->quarot_had = g_ptr_array_new_with_free_func (g_free);
   self->deferred_path
       = g_strdup_printf ("%s/.%s-deferred.safetensors", out_dir,
                          format == SLIM_ASCEND_FORMAT_MINDIE ? SLIM_MINDIE_WEIGHTS_PREFIX
@@ -198,6 +200,7 @@ slim_ascend_writer_free (SlimAscendWriter *self)
   g_ptr_array_unref (self->global_keys);
   g_ptr_array_unref (self->quarot_heads);
   g_ptr_array_unref (self->quarot_kron);
+  g_ptr_array_unref (self->quarot_had);
   if (!self->finished)
     g_unlink (self->deferred_path);
   g_free (self->deferred_path);
@@ -755,7 +758,7 @@ slim_ascend_writer_check_tie (SlimAscendWriter *self,
 static guint
 slim_ascend_n_unlabeled (SlimAscendWriter *self)
 {
-  return self->quarot_heads->len + 2 * self->quarot_kron->len;
+  return self->quarot_heads->len + 2 * self->quarot_kron->len + self->quarot_had->len;
 }
 
 /* An online rotation matrix of a linear (slim-online-rotation.h), written
@@ -807,6 +810,9 @@ slim_ascend_write_online_rotation (SlimAscendWriter *self, SlimTensor *t, GError
   else if (g_str_has_suffix (name, SLIM_ONLINE_ROTATION_KRON_M))
     g_ptr_array_add (self->quarot_kron,
                      g_strndup (name, strlen (name) - strlen (SLIM_ONLINE_ROTATION_KRON_M)));
+  else if (g_str_has_suffix (name, SLIM_ONLINE_ROTATION_HADAMARD))
+    g_ptr_array_add (self->quarot_had,
+                     g_strndup (name, strlen (name) - strlen (SLIM_ONLINE_ROTATION_HADAMARD)));
   return slim_safetensors_writer_add (self->weights, t, error);
 }
 
@@ -839,6 +845,25 @@ slim_ascend_write_global_rotation (SlimAscendWriter *self, SlimTensor *t, GError
   return TRUE;
 }
 
+/* slimflow's metadata.quarot.hadamard_rotation {"layers": [...]}, only
+ * when some down_proj has the full Hadamard rotation (quarot
+ * down_proj_online_kind: hadamard; msModelSlim has no such key). */
+static void
+slim_ascend_metadata_hadamard (SlimAscendWriter *self, JsonObject *quarot)
+{
+  JsonObject *had;
+  JsonArray *a;
+
+  if (self->quarot_had->len == 0)
+    return;
+  had = json_object_new ();
+  a = json_array_new ();
+  for (guint i = 0; i < self->quarot_had->len; i++)
+    json_array_add_string_element (a, g_ptr_array_index (self->quarot_had, i));
+  json_object_set_array_member (had, "layers", a);
+  json_object_set_object_member (quarot, "hadamard_rotation", had);
+}
+
 /* The description's metadata ({} or quarot's online info). */
 static JsonObject *
 slim_ascend_metadata (SlimAscendWriter *self)
@@ -847,7 +872,7 @@ slim_ascend_metadata (SlimAscendWriter *self)
   JsonObject *quarot, *heads, *kron;
   JsonArray *a;
 
-  if (self->quarot_heads->len == 0 && self->quarot_kron->len == 0)
+  if (self->quarot_heads->len == 0 && self->quarot_kron->len == 0 && self->quarot_had->len == 0)
     return metadata;
   quarot = json_object_new ();
   json_object_set_int_member (quarot, "max_tp_size", self->quarot_max_tp);
@@ -863,6 +888,7 @@ slim_ascend_metadata (SlimAscendWriter *self)
     json_array_add_string_element (a, g_ptr_array_index (self->quarot_kron, i));
   json_object_set_array_member (kron, "layers", a);
   json_object_set_object_member (quarot, "kronecker_rotation", kron);
+  slim_ascend_metadata_hadamard (self, quarot);
   json_object_set_object_member (metadata, "quarot", quarot);
   return metadata;
 }
@@ -1610,8 +1636,9 @@ slim_ascend_writer_finish (SlimAscendWriter *self, const char *model_dir, GError
 
 /* weights, description keys + labels, model_quant_type, group_size,
  * held-back embeddings, then the attention keys and the global keys
- * (slim_ascend_write_qattentions). */
-#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxasa(ss)a(ss)asasxb)"
+ * (slim_ascend_write_qattentions), then QuaRot's heads, Kronecker,
+ * max_tp_size, global rotation and full Hadamard down_proj names. */
+#define SLIM_ASCEND_STATE_TYPE "(va(ss)sxasa(ss)a(ss)asasxbas)"
 
 static GVariant *
 slim_ascend_save_extra (GPtrArray *keys, GHashTable *values)
@@ -1660,7 +1687,7 @@ slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
 {
   g_autoptr (GVariant) weights = NULL;
   g_autoptr (GVariant) state = NULL;
-  GVariantBuilder keys, deferred, heads, kron;
+  GVariantBuilder keys, deferred, heads, kron, had;
 
   g_return_val_if_fail (self != NULL && !self->finished, NULL);
 
@@ -1683,13 +1710,16 @@ slim_ascend_writer_save_state (SlimAscendWriter *self, GError **error)
   g_variant_builder_init (&kron, G_VARIANT_TYPE ("as"));
   for (guint i = 0; i < self->quarot_kron->len; i++)
     g_variant_builder_add (&kron, "s", (const char *)g_ptr_array_index (self->quarot_kron, i));
+  g_variant_builder_init (&had, G_VARIANT_TYPE ("as"));
+  for (guint i = 0; i < self->quarot_had->len; i++)
+    g_variant_builder_add (&had, "s", (const char *)g_ptr_array_index (self->quarot_had, i));
   /* "" stands for no model_quant_type yet (mindie before any label) */
   state = g_variant_ref_sink (
-      g_variant_new ("(va(ss)sxas@a(ss)@a(ss)asasxb)", weights, &keys,
+      g_variant_new ("(va(ss)sxas@a(ss)@a(ss)asasxbas)", weights, &keys,
                      self->model_quant_type != NULL ? self->model_quant_type : "", self->group_size,
                      &deferred, slim_ascend_save_extra (self->attn_keys, self->attn_values),
                      slim_ascend_save_extra (self->global_keys, self->global_values), &heads, &kron,
-                     self->quarot_max_tp, self->quarot_global));
+                     self->quarot_max_tp, self->quarot_global, &had));
   return g_variant_get_data_as_bytes (state);
 }
 
@@ -1720,6 +1750,7 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
   g_autoptr (GVariant) global_keys = NULL;
   g_autoptr (GVariant) heads = NULL;
   g_autoptr (GVariant) kron = NULL;
+  g_autoptr (GVariant) had = NULL;
   gint64 max_tp = 0;
   gboolean global = FALSE;
   const char *quant_type;
@@ -1732,8 +1763,9 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
 
   root = g_variant_ref_sink (
       g_variant_new_from_bytes (G_VARIANT_TYPE (SLIM_ASCEND_STATE_TYPE), state, FALSE));
-  g_variant_get (root, "(v@a(ss)&sx@as@a(ss)@a(ss)@as@asxb)", &weights, &keys, &quant_type,
-                 &group_size, &deferred, &attn_keys, &global_keys, &heads, &kron, &max_tp, &global);
+  g_variant_get (root, "(v@a(ss)&sx@as@a(ss)@a(ss)@as@asxb@as)", &weights, &keys, &quant_type,
+                 &group_size, &deferred, &attn_keys, &global_keys, &heads, &kron, &max_tp, &global,
+                 &had);
   if (!slim_ascend_restore_extra (attn_keys, self->attn_keys, self->attn_values)
       || !slim_ascend_restore_extra (global_keys, self->global_keys, self->global_values))
     return slim_ascend_state_invalid (error, "attention or global keys");
@@ -1747,6 +1779,9 @@ slim_ascend_writer_restore_state (SlimAscendWriter *self, GBytes *state, GError 
   g_variant_iter_init (&iter, kron);
   while (g_variant_iter_next (&iter, "&s", &key))
     g_ptr_array_add (self->quarot_kron, g_strdup (key));
+  g_variant_iter_init (&iter, had);
+  while (g_variant_iter_next (&iter, "&s", &key))
+    g_ptr_array_add (self->quarot_had, g_strdup (key));
   self->quarot_max_tp = max_tp;
   self->quarot_global = global;
   g_variant_iter_init (&iter, keys);

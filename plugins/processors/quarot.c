@@ -12,6 +12,13 @@
  *                                 rotation by blocks of that order
  *   down_proj_online_layers: []   layer indices whose down_proj input gets the
  *                                 online Kronecker rotation (online only)
+ *   down_proj_online_kind: kronecker
+ *                                 the rotation of those inputs: kronecker
+ *                                 (msModelSlim's M kron N split) or hadamard
+ *                                 (slimflow's extension: the full Hadamard
+ *                                 had_k (x) H_2^m of the intermediate size, as
+ *                                 the QuaRot paper; for sizes the split has
+ *                                 none for, e.g. 172)
  *   max_tp_size: 4                a power of two: the order of the Hadamard
  *                                 blocks of the online rotations
  *   export_extra_info: true       the embeddings unit carries Q (dense,
@@ -55,6 +62,13 @@
  * MoE models: the heads rotation as dense, and in a listed layer every
  * routed expert's and the shared expert's down_proj with the M, N of its
  * own input width (slim_quarot_moe_online_pre_run below).
+ * down_proj_online_kind: hadamard replaces M kron N by H / sqrt(n), H =
+ * had_k (x) S_m of slim-hadamard.h (no random signs, as the paper's
+ * online Hadamard): down_proj W <- W H / sqrt(n), the base had_k (k, k)
+ * carried as <down_proj>.hadamard_rotation and the forward rotating the
+ * input x <- H^T x / sqrt(n) by the fast transform.  Never a fallback: a
+ * size without a Kronecker split stays refused under kronecker, the
+ * message naming the size and this option.
  *
  * The structure comes from the model's subgraphs (slim_model_get_subgraphs),
  * so every adapter slimflow has (llama, mistral, qwen2, qwen3, mixtral,
@@ -85,6 +99,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How the inputs of down_proj_online_layers are rotated online. */
+typedef enum
+{
+  SLIM_QUAROT_DOWN_KRONECKER,
+  SLIM_QUAROT_DOWN_HADAMARD,
+} SlimQuarotDownKind;
+
+GType slim_quarot_down_kind_get_type (void);
+
+G_DEFINE_ENUM_TYPE (SlimQuarotDownKind,
+                    slim_quarot_down_kind,
+                    G_DEFINE_ENUM_VALUE (SLIM_QUAROT_DOWN_KRONECKER, "kronecker"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QUAROT_DOWN_HADAMARD, "hadamard"))
+
 struct _SlimQuarotProcessor
 {
   SlimProcessor parent_instance;
@@ -92,6 +120,7 @@ struct _SlimQuarotProcessor
   gboolean online;
   gint block_size;
   char **down_proj_online_layers;
+  SlimQuarotDownKind down_proj_online_kind;
   gint max_tp_size;
   gboolean export_extra_info;
 
@@ -106,6 +135,8 @@ struct _SlimQuarotProcessor
   float *kron_m;        /* (dm, dm) M, NULL when no layer is listed */
   float *kron_n;        /* (dn, dn) N */
   gint64 dm, dn;        /* intermediate = dm * dn */
+  float *had_k;         /* (had_order, had_order) +-1, down_proj_online_kind: hadamard */
+  gint64 had_order;     /* intermediate = had_order * 2^m */
   GHashTable *down_set; /* layer index (GINT_TO_POINTER (i + 1)) */
   /* MoE models: down_proj input width -> SlimQuarotMoeKron, one pair per
    * intermediate size the listed layers use (experts, shared expert,
@@ -128,6 +159,15 @@ static const SlimPropertyDecl slim_quarot_properties[] = {
                       "down_proj online layers",
                       "Layer indices whose down_proj input is rotated online (online "
                       "rotation only).", SLIM_STRV_EMPTY),
+  SLIM_PROPERTY_ENUM (SlimQuarotProcessor, down_proj_online_kind, "down-proj-online-kind",
+                      "down_proj online kind",
+                      "The online rotation of the down_proj inputs of down_proj_online_layers: "
+                      "kronecker, msModelSlim's M kron N split of the intermediate size "
+                      "(get_decompose_dim), or hadamard, the full Hadamard had_k kron H_2^m of "
+                      "the intermediate size as in the QuaRot paper (slimflow's extension, for "
+                      "sizes such as 172 that have no split; saved as "
+                      "<down_proj>.hadamard_rotation and metadata.quarot.hadamard_rotation).",
+                      slim_quarot_down_kind_get_type, SLIM_QUAROT_DOWN_KRONECKER),
   SLIM_PROPERTY_INT (SlimQuarotProcessor, max_tp_size, "max-tp-size", "Max TP size",
                      "Largest tensor-parallel degree the online rotations must allow; a "
                      "power of two (online rotation only).", 1, G_MAXINT, 4),
@@ -201,7 +241,8 @@ slim_quarot_clear (SlimQuarotProcessor *self)
   g_clear_pointer (&self->kron_n, g_free);
   g_clear_pointer (&self->down_set, g_hash_table_unref);
   g_clear_pointer (&self->moe_kron, g_hash_table_unref);
-  self->dm = self->dn = 0;
+  g_clear_pointer (&self->had_k, g_free);
+  self->dm = self->dn = self->had_order = 0;
 }
 
 /* blockdiag of the randomized Hadamard of order max_tp_size, of order
@@ -324,6 +365,41 @@ slim_quarot_moe_online_pre_run (SlimQuarotProcessor *self,
   return TRUE;
 }
 
+/* The full Hadamard base of the intermediate size (down_proj_online_kind:
+ * hadamard); the error names the size. */
+static gboolean
+slim_quarot_online_hadamard_pre_run (SlimQuarotProcessor *self,
+                                     const SlimModelConfig *config,
+                                     GError **error)
+{
+  self->had_k
+      = slim_online_rotation_hadamard_base (config->intermediate_size, &self->had_order, error);
+  if (self->had_k == NULL)
+    {
+      g_prefix_error (error, "quarot: down_proj_online_kind: hadamard: intermediate_size: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Appends to a Kronecker refusal that down_proj_online_kind: hadamard
+ * exists, when slimflow has a Hadamard construction for n. */
+static void
+slim_quarot_suggest_hadamard (gint64 n, GError **error)
+{
+  gint64 k = 0;
+
+  if (error == NULL || *error == NULL || !slim_hadamard_decompose (n, &k, NULL))
+    return;
+  {
+    char *msg = g_strdup_printf ("%s; down_proj_online_kind: hadamard rotates the %" G_GINT64_FORMAT
+                                 " inputs by the full Hadamard matrix instead",
+                                 (*error)->message, n);
+    g_free ((*error)->message);
+    (*error)->message = msg;
+  }
+}
+
 /* The online rotations: R, and M, N when a down_proj is listed. */
 static gboolean
 slim_quarot_online_pre_run (SlimQuarotProcessor *self,
@@ -348,8 +424,22 @@ slim_quarot_online_pre_run (SlimQuarotProcessor *self,
         }
       g_hash_table_add (self->down_set, GINT_TO_POINTER ((gint)v + 1));
     }
+  if (config->n_experts > 0 && g_hash_table_size (self->down_set) > 0
+      && self->down_proj_online_kind == SLIM_QUAROT_DOWN_HADAMARD)
+    {
+      /* the MoE extension rotates every expert width by its Kronecker
+       * split; a full Hadamard of each width is not built for experts */
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "quarot: down_proj_online_kind: hadamard is not supported for the MoE "
+                   "model type %s (valid for MoE: kronecker)",
+                   config->model_type);
+      return FALSE;
+    }
   if (config->n_experts > 0)
     return slim_quarot_moe_online_pre_run (self, config, error);
+  if (g_hash_table_size (self->down_set) > 0
+      && self->down_proj_online_kind == SLIM_QUAROT_DOWN_HADAMARD)
+    return slim_quarot_online_hadamard_pre_run (self, config, error);
   if (g_hash_table_size (self->down_set) > 0)
     {
       g_autoptr (SlimRotation) n = NULL;
@@ -357,6 +447,7 @@ slim_quarot_online_pre_run (SlimQuarotProcessor *self,
       if (!slim_online_rotation_decompose (config->intermediate_size, &self->dm, &self->dn, error))
         {
           g_prefix_error (error, "quarot: down_proj_online_layers: intermediate_size: ");
+          slim_quarot_suggest_hadamard (config->intermediate_size, error);
           return FALSE;
         }
       self->kron_m = slim_quarot_tp_blocks (self, self->dm, "the Kronecker factor m", error);
@@ -616,6 +707,27 @@ slim_quarot_moe_online_down (SlimQuarotProcessor *self,
   return TRUE;
 }
 
+/* down_proj W <- W H / sqrt(n) (down_proj_online_kind: hadamard), the
+ * base had_k carried for the forward. */
+static gboolean
+slim_quarot_online_down_hadamard (SlimQuarotProcessor *self,
+                                  SlimLayer *layer,
+                                  const char *down,
+                                  GError **error)
+{
+  const gint64 n = slim_model_get_config (self->model)->intermediate_size;
+  gint64 rows = 0;
+  float *w = slim_quarot_weight (layer, down, n, &rows, error);
+
+  if (w == NULL)
+    return FALSE;
+  /* w (rows, n): every row w_i <- H^T w_i / sqrt(n), i.e. W <- W H / sqrt(n) */
+  if (!slim_online_rotation_hadamard (self->had_k, self->had_order, w, rows, n, error))
+    return FALSE;
+  slim_quarot_carry (layer, down, SLIM_ONLINE_ROTATION_HADAMARD, self->had_k, self->had_order);
+  return TRUE;
+}
+
 /* down_proj W <- W (M kron N), M and N carried for the forward. */
 static gboolean
 slim_quarot_online_down (SlimQuarotProcessor *self,
@@ -628,6 +740,8 @@ slim_quarot_online_down (SlimQuarotProcessor *self,
 
   if (self->moe_kron != NULL)
     return slim_quarot_moe_online_down (self, layer, down, error);
+  if (self->had_k != NULL)
+    return slim_quarot_online_down_hadamard (self, layer, down, error);
   w = slim_quarot_weight (layer, down, self->dm * self->dn, &rows, error);
   if (w == NULL)
     return FALSE;

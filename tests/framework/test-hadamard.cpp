@@ -79,7 +79,8 @@ class HadamardBase : public ::testing::TestWithParam<int64_t>
 {
 };
 
-// H H^T = k I for every base slimflow constructs.
+// H H^T = k I for every base slimflow constructs (156 and 172 from the
+// stored Williamson rows, slim-hadamard.c).
 TEST_P (HadamardBase, IsHadamard)
 {
   const int64_t k = GetParam ();
@@ -99,15 +100,42 @@ TEST_P (HadamardBase, IsHadamard)
 INSTANTIATE_TEST_SUITE_P (
     Bases,
     HadamardBase,
-    ::testing::Values (12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, 160, 200));
+    ::testing::Values (12, 20, 28, 36, 40, 52, 60, 76, 108, 136, 140, 156, 160, 172, 200));
+
+// The Kronecker sizes of the Williamson bases: H H^T = n I for the dense
+// had_k (x) Sylvester matrix slimflow's transforms use (exact integers).
+TEST (Hadamard, WilliamsonKroneckerSizesAreHadamard)
+{
+  for (int64_t n : { (int64_t)156 * 2, (int64_t)172 * 4 })
+    {
+      int64_t k = 0;
+      GError *error = nullptr;
+      ASSERT_TRUE (slim_hadamard_decompose (n, &k, &error)) << error->message;
+      std::vector<int8_t> had_k ((size_t)(k * k));
+      ASSERT_TRUE (slim_hadamard_base (k, had_k.data (), &error)) << error->message;
+      std::vector<float> h ((size_t)(n * n));
+      slim_hadamard_dense (n, k, had_k.data (), h.data ());
+      size_t bad = 0;
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i; j < n; j++)
+          {
+            int64_t dot = 0;
+            for (int64_t c = 0; c < n; c++)
+              dot += (int64_t)h[i * n + c] * (int64_t)h[j * n + c];
+            bad += dot != (i == j ? n : 0);
+          }
+      EXPECT_EQ (bad, 0u) << "n " << n;
+    }
+}
 
 TEST (Hadamard, DecomposeAsMsModelSlim)
 {
   struct
   {
     int64_t n, k;
-  } cases[] = { { 64, 1 },    { 96, 12 },    { 128, 1 }, { 5120, 160 }, { 3584, 28 },
-                { 1536, 12 }, { 2560, 160 }, { 40, 40 }, { 80, 40 },    { 60, 60 } };
+  } cases[] = { { 64, 1 },      { 96, 12 },    { 128, 1 },    { 5120, 160 }, { 3584, 28 },
+                { 1536, 12 },   { 2560, 160 }, { 40, 40 },    { 80, 40 },    { 60, 60 },
+                { 11008, 172 }, { 172, 172 },  { 4992, 156 }, { 156, 156 } };
   for (auto &c : cases)
     {
       int64_t k = 0;
@@ -120,7 +148,7 @@ TEST (Hadamard, DecomposeAsMsModelSlim)
 
 TEST (Hadamard, NoConstructionNamesTheSize)
 {
-  for (int64_t n : { (int64_t)11008, (int64_t)100, (int64_t)156, (int64_t)0 })
+  for (int64_t n : { (int64_t)100, (int64_t)44 * 8, (int64_t)172 * 3, (int64_t)0 })
     {
       int64_t k = 0;
       GError *error = nullptr;
@@ -132,11 +160,14 @@ TEST (Hadamard, NoConstructionNamesTheSize)
           << error->message;
     }
   GError *error = nullptr;
-  SlimRotation *r = slim_rotation_new_hadamard (172 * 4, SLIM_ROTATION_SEED, &error);
+  SlimRotation *r = slim_rotation_new_hadamard (172 * 3, SLIM_ROTATION_SEED, &error);
   EXPECT_EQ (r, nullptr);
   ASSERT_NE (error, nullptr);
   GErrorPtr guard (error);
-  EXPECT_NE (std::string (error->message).find ("688"), std::string::npos) << error->message;
+  EXPECT_NE (std::string (error->message).find ("516"), std::string::npos) << error->message;
+  // the base list in the message names the Williamson bases too
+  EXPECT_NE (std::string (error->message).find ("156, 160, 172"), std::string::npos)
+      << error->message;
 }
 
 // ---- oracle: create_rot -----------------------------------------------------
@@ -384,7 +415,11 @@ INSTANTIATE_TEST_SUITE_P (Sizes,
                                              136,
                                              140,
                                              160,
-                                             200));
+                                             200,
+                                             156,
+                                             156 * 2,
+                                             172,
+                                             172 * 4));
 
 } // namespace
 

@@ -36,6 +36,7 @@
 
 extern "C"
 {
+#include "slim-online-rotation.h"
 #include "slim-quant-model.h"
 #include "slim-safetensors.h"
 }
@@ -664,10 +665,10 @@ TEST (Quarot, BadConfigsFailNamingTheKey)
 
 // A llama of the given hidden size (one layer, 2 heads, random weights).
 std::string
-make_llama (gint64 hidden)
+make_llama (gint64 hidden, gint64 inter = 32)
 {
   std::string dir = slim_test_make_tmpdir ();
-  const gint64 heads = 2, hd = hidden / heads, inter = 32, vocab = 40;
+  const gint64 heads = 2, hd = hidden / heads, vocab = 40;
   quant_write_file (dir + "/config.json",
                     "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", "
                     "\"hidden_size\": "
@@ -764,6 +765,8 @@ TEST (Quarot, OnlineRefusals)
                                    model_path ("stories260K"));
   EXPECT_NE (msg.find ("intermediate_size: 172 has no Kronecker decomposition"), std::string::npos)
       << msg;
+  // the refusal points to the full Hadamard rotation, never a silent fallback
+  EXPECT_NE (msg.find ("down_proj_online_kind: hadamard"), std::string::npos) << msg;
   // heads only is fine there
   EXPECT_EQ (pre_run_error ("type: quarot\nonline: true\n", model_path ("stories260K")), "");
   msg = pre_run_error ("type: quarot\nonline: true\ndown_proj_online_layers: [5]\n",
@@ -1113,6 +1116,34 @@ TEST_P (QuarotOnlineMoe, SavedFolderGivesTheOriginalLogits)
       = std::string (c.model) == "qwen3_moe" ? make_qwen3_moe () : model_path (c.model);
   std::string tmp = slim_test_make_tmpdir ();
   std::string config = write_config (tmp, std::string ("    - type: quarot\n      online: true\n"
+// ---- online full Hadamard rotation of down_proj (down_proj_online_kind) ---
+
+struct HadamardCase
+{
+  const char *model;
+  const char *layers; // down_proj_online_layers
+  gint64 base;        // the saved had_k's order
+};
+
+class QuarotOnlineHadamard : public ::testing::TestWithParam<HadamardCase>
+{
+};
+
+// down_proj_online_kind: hadamard on every listed down_proj: the saved
+// folder, loaded as slimflow eval loads it, gives the original logits
+// within 1e-4 (float32 rounding of the rotations, as the Kronecker
+// rotation); metadata.quarot.hadamard_rotation lists the linears,
+// kronecker_rotation none; the base had_k (+-1) is in the weight files;
+// `slimflow eval --reference_model` of the folder against the original
+// gives KL below 1e-6 (logit differences of 1e-5 give KL of order 1e-10)
+// and the same top-1 (ctx 128).
+TEST_P (QuarotOnlineHadamard, SavedFolderGivesTheOriginalLogits)
+{
+  const HadamardCase c = GetParam ();
+  const std::string model = model_path (c.model);
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config = write_config (tmp, std::string ("    - type: quarot\n      online: true\n"
+                                                       "      down_proj_online_kind: hadamard\n"
                                                        "      down_proj_online_layers: ")
                                               + c.layers + "\n");
   QuantChild run = quant_cli (quant_args (model, tmp + "/out", config));
@@ -1150,6 +1181,15 @@ TEST_P (QuarotOnlineMoe, SavedFolderGivesTheOriginalLogits)
   for (auto &k : kron_want)
     kron_names.push_back (k.first);
   std::sort (kron_names.begin (), kron_names.end ());
+
+  std::vector<std::string> want;
+  {
+    gchar **parts = g_strsplit_set (c.layers, "[], ", -1);
+    for (gchar **p = parts; *p != nullptr; p++)
+      if (**p != '\0')
+        want.push_back (std::string ("model.layers.") + *p + ".mlp.down_proj");
+    g_strfreev (parts);
+  }
   {
     g_autoptr (JsonParser) parser = json_parser_new ();
     JsonObject *desc = description_of (parser, tmp + "/out");
@@ -1170,6 +1210,11 @@ TEST_P (QuarotOnlineMoe, SavedFolderGivesTheOriginalLogits)
       heads_want.push_back ("model.layers." + std::to_string (l) + ".self_attn.o_proj");
     EXPECT_EQ (names ("heads_rotation"), heads_want);
     EXPECT_EQ (names ("kronecker_rotation"), kron_names);
+      return v;
+    };
+    EXPECT_EQ (names ("hadamard_rotation"), want);
+    EXPECT_EQ (names ("kronecker_rotation"), std::vector<std::string> ());
+    EXPECT_EQ (names ("heads_rotation").size (), (size_t)cfg->n_layers);
   }
   SlimSafetensors *st
       = slim_safetensors_open ((tmp + "/out/quant_model_weights.safetensors").c_str (), &error);
@@ -1328,6 +1373,110 @@ TEST (QuarotOnlineMoe, CalibrationForwardIsRotatedAndResumes)
   ASSERT_EQ (resumed.exit_code, 0) << resumed.err;
   EXPECT_NE (resumed.err.find ("continuing with layer 1"), std::string::npos) << resumed.err;
   EXPECT_EQ (quant_folder_digests (tmp + "/ref"), quant_folder_digests (save));
+  TensorPtr h (slim_safetensors_get_tensor (st, (want[0] + ".hadamard_rotation").c_str (), &error));
+  ASSERT_TRUE (h) << error->message;
+  EXPECT_EQ (slim_tensor_get_dim (h.get (), 0), c.base);
+  EXPECT_EQ (slim_tensor_get_dim (h.get (), 1), c.base);
+  g_object_unref (st);
+
+  // the first 3000 bytes of the excerpt keep the suite fast
+  gchar *text = nullptr;
+  gsize len = 0;
+  ASSERT_TRUE (g_file_get_contents (
+      slim_test_shared_path ("data/eval/tinystories_valid_excerpt.txt").c_str (), &text, &len,
+      nullptr));
+  const std::string excerpt = tmp + "/excerpt.txt";
+  quant_write_file (excerpt, std::string (text, std::min (len, (gsize)3000)));
+  g_free (text);
+  QuantChild e = slimflow_cli ({ "eval", "--model_path", tmp + "/out", "--text", excerpt, "--ctx",
+                                 "128", "--reference_model", model, "--json" });
+  ASSERT_EQ (e.exit_code, 0) << e.err;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  ASSERT_TRUE (json_parser_load_from_data (parser, e.out.c_str (), -1, nullptr)) << e.out;
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  EXPECT_LT (json_object_get_double_member (o, "kl"), 1e-6) << e.out;
+  // a near-tie may flip by float rounding: all but 0.1% of the tokens agree
+  EXPECT_GT (json_object_get_double_member (o, "top1"), 0.999) << e.out;
+}
+
+INSTANTIATE_TEST_SUITE_P (Models,
+                          QuarotOnlineHadamard,
+                          ::testing::Values (HadamardCase{ "stories260K", "[0, 1, 2, 3, 4]", 172 },
+                                             // 128 = 2^7: the Sylvester matrix alone, base (1, 1)
+                                             HadamardCase{ "tiny-random-llama-untied", "[1]", 1 }),
+                          [] (const ::testing::TestParamInfo<HadamardCase> &info) {
+                            std::string s = info.param.model;
+                            for (char &ch : s)
+                              if (ch == '-')
+                                ch = '_';
+                            return s;
+                          });
+
+// Bad inputs: an unknown kind names the choices; hadamard on an
+// intermediate size with no Hadamard construction names the size; a
+// stored base that does not fit the linear is refused by eval; formats
+// without online rotations refuse the new one too.
+TEST (QuarotOnlineHadamard, BadInputs)
+{
+  std::string msg = config_error ("type: quarot\nonline: true\ndown_proj_online_kind: full\n");
+  EXPECT_NE (msg.find ("'down-proj-online-kind' must be one of kronecker, hadamard; got 'full'"),
+             std::string::npos)
+      << msg;
+  // intermediate 88 = 11 * 8: neither a Kronecker split nor a Hadamard base
+  std::string d = make_llama (64, 88);
+  msg = pre_run_error ("type: quarot\nonline: true\nmax_tp_size: 2\n"
+                       "down_proj_online_kind: hadamard\ndown_proj_online_layers: [0]\n",
+                       d);
+  EXPECT_NE (msg.find ("down_proj_online_kind: hadamard: intermediate_size: no Hadamard "
+                       "construction for size 88"),
+             std::string::npos)
+      << msg;
+  // under kronecker 88 = 2 * 44 splits but 44 has no construction either;
+  // the refusal does not point to a kind that cannot help
+  msg = pre_run_error ("type: quarot\nonline: true\nmax_tp_size: 2\n"
+                       "down_proj_online_layers: [0]\n",
+                       d);
+  EXPECT_NE (msg.find ("Kronecker factor n 44: no Hadamard construction for size 44"),
+             std::string::npos)
+      << msg;
+  EXPECT_EQ (msg.find ("down_proj_online_kind"), std::string::npos) << msg;
+  // kind without layers: nothing to rotate, accepted
+  EXPECT_EQ (pre_run_error ("type: quarot\nonline: true\ndown_proj_online_kind: hadamard\n",
+                            model_path ("stories260K")),
+             "");
+
+  // the transform refuses a base that does not fit or is not +-1
+  std::vector<float> x (172, 1.0f), base (43 * 43, 1.0f);
+  GError *error = nullptr; // 129 = 43 * 3
+  EXPECT_FALSE (slim_online_rotation_hadamard (base.data (), 43, x.data (), 1, 129, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message).find ("129 inputs"), std::string::npos) << error->message;
+  g_clear_error (&error);
+  std::vector<float> half (4, 0.5f);
+  EXPECT_FALSE (
+      slim_online_rotation_hadamard (half.data (), 2, x.data (), 1, 172 / 43 * 2, &error));
+  ASSERT_NE (error, nullptr);
+  EXPECT_NE (std::string (error->message).find ("expected +1 or -1"), std::string::npos)
+      << error->message;
+  g_clear_error (&error);
+
+  // gguf, compressed_tensors and mindie keep refusing online rotations
+  std::string tmp = slim_test_make_tmpdir ();
+  for (const char *saver : { "gguf_saver", "compressed_tensors", "mindie_format_saver" })
+    {
+      std::string yaml = tmp + "/" + saver + ".yaml";
+      quant_write_file (yaml, std::string ("apiversion: modelslim_v1\nspec:\n  process:\n"
+                                           "    - type: quarot\n      online: true\n"
+                                           "      export_extra_info: false\n"
+                                           "      down_proj_online_kind: hadamard\n"
+                                           "      down_proj_online_layers: [0]\n"
+                                           "  save:\n    - type: ")
+                                  + saver + "\n");
+      QuantChild run = quant_cli (quant_args (model_path ("stories260K"), tmp + "/" + saver, yaml));
+      EXPECT_NE (run.exit_code, 0) << saver << ": " << run.err;
+      EXPECT_NE (run.err.find ("online rotation"), std::string::npos) << saver << ": " << run.err;
+      EXPECT_FALSE (g_file_test ((tmp + "/" + saver).c_str (), G_FILE_TEST_EXISTS)) << saver;
+    }
 }
 
 // The calibration forward sees the online rotations: W8A8 static after
@@ -1377,6 +1526,55 @@ TEST (QuarotOnline, CalibrationForwardIsRotated)
   double kl = mean_kl (reference_logits (orig.get (), ids), saved_logits (tmp + "/out", ids),
                        slim_model_get_config (orig.get ())->vocab_size);
   EXPECT_LT (kl, 0.01);
+  RecordProperty ("mean_kl", std::to_string (kl));
+}
+
+// The same for the full Hadamard rotation on stories260K (172, every
+// layer): W8A8 static calibrates on the rotated down_proj inputs and the
+// per-layer errors (against the float copy, rotated the same way) stay
+// small; the saved folder stays close to the float model.
+TEST (QuarotOnlineHadamard, CalibrationForwardIsRotated)
+{
+  std::string tmp = slim_test_make_tmpdir ();
+  std::string config
+      = write_config (tmp, "    - type: quarot\n"
+                           "      online: true\n"
+                           "      down_proj_online_kind: hadamard\n"
+                           "      down_proj_online_layers: [0, 1, 2, 3, 4]\n"
+                           "    - type: linear_quant\n"
+                           "      qconfig:\n"
+                           "        act: {scope: per_tensor, dtype: int8, symmetric: false, "
+                           "method: minmax}\n"
+                           "        weight: {scope: per_channel, dtype: int8, symmetric: true, "
+                           "method: minmax}\n"
+                           "      include: ['*']\n");
+  const std::string model = model_path ("stories260K");
+  QuantChild run = quant_cli (quant_args (model, tmp + "/out", config));
+  ASSERT_EQ (run.exit_code, 0) << run.err;
+  int n_layers = 0;
+  gchar **lines = g_strsplit (run.out.c_str (), "\n", -1);
+  for (gchar **l = lines; *l != nullptr; l++)
+    {
+      unsigned index;
+      double err;
+      if (sscanf (*l, "%u %lf", &index, &err) == 2)
+        {
+          // W8A8 static: a few percent; a forward without the rotation on
+          // either side would give errors of order 1
+          EXPECT_GT (err, 1e-5) << *l;
+          EXPECT_LT (err, 0.1) << *l;
+          n_layers++;
+        }
+    }
+  g_strfreev (lines);
+  EXPECT_EQ (n_layers, 5) << run.out;
+  GError *error = nullptr;
+  GObjectPtr<SlimModel> orig (slim_model_open (model.c_str (), &error));
+  ASSERT_TRUE (orig);
+  std::vector<gint32> ids = eval_ids (32, slim_model_get_config (orig.get ())->vocab_size);
+  double kl = mean_kl (reference_logits (orig.get (), ids), saved_logits (tmp + "/out", ids),
+                       slim_model_get_config (orig.get ())->vocab_size);
+  EXPECT_LT (kl, 0.05);
   RecordProperty ("mean_kl", std::to_string (kl));
 }
 
@@ -1683,6 +1881,14 @@ expect_chain_of_kills_resumes (const std::string &config)
 TEST (QuarotResume, ChainOfKillsGivesTheUninterruptedBytes)
 {
   expect_chain_of_kills_resumes (example ("dense-w8a8-dynamic-quarot.yaml"));
+}
+
+// The same with the full Hadamard rotation of every down_proj input
+// (dense-w4a4-dynamic-quarot-online-hadamard.yaml): the writer's
+// metadata.quarot.hadamard_rotation list is in its checkpointed state.
+TEST (QuarotResume, OnlineHadamardResumesToTheSameBytes)
+{
+  expect_chain_of_kills_resumes (example ("dense-w4a4-dynamic-quarot-online-hadamard.yaml"));
 }
 
 // The same with the online heads rotation (the matrices are layer

@@ -486,9 +486,10 @@ slim_decoder_has_online_rotation (SlimLayer *layer, const char *module)
 {
   g_autofree char *heads = g_strconcat (module, SLIM_ONLINE_ROTATION_HEADS, NULL);
   g_autofree char *kron = g_strconcat (module, SLIM_ONLINE_ROTATION_KRON_M, NULL);
+  g_autofree char *had = g_strconcat (module, SLIM_ONLINE_ROTATION_HADAMARD, NULL);
 
-  return slim_layer_get_tensor (layer, heads) != NULL
-         || slim_layer_get_tensor (layer, kron) != NULL;
+  return slim_layer_get_tensor (layer, heads) != NULL || slim_layer_get_tensor (layer, kron) != NULL
+         || slim_layer_get_tensor (layer, had) != NULL;
 }
 
 /* A float32 square matrix name of layer (its order in *out_n), or NULL
@@ -507,6 +508,30 @@ slim_decoder_square (SlimLayer *layer, const char *name, gint64 *out_n, GError *
     }
   *out_n = slim_tensor_get_dim (t, 0);
   return slim_tensor_get_data (t);
+}
+
+/* The full Hadamard rotation of module's input (quarot
+ * down_proj_online_kind: hadamard): x <- H^T x / sqrt(n_in), H rebuilt
+ * from the carried base <module>.hadamard_rotation; nothing to do is TRUE. */
+static gboolean
+slim_decoder_apply_hadamard_rotation (
+    SlimLayer *layer, const char *module, float *x, gint64 n_tokens, gint64 n_in, GError **error)
+{
+  g_autofree char *had = g_strconcat (module, SLIM_ONLINE_ROTATION_HADAMARD, NULL);
+  const float *had_k;
+  gint64 k = 0;
+
+  if (slim_layer_get_tensor (layer, had) == NULL)
+    return TRUE;
+  had_k = slim_decoder_square (layer, had, &k, error); /* (k, k) */
+  if (had_k == NULL)
+    return FALSE;
+  if (!slim_online_rotation_hadamard (had_k, k, x, n_tokens, n_in, error))
+    {
+      g_prefix_error (error, "%s: ", had);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean
@@ -553,7 +578,7 @@ slim_decoder_apply_online_rotation (
         }
       slim_online_rotation_kronecker (m, dm, n, dn, x, n_tokens); /* x (n_tokens, dm * dn) */
     }
-  return TRUE;
+  return slim_decoder_apply_hadamard_rotation (layer, module, x, n_tokens, n_in, error);
 }
 
 gboolean

@@ -162,7 +162,8 @@ gboolean slim_decoder_linear_private (SlimLayer *layer,
 
 /* QuaRot's online rotations (slim-online-rotation.h) travel with the
  * layer as tensors: <module>.heads_rotation (n_heads, n_heads) and
- * <module>.kronecker_rotation_m / _n.  Both linear functions above rotate
+ * <module>.kronecker_rotation_m / _n, or <module>.hadamard_rotation (the
+ * base had_k of the full Hadamard rotation).  Both linear functions above rotate
  * the input with them first, before any hook (they are part of the model
  * as deployed), so every forward of such a layer, float or quantized,
  * sees the rotated input.  has: TRUE when module has one; apply: x
