@@ -1406,9 +1406,12 @@ TEST (MoeLayerBackward, DenseLayerIsRefused)
 // differs from the tape's) and the entry skipped; at most a few may be.
 TEST (MoeLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
 {
-  for (const char *name : kMoeModels)
+  // the two models, then mixtral with qwen3_moe's q_norm / k_norm added
+  for (int variant = 0; variant < 3; variant++)
     {
-      SCOPED_TRACE (name);
+      const char *name = kMoeModels[variant == 1 ? 1 : 0];
+      const bool qk_norm = variant == 2;
+      SCOPED_TRACE (std::string (name) + (qk_norm ? " + qk_norm" : ""));
       ModelPtr model = open_synthetic (name);
       ASSERT_NE (model, nullptr);
       MoeFixture fx;
@@ -1417,10 +1420,24 @@ TEST (MoeLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
       ASSERT_NE (layer, nullptr);
       GError *error = nullptr;
       SlimMoeLayerWeights loaded;
-      ASSERT_TRUE (slim_moe_layer_weights_init (&loaded, &fx.config, layer.get (), &error))
-          << error->message;
-      fx.load (loaded);
-      slim_moe_layer_weights_clear (&loaded);
+      if (qk_norm)
+        {
+          // loaded without (the model has none), then added as qwen3_moe has them
+          ASSERT_TRUE (slim_moe_layer_weights_init (&loaded, &fx.config, layer.get (), &error));
+          fx.config.qk_norm = TRUE;
+          size_t hd = (size_t)fx.config.head_dim;
+          fx.w["q_norm"] = random_floats (hd, 136, 0.5f, 1.5f);
+          fx.w["k_norm"] = random_floats (hd, 137, 0.5f, 1.5f);
+          fx.load (loaded);
+          slim_moe_layer_weights_clear (&loaded);
+        }
+      else
+        {
+          ASSERT_TRUE (slim_moe_layer_weights_init (&loaded, &fx.config, layer.get (), &error))
+              << error->message;
+          fx.load (loaded);
+          slim_moe_layer_weights_clear (&loaded);
+        }
 
       std::vector<gint64> lens = { 7, 1, 5 };
       SlimBatch batch = make_batch (lens);
@@ -1467,9 +1484,9 @@ TEST (MoeLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
           skipped += expect_grad_matches_fd_piecewise (kv.first, t[kv.first], kv.second, idx, loss);
           checked += idx.size ();
         }
-      std::printf ("%s layer 1: %zu entries checked, %zu skipped (top-k flip), max |fd - "
+      std::printf ("%s%s layer 1: %zu entries checked, %zu skipped (top-k flip), max |fd - "
                    "analytic| / scale %.2e\n",
-                   name, checked, skipped, g_piecewise_max_error);
+                   name, qk_norm ? " + qk_norm" : "", checked, skipped, g_piecewise_max_error);
       // A flip needs two router probabilities within ~1e-4 of each other.
       EXPECT_LE (skipped * 20, checked) << skipped << " of " << checked << " skipped";
       slim_moe_layer_tape_clear (&tape);
