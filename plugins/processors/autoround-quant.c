@@ -76,9 +76,18 @@
  * model is open, SLIM_PIPELINE_ERROR_INCOMPATIBLE) a group_size that does
  * not divide a taken linear's input width (naming the linear), a W4A8
  * linear the saver cannot pack, a strategy list that takes no linear of
- * the model, and a mixture-of-experts layer (not supported yet: the layer
- * backward covers dense layers).  iters 0 is refused by the property's
- * range (file:line:col of the value).
+ * the model.  iters 0 is refused by the property's range (file:line:col
+ * of the value).
+ *
+ * Mixture-of-experts layers (mixtral, qwen2_moe, qwen3_moe) go through
+ * slim-moe-layer-autoround.h: every linear of the layer a strategy takes -
+ * attention, the router (block.gate), each routed expert's gate/up/down,
+ * the shared expert's and shared_expert_gate - is trained against the one
+ * layer loss, as msModelSlim wraps every nn.Linear of the layer its
+ * strategies match (exclude e.g. '*.gate' to leave the router float).
+ * Measured on the synthetic MoE models (W4A16 g32 symmetric, all 48
+ * calibration samples, 60 iterations vs iters 1): KL 0.5438 vs 0.5792
+ * (tiny-random-mixtral-moe), 0.4506 vs 0.5007 (tiny-random-qwen2-moe).
  *
  * Determinism: the loop has no threads of its own and the sample order
  * depends on the seed, the layer index and the iteration only, so a seed
@@ -113,6 +122,7 @@
 #include "autoround-strategy.h"
 #include "flex-kept.h"
 #include "slim-dense-layer-autoround.h"
+#include "slim-moe-layer-autoround.h"
 #include "slim-progress.h"
 
 #include <string.h>
@@ -475,6 +485,34 @@ slim_autoround_check_linear (const SlimAutoRoundPlan *plan,
   return TRUE;
 }
 
+/* pre_run's checks of the linears of a mixture-of-experts layer: every
+ * routed expert's, the router, the shared expert's and its gate, by their
+ * module names (slim_moe_layer_linear_name). */
+static gboolean
+slim_autoround_pre_run_moe (SlimAutoRoundProcessor *self,
+                            const SlimModelConfig *config,
+                            const char *prefix,
+                            guint *n_taken,
+                            GError **error)
+{
+  for (gint64 i = 0; i < slim_moe_layer_n_linears (config); i++)
+    {
+      g_autofree char *name = slim_moe_layer_linear_name (config, i);
+      g_autofree char *module = g_strconcat (prefix, ".", name, NULL);
+      gint s = slim_autoround_match (self, module);
+      gint64 n_out, n_in;
+
+      if (s < 0)
+        continue;
+      slim_moe_layer_linear_shape (config, i, &n_out, &n_in);
+      if (!slim_autoround_check_linear (&self->plans[s], (guint)s, module, n_out, n_in, error))
+        return FALSE;
+      self->plans[s].n_taken++;
+      (*n_taken)++;
+    }
+  return TRUE;
+}
+
 /* Everything the model decides, before any weight is read. */
 static gboolean
 slim_autoround_processor_pre_run (SlimProcessor *processor, SlimModel *model, GError **error)
@@ -492,6 +530,12 @@ slim_autoround_processor_pre_run (SlimProcessor *processor, SlimModel *model, GE
     {
       g_autofree char *prefix = slim_model_dup_layer_prefix (model, l);
 
+      if (slim_model_config_layer_is_moe (config, l))
+        {
+          if (!slim_autoround_pre_run_moe (self, config, prefix, &n_taken, error))
+            return FALSE;
+          continue;
+        }
       for (gint w = 0; w < SLIM_DENSE_N_LINEARS; w++)
         {
           g_autofree char *module
@@ -500,18 +544,6 @@ slim_autoround_processor_pre_run (SlimProcessor *processor, SlimModel *model, GE
           gint64 n_out, n_in;
 
           /* the float stream runs every layer through the dense forward */
-          if (s < 0 && self->targets != SLIM_AUTOROUND_TARGETS_FLOAT_STREAM)
-            continue;
-          if (slim_model_config_layer_is_moe (config, l))
-            {
-              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
-                           SLIM_AUTOROUND_NAME
-                           ": decoder layer %u (%s) is a mixture-of-experts "
-                           "layer; autoround_quant trains dense layers only (not implemented "
-                           "for MoE yet)",
-                           l, prefix);
-              return FALSE;
-            }
           if (s < 0)
             continue;
           slim_autoround_linear_shape (config, (SlimDenseLinear)w, &n_out, &n_in);
@@ -655,6 +687,193 @@ slim_autoround_deploy (SlimLayer *layer,
   slim_layer_set_qlinear (layer, record);
 }
 
+/* postprocess of a mixture-of-experts layer: the steps of the dense one
+ * below (float targets from the layer's float forward, the float stream
+ * moved on, the loop, the records) with slim-moe-layer-autoround.h; every
+ * linear a strategy takes - attention, router, routed experts, shared
+ * expert and its gate - is trained against the one layer loss. */
+static gboolean
+slim_autoround_postprocess_moe (SlimAutoRoundProcessor *self,
+                                SlimLayer *layer,
+                                const SlimModelConfig *config,
+                                GError **error)
+{
+  const char *prefix = slim_layer_get_prefix (layer);
+  const gint index = slim_layer_get_index (layer);
+  const gint64 n_lin = slim_moe_layer_n_linears (config);
+  SlimMoeLayerWeights weights = { 0 };
+  SlimMoeAutoRoundOptions options = { 0 };
+  SlimMoeAutoRoundResult result = { 0 };
+  g_autofree gint *strategy_of = g_new (gint, n_lin);                         /* [n_lin] */
+  g_autofree SlimAutoRoundConfig *cfgs = g_new0 (SlimAutoRoundConfig, n_lin); /* [n_lin] */
+  g_autoptr (GPtrArray) inputs = NULL;    /* SlimTensor (seq_len, hidden) */
+  g_autoptr (GPtrArray) targets = NULL;   /* float[seq_len * hidden] */
+  g_autofree const float **x_ptrs = NULL; /* [n] */
+  g_autofree const float **y_ptrs = NULL; /* [n] */
+  g_autofree gint64 *seq_lens = NULL;     /* [n] */
+  g_autoptr (SlimProgress) progress = NULL;
+  SlimAutoRoundProgressData progress_data;
+  const gboolean float_stream = self->targets == SLIM_AUTOROUND_TARGETS_FLOAT_STREAM;
+  gboolean any = FALSE, have_float = FALSE, ok = FALSE;
+  gint64 hidden = 0, t_start;
+  guint n;
+
+  for (gint64 w = 0; w < n_lin; w++)
+    {
+      g_autofree char *name = slim_moe_layer_linear_name (config, w);
+      g_autofree char *module = g_strconcat (prefix, ".", name, NULL);
+
+      strategy_of[w] = slim_autoround_match (self, module);
+      any = any || strategy_of[w] >= 0;
+    }
+  n = slim_flex_kept_get_n_chunks (self->kept, prefix, &hidden);
+  if (n == 0 && !any)
+    return slim_flex_kept_clear (self->kept, error);
+  if (n == 0)
+    {
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                   SLIM_AUTOROUND_NAME ": %s: no calibration sample reached the layer", prefix);
+      return FALSE;
+    }
+  if (!slim_moe_layer_weights_init (&weights, config, layer, error))
+    {
+      g_prefix_error (error, SLIM_AUTOROUND_NAME ": %s: ", prefix);
+      return FALSE;
+    }
+  if (float_stream)
+    {
+      gint64 float_hidden = hidden;
+      guint n_float
+          = slim_flex_kept_get_n_chunks (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, &float_hidden);
+
+      if (n_float != 0 && (n_float != n || float_hidden != hidden))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                       SLIM_AUTOROUND_NAME
+                       ": %s: %u float-stream samples of width %" G_GINT64_FORMAT
+                       " for %u calibration samples of width %" G_GINT64_FORMAT,
+                       prefix, n_float, float_hidden, n, hidden);
+          goto out;
+        }
+      have_float = n_float != 0;
+    }
+
+  inputs = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  targets = g_ptr_array_new_with_free_func (g_free);
+  x_ptrs = g_new (const float *, n);
+  y_ptrs = g_new (const float *, n);
+  seq_lens = g_new (gint64, n);
+  for (guint s = 0; s < n; s++)
+    {
+      SlimTensor *x = slim_flex_kept_get (self->kept, prefix, s, error);
+      g_autoptr (SlimTensor) f = NULL; /* (seq_len, hidden) the float stream's input */
+      SlimMoeLayerTape tape = { 0 };
+      SlimBatch batch;
+      float *y;
+
+      if (x == NULL)
+        goto out;
+      g_ptr_array_add (inputs, x);
+      seq_lens[s] = slim_tensor_get_dim (x, 0);
+      x_ptrs[s] = slim_tensor_get_data (x);
+      if (have_float)
+        {
+          f = slim_flex_kept_get (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, s, error);
+          if (f == NULL)
+            goto out;
+          if (slim_tensor_get_dim (f, 0) != seq_lens[s])
+            {
+              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                           SLIM_AUTOROUND_NAME ": %s: float-stream sample %u has %" G_GINT64_FORMAT
+                                               " tokens, the calibration sample %" G_GINT64_FORMAT,
+                           prefix, s, slim_tensor_get_dim (f, 0), seq_lens[s]);
+              goto out;
+            }
+        }
+      batch = (SlimBatch){ 1, &seq_lens[s] };
+      slim_moe_layer_forward (config, &weights, &batch,
+                              f != NULL ? slim_tensor_get_data (f) : x_ptrs[s], &tape);
+      y = g_memdup2 (tape.y, (gsize)(seq_lens[s] * hidden) * sizeof (float));
+      slim_moe_layer_tape_clear (&tape);
+      g_ptr_array_add (targets, y);
+      y_ptrs[s] = y;
+    }
+  if (float_stream)
+    {
+      if (!slim_flex_kept_clear (self->float_kept, error))
+        goto out;
+      for (guint s = 0; s < n; s++)
+        if (!slim_flex_kept_add (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, y_ptrs[s], seq_lens[s],
+                                 hidden, error))
+          goto out;
+    }
+  if (!any)
+    {
+      ok = slim_flex_kept_clear (self->kept, error);
+      goto out;
+    }
+
+  options.iters = self->iters;
+  options.enable_minmax_tuning = self->enable_minmax_tuning;
+  options.enable_round_tuning = self->enable_round_tuning;
+  options.seed = (guint32)self->seed ^ ((guint32)index * 0x9E3779B9u);
+  options.n_linears = n_lin;
+  options.linears = cfgs;
+  for (gint64 w = 0; w < n_lin; w++)
+    {
+      const SlimAutoRoundPlan *plan;
+      gint64 n_out, n_in;
+
+      if (strategy_of[w] < 0)
+        continue;
+      plan = &self->plans[strategy_of[w]];
+      slim_moe_layer_linear_shape (config, w, &n_out, &n_in);
+      cfgs[w].bits = plan->weight.dtype == SLIM_QDTYPE_INT4 ? 4 : 8;
+      cfgs[w].group_size = plan->group_size > 0 ? plan->group_size : n_in;
+      cfgs[w].scale_dtype = plan->scale_dtype;
+      cfgs[w].asymmetric = !plan->weight.symmetric;
+      if (plan->act.dtype != SLIM_QDTYPE_FLOAT)
+        weights.linears[w].act = &plan->act_cfg;
+    }
+
+  {
+    g_autofree char *label = g_strdup_printf ("autoround layer %d", index);
+
+    progress = slim_progress_new (label, "iterations", self->iters,
+                                  slim_progress_default_enabled (FALSE));
+  }
+  progress_data.progress = progress;
+  t_start = g_get_monotonic_time ();
+  ok = slim_moe_layer_autoround (config, &weights, n, x_ptrs, seq_lens, y_ptrs, &options,
+                                 slim_autoround_on_iteration, &progress_data, &result, error);
+  slim_progress_finish (progress);
+  if (!ok)
+    {
+      g_prefix_error (error, SLIM_AUTOROUND_NAME ": %s: ", prefix);
+      goto out;
+    }
+  g_info ("%s: %" G_GINT64_FORMAT " iterations on %u samples in %.1f s (mixture of experts): "
+          "loss %.4g at plain rounding, %.4g kept (iteration %" G_GINT64_FORMAT ")",
+          prefix, self->iters, n, (double)(g_get_monotonic_time () - t_start) / G_USEC_PER_SEC,
+          (double)result.first_loss, (double)result.best_loss, result.best_iter);
+
+  /* the weights borrowed from the layer are replaced from here on */
+  for (gint64 w = 0; w < n_lin; w++)
+    if (strategy_of[w] >= 0 && result.linears[w].quantized)
+      {
+        g_autofree char *name = slim_moe_layer_linear_name (config, w);
+        g_autofree char *module = g_strconcat (prefix, ".", name, NULL);
+
+        slim_autoround_deploy (layer, &self->plans[strategy_of[w]], module, &result.linears[w]);
+      }
+  ok = slim_flex_kept_clear (self->kept, error);
+
+out:
+  slim_moe_autoround_result_clear (&result);
+  slim_moe_layer_weights_clear (&weights);
+  return ok;
+}
+
 static gboolean
 slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer, GError **error)
 {
@@ -681,6 +900,8 @@ slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
   if (index < 0 || self->model == NULL)
     return TRUE;
   config = slim_model_get_config (self->model);
+  if (slim_model_config_layer_is_moe (config, (guint)index))
+    return slim_autoround_postprocess_moe (self, layer, config, error);
   for (gint w = 0; w < SLIM_DENSE_N_LINEARS; w++)
     {
       g_autofree char *module

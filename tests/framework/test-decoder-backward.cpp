@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -31,6 +32,7 @@
 #include "slim-dense-layer-backward.h"
 #include "slim-layer.h"
 #include "slim-model.h"
+#include "slim-moe-layer-backward.h"
 
 namespace
 {
@@ -1009,6 +1011,524 @@ TEST (DenseLayerBackward, ParameterGradientsAccumulate)
     for (size_t i = 0; i < kv.second.size (); i++)
       ASSERT_FLOAT_EQ (kv.second[i], 2.0f * once[kv.first][i]) << kv.first << " " << i;
   slim_dense_layer_tape_clear (&tape);
+}
+
+// ---- mixture-of-experts layers (slim-moe-layer-backward.h) ----------------
+
+const char *const kMoeModels[] = { "tiny-random-mixtral-moe", "tiny-random-qwen2-moe" };
+
+// Router in float64: softmax of logits (T, E) in place, the top_k of each
+// token (descending, lower index on ties) and their weights.
+void
+ref_route (std::vector<double> &p,
+           size_t T,
+           size_t E,
+           size_t K,
+           bool normalize,
+           std::vector<int> &chosen,
+           std::vector<double> &weights)
+{
+  chosen.assign (T * K, -1);
+  weights.assign (T * K, 0.0);
+  for (size_t t = 0; t < T; t++)
+    {
+      double *row = &p[t * E], m = -INFINITY, sum = 0.0, top = 0.0;
+      for (size_t e = 0; e < E; e++)
+        m = std::max (m, row[e]);
+      for (size_t e = 0; e < E; e++)
+        sum += (row[e] = std::exp (row[e] - m));
+      for (size_t e = 0; e < E; e++)
+        row[e] /= sum;
+      for (size_t r = 0; r < K; r++)
+        {
+          int best = -1;
+          for (size_t e = 0; e < E; e++)
+            {
+              bool taken = false;
+              for (size_t q = 0; q < r; q++)
+                taken = taken || chosen[t * K + q] == (int)e;
+              if (!taken && (best < 0 || row[e] > row[best]))
+                best = (int)e;
+            }
+          chosen[t * K + r] = best;
+          weights[t * K + r] = row[best];
+          top += row[best];
+        }
+      if (normalize)
+        for (size_t r = 0; r < K; r++)
+          weights[t * K + r] /= top;
+    }
+}
+
+// Central differences of loss() in the entries idx of param, as
+// expect_grad_matches_fd, except that a loss of NaN marks a perturbation
+// that flipped a top-k choice (the function is only piecewise smooth
+// there): such entries are skipped and counted.  A gradient that is
+// identically zero is allowed (an expert no token chose) when the finite
+// differences are zero too.
+// The largest |fd - analytic| / scale seen by the function below (reported).
+double g_piecewise_max_error = 0.0;
+
+size_t
+expect_grad_matches_fd_piecewise (const std::string &what,
+                                  std::vector<double> &param,
+                                  const std::vector<float> &grad,
+                                  const std::vector<size_t> &idx,
+                                  const std::function<double ()> &loss)
+{
+  EXPECT_EQ (param.size (), grad.size ()) << what;
+  double scale = max_abs (grad);
+  int failures = 0;
+  size_t skipped = 0;
+  for (size_t i : idx)
+    {
+      double saved = param[i];
+      param[i] = saved + kStep;
+      double plus = loss ();
+      param[i] = saved - kStep;
+      double minus = loss ();
+      param[i] = saved;
+      if (std::isnan (plus) || std::isnan (minus))
+        {
+          skipped++;
+          continue;
+        }
+      double fd = (plus - minus) / (2.0 * kStep);
+      if (scale > 0.0)
+        g_piecewise_max_error
+            = std::max (g_piecewise_max_error, std::fabs (fd - (double)grad[i]) / scale);
+      // kGradTolerance of the scale (file comment); 1e-9 absolute for an
+      // all-zero gradient (float64 differences of an unchanged loss).
+      if (std::fabs (fd - (double)grad[i]) > kGradTolerance * scale + 1e-9 && failures++ < 5)
+        ADD_FAILURE () << what << "[" << i << "]: analytic " << grad[i] << ", finite difference "
+                       << fd << " (scale " << scale << ")";
+    }
+  EXPECT_EQ (failures, 0) << what;
+  return skipped;
+}
+
+TEST (MoeRoute, BackwardMatchesFiniteDifferences)
+{
+  const size_t T = 6, E = 5, K = 2;
+  for (bool normalize : { false, true })
+    {
+      SCOPED_TRACE (normalize ? "norm_topk_prob" : "plain");
+      std::vector<float> logits = random_floats (T * E, 101, -2.0f, 2.0f);
+      std::vector<float> probs = logits, weights (T * K), dw = random_floats (T * K, 102);
+      std::vector<gint32> chosen (T * K);
+      slim_decoder_route_topk (probs.data (), T, E, K, normalize, chosen.data (), weights.data ());
+      std::vector<float> dz (T * E, NAN);
+      slim_moe_route_backward (probs.data (), chosen.data (), weights.data (), dw.data (), T, E, K,
+                               normalize, dz.data ());
+      std::vector<double> zd = to_double (logits);
+      auto loss = [&] () {
+        std::vector<double> p = zd, w;
+        std::vector<int> c;
+        ref_route (p, T, E, K, normalize, c, w);
+        for (size_t i = 0; i < T * K; i++)
+          if (c[i] != chosen[i])
+            return (double)NAN;
+        double sum = 0.0;
+        for (size_t i = 0; i < T * K; i++)
+          sum += w[i] * dw[i];
+        return sum;
+      };
+      EXPECT_FALSE (std::isnan (loss ())) << "the float64 router chose other experts";
+      // Logits drawn in [-2, 2] are ~1 apart: no step of 1e-4 flips a choice.
+      g_piecewise_max_error = 0.0;
+      EXPECT_EQ (
+          expect_grad_matches_fd_piecewise ("logits", zd, dz, pick_indices (dz, 1000, 103), loss),
+          0u);
+      std::printf ("route backward (%s): max |fd - analytic| / scale %.2e\n",
+                   normalize ? "norm_topk_prob" : "plain", g_piecewise_max_error);
+    }
+}
+
+// A near-tie at the top-k boundary: the step of 1e-4 flips the choice,
+// which the check detects and skips (the analytic gradient is that of the
+// recorded choice; across the flip the function jumps).
+TEST (MoeRoute, FlippingStepIsDetectedAndSkipped)
+{
+  const size_t T = 1, E = 4, K = 2;
+  // experts 1 and 2 compete for the second place, 5e-5 apart
+  std::vector<float> logits = { 1.0f, 0.3f, 0.29995f, -1.0f };
+  std::vector<float> probs = logits, weights (T * K), dw = { 0.7f, -0.4f };
+  std::vector<gint32> chosen (T * K);
+  slim_decoder_route_topk (probs.data (), T, E, K, TRUE, chosen.data (), weights.data ());
+  ASSERT_EQ (chosen[1], 1);
+  std::vector<float> dz (T * E);
+  slim_moe_route_backward (probs.data (), chosen.data (), weights.data (), dw.data (), T, E, K,
+                           TRUE, dz.data ());
+  std::vector<double> zd = to_double (logits);
+  auto loss = [&] () {
+    std::vector<double> p = zd, w;
+    std::vector<int> c;
+    ref_route (p, T, E, K, true, c, w);
+    for (size_t i = 0; i < T * K; i++)
+      if (c[i] != chosen[i])
+        return (double)NAN;
+    return w[0] * dw[0] + w[1] * dw[1];
+  };
+  size_t skipped = expect_grad_matches_fd_piecewise ("logits", zd, dz, { 0, 1, 2, 3 }, loss);
+  EXPECT_EQ (skipped, 2u); // moving expert 1 down or expert 2 up flips them
+}
+
+TEST (MoeSigmoidGate, BackwardMatchesFiniteDifferences)
+{
+  const size_t T = 5, n = 7;
+  std::vector<float> logit = random_floats (T, 111, -3.0f, 3.0f), y = random_floats (T * n, 112);
+  std::vector<float> dout = random_floats (T * n, 113), dy (T * n), dlogit (T);
+  std::vector<float> out (T * n, 0.5f);
+  slim_moe_sigmoid_gate_forward (logit.data (), y.data (), T, n, out.data ());
+  slim_moe_sigmoid_gate_backward (logit.data (), y.data (), dout.data (), T, n, dy.data (),
+                                  dlogit.data ());
+  std::vector<double> ld = to_double (logit), yd = to_double (y);
+  auto fwd = [&] () {
+    std::vector<double> o (T * n, 0.5);
+    for (size_t t = 0; t < T; t++)
+      for (size_t j = 0; j < n; j++)
+        o[t * n + j] += yd[t * n + j] / (1.0 + std::exp (-ld[t]));
+    return o;
+  };
+  std::vector<double> od = fwd ();
+  for (size_t i = 0; i < T * n; i++)
+    EXPECT_NEAR (out[i], od[i], 1e-6) << i;
+  auto loss = [&] () { return dot (fwd (), dout); };
+  expect_grad_matches_fd ("logit", ld, dlogit, pick_indices (dlogit, 100, 114), loss);
+  expect_grad_matches_fd ("y", yd, dy, pick_indices (dy, 100, 115), loss);
+}
+
+// A MoE layer's float32 weights (copies), their float64 twin and
+// gradients; linears named "L<i>" by slim-moe-layer-backward.h's index.
+struct MoeFixture
+{
+  SlimModelConfig config;
+  std::map<std::string, std::vector<float> > w, grads;
+  std::vector<SlimLinearWeights> lw;
+  std::vector<SlimLinearGrads> lg;
+  SlimMoeLayerWeights weights = {};
+  SlimMoeLayerGrads g = {};
+  std::vector<float> zero;
+
+  static std::string
+  lin (gint64 i)
+  {
+    return "L" + std::to_string (i);
+  }
+
+  void
+  load (const SlimMoeLayerWeights &src)
+  {
+    size_t H = (size_t)config.hidden_size, hd = (size_t)config.head_dim;
+    auto put = [&] (const std::string &name, const float *data, size_t n) {
+      if (data != nullptr)
+        w[name] = std::vector<float> (data, data + n);
+    };
+    put ("input_norm", src.input_norm, H);
+    put ("input_norm_bias", src.input_norm_bias, H);
+    put ("post_norm", src.post_norm, H);
+    put ("post_norm_bias", src.post_norm_bias, H);
+    put ("q_norm", src.q_norm, hd);
+    put ("k_norm", src.k_norm, hd);
+    for (gint64 i = 0; i < src.n_linears; i++)
+      {
+        gint64 n_out, n_in;
+        slim_moe_layer_linear_shape (&config, i, &n_out, &n_in);
+        put (lin (i), src.linears[i].weight, (size_t)(n_out * n_in));
+        put (lin (i) + "_bias", src.linears[i].bias, (size_t)n_out);
+      }
+    gint64 n = src.n_linears;
+    lw.assign ((size_t)n, SlimLinearWeights{});
+    lg.assign ((size_t)n, SlimLinearGrads{});
+    zero.assign (H, 0.0f);
+    auto ptr = [&] (const std::string &name) -> const float * {
+      auto it = w.find (name);
+      return it == w.end () ? nullptr : it->second.data ();
+    };
+    auto gptr = [&] (const std::string &name) -> float * {
+      auto it = w.find (name);
+      if (it == w.end ())
+        return nullptr;
+      grads[name].assign (it->second.size (), 0.0f);
+      return grads[name].data ();
+    };
+    weights.input_norm = ptr ("input_norm");
+    weights.input_norm_bias = ptr ("input_norm_bias");
+    weights.post_norm = ptr ("post_norm");
+    weights.post_norm_bias = ptr ("post_norm_bias");
+    weights.q_norm = ptr ("q_norm");
+    weights.k_norm = ptr ("k_norm");
+    g.input_norm = gptr ("input_norm");
+    g.input_norm_bias = gptr ("input_norm_bias");
+    g.post_norm = gptr ("post_norm");
+    g.post_norm_bias = gptr ("post_norm_bias");
+    g.q_norm = gptr ("q_norm");
+    g.k_norm = gptr ("k_norm");
+    for (gint64 i = 0; i < n; i++)
+      {
+        lw[i].weight = ptr (lin (i));
+        lw[i].bias = ptr (lin (i) + "_bias");
+        lg[i].weight = gptr (lin (i));
+        lg[i].bias = gptr (lin (i) + "_bias");
+      }
+    weights.n_linears = n;
+    weights.linears = lw.data ();
+    weights.zero = zero.data ();
+    g.linears = lg.data ();
+  }
+};
+
+// The MoE layer in float64: the attention half through ref_layer_forward
+// with a 1-wide zero MLP (h), then router, experts and shared expert.
+// NaN when the float64 router's top-k differs from `expect` (a flip).
+double
+ref_moe_loss (const SlimModelConfig *config,
+              std::map<std::string, std::vector<double> > &t,
+              const std::vector<gint64> &lens,
+              const std::vector<double> &x,
+              const SlimRopeTable *rope,
+              const gint64 *positions,
+              const gint32 *expect,
+              const std::vector<float> &dy,
+              std::vector<double> *y_out = nullptr)
+{
+  size_t T = total_tokens (lens), H = (size_t)config->hidden_size;
+  size_t E = (size_t)config->n_experts, K = (size_t)config->n_experts_per_tok;
+  size_t I = (size_t)config->moe_intermediate_size;
+  size_t S = (size_t)config->shared_expert_intermediate_size;
+  SlimModelConfig attn_config = *config;
+  attn_config.intermediate_size = 1;
+  RefLayer L;
+  const char *names[] = { "q", "k", "v", "o" };
+  for (int i = 0; i < 4; i++)
+    {
+      L.t[names[i]] = t["L" + std::to_string (i)];
+      L.t[std::string (names[i]) + "_bias"] = t["L" + std::to_string (i) + "_bias"];
+    }
+  for (const char *n :
+       { "input_norm", "input_norm_bias", "post_norm", "post_norm_bias", "q_norm", "k_norm" })
+    L.t[n] = t[n];
+  L.t["gate"] = L.t["up"] = L.t["down"] = std::vector<double> (H, 0.0);
+  std::vector<double> h = ref_layer_forward (&attn_config, L, lens, x, rope, positions);
+  double eps = (float)config->rms_norm_eps;
+  auto n2 = ref_rmsnorm (h, t["post_norm"], &t["post_norm_bias"], eps, T, H);
+  auto W = [&] (gint64 i) -> std::vector<double> & { return t["L" + std::to_string (i)]; };
+  auto B = [&] (gint64 i) { return &t["L" + std::to_string (i) + "_bias"]; };
+  auto swiglu = [&] (gint64 first, size_t width) {
+    auto gate = ref_linear (n2, W (first), B (first), T, H, width);
+    auto up = ref_linear (n2, W (first + 1), B (first + 1), T, H, width);
+    return ref_linear (ref_silu_mul (gate, up), W (first + 2), B (first + 2), T, width, H);
+  };
+  std::vector<double> p
+      = ref_linear (n2, W (SLIM_MOE_LINEAR_ROUTER), B (SLIM_MOE_LINEAR_ROUTER), T, H, E),
+      rw;
+  std::vector<int> chosen;
+  ref_route (p, T, E, K, config->norm_topk_prob, chosen, rw);
+  for (size_t i = 0; i < T * K; i++)
+    if (chosen[i] != expect[i])
+      return NAN;
+  std::vector<double> y = h;
+  for (size_t e = 0; e < E; e++)
+    {
+      auto ye = swiglu (SLIM_MOE_LINEAR_FIRST_EXPERT + 3 * (gint64)e, I);
+      for (size_t tok = 0; tok < T; tok++)
+        for (size_t r = 0; r < K; r++)
+          if (chosen[tok * K + r] == (int)e)
+            for (size_t j = 0; j < H; j++)
+              y[tok * H + j] += rw[tok * K + r] * ye[tok * H + j];
+    }
+  if (S > 0)
+    {
+      gint64 first = SLIM_MOE_LINEAR_FIRST_EXPERT + 3 * (gint64)E;
+      auto ys = swiglu (first, S);
+      auto logit = ref_linear (n2, W (first + 3), B (first + 3), T, H, 1);
+      for (size_t tok = 0; tok < T; tok++)
+        for (size_t j = 0; j < H; j++)
+          y[tok * H + j] += ys[tok * H + j] / (1.0 + std::exp (-logit[tok]));
+    }
+  if (y_out != nullptr)
+    *y_out = y;
+  return dot (y, dy);
+}
+
+// The tape forward is slim_model_forward_layer() on a MoE layer, bit for bit.
+TEST (MoeLayerBackward, TapeForwardIsTheModelForward)
+{
+  for (const char *name : kMoeModels)
+    for (guint index : { 0u, 1u })
+      {
+        SCOPED_TRACE (name);
+        ModelPtr model = open_synthetic (name);
+        ASSERT_NE (model, nullptr);
+        const SlimModelConfig *config = slim_model_get_config (model.get ());
+        LayerPtr layer = load_layer (model.get (), index);
+        ASSERT_NE (layer, nullptr);
+        GError *error = nullptr;
+        SlimMoeLayerWeights weights;
+        ASSERT_TRUE (slim_moe_layer_weights_init (&weights, config, layer.get (), &error))
+            << error->message;
+        std::vector<gint64> lens = { 11, 1, 6 };
+        SlimBatch batch = make_batch (lens);
+        size_t T = total_tokens (lens), H = (size_t)config->hidden_size;
+        std::vector<float> x = random_floats (T * H, 121);
+        TensorPtr hidden (slim_tensor_new_2d ("hidden", SLIM_DTYPE_F32, (gint64)T, (gint64)H));
+        memcpy (slim_tensor_get_data_mut (hidden.get ()), x.data (), T * H * sizeof (float));
+        TensorPtr expect (slim_model_forward_layer (model.get (), layer.get (), hidden.get (),
+                                                    &batch, nullptr, &error));
+        ASSERT_NE (expect, nullptr) << error->message;
+        SlimMoeLayerTape tape = {};
+        slim_moe_layer_forward (config, &weights, &batch, x.data (), &tape);
+        EXPECT_EQ (memcmp (tape.y, slim_tensor_get_data (expect.get ()), T * H * sizeof (float)),
+                   0);
+        slim_moe_layer_tape_clear (&tape);
+        slim_moe_layer_weights_clear (&weights);
+      }
+}
+
+TEST (MoeLayerBackward, DenseLayerIsRefused)
+{
+  ModelPtr model = open_synthetic ("tiny-random-qwen2");
+  ASSERT_NE (model, nullptr);
+  LayerPtr layer = load_layer (model.get (), 0);
+  ASSERT_NE (layer, nullptr);
+  GError *error = nullptr;
+  SlimMoeLayerWeights weights;
+  EXPECT_FALSE (slim_moe_layer_weights_init (&weights, slim_model_get_config (model.get ()),
+                                             layer.get (), &error));
+  ASSERT_NE (error, nullptr);
+  g_clear_error (&error);
+}
+
+// Every linear of the layer (attention, router, each routed expert, the
+// shared expert and its gate), the norms and the input against float64
+// central differences; tolerance kGradTolerance (file comment).  A step
+// that flips a top-k choice is detected (the float64 router's choice
+// differs from the tape's) and the entry skipped; at most a few may be.
+TEST (MoeLayerBackward, GradientsMatchFiniteDifferencesOnSyntheticModels)
+{
+  // the two models, then mixtral with qwen3_moe's q_norm / k_norm added
+  for (int variant = 0; variant < 3; variant++)
+    {
+      const char *name = kMoeModels[variant == 1 ? 1 : 0];
+      const bool qk_norm = variant == 2;
+      SCOPED_TRACE (std::string (name) + (qk_norm ? " + qk_norm" : ""));
+      ModelPtr model = open_synthetic (name);
+      ASSERT_NE (model, nullptr);
+      MoeFixture fx;
+      fx.config = *slim_model_get_config (model.get ());
+      LayerPtr layer = load_layer (model.get (), 1);
+      ASSERT_NE (layer, nullptr);
+      GError *error = nullptr;
+      SlimMoeLayerWeights loaded;
+      if (qk_norm)
+        {
+          // loaded without (the model has none), then added as qwen3_moe has them
+          ASSERT_TRUE (slim_moe_layer_weights_init (&loaded, &fx.config, layer.get (), &error));
+          fx.config.qk_norm = TRUE;
+          size_t hd = (size_t)fx.config.head_dim;
+          fx.w["q_norm"] = random_floats (hd, 136, 0.5f, 1.5f);
+          fx.w["k_norm"] = random_floats (hd, 137, 0.5f, 1.5f);
+          fx.load (loaded);
+          slim_moe_layer_weights_clear (&loaded);
+        }
+      else
+        {
+          ASSERT_TRUE (slim_moe_layer_weights_init (&loaded, &fx.config, layer.get (), &error))
+              << error->message;
+          fx.load (loaded);
+          slim_moe_layer_weights_clear (&loaded);
+        }
+
+      std::vector<gint64> lens = { 7, 1, 5 };
+      SlimBatch batch = make_batch (lens);
+      size_t T = total_tokens (lens), H = (size_t)fx.config.hidden_size;
+      std::vector<float> x = random_floats (T * H, 131, -1.5f, 1.5f);
+      std::vector<float> dy = random_floats (T * H, 132), dx (T * H, NAN);
+      fx.g.input = dx.data ();
+      SlimMoeLayerTape tape = {};
+      slim_moe_layer_forward (&fx.config, &fx.weights, &batch, x.data (), &tape);
+      slim_moe_layer_backward (&fx.config, &fx.weights, &tape, dy.data (), &fx.g);
+
+      std::map<std::string, std::vector<double> > t;
+      for (auto &kv : fx.w)
+        t[kv.first] = to_double (kv.second);
+      std::vector<double> xd = to_double (x), yd;
+      double base = ref_moe_loss (&fx.config, t, lens, xd, &tape.attn.rope, tape.attn.positions,
+                                  tape.chosen, dy, &yd);
+      ASSERT_FALSE (std::isnan (base)) << "the float64 router chose other experts";
+      double y_scale = 0.0, y_err = 0.0;
+      for (size_t i = 0; i < T * H; i++)
+        {
+          y_scale = std::max (y_scale, std::fabs (yd[i]));
+          y_err = std::max (y_err, std::fabs (yd[i] - (double)tape.y[i]));
+        }
+      // float32 forward of one layer vs float64: ~1e-6 relative.
+      EXPECT_LE (y_err, 1e-5 * y_scale);
+      // every expert saw a token (else its gradient check proves little)
+      for (gint64 e = 0; e < fx.config.n_experts; e++)
+        EXPECT_GT (tape.experts[e].n_rows, 0) << "expert " << e;
+
+      auto loss = [&] () {
+        return ref_moe_loss (&fx.config, t, lens, xd, &tape.attn.rope, tape.attn.positions,
+                             tape.chosen, dy);
+      };
+      size_t skipped = 0, checked = 0;
+      g_piecewise_max_error = 0.0;
+      auto idx = pick_indices (dx, 100, 133);
+      skipped += expect_grad_matches_fd_piecewise ("input", xd, dx, idx, loss);
+      checked += idx.size ();
+      unsigned seed = 140;
+      for (auto &kv : fx.grads)
+        {
+          idx = pick_indices (kv.second, 8, seed++);
+          skipped += expect_grad_matches_fd_piecewise (kv.first, t[kv.first], kv.second, idx, loss);
+          checked += idx.size ();
+        }
+      std::printf ("%s%s layer 1: %zu entries checked, %zu skipped (top-k flip), max |fd - "
+                   "analytic| / scale %.2e\n",
+                   name, qk_norm ? " + qk_norm" : "", checked, skipped, g_piecewise_max_error);
+      // A flip needs two router probabilities within ~1e-4 of each other.
+      EXPECT_LE (skipped * 20, checked) << skipped << " of " << checked << " skipped";
+      slim_moe_layer_tape_clear (&tape);
+    }
+}
+
+// With a linear fake-quantizing its input, the backward is the gradient of
+// the straight-through function: here the router and an expert's down
+// linear take int8 per-token activations; the gradient must still be
+// finite and the forward must differ from the float one (the quantizer
+// ran).
+TEST (MoeLayerBackward, ActivationFakeQuantRuns)
+{
+  ModelPtr model = open_synthetic ("tiny-random-qwen2-moe");
+  ASSERT_NE (model, nullptr);
+  const SlimModelConfig *config = slim_model_get_config (model.get ());
+  LayerPtr layer = load_layer (model.get (), 0);
+  ASSERT_NE (layer, nullptr);
+  GError *error = nullptr;
+  SlimMoeLayerWeights weights;
+  ASSERT_TRUE (slim_moe_layer_weights_init (&weights, config, layer.get (), &error));
+  std::vector<gint64> lens = { 9 };
+  SlimBatch batch = make_batch (lens);
+  size_t T = 9, H = (size_t)config->hidden_size;
+  std::vector<float> x = random_floats (T * H, 151), dy = random_floats (T * H, 152);
+  std::vector<float> dx (T * H);
+  SlimMoeLayerTape plain = {}, quant = {};
+  slim_moe_layer_forward (config, &weights, &batch, x.data (), &plain);
+  SlimQParamsConfig act;
+  ASSERT_TRUE (slim_qparams_config_init (&act, SLIM_QDTYPE_INT8, TRUE, 0, &error));
+  weights.linears[SLIM_MOE_LINEAR_FIRST_EXPERT + 2].act = &act;
+  weights.linears[SLIM_MOE_LINEAR_FIRST_EXPERT + 3 * config->n_experts].act = &act;
+  slim_moe_layer_forward (config, &weights, &batch, x.data (), &quant);
+  EXPECT_NE (memcmp (plain.y, quant.y, T * H * sizeof (float)), 0);
+  SlimMoeLayerGrads g = {};
+  g.input = dx.data ();
+  slim_moe_layer_backward (config, &weights, &quant, dy.data (), &g);
+  for (float v : dx)
+    ASSERT_TRUE (std::isfinite (v));
+  slim_moe_layer_tape_clear (&plain);
+  slim_moe_layer_tape_clear (&quant);
+  slim_moe_layer_weights_clear (&weights);
 }
 
 } // namespace
