@@ -108,9 +108,7 @@
  * examples/dense-w4a16-autoround.yaml (bfloat16 scales), stories260K,
  * TinyStories ctx 512: PPL 5.7863 / 5.8223 / 5.7612 for seeds 42 / 7 / 123
  * (before: 5.7901 / 5.7549 / 5.8210): the seed moves PPL by ±0.03, more
- * than the audit did.  Calibrated on mix_calib_joined3.jsonl (the same
- * 48 prompts joined three at a time: 16 longer sequences, as the example
- * now does): 5.7731 / 5.7821 / 5.7618, each within the issue's 5.788.
+ * than the audit did.
  */
 #include "autoround-strategy.h"
 #include "flex-kept.h"
