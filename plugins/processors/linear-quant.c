@@ -36,7 +36,16 @@
  * reshape_to_blocks does); mxfp4 weights need an even width (two E2M1
  * codes per byte).  The activation quantizer is the identity during
  * calibration (data-free) and the deployed record quantizes each token row
- * in blocks of 32 (slim_qlinear_apply_act).  ext.axes may only be -1.  The `pdmix` processor
+ * in blocks of 32 (slim_qlinear_apply_act).  ext.axes may only be -1.
+ * MX weight methods (slim-mx-weight-methods.h): ceil_x (ext.ceil_x_value,
+ * or enable_search over search_min..search_max by search_step, per weight
+ * tensor) and fouroversix (whole blocks only: a partial block is an error
+ * naming the tensor) for mxfp4, mse_round for mxfp8; same labels.
+ * dual_scale mxfp4 act x weight (method dualscale, ext.dual_block_size, a
+ * multiple of 32, required on both; slim-mx-dual-scale.h): label
+ * W4A4_MXFP4_DUALSCALE, the record keeps weight_dual_scale.  Weight-only
+ * fp8_e4m3 per_channel (no act): label WFP8A16, slimflow's (msModelSlim has
+ * no IR for it; only compressed_tensors saves it).  The `pdmix` processor
  * (pdmix.c) is this code with the W8A8_MIX qconfig fixed.
  *
  * Per decoder layer, with msModelSlim's scheduling (spec 1.5):
