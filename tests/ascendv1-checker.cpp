@@ -34,10 +34,23 @@ const std::set<std::string> kGlobalKeys
     = { "version",       "model_quant_type", "metadata",      "group_size",       "optional",
         "kv_cache_type", "kv_quant_type",    "fa_quant_type", "reduce_quant_type" };
 const std::set<std::string> kLabels = {
-  "FLOAT",     "W8A8",         "W8A8_MIX",         "W8A8_DYNAMIC",
-  "W8A16",     "W4A8_DYNAMIC", "W4A4_DYNAMIC",     "W16A16S",
-  "W4A16",     "C8",           "FAQuant",          "W8A8_MXFP8",
-  "W4A8_MXFP", "W4A4_MXFP4",   "WFP8AFP8_DYNAMIC", "NF4"
+  "FLOAT",
+  "W8A8",
+  "W8A8_MIX",
+  "W8A8_DYNAMIC",
+  "W8A16",
+  "W4A8_DYNAMIC",
+  "W4A4_DYNAMIC",
+  "W16A16S",
+  "W4A16",
+  "C8",
+  "FAQuant",
+  "W8A8_MXFP8",
+  "W4A8_MXFP",
+  "W4A4_MXFP4",
+  "WFP8AFP8_DYNAMIC",
+  "NF4",
+  "W4A4_MXFP4_DUALSCALE"
 }; // W4A16: slimflow extension (per-group); C8, FAQuant: attention tensors
 
 struct Info
@@ -546,6 +559,7 @@ Checker::check_module (const std::string &module,
     { "WFP8AFP8_DYNAMIC", { "weight", "weight_scale", "weight_offset" } },
     { "W4A8_MXFP", { "weight", "weight_scale" } },
     { "W4A4_MXFP4", { "weight", "weight_scale" } },
+    { "W4A4_MXFP4_DUALSCALE", { "weight", "weight_scale", "weight_dual_scale" } },
     { "NF4", { "weight", "weight_absmax" } },
   };
   auto want = kSuffixes.find (label);
@@ -554,7 +568,11 @@ Checker::check_module (const std::string &module,
   // W16A16S labels every parameter of the module: weight, and bias when it has one
   const bool w16a16s_bias
       = label == "W16A16S" && suffixes == std::set<std::string>{ "weight", "bias" };
-  if (suffixes != want->second && !w16a16s_bias)
+  // the bias of a dual-scale linear carries its label (on_w4a4_mx_dynamic_dual_scale)
+  std::set<std::string> dual_bias = want->second;
+  dual_bias.insert ("bias");
+  const bool dual_with_bias = label == "W4A4_MXFP4_DUALSCALE" && suffixes == dual_bias;
+  if (suffixes != want->second && !w16a16s_bias && !dual_with_bias)
     {
       std::string have, need;
       for (const auto &s : suffixes)
@@ -588,7 +606,8 @@ Checker::check_module (const std::string &module,
       problem ("%s: must be a 2-D tensor", w.c_str ());
       return;
     }
-  if (label == "W8A8_MXFP8" || label == "W4A8_MXFP" || label == "W4A4_MXFP4")
+  if (label == "W8A8_MXFP8" || label == "W4A8_MXFP" || label == "W4A4_MXFP4"
+      || label == "W4A4_MXFP4_DUALSCALE")
     {
       check_mx (module, label, wi);
       return;
@@ -860,16 +879,44 @@ Checker::check_mx (const std::string &module, const std::string &label, const In
   if (have_group_size_ && rep_->group_size != 32)
     problem ("%s: \"group_size\" is %" G_GINT64_FORMAT ", %s needs 32", kDescriptionName,
              rep_->group_size, label.c_str ());
+  const bool dual = label == "W4A4_MXFP4_DUALSCALE";
   const std::string b = module + ".bias";
   if (desc_labels_.count (b))
     {
-      if (desc_labels_[b] != "FLOAT")
-        problem ("%s: label %s, the bias of a quantized linear is FLOAT", b.c_str (),
-                 desc_labels_[b].c_str ());
+      // FLOAT, except a dual-scale linear's, which has the linear's label
+      if (desc_labels_[b] != (dual ? label : std::string ("FLOAT")))
+        problem ("%s: label %s, the bias of a quantized linear is %s", b.c_str (),
+                 desc_labels_[b].c_str (), dual ? label.c_str () : "FLOAT");
       expect (b, SLIM_DTYPE_F32, { n_out });
+    }
+  // W4A4_MXFP4_DUALSCALE: weight_dual_scale float32 [out, n_dual, 1], one
+  // finite non-negative scale (max |w| / 6) per dual block of a row
+  const std::string wd = module + ".weight_dual_scale";
+  Info di;
+  if (dual)
+    {
+      if (!info (wd, &di) || di.dtype != SLIM_DTYPE_F32 || di.shape.size () != 3
+          || di.shape[0] != n_out || di.shape[1] <= 0 || di.shape[1] > n_in || di.shape[2] != 1)
+        {
+          problem ("%s (%s): must be float32 [%" G_GINT64_FORMAT ", n_dual, 1] with 1 <= n_dual "
+                   "<= %" G_GINT64_FORMAT,
+                   wd.c_str (), label.c_str (), n_out, n_in);
+          ok = false;
+        }
     }
   if (!ok || !opt_.check_values)
     return;
+  if (dual)
+    {
+      const float *d = data<float> (wd);
+      for (int64_t k = 0; d != nullptr && k < di.shape[0] * di.shape[1]; k++)
+        if (!(std::isfinite (d[k]) && d[k] >= 0.0f))
+          {
+            problem ("%s[%" G_GINT64_FORMAT "] = %g is not a finite dual scale", wd.c_str (), k,
+                     (double)d[k]);
+            break;
+          }
+    }
   const uint8_t *scale = data<uint8_t> (ws);
   const uint8_t *wq = data<uint8_t> (w);
   if (!scale || !wq)

@@ -147,6 +147,16 @@ INSTANTIATE_TEST_SUITE_P (
                      "WFP8AFP8_DYNAMIC", true },
         ExampleCase{ "dense-w4a4-mxfp4.yaml", "models/synthetic/tiny-random-qwen2-moe",
                      "W4A4_MXFP4", true },
+        ExampleCase{ "dense-w4a4-mxfp4-dualscale.yaml", "models/stories260K",
+                     "W4A4_MXFP4_DUALSCALE", true },
+        ExampleCase{ "dense-w4a4-mxfp4-dualscale.yaml", "models/synthetic/tiny-random-qwen2",
+                     "W4A4_MXFP4_DUALSCALE", true },
+        ExampleCase{ "dense-w4a4-mxfp4-ceil-x.yaml", "models/stories260K", "W4A4_MXFP4", true },
+        // fouroversix needs whole blocks: stories260K's down_proj (172 inputs)
+        // is refused (test-mx-cli.cpp), tiny-random-qwen2's widths are 64 / 128
+        ExampleCase{ "dense-w4a4-mxfp4-fouroversix.yaml", "models/synthetic/tiny-random-qwen2",
+                     "W4A4_MXFP4", true },
+        ExampleCase{ "dense-w8a8-mxfp8-mse-round.yaml", "models/stories260K", "W8A8_MXFP8", true },
         // W4A8_DYNAMIC is deliberately not in msModelSlim's model_quant_type
         // priority list (spec 3.1): the float norms make the model "FLOAT"
         ExampleCase{ "dense-w4a8-dynamic.yaml", "models/stories260K", "FLOAT", true },

@@ -25,6 +25,12 @@ struct _SlimQConfigExt
   gint axes;
   SlimQScaleDType scale_dtype;
   double sigma_factor;
+  gint64 dual_block_size;
+  double ceil_x_value;
+  gboolean enable_search;
+  double search_min;
+  double search_max;
+  double search_step;
 };
 
 #define DEFAULT_AGGREGATION_TYPE SLIM_QAGGREGATION_MAX
@@ -92,6 +98,36 @@ static const SlimPropertyDecl slim_qconfig_ext_properties[] = {
       "row's or group's range is clipped to mean +- sigma_factor * std (values beyond saturate); "
       "0 = off, else in [3, 4] as msModelSlim allows.",
       0.0, 4.0, 0.0),
+  SLIM_PROPERTY_INT64 (
+      SlimQConfigExt, dual_block_size, "dual-block-size", "Dual block size",
+      "mxfp4 dual_scale act and weight (method dualscale): elements per outer block sharing one "
+      "float32 dual scale, a multiple of 32 (msModelSlim's configs use 512; 0 = not set, required "
+      "by dual_scale).",
+      0, SLIM_QCONFIG_MAX_GROUP_SIZE, 0),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, ceil_x_value, "ceil-x-value", "ceil_x divisor",
+      "mxfp4 per_block weights with method ceil_x: the divisor c of each block's maximum in "
+      "se = ceil (log2 (amax / c)), in [6, 12] (default 7.25, msModelSlim's).",
+      6.0, 12.0, 7.25),
+  SLIM_PROPERTY_BOOLEAN (
+      SlimQConfigExt, enable_search, "enable-search", "ceil_x search",
+      "mxfp4 per_block weights with method ceil_x: pick, per weight tensor, the divisor of "
+      "search_min, search_min + search_step, ... search_max with the smallest mean squared "
+      "error (msModelSlim's ceil_x_search_best).",
+      FALSE),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, search_min, "search-min", "ceil_x search minimum",
+      "ceil_x with enable_search: the smallest divisor tried, in [6, 12] (default 6).",
+      6.0, 12.0, 6.0),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, search_max, "search-max", "ceil_x search maximum",
+      "ceil_x with enable_search: the largest divisor tried, in [6, 12], above search_min "
+      "(default 12).",
+      6.0, 12.0, 12.0),
+  SLIM_PROPERTY_DOUBLE (
+      SlimQConfigExt, search_step, "search-step", "ceil_x search step",
+      "ceil_x with enable_search: the divisor step, > 0 (default 0.25).",
+      0.0, 6.0, 0.25),
 };
 /* clang-format on */
 
@@ -262,4 +298,52 @@ slim_qconfig_ext_get_sigma_factor (SlimQConfigExt *self)
 {
   g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0.0);
   return self->sigma_factor;
+}
+
+/**
+ * slim_qconfig_ext_get_dual_block_size:
+ * @self: an ext mapping
+ *
+ * Returns: `dual_block_size`, 0 when not set
+ */
+gint64
+slim_qconfig_ext_get_dual_block_size (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 0);
+  return self->dual_block_size;
+}
+
+/**
+ * slim_qconfig_ext_get_ceil_x_value:
+ * @self: an ext mapping
+ *
+ * Returns: `ceil_x_value` (7.25 by default)
+ */
+double
+slim_qconfig_ext_get_ceil_x_value (SlimQConfigExt *self)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), 7.25);
+  return self->ceil_x_value;
+}
+
+/**
+ * slim_qconfig_ext_get_ceil_x_search:
+ * @self: an ext mapping
+ * @search_min: (out): `search_min`
+ * @search_max: (out): `search_max`
+ * @search_step: (out): `search_step`
+ *
+ * Returns: `enable_search`
+ */
+gboolean
+slim_qconfig_ext_get_ceil_x_search (SlimQConfigExt *self,
+                                    double *search_min,
+                                    double *search_max,
+                                    double *search_step)
+{
+  g_return_val_if_fail (SLIM_IS_QCONFIG_EXT (self), FALSE);
+  *search_min = self->search_min;
+  *search_max = self->search_max;
+  *search_step = self->search_step;
+  return self->enable_search;
 }

@@ -23,6 +23,11 @@
  *   sigma_factor      minmax int weights: clip each row's / group's range to
  *                     mean +- k * std (slimflow extension from QuantConfig's
  *                     use_sigma / sigma_factor, slim-sigma.h; 0 = off, [3, 4])
+ *   dual_block_size   mxfp4 dual_scale (method dualscale): elements per outer
+ *                     block with one float32 scale, a multiple of 32 (required)
+ *   ceil_x_value      mxfp4 per_block method ceil_x: divisor in [6, 12] (7.25)
+ *   enable_search, search_min, search_max, search_step
+ *                     ceil_x: MSE search of the divisor per weight tensor
  * Keys a quantizer does not read are accepted and ignored (as msModelSlim
  * does with ext entries another method reads); unknown keys are refused.
  */
@@ -57,5 +62,12 @@ gint slim_qconfig_ext_get_axes (SlimQConfigExt *self);
 SlimQScaleDType slim_qconfig_ext_get_scale_dtype (SlimQConfigExt *self);
 /* 0 when not set. */
 double slim_qconfig_ext_get_sigma_factor (SlimQConfigExt *self);
+/* 0 when not set. */
+gint64 slim_qconfig_ext_get_dual_block_size (SlimQConfigExt *self);
+double slim_qconfig_ext_get_ceil_x_value (SlimQConfigExt *self);
+gboolean slim_qconfig_ext_get_ceil_x_search (SlimQConfigExt *self,
+                                             double *search_min,
+                                             double *search_max,
+                                             double *search_step);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include "slim-ascend-writer.h"
 #include "slim-error.h"
 #include "slim-mx.h"
+#include "slim-mx-dual-scale.h"
 #include "slim-online-rotation.h"
 #include "slim-nf4.h"
 #include "slim-int-linear.h"
@@ -57,11 +58,38 @@ slim_quant_rotation_free (SlimQuantRotation *r)
   g_free (r);
 }
 
+/* config.json's quantization_config when it is compressed-tensors' (the
+ * parser owns it), else NULL. */
+static JsonObject *
+ct_quantization_config (const char *dir, JsonParser *parser)
+{
+  g_autofree char *path = g_build_filename (dir, "config.json", NULL);
+  JsonObject *config, *qc;
+  JsonNode *node;
+
+  if (!json_parser_load_from_file (parser, path, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return NULL;
+  config = json_node_get_object (json_parser_get_root (parser));
+  node = json_object_get_member (config, "quantization_config");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return NULL;
+  qc = json_node_get_object (node);
+  node = json_object_get_member (qc, "quant_method");
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node)
+      || json_node_get_value_type (node) != G_TYPE_STRING
+      || strcmp (json_node_get_string (node), "compressed-tensors") != 0)
+    return NULL;
+  return qc;
+}
+
 gboolean
 slim_quant_model_is_quantized (const char *dir)
 {
   g_autofree char *path = g_build_filename (dir, SLIM_ASCEND_DESCRIPTION_NAME, NULL);
-  return g_file_test (path, G_FILE_TEST_IS_REGULAR);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+
+  return g_file_test (path, G_FILE_TEST_IS_REGULAR) || ct_quantization_config (dir, parser) != NULL;
 }
 
 static void
@@ -682,6 +710,66 @@ dequantize_w4a8 (SlimSafetensors *st,
   return w;
 }
 
+/* W4A4_MXFP4_DUALSCALE: the MXFP4 tensors plus weight_dual_scale f32
+ * (n_out, n_dual, 1); w = element * 2^(scale - 127) * dual scale.  The
+ * folder does not hold the dual block size D (msModelSlim saves none): it
+ * is n_in when n_dual is 1 (any D >= n_in gives the same blocks) and
+ * n_in / n_dual when that is a whole multiple of 32; otherwise the folder
+ * is refused.  The activation uses the same D (msModelSlim's docs require
+ * the act and weight quantizers to share it).  Takes w (transfer full). */
+static SlimTensor *
+dequantize_mx_dual (SlimSafetensors *st,
+                    const char *module,
+                    SlimQLinear *record,
+                    SlimTensor *elements,     /* (n_out, n_in) f32 */
+                    const gint16 *shared_exp, /* [n_out, ceil (n_in / 32)] */
+                    SlimTensor *w_in,         /* (n_out, n_in) f32, filled here */
+                    GError **error)
+{
+  g_autoptr (SlimTensor) w = w_in;
+  g_autofree char *dname = g_strconcat (module, ".weight_dual_scale", NULL);
+  g_autoptr (SlimTensor) ds = slim_safetensors_get_tensor (st, dname, error);
+  gint64 n_out = slim_tensor_get_dim (w, 0), n_in = slim_tensor_get_dim (w, 1), n_dual, d;
+
+  if (ds == NULL)
+    return NULL;
+  if (slim_tensor_get_dtype (ds) != SLIM_DTYPE_F32 || slim_tensor_get_n_dims (ds) != 3
+      || slim_tensor_get_dim (ds, 0) != n_out || slim_tensor_get_dim (ds, 2) != 1
+      || slim_tensor_get_dim (ds, 1) <= 0)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: W4A4_MXFP4_DUALSCALE expects float32 (%" G_GINT64_FORMAT ", n_dual, 1)",
+                   dname, n_out);
+      return NULL;
+    }
+  n_dual = slim_tensor_get_dim (ds, 1);
+  d = n_dual == 1 ? n_in : n_in / n_dual;
+  if (n_dual > 1 && (n_in % n_dual != 0 || d % SLIM_MX_BLOCK_SIZE != 0))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s: %" G_GINT64_FORMAT " dual scales per row of %" G_GINT64_FORMAT
+                   " inputs: the dual block size cannot be recovered (it must divide the row "
+                   "into whole multiples of 32)",
+                   dname, n_dual, n_in);
+      return NULL;
+    }
+  if (!slim_tensor_is_finite (ds))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s has NaN or infinite values", dname);
+      return NULL;
+    }
+  slim_mx_dual_dequantize_rows (slim_tensor_get_data (elements), shared_exp,
+                                slim_tensor_get_data (ds), n_out, n_in, d,
+                                slim_tensor_get_data_mut (w));
+  record->act = (SlimQScheme){ SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, TRUE };
+  record->weight = (SlimQScheme){ SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, TRUE };
+  record->group_size = SLIM_MX_BLOCK_SIZE;
+  record->dual_block_size = d;
+  record->act_dual_block_size = d;
+  return g_steal_pointer (&w);
+}
+
 /* MX per_block (W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4): weight float8_e4m3fn
  * (n_out, n_in) or packed E2M1 codes uint8 (n_out, n_in / 2), weight_scale
  * uint8 (n_out, ceil (n_in / 32)) = shared exponent + 127; w = element *
@@ -743,6 +831,8 @@ dequantize_mx (
       shared_exp[k] = (gint16)((gint)sd[k] - SLIM_MX_SCALE_BIAS);
     }
   w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+  if (strcmp (label, "W4A4_MXFP4_DUALSCALE") == 0)
+    return dequantize_mx_dual (st, module, record, elements, shared_exp, w, error);
   slim_mx_dequantize_rows (slim_tensor_get_data (elements), shared_exp, n_out, n_in,
                            slim_tensor_get_data_mut (w));
   record->act
@@ -827,7 +917,7 @@ dequantize_linear (SlimSafetensors *st,
 
   if (strcmp (label, "W4A8_DYNAMIC") == 0 || strcmp (label, "W8A8_MXFP8") == 0
       || strcmp (label, "W4A8_MXFP") == 0 || strcmp (label, "W4A4_MXFP4") == 0
-      || strcmp (label, "NF4") == 0)
+      || strcmp (label, "W4A4_MXFP4_DUALSCALE") == 0 || strcmp (label, "NF4") == 0)
     {
       w = strcmp (label, "W4A8_DYNAMIC") == 0 ? dequantize_w4a8 (st, module, record, out_int, error)
           : strcmp (label, "NF4") == 0        ? dequantize_nf4 (st, module, record, error)
@@ -966,7 +1056,8 @@ dequantize_linear (SlimSafetensors *st,
     {
       g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
                    "%s: label %s cannot be evaluated yet (W8A8, W8A8_MIX, W8A8_DYNAMIC, W8A16, "
-                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, NF4, "
+                   "W4A16, W4A8_DYNAMIC, W4A4_DYNAMIC, W8A8_MXFP8, W4A8_MXFP, W4A4_MXFP4, "
+                   "W4A4_MXFP4_DUALSCALE, NF4, "
                    "WFP8AFP8_DYNAMIC can)",
                    module, label);
       goto fail;
@@ -1005,7 +1096,8 @@ copy_side_files (const char *dir, const char *float_dir, GError **error)
       g_autoptr (GFile) from = NULL, to = NULL;
 
       if (g_str_has_prefix (name, "quant_model_") || name[0] == '.'
-          || g_str_has_suffix (name, ".safetensors"))
+          || g_str_has_suffix (name, ".safetensors")
+          || strcmp (name, "model.safetensors.index.json") == 0)
         continue;
       src = g_build_filename (dir, name, NULL);
       if (!g_file_test (src, G_FILE_TEST_IS_REGULAR))
@@ -1017,6 +1109,213 @@ copy_side_files (const char *dir, const char *float_dir, GError **error)
         return FALSE;
     }
   return TRUE;
+}
+
+/* A string member of o, or NULL. */
+static const char *
+ct_string (JsonObject *o, const char *key)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, key) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING
+             ? json_node_get_string (n)
+             : NULL;
+}
+
+static JsonObject *
+ct_object (JsonObject *o, const char *key)
+{
+  JsonNode *n = o != NULL ? json_object_get_member (o, key) : NULL;
+
+  return n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+/* The activation scheme of the folder's config groups: every group must
+ * hold fp8 weights per channel ("float", 8 bits, strategy channel) and
+ * either no input_activations (weight-only) or dynamic per-token fp8
+ * ones; all groups alike. */
+static gboolean
+ct_fp8_scheme (JsonObject *qc, const char *dir, gboolean *out_fp8_act, GError **error)
+{
+  JsonObject *groups = ct_object (qc, "config_groups");
+  g_autoptr (GList) names = groups != NULL ? json_object_get_members (groups) : NULL;
+  int act = -1;
+
+  for (GList *l = names; l != NULL; l = l->next)
+    {
+      JsonObject *g = ct_object (groups, l->data);
+      JsonObject *w = ct_object (g, "weights");
+      JsonObject *a = ct_object (g, "input_activations");
+      const char *wtype = ct_string (w, "type"), *wstrat = ct_string (w, "strategy");
+      gboolean fp8_act;
+
+      if (w == NULL || wtype == NULL || strcmp (wtype, "float") != 0
+          || json_object_get_int_member_with_default (w, "num_bits", 0) != 8 || wstrat == NULL
+          || strcmp (wstrat, "channel") != 0)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: config_groups.%s: slimflow eval reads compressed-tensors FP8 only "
+                       "(weights type float, 8 bits, strategy channel)",
+                       dir, (const char *)l->data);
+          return FALSE;
+        }
+      fp8_act = a != NULL;
+      if (fp8_act
+          && (g_strcmp0 (ct_string (a, "type"), "float") != 0
+              || g_strcmp0 (ct_string (a, "strategy"), "token") != 0
+              || !json_object_get_boolean_member_with_default (a, "dynamic", FALSE)))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: config_groups.%s: input_activations other than dynamic per-token "
+                       "fp8 are not read by slimflow eval",
+                       dir, (const char *)l->data);
+          return FALSE;
+        }
+      if (act >= 0 && act != fp8_act)
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: config groups mix weight-only and fp8-activation schemes", dir);
+          return FALSE;
+        }
+      act = fp8_act;
+    }
+  if (act < 0)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s: quantization_config has no config_groups", dir);
+      return FALSE;
+    }
+  *out_fp8_act = act;
+  return TRUE;
+}
+
+/* One FP8 linear of a compressed-tensors folder: code * weight_scale[row]. */
+static SlimTensor *
+ct_dequantize_fp8 (SlimSafetensors *st,
+                   const char *module,
+                   SlimTensor *q, /* (n_out, n_in) F8_E4M3FN */
+                   gboolean fp8_act,
+                   SlimQLinear **out_record,
+                   GError **error)
+{
+  g_autofree char *wname = g_strconcat (module, ".weight", NULL);
+  g_autoptr (SlimTensor) scale = get_f32 (st, module, "weight_scale", -1, error);
+  gint64 n_out, n_in;
+  const float *sd;
+  float *wd;
+  SlimTensor *w;
+  SlimQLinear *record;
+
+  if (scale == NULL)
+    return NULL;
+  if (slim_tensor_get_n_dims (q) != 2)
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE, "%s: not a 2-D weight",
+                   wname);
+      return NULL;
+    }
+  n_out = slim_tensor_get_dim (q, 0);
+  n_in = slim_tensor_get_dim (q, 1);
+  if (slim_tensor_get_n_elements (scale) != n_out || !slim_tensor_is_finite (scale))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s.weight_scale: expects %" G_GINT64_FORMAT " finite per-channel scales",
+                   module, n_out);
+      return NULL;
+    }
+  w = slim_tensor_new_2d (wname, SLIM_DTYPE_F32, n_out, n_in); /* [n_out, n_in] */
+  wd = slim_tensor_get_data_mut (w);
+  slim_dtype_get_info (SLIM_DTYPE_F8_E4M3FN)
+      ->to_f32 (slim_tensor_get_data (q), wd, (gsize)(n_out * n_in));
+  sd = slim_tensor_get_data (scale);
+  for (gint64 r = 0; r < n_out; r++)
+    for (gint64 c = 0; c < n_in; c++)
+      wd[r * n_in + c] *= sd[r];
+  if (!slim_tensor_is_finite (w))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                   "%s has NaN codes or overflows", wname);
+      slim_tensor_unref (w);
+      return NULL;
+    }
+  record = slim_qlinear_new (module, fp8_act ? "WFP8AFP8_DYNAMIC" : "WFP8A16");
+  record->act = fp8_act ? (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE }
+                        : SLIM_QSCHEME_ACT_FLOAT;
+  record->weight = (SlimQScheme){ SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE };
+  record->n_out = n_out;
+  record->n_in = n_in;
+  *out_record = record;
+  return w;
+}
+
+/* A compressed-tensors FP8 folder into self (records, float folder). */
+static gboolean
+load_ct (SlimQuantModel *self, const char *dir, JsonObject *qc, GError **error)
+{
+  g_autoptr (SlimSafetensors) st = NULL;
+  g_autoptr (GPtrArray) tensors
+      = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonGenerator) gen = NULL;
+  g_autofree char *out_path = NULL, *config_src = NULL, *config_dst = NULL;
+  const char *const *names;
+  gboolean fp8_act = FALSE;
+  JsonObject *config;
+
+  if (!ct_fp8_scheme (qc, dir, &fp8_act, error))
+    return FALSE;
+  st = slim_safetensors_open (dir, error);
+  if (st == NULL)
+    return FALSE;
+  names = slim_safetensors_get_names (st);
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      const char *n = names[i];
+      SlimTensor *t;
+
+      if (g_str_has_suffix (n, ".weight_scale"))
+        continue; /* read with its weight */
+      if (g_str_has_suffix (n, ".weight_packed") || g_str_has_suffix (n, ".weight_zero_point")
+          || g_str_has_suffix (n, ".input_scale") || g_str_has_suffix (n, ".weight_g_idx"))
+        {
+          g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_INVALID,
+                       "%s: %s: slimflow eval reads compressed-tensors FP8 folders only", dir, n);
+          return FALSE;
+        }
+      t = slim_safetensors_get_tensor (st, n, error);
+      if (t == NULL)
+        return FALSE;
+      if (g_str_has_suffix (n, ".weight") && slim_tensor_get_dtype (t) == SLIM_DTYPE_F8_E4M3FN)
+        {
+          g_autofree char *module = g_strndup (n, strlen (n) - strlen (".weight"));
+          SlimQLinear *record = NULL;
+          SlimTensor *w = ct_dequantize_fp8 (st, module, t, fp8_act, &record, error);
+
+          slim_tensor_unref (t);
+          if (w == NULL)
+            return FALSE;
+          g_hash_table_insert (self->records, g_strdup (module), record);
+          t = w;
+        }
+      g_ptr_array_add (tensors, t);
+    }
+  self->float_dir = g_dir_make_tmp ("slimflow-dequant-XXXXXX", error);
+  if (self->float_dir == NULL || !copy_side_files (dir, self->float_dir, error))
+    return FALSE;
+  /* the float folder's config.json without quantization_config */
+  config_src = g_build_filename (dir, "config.json", NULL);
+  config_dst = g_build_filename (self->float_dir, "config.json", NULL);
+  if (!json_parser_load_from_file (parser, config_src, error))
+    return FALSE;
+  config = json_node_get_object (json_parser_get_root (parser));
+  json_object_remove_member (config, "quantization_config");
+  gen = json_generator_new ();
+  json_generator_set_root (gen, json_parser_get_root (parser));
+  if (!json_generator_to_file (gen, config_dst, error))
+    return FALSE;
+  out_path = g_build_filename (self->float_dir, "model.safetensors", NULL);
+  return slim_safetensors_write_file (out_path, (SlimTensor *const *)tensors->pdata, tensors->len,
+                                      NULL, error);
 }
 
 /* A square float32 matrix of the weight files (an online rotation). */
@@ -1198,6 +1497,14 @@ slim_quant_model_load_with_math (const char *dir, SlimLinearMath math, GError **
                                              (GDestroyNotify)slim_int_linear_free);
   self->rotations = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                            (GDestroyNotify)slim_quant_rotation_free);
+  if (!g_file_test (desc_path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_autoptr (JsonParser) ct_parser = json_parser_new ();
+      JsonObject *qc = ct_quantization_config (dir, ct_parser);
+
+      if (qc != NULL)
+        return load_ct (self, dir, qc, error) ? g_steal_pointer (&self) : NULL;
+    }
   if (!g_file_get_contents (desc_path, &desc_text, &n_bytes, error))
     return NULL;
   if (n_bytes > SLIM_QUANT_MODEL_MAX_DESCRIPTION_BYTES

@@ -50,6 +50,15 @@
  *
  * The whole dequantized model is held in memory once while it is written
  * (fine for the models slimflow evaluates today).
+ *
+ * A compressed-tensors folder (config.json's quantization_config with
+ * quant_method "compressed-tensors") of FP8 weights is read too: every
+ * <linear>.weight float8_e4m3fn with its <linear>.weight_scale float32
+ * (n_out, 1) becomes code * scale, with float activations
+ * (naive-quantized, weight-only: WFP8A16) or dynamic per-token fp8
+ * activations (float-quantized with input_activations type float,
+ * strategy token, dynamic: WFP8AFP8_DYNAMIC); any other compressed-tensors
+ * scheme (int, packed, static or grouped) is refused.
  */
 #pragma once
 
@@ -61,7 +70,8 @@ G_BEGIN_DECLS
 
 typedef struct _SlimQuantModel SlimQuantModel;
 
-/* TRUE when dir holds quant_model_description.json. */
+/* TRUE when dir holds quant_model_description.json, or a config.json with
+ * a compressed-tensors quantization_config. */
 gboolean slim_quant_model_is_quantized (const char *dir);
 
 /**

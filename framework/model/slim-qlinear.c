@@ -22,6 +22,9 @@
  *   W4A8_MXFP, W4A4_MXFP4)       exponent from the block maximum (slim-mx.h):
  *                                the forward of msModelSlim's
  *                                W*MXDynamicPerBlockFakeQuantLinear
+ *   dual_scale                   per token row: dual blocks of
+ *   (W4A4_MXFP4_DUALSCALE)       act_dual_block_size scaled by amax / 6, MXFP4
+ *                                inside, scaled back (slim-mx-dual-scale.h)
  *   float (W8A16, W4A16)         unchanged
  * With math INT8 (slim_qlinear_is_integer) the deployed forward of a linear
  * with int8 activations is the integer product of slim_qlinear_to_int_linear
@@ -34,6 +37,7 @@
 #include "slim-error.h"
 #include "slim-fp8.h"
 #include "slim-mx.h"
+#include "slim-mx-dual-scale.h"
 #include "slim-pack.h"
 #include "slim-qattention.h"
 #include "slim-qparams.h"
@@ -90,6 +94,8 @@ slim_qlinear_copy (const SlimQLinear *self)
   copy->weight_q = self->weight_q != NULL ? slim_tensor_ref (self->weight_q) : NULL;
   copy->weight_scale = self->weight_scale != NULL ? slim_tensor_ref (self->weight_scale) : NULL;
   copy->weight_offset = self->weight_offset != NULL ? slim_tensor_ref (self->weight_offset) : NULL;
+  copy->weight_dual_scale
+      = self->weight_dual_scale != NULL ? slim_tensor_ref (self->weight_dual_scale) : NULL;
   return copy;
 }
 
@@ -107,6 +113,7 @@ slim_qlinear_free (SlimQLinear *self)
   g_clear_pointer (&self->weight_q, slim_tensor_unref);
   g_clear_pointer (&self->weight_scale, slim_tensor_unref);
   g_clear_pointer (&self->weight_offset, slim_tensor_unref);
+  g_clear_pointer (&self->weight_dual_scale, slim_tensor_unref);
   g_free (self);
 }
 
@@ -162,10 +169,15 @@ slim_qlinear_apply_act (const SlimQLinear *self, float *x, gint64 n_tokens, gint
                                                                        : SLIM_MX_FP4_E2M1,
                                   x, n_tokens, n_in, x);
       break;
+    case SLIM_QSCOPE_DUAL_SCALE:
+      /* W4A4_MXFP4_DUALSCALE: dual blocks along the token row, MXFP4
+       * inside (W4A4MXDynamicDualScaleFakeQuantLinear.forward) */
+      g_return_if_fail (self->act_dual_block_size > 0);
+      slim_mx_dual_fake_quantize_rows (x, n_tokens, n_in, self->act_dual_block_size, x);
+      break;
     case SLIM_QSCOPE_PER_CHANNEL:
     case SLIM_QSCOPE_PER_GROUP:
     case SLIM_QSCOPE_PER_HEAD:
-    case SLIM_QSCOPE_DUAL_SCALE:
     default:
       /* no activation scheme of a legal combination uses these */
       g_return_if_reached ();

@@ -37,6 +37,14 @@ typedef struct
    * MX: U8 (n_out, ceil (n_in / 32)), the E8M0 shared exponents + 127. */
   SlimTensor *weight_scale;
   SlimTensor *weight_offset; /* NULL for MX */
+  /* mxfp4 dual_scale (W4A4_MXFP4_DUALSCALE, slim-mx-dual-scale.h): F32
+   * (n_out, ceil (n_in / dual_block_size), 1), the weight's dual scales
+   * (weight_q and weight_scale as MXFP4 of the dual-scaled weight); the
+   * dual block sizes of the weight and of the activation.  NULL / 0
+   * otherwise. */
+  SlimTensor *weight_dual_scale;
+  gint64 dual_block_size;
+  gint64 act_dual_block_size;
   gint64 group_size;         /* 0 unless per_group; 32 for MX */
   gint64 n_out;
   gint64 n_in;

@@ -49,7 +49,11 @@ G_DEFINE_ENUM_TYPE (SlimQMethod,
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_IFMR, "ifmr"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HFMG, "hfmg"),
                     G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_HQQ, "hqq"),
-                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_NF, "nf"))
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_NF, "nf"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_DUALSCALE, "dualscale"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_CEIL_X, "ceil_x"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_FOUROVERSIX, "fouroversix"),
+                    G_DEFINE_ENUM_VALUE (SLIM_QMETHOD_MSE_ROUND, "mse_round"))
 
 G_DEFINE_ENUM_TYPE (SlimQAggregation,
                     slim_qaggregation,
@@ -191,6 +195,7 @@ static const SlimQuantizerInfo slim_quantizers[] = {
   Q (ACT, INT8, PER_TENSOR, FALSE, HISTOGRAM, "ActPerTensorHistogram", FALSE, TRUE, FALSE),
   Q (ACT, MXFP8, PER_BLOCK, TRUE, MINMAX, "MXActPerBlockMinmax", TRUE, TRUE, FALSE),
   Q (ACT, MXFP4, PER_BLOCK, TRUE, MINMAX, "MXActPerBlockMinmax", TRUE, TRUE, FALSE),
+  Q (ACT, MXFP4, DUAL_SCALE, TRUE, DUALSCALE, "MXActDualScaleMinmax", TRUE, TRUE, FALSE),
   /* weights */
   Q (WEIGHT, INT8, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, TRUE, FALSE),
   Q (WEIGHT, INT4, PER_CHANNEL, TRUE, MINMAX, "WeightPerChannelMinmax", TRUE, TRUE, FALSE),
@@ -207,6 +212,10 @@ static const SlimQuantizerInfo slim_quantizers[] = {
   Q (WEIGHT, INT4, PER_GROUP, FALSE, GPTQ, "WeightPerGroupGPTQ", FALSE, TRUE, FALSE),
   Q (WEIGHT, MXFP8, PER_BLOCK, TRUE, MINMAX, "MXWeightPerBlockMinmax", TRUE, TRUE, FALSE),
   Q (WEIGHT, MXFP4, PER_BLOCK, TRUE, MINMAX, "MXWeightPerBlockMinmax", TRUE, TRUE, FALSE),
+  Q (WEIGHT, MXFP4, PER_BLOCK, TRUE, CEIL_X, "MXWeightPerBlockCeilX", TRUE, TRUE, FALSE),
+  Q (WEIGHT, MXFP4, PER_BLOCK, TRUE, FOUROVERSIX, "WeightFouroverSixQuantizer", TRUE, TRUE, FALSE),
+  Q (WEIGHT, MXFP8, PER_BLOCK, TRUE, MSE_ROUND, "MXWeightPerBlockMseRound", TRUE, TRUE, FALSE),
+  Q (WEIGHT, MXFP4, DUAL_SCALE, TRUE, DUALSCALE, "MXWeightDualScaleMinmax", TRUE, TRUE, FALSE),
   /* autoround weights exist only inside the autoround_quant processor */
   Q (WEIGHT, INT8, PER_CHANNEL, TRUE, AUTOROUND, "AutoRound", FALSE, FALSE, FALSE),
   Q (WEIGHT, INT8, PER_CHANNEL, FALSE, AUTOROUND, "AutoRound", FALSE, FALSE, FALSE),
@@ -350,9 +359,8 @@ static const SlimQComboInfo slim_combos[] = {
     "W4A4MXDynamicPerBlockFakeQuantLinear", TRUE },
   { S (FP8_E4M3, PER_TOKEN, TRUE), S (FP8_E4M3, PER_CHANNEL, TRUE), "WFP8AFP8_DYNAMIC",
     "WFP8AFP8DynamicPerChannelFakeQuantLinear", TRUE },
-  /* known to msModelSlim, not supported by slimflow yet */
   { S (MXFP4, DUAL_SCALE, TRUE), S (MXFP4, DUAL_SCALE, TRUE), "W4A4_MXFP4_DUALSCALE",
-    "W4A4MXDynamicDualScaleFakeQuantLinear", FALSE },
+    "W4A4MXDynamicDualScaleFakeQuantLinear", TRUE },
 };
 
 #undef S

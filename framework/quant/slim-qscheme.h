@@ -44,10 +44,14 @@ typedef enum
   SLIM_QMETHOD_SSZ,
   SLIM_QMETHOD_GPTQ,
   SLIM_QMETHOD_AUTOROUND,
-  SLIM_QMETHOD_IFMR, /* KV cache only (dynamic_cache; AMCT ifmr_quantize) */
-  SLIM_QMETHOD_HFMG, /* KV cache only (dynamic_cache; AMCT hfmg_quantize) */
-  SLIM_QMETHOD_HQQ,  /* weights only (linear_quant; QuantConfig w_method HQQ) */
-  SLIM_QMETHOD_NF,   /* weights only (linear_quant; QuantConfig w_method NF: NF4 code book) */
+  SLIM_QMETHOD_IFMR,      /* KV cache only (dynamic_cache; AMCT ifmr_quantize) */
+  SLIM_QMETHOD_HFMG,      /* KV cache only (dynamic_cache; AMCT hfmg_quantize) */
+  SLIM_QMETHOD_HQQ,       /* weights only (linear_quant; QuantConfig w_method HQQ) */
+  SLIM_QMETHOD_NF,        /* weights only (linear_quant; QuantConfig w_method NF: NF4 code book) */
+  SLIM_QMETHOD_DUALSCALE, /* mxfp4 dual_scale act and weight (slim-mx-dual-scale.h) */
+  SLIM_QMETHOD_CEIL_X,    /* mxfp4 per_block weights (slim-mx-weight-methods.h) */
+  SLIM_QMETHOD_FOUROVERSIX, /* mxfp4 per_block weights */
+  SLIM_QMETHOD_MSE_ROUND,   /* mxfp8 per_block weights */
 } SlimQMethod;
 
 /* `ext.aggregation_type` of the per-tensor activation observer. */

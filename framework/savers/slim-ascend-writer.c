@@ -489,10 +489,33 @@ slim_ascend_write_mx (SlimAscendWriter *self, const SlimQLinear *q, GError **err
   else
     weight = slim_ascend_named (q->weight_q, weight_name);
   self->group_size = 32;
-  return slim_ascend_writer_add (self, weight, q->label, error)
-         && slim_ascend_writer_add (
-             self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", n_blocks), q->label,
-             error);
+  if (!slim_ascend_writer_add (self, weight, q->label, error)
+      || !slim_ascend_writer_add (
+          self, slim_ascend_scale_2d (q, q->weight_scale, ".weight_scale", n_blocks), q->label,
+          error))
+    return FALSE;
+  if (q->weight.scope != SLIM_QSCOPE_DUAL_SCALE)
+    return TRUE;
+  /* W4A4_MXFP4_DUALSCALE (on_w4a4_mx_dynamic_dual_scale): + the float32
+   * dual scales, (n_out, ceil (n_in / dual_block_size), 1) as the
+   * module's weight_dual_scale parameter */
+  if (q->dual_block_size <= 0 || q->weight_dual_scale == NULL
+      || slim_tensor_get_dtype (q->weight_dual_scale) != SLIM_DTYPE_F32
+      || slim_tensor_get_n_elements (q->weight_dual_scale)
+             != q->n_out * ((q->n_in + q->dual_block_size - 1) / q->dual_block_size))
+    {
+      g_set_error (error, SLIM_FORMAT_ERROR, SLIM_FORMAT_ERROR_SHAPE,
+                   "%s (%s): the weight_dual_scale must be float32 (%" G_GINT64_FORMAT
+                   ", ceil (%" G_GINT64_FORMAT " / dual_block_size), 1)",
+                   q->module, q->label, q->n_out, q->n_in);
+      return FALSE;
+    }
+  {
+    g_autofree char *ds_name = g_strconcat (q->module, ".weight_dual_scale", NULL);
+
+    return slim_ascend_writer_add (self, slim_ascend_named (q->weight_dual_scale, ds_name),
+                                   q->label, error);
+  }
 }
 
 /* WFP8AFP8_DYNAMIC (msModelSlim on_wfp8afp8_dynamic_per_channel): weight
@@ -571,7 +594,11 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
   gboolean ok;
   gint64 n_cols = 1;
   g_autofree char *weight_name = g_strconcat (q->module, ".weight", NULL);
-  gboolean mx = q->weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  gboolean mx
+      = q->weight.scope == SLIM_QSCOPE_PER_BLOCK || q->weight.scope == SLIM_QSCOPE_DUAL_SCALE;
+  /* the bias of a dual-scale linear carries its label
+   * (on_w4a4_mx_dynamic_dual_scale), every other one FLOAT */
+  const char *bias_label = q->weight.scope == SLIM_QSCOPE_DUAL_SCALE ? label : "FLOAT";
   gboolean fp8 = q->weight.dtype == SLIM_QDTYPE_FP8_E4M3;
 
   gboolean nf4 = strcmp (label, "NF4") == 0;
@@ -596,10 +623,22 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
     }
   else if (mx)
     {
-      /* mindie_format_saver has W8A8_MXFP8 and W4A4_MXFP4 only */
-      if (mindie && strcmp (label, "W8A8_MXFP8") != 0 && strcmp (label, "W4A4_MXFP4") != 0)
+      /* mindie_format_saver has W8A8_MXFP8 and W4A4_MXFP4 (+ dual scale) only */
+      if (mindie && strcmp (label, "W8A8_MXFP8") != 0 && strcmp (label, "W4A4_MXFP4") != 0
+          && strcmp (label, "W4A4_MXFP4_DUALSCALE") != 0)
         return slim_ascend_unsupported (self, q, error);
       ok = slim_ascend_write_mx (self, q, error);
+    }
+  else if (fp8 && q->act.dtype == SLIM_QDTYPE_FLOAT)
+    {
+      /* weight-only fp8: no msModelSlim IR (no registered float act x
+       * fp8_e4m3 weight pair), hence no ascendv1 layout to follow */
+      g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_INCOMPATIBLE,
+                   "%s: %s (float activations, fp8_e4m3 per_channel weights) cannot be saved by "
+                   "%s: msModelSlim has no IR for weight-only fp8, so ascendv1 defines no "
+                   "layout for it; use compressed_tensors (vLLM's FP8 weight-only layout)",
+                   q->module, q->label, mindie ? "mindie_format_saver" : "ascendv1_saver");
+      return FALSE;
     }
   else if (fp8)
     {
@@ -649,7 +688,7 @@ slim_ascend_write_qlinear (SlimAscendWriter *self,
   if (ok && bias != NULL)
     {
       g_autofree char *bias_name = g_strconcat (q->module, ".bias", NULL);
-      ok = slim_ascend_writer_add (self, slim_ascend_named (bias, bias_name), "FLOAT", error);
+      ok = slim_ascend_writer_add (self, slim_ascend_named (bias, bias_name), bias_label, error);
     }
   if (ok)
     slim_ascend_writer_update_quant_type (self, label);

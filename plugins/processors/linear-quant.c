@@ -36,7 +36,16 @@
  * reshape_to_blocks does); mxfp4 weights need an even width (two E2M1
  * codes per byte).  The activation quantizer is the identity during
  * calibration (data-free) and the deployed record quantizes each token row
- * in blocks of 32 (slim_qlinear_apply_act).  ext.axes may only be -1.  The `pdmix` processor
+ * in blocks of 32 (slim_qlinear_apply_act).  ext.axes may only be -1.
+ * MX weight methods (slim-mx-weight-methods.h): ceil_x (ext.ceil_x_value,
+ * or enable_search over search_min..search_max by search_step, per weight
+ * tensor) and fouroversix (whole blocks only: a partial block is an error
+ * naming the tensor) for mxfp4, mse_round for mxfp8; same labels.
+ * dual_scale mxfp4 act x weight (method dualscale, ext.dual_block_size, a
+ * multiple of 32, required on both; slim-mx-dual-scale.h): label
+ * W4A4_MXFP4_DUALSCALE, the record keeps weight_dual_scale.  Weight-only
+ * fp8_e4m3 per_channel (no act): label WFP8A16, slimflow's (msModelSlim has
+ * no IR for it; only compressed_tensors saves it).  The `pdmix` processor
  * (pdmix.c) is this code with the W8A8_MIX qconfig fixed.
  *
  * Per decoder layer, with msModelSlim's scheduling (spec 1.5):
@@ -167,7 +176,10 @@
 #include "slim-sigma.h"
 #include "slim-int-linear.h"
 #include "slim-ssz.h"
+#include "slim-mx-dual-scale.h"
+#include "slim-mx-weight-methods.h"
 
+#include <math.h>
 #include <string.h>
 
 /* What the configuration resolves to (filled once by prepare). */
@@ -190,6 +202,11 @@ typedef struct
   gboolean mx_weight;           /* mxfp8 / mxfp4 per_block weights */
   gboolean fp8_weight;          /* fp8_e4m3 per_channel weights */
   SlimMxFormat mx_weight_format;
+  gint64 dual_block_size;     /* mxfp4 dual_scale weights, else 0 */
+  gint64 act_dual_block_size; /* mxfp4 dual_scale activations, else 0 */
+  float ceil_x_value;         /* ceil_x weights */
+  gboolean ceil_x_search;     /* ceil_x weights: ext.enable_search */
+  double search_min, search_max, search_step;
   const char *label;
   gboolean data_free;
   gboolean distributed;
@@ -384,13 +401,21 @@ slim_linear_quant_lookup_label (const SlimQScheme *act, const SlimQScheme *weigh
   if (act->dtype == SLIM_QDTYPE_FLOAT && act->scope == SLIM_QSCOPE_PER_TENSOR && act->symmetric
       && weight->dtype == SLIM_QDTYPE_INT4 && weight->scope == SLIM_QSCOPE_PER_GROUP)
     return "W4A16";
+  /* weight-only fp8 (slimflow extension): msModelSlim registers no IR for
+   * float activations with fp8_e4m3 weights; compressed_tensors writes it
+   * as vLLM's naive-quantized FP8 weight-only layout, ascendv1 refuses */
+  if (act->dtype == SLIM_QDTYPE_FLOAT && act->scope == SLIM_QSCOPE_PER_TENSOR && act->symmetric
+      && weight->dtype == SLIM_QDTYPE_FP8_E4M3 && weight->scope == SLIM_QSCOPE_PER_CHANNEL
+      && weight->symmetric)
+    return "WFP8A16";
   label = slim_qscheme_lookup_label (act, weight, &local_error);
   if (label == NULL)
     {
       if (g_error_matches (local_error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE))
         g_set_error (error, local_error->domain, local_error->code,
                      "%s\n  act float per_tensor sym + weight int4 per_group sym/asym -> W4A16 "
-                     "(slimflow extension)",
+                     "(slimflow extension)\n  act float per_tensor sym + weight fp8_e4m3 "
+                     "per_channel sym -> WFP8A16 (slimflow extension, weight-only fp8)",
                      local_error->message);
       else
         g_propagate_error (error, g_steal_pointer (&local_error));
@@ -506,7 +531,7 @@ slim_linear_quant_check_axes (const char *role,
 
   if (axes == SLIM_QCONFIG_AXES_UNSET)
     return TRUE;
-  if (scheme->scope != SLIM_QSCOPE_PER_BLOCK)
+  if (scheme->scope != SLIM_QSCOPE_PER_BLOCK && scheme->scope != SLIM_QSCOPE_DUAL_SCALE)
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
                    "qconfig.%s.ext.axes: the shared-exponent axis of MX per_block quantization "
@@ -522,6 +547,65 @@ slim_linear_quant_check_axes (const char *role,
                    "features, axes: -1 (the default)",
                    role, axes);
       return FALSE;
+    }
+  return TRUE;
+}
+
+/* A dual block size of qconfig.ROLE: required, a whole number of MX
+ * blocks (the inner blocks of 32 must not straddle two dual scales). */
+static gboolean
+slim_linear_quant_dual_block_size (const char *role,
+                                   SlimQConfigExt *ext,
+                                   gint64 *out,
+                                   GError **error)
+{
+  *out = ext != NULL ? slim_qconfig_ext_get_dual_block_size (ext) : 0;
+  if (*out <= 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_MISSING_KEY,
+                   "qconfig.%s: scope dual_scale needs ext.dual_block_size (a multiple of 32, "
+                   "e.g. 512 as msModelSlim's configs)",
+                   role);
+      return FALSE;
+    }
+  if (*out % SLIM_MX_BLOCK_SIZE != 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "qconfig.%s.ext.dual_block_size: %" G_GINT64_FORMAT
+                   " is not a multiple of 32 (the MXFP4 blocks inside a dual block)",
+                   role, *out);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The MX weight methods' settings (dualscale: both dual block sizes;
+ * ceil_x: the divisor or its search range). */
+static gboolean
+slim_linear_quant_prepare_mx_method (SlimLinearQuantPlan *plan,
+                                     SlimQConfigExt *act_ext,
+                                     SlimQConfigExt *weight_ext,
+                                     GError **error)
+{
+  if (plan->weight.scope == SLIM_QSCOPE_DUAL_SCALE
+      && (!slim_linear_quant_dual_block_size ("weight", weight_ext, &plan->dual_block_size, error)
+          || !slim_linear_quant_dual_block_size ("act", act_ext, &plan->act_dual_block_size,
+                                                 error)))
+    return FALSE;
+  plan->ceil_x_value = (float)SLIM_MX_CEIL_X_DEFAULT;
+  if (plan->weight_method == SLIM_QMETHOD_CEIL_X && weight_ext != NULL)
+    {
+      plan->ceil_x_value = (float)slim_qconfig_ext_get_ceil_x_value (weight_ext);
+      plan->ceil_x_search = slim_qconfig_ext_get_ceil_x_search (
+          weight_ext, &plan->search_min, &plan->search_max, &plan->search_step);
+      if (plan->ceil_x_search && (plan->search_max <= plan->search_min || plan->search_step <= 0.0))
+        {
+          g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                       "qconfig.weight.ext: ceil_x search needs search_max (%g) > search_min "
+                       "(%g) and search_step (%g) > 0",
+                       plan->search_max, plan->search_min, plan->search_step);
+          return FALSE;
+        }
     }
   return TRUE;
 }
@@ -608,7 +692,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
   if (!slim_linear_quant_check_axes ("act", &plan.act, act_ext, error)
       || !slim_linear_quant_check_axes ("weight", &plan.weight, weight_ext, error))
     return FALSE;
-  plan.mx_weight = plan.weight.scope == SLIM_QSCOPE_PER_BLOCK;
+  plan.mx_weight
+      = plan.weight.scope == SLIM_QSCOPE_PER_BLOCK || plan.weight.scope == SLIM_QSCOPE_DUAL_SCALE;
   plan.fp8_weight = plan.weight.dtype == SLIM_QDTYPE_FP8_E4M3;
   if ((plan.act.dtype == SLIM_QDTYPE_FP8_E4M3 && act_max_bound != 0)
       || (plan.fp8_weight && weight_ext != NULL
@@ -634,6 +719,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       plan.mx_weight_format
           = plan.weight.dtype == SLIM_QDTYPE_MXFP8 ? SLIM_MX_FP8_E4M3 : SLIM_MX_FP4_E2M1;
       plan.group_size = SLIM_MX_BLOCK_SIZE;
+      if (!slim_linear_quant_prepare_mx_method (&plan, act_ext, weight_ext, error))
+        return FALSE;
     }
   else if (!plan.fp8_weight
            && !slim_qparams_config_init (
@@ -689,7 +776,8 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
                    plan.sigma_factor);
       return FALSE;
     }
-  if (plan.act.scope == SLIM_QSCOPE_PER_BLOCK && act_max_bound != 0)
+  if ((plan.act.scope == SLIM_QSCOPE_PER_BLOCK || plan.act.scope == SLIM_QSCOPE_DUAL_SCALE)
+      && act_max_bound != 0)
     {
       g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED,
                    "qconfig.act.ext.max_bound: not supported with %s per_block (MX elements "
@@ -698,7 +786,7 @@ slim_linear_quant_base_prepare (SlimLinearProcessor *processor, GError **error)
       return FALSE;
     }
   if (plan.act.dtype != SLIM_QDTYPE_FLOAT && plan.act.dtype != SLIM_QDTYPE_FP8_E4M3
-      && plan.act.scope != SLIM_QSCOPE_PER_BLOCK
+      && plan.act.scope != SLIM_QSCOPE_PER_BLOCK && plan.act.scope != SLIM_QSCOPE_DUAL_SCALE
       && !slim_qparams_config_init (&plan.act_cfg, plan.act.dtype, plan.act.symmetric,
                                     act_max_bound, error))
     {
@@ -780,6 +868,16 @@ slim_linear_quant_check_weight (const SlimLinearQuantPlan *plan,
                        module, plan->label, weight_name, n_in);
           return NULL;
         }
+      /* WeightFouroverSixQuantizer refuses a partial block */
+      if (plan->weight_method == SLIM_QMETHOD_FOUROVERSIX && n_in % SLIM_MX_BLOCK_SIZE != 0)
+        {
+          g_set_error (error, SLIM_NUMERIC_ERROR, SLIM_NUMERIC_ERROR_SHAPE_MISMATCH,
+                       "%s (%s, fouroversix): %s has %" G_GINT64_FORMAT
+                       " columns, not a multiple of the MX block size 32 (fouroversix does "
+                       "not pad)",
+                       module, plan->label, weight_name, n_in);
+          return NULL;
+        }
       *out_n_params = n_out * slim_mx_n_blocks (n_in);
       return weight;
     }
@@ -855,6 +953,47 @@ slim_linear_quant_deploy_weights (SlimLayer *layer, SlimQLinear *record, SlimLin
   record->weight_offset = g_steal_pointer (&w->offset);
 }
 
+/* ceil_x's divisor: ext.ceil_x_value, or with ext.enable_search the
+ * candidate search_min + k * search_step (up to search_max) whose
+ * elements give the smallest mean squared error over the whole weight,
+ * the first on ties (ceil_x_search_best; sums in double, so only a
+ * near-tie of two candidates can resolve differently from torch). */
+static float
+slim_linear_quant_ceil_x_value (const SlimLinearQuantPlan *plan,
+                                const float *w, /* [n_out, n_in] */
+                                gint64 n_out,
+                                gint64 n_in)
+{
+  gint64 n_blocks = slim_mx_n_blocks (n_in);
+  gint64 n_steps;
+  g_autofree float *e = NULL;   /* [n_out, n_in] */
+  g_autofree gint16 *se = NULL; /* [n_out, n_blocks] */
+  double best_mse = G_MAXDOUBLE;
+  float best = (float)plan->search_min;
+
+  if (!plan->ceil_x_search)
+    return plan->ceil_x_value;
+  n_steps = (gint64)llround ((plan->search_max - plan->search_min) / plan->search_step) + 1;
+  e = g_new (float, MAX (n_out * n_in, 1));
+  se = g_new (gint16, MAX (n_out * n_blocks, 1));
+  for (gint64 k = 0; k < n_steps; k++)
+    {
+      float c = (float)(plan->search_min + (double)k * plan->search_step);
+      double sse = 0.0;
+
+      slim_mx_quantize_rows_ceil_x (w, n_out, n_in, c, e, se);
+      slim_mx_dequantize_rows (e, se, n_out, n_in, e);
+      for (gint64 i = 0; i < n_out * n_in; i++)
+        sse += ((double)w[i] - e[i]) * ((double)w[i] - e[i]);
+      if (sse < best_mse)
+        {
+          best_mse = sse;
+          best = c;
+        }
+    }
+  return best;
+}
+
 /* MXWeightPerBlockMinmax: blocks of 32 along the input features; the
  * record keeps the elements (F8_E4M3FN, or F4X2_E2M1 codes) and the E8M0
  * scales (U8, shared exponent + 127), the layer the dequantized weight. */
@@ -874,7 +1013,29 @@ slim_linear_quant_mx_weight (const SlimLinearQuantPlan *plan,
   SlimDType dtype
       = plan->mx_weight_format == SLIM_MX_FP8_E4M3 ? SLIM_DTYPE_F8_E4M3FN : SLIM_DTYPE_F4X2_E2M1;
 
-  slim_mx_quantize_rows (plan->mx_weight_format, w, n_out, n_in, elements, shared_exp);
+  if (plan->dual_block_size > 0)
+    {
+      g_autofree char *ds_name = g_strconcat (record->module, ".weight_dual_scale", NULL);
+      gint64 n_dual = slim_mx_dual_n_blocks (n_in, plan->dual_block_size);
+      gint64 ds_shape[3] = { n_out, n_dual, 1 };
+
+      record->weight_dual_scale = slim_tensor_new (ds_name, SLIM_DTYPE_F32, 3, ds_shape, NULL);
+      record->dual_block_size = plan->dual_block_size;
+      record->act_dual_block_size = plan->act_dual_block_size;
+      slim_mx_dual_quantize_rows (w, n_out, n_in, plan->dual_block_size, elements, shared_exp,
+                                  slim_tensor_get_data_mut (record->weight_dual_scale),
+                                  slim_tensor_get_data_mut (dequantized));
+    }
+  else if (plan->weight_method == SLIM_QMETHOD_CEIL_X)
+    slim_mx_quantize_rows_ceil_x (w, n_out, n_in,
+                                  slim_linear_quant_ceil_x_value (plan, w, n_out, n_in), elements,
+                                  shared_exp);
+  else if (plan->weight_method == SLIM_QMETHOD_FOUROVERSIX)
+    slim_mx_quantize_rows_fouroversix (w, n_out, n_in, elements, shared_exp);
+  else if (plan->weight_method == SLIM_QMETHOD_MSE_ROUND)
+    slim_mx_quantize_rows_mse_round (w, n_out, n_in, elements, shared_exp);
+  else
+    slim_mx_quantize_rows (plan->mx_weight_format, w, n_out, n_in, elements, shared_exp);
   record->weight_q = slim_tensor_new_2d (weight_name, dtype, n_out, n_in);
   /* the elements are on the grid, so the dtype's conversion is exact */
   slim_dtype_get_info (dtype)->from_f32 (elements, slim_tensor_get_data_mut (record->weight_q),
@@ -882,8 +1043,9 @@ slim_linear_quant_mx_weight (const SlimLinearQuantPlan *plan,
   record->weight_scale = slim_tensor_new_2d (scale_name, SLIM_DTYPE_U8, n_out, n_blocks);
   slim_mx_scale_to_u8 (shared_exp, n_out * n_blocks,
                        slim_tensor_get_data_mut (record->weight_scale));
-  slim_mx_dequantize_rows (elements, shared_exp, n_out, n_in,
-                           slim_tensor_get_data_mut (dequantized));
+  if (plan->dual_block_size == 0)
+    slim_mx_dequantize_rows (elements, shared_exp, n_out, n_in,
+                             slim_tensor_get_data_mut (dequantized));
   slim_layer_set_tensor (layer, dequantized);
 }
 
@@ -1120,10 +1282,12 @@ slim_linear_quant_fake_quantize_input (const SlimLinearQuantPlan *plan,
       /* MXActPerBlockMinmax.forward is the identity during calibration
        * (the deployed IR quantizes: slim_qlinear_apply_act) */
       return TRUE;
+    case SLIM_QSCOPE_DUAL_SCALE:
+      /* MXActDualScaleMinmax.forward is the identity (data-free) */
+      return TRUE;
     case SLIM_QSCOPE_PER_CHANNEL:
     case SLIM_QSCOPE_PER_GROUP:
     case SLIM_QSCOPE_PER_HEAD:
-    case SLIM_QSCOPE_DUAL_SCALE:
     default:
       /* no legal pair has another integer act scope */
       return TRUE;

@@ -463,6 +463,9 @@ static const LegalCombo legal_combos[] = {
   { { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_TOKEN, TRUE },
     { SLIM_QDTYPE_FP8_E4M3, SLIM_QSCOPE_PER_CHANNEL, TRUE },
     "WFP8AFP8_DYNAMIC" },
+  { { SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, TRUE },
+    { SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, TRUE },
+    "W4A4_MXFP4_DUALSCALE" },
 };
 
 TEST (QScheme, EveryLegalCombinationHasItsLabel)
@@ -527,16 +530,20 @@ TEST (QScheme, IllegalCombinationsAreRejectedWithTheLegalList)
     }
 }
 
-TEST (QScheme, KnownButUnsupportedCombinations)
+TEST (QScheme, DualScaleCombination)
 {
+  // msModelSlim's W4A4MXDynamicDualScaleFakeQuantLinear dispatch key
   SlimQScheme act = S (SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, true);
   SlimQScheme weight = S (SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_DUAL_SCALE, true);
+  SlimQScheme block = S (SLIM_QDTYPE_MXFP4, SLIM_QSCOPE_PER_BLOCK, true);
   GError *error = nullptr;
-  EXPECT_EQ (slim_qscheme_lookup_label (&act, &weight, &error), nullptr);
+  EXPECT_STREQ (slim_qscheme_lookup_label (&act, &weight, &error), "W4A4_MXFP4_DUALSCALE");
+  ASSERT_EQ (error, nullptr);
+  // dual_scale act with a per_block weight is not a registered IR
+  EXPECT_EQ (slim_qscheme_lookup_label (&act, &block, &error), nullptr);
   GErrorPtr guard (error);
   ASSERT_NE (error, nullptr);
-  EXPECT_TRUE (g_error_matches (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_UNSUPPORTED));
-  EXPECT_NE (std::string (error->message).find ("W4A4_MXFP4_DUALSCALE"), std::string::npos);
+  EXPECT_TRUE (g_error_matches (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE));
 }
 
 TEST (QScheme, RegisteredQuantizers)

@@ -26,6 +26,7 @@ extern "C"
 {
 #include "slim-fp8.h"
 #include "slim-mx.h"
+#include "slim-mx-dual-scale.h"
 #include "slim-quant-model.h"
 #include "slim-safetensors.h"
 }
@@ -429,3 +430,107 @@ TEST (LinearQuantFp8, WeightCodesScalesAndActivationsMatchTheOracle)
 }
 
 } // namespace
+
+// W4A4_MXFP4_DUALSCALE on the oracle's weight with dual_block_size 128
+// (two dual blocks per 256-wide row): the record's dual scales are max |w| / 6
+// of each half row, the layer's weight the two-level dequantization
+// (slim-mx-dual-scale.h, whose reference the mx-methods suite checks), the
+// deployed forward fake-quantizes the input with the reference dual-scale
+// activation quantization, and the saved folder holds weight_dual_scale
+// f32 [96, 2, 1] and a bias labelled W4A4_MXFP4_DUALSCALE, passes the
+// checker, and loads back to the same weight and block size.
+TEST (LinearQuantMxDual, RecordSaverAndEvalLoader)
+{
+  const char *dual = "{dtype: mxfp4, scope: dual_scale, symmetric: true, method: dualscale, "
+                     "ext: {dual_block_size: 128}}";
+  GObjectPtr<SlimLayer> layer (harness_synthetic_layer (0, { { kGate, 96, 256, true } }, 1));
+  std::vector<float> w = oracle_f32 ("input.w.npy");
+  SlimTensor *t = slim_tensor_new_2d ((kGate + ".weight").c_str (), SLIM_DTYPE_F32, 96, 256);
+  std::memcpy (slim_tensor_get_data_mut (t), w.data (), w.size () * sizeof (float));
+  slim_layer_set_tensor (layer.get (), t);
+  slim_tensor_unref (t);
+  auto p = make (harness_linear_quant_yaml (dual, dual));
+  ASSERT_TRUE (p);
+  GError *error = nullptr;
+  ASSERT_TRUE (slim_processor_validate (p.get (), &error)) << error->message;
+  EXPECT_TRUE (slim_processor_is_data_free (p.get ()));
+  ASSERT_TRUE (slim_processor_preprocess (p.get (), layer.get (), &error)) << error->message;
+  ASSERT_TRUE (slim_processor_postprocess (p.get (), layer.get (), &error)) << error->message;
+  const SlimQLinear *q = slim_layer_get_qlinear (layer.get (), kGate.c_str ());
+  ASSERT_NE (q, nullptr);
+  EXPECT_STREQ (q->label, "W4A4_MXFP4_DUALSCALE");
+  EXPECT_EQ (q->dual_block_size, 128);
+  EXPECT_EQ (q->act_dual_block_size, 128);
+  ASSERT_NE (q->weight_dual_scale, nullptr);
+  ASSERT_EQ (slim_tensor_get_n_dims (q->weight_dual_scale), 3u);
+  const float *ds = (const float *)slim_tensor_get_data (q->weight_dual_scale);
+  for (int r = 0; r < 96; r++)
+    for (int h = 0; h < 2; h++)
+      {
+        float amax = 0.0f;
+        for (int c = h * 128; c < h * 128 + 128; c++)
+          amax = std::max (amax, std::fabs (w[r * 256 + c]));
+        ASSERT_EQ (ds[r * 2 + h], amax / 6.0f) << r << "," << h;
+      }
+  const float *wdq = (const float *)slim_tensor_get_data (
+      slim_layer_get_tensor (layer.get (), (kGate + ".weight").c_str ()));
+  std::vector<float> e (w.size ()), want_w (w.size ()), ds2 (96 * 2);
+  std::vector<gint16> se (96 * 8);
+  slim_mx_dual_quantize_rows (w.data (), 96, 256, 128, e.data (), se.data (), ds2.data (),
+                              want_w.data ());
+  EXPECT_EQ (std::memcmp (wdq, want_w.data (), w.size () * sizeof (float)), 0);
+
+  // deployed forward against reference act quantization x dequantized weight
+  std::vector<float> x = oracle_f32 ("input.x.npy"), xq (x.size ()), y;
+  slim_mx_dual_fake_quantize_rows_ref (x.data (), 64, 256, 128, xq.data ());
+  SlimForwardHooks deployed;
+  slim_qlinear_get_deployed_hooks (layer.get (), &deployed);
+  ASSERT_TRUE (harness_linear_forward (layer.get (), kGate, x, 64, &deployed, &y, &error))
+      << error->message;
+  const float *bias = (const float *)slim_tensor_get_data (
+      slim_layer_get_tensor (layer.get (), (kGate + ".bias").c_str ()));
+  for (int tk = 0; tk < 64; tk++)
+    for (int o = 0; o < 96; o++)
+      {
+        // float32 sums of 256 products in another order: within
+        // 2 * 256 * 2^-24 of the sum of magnitudes (3e-5; 4e-5 allowed)
+        double sum = bias[o], mag = std::fabs (bias[o]);
+        for (int k = 0; k < 256; k++)
+          {
+            sum += (double)xq[tk * 256 + k] * wdq[o * 256 + k];
+            mag += std::fabs ((double)xq[tk * 256 + k] * wdq[o * 256 + k]);
+          }
+        ASSERT_NEAR (y[tk * 96 + o], sum, 4e-5 * mag + 1e-30) << tk << "," << o;
+      }
+
+  std::string src = slim_test_make_tmpdir (), out = slim_test_make_tmpdir ();
+  ASSERT_TRUE (g_file_set_contents ((src + "/config.json").c_str (), "{\"model_type\": \"llama\"}",
+                                    -1, nullptr));
+  SlimAscendWriter *writer
+      = slim_ascend_writer_new (SLIM_ASCEND_FORMAT_ASCENDV1, out.c_str (), 0, FALSE, &error);
+  ASSERT_NE (writer, nullptr) << error->message;
+  ASSERT_TRUE (slim_ascend_writer_write_layer (writer, layer.get (), &error)) << error->message;
+  ASSERT_TRUE (slim_ascend_writer_finish (writer, src.c_str (), &error)) << error->message;
+  slim_ascend_writer_free (writer);
+  TensorPtr wd = read_tensor (out, kGate + ".weight_dual_scale");
+  ASSERT_TRUE (wd);
+  EXPECT_EQ (slim_tensor_get_dtype (wd.get ()), SLIM_DTYPE_F32);
+  ASSERT_EQ (slim_tensor_get_n_dims (wd.get ()), 3u);
+  EXPECT_EQ (slim_tensor_get_dim (wd.get (), 0), 96);
+  EXPECT_EQ (slim_tensor_get_dim (wd.get (), 1), 2);
+  EXPECT_EQ (slim_tensor_get_dim (wd.get (), 2), 1);
+  EXPECT_EQ (std::memcmp (slim_tensor_get_data (wd.get ()), ds, 96 * 2 * sizeof (float)), 0);
+  std::string desc = harness_read_file (out + "/quant_model_description.json");
+  EXPECT_NE (desc.find ("\"" + kGate + ".bias\": \"W4A4_MXFP4_DUALSCALE\""), std::string::npos)
+      << desc;
+  EXPECT_NE (desc.find ("\"model_quant_type\": \"W4A4_MXFP4_DUALSCALE\""), std::string::npos);
+  SlimTestAscendv1Report report = slim_test_ascendv1_check (out);
+  EXPECT_TRUE (report.ok ()) << report.summary ();
+
+  SlimQuantModel *qm = slim_quant_model_load (out.c_str (), &error);
+  ASSERT_NE (qm, nullptr) << error->message;
+  TensorPtr back = read_tensor (slim_quant_model_get_float_dir (qm), kGate + ".weight");
+  ASSERT_TRUE (back);
+  EXPECT_EQ (std::memcmp (slim_tensor_get_data (back.get ()), wdq, 96 * 256 * sizeof (float)), 0);
+  slim_quant_model_free (qm);
+}
