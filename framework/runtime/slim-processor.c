@@ -14,8 +14,8 @@ typedef struct
   SlimSpill *keep_spill; /* (nullable) (owned) */
   guint64 keep_budget;
   SlimRunStore *run_store; /* (nullable) (owned) */
-  char *config_location; /* (nullable) (owned) */
-  SlimComm *comm; /* (nullable) (not owned): the ranks of a data-parallel run */
+  char *config_location;   /* (nullable) (owned) */
+  SlimComm *comm;          /* (nullable) (not owned): the ranks of a data-parallel run */
 } SlimProcessorPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (SlimProcessor, slim_processor, G_TYPE_OBJECT)
@@ -467,4 +467,31 @@ slim_processor_get_comm (SlimProcessor *self)
 {
   g_return_val_if_fail (SLIM_IS_PROCESSOR (self), NULL);
   return ((SlimProcessorPrivate *)slim_processor_get_instance_private (self))->comm;
+}
+
+/* qdata on the type of a processor class whose calibration forward is float */
+static GQuark
+slim_processor_calibrates_float_quark (void)
+{
+  return g_quark_from_static_string ("slim-processor-calibrates-float");
+}
+
+void
+slim_processor_class_set_calibrates_float (SlimProcessorClass *klass)
+{
+  g_return_if_fail (SLIM_IS_PROCESSOR_CLASS (klass));
+
+  g_type_set_qdata (G_TYPE_FROM_CLASS (klass), slim_processor_calibrates_float_quark (),
+                    GINT_TO_POINTER (1));
+}
+
+gboolean
+slim_processor_calibrates_float (SlimProcessor *self)
+{
+  g_return_val_if_fail (SLIM_IS_PROCESSOR (self), FALSE);
+
+  for (GType t = G_OBJECT_TYPE (self); t != 0 && t != SLIM_TYPE_PROCESSOR; t = g_type_parent (t))
+    if (g_type_get_qdata (t, slim_processor_calibrates_float_quark ()) != NULL)
+      return TRUE;
+  return FALSE;
 }

@@ -331,6 +331,23 @@ void slim_processor_class_set_changes_basis (SlimProcessorClass *klass);
 /* TRUE when the processor's class (or a parent below SlimProcessor) said so. */
 gboolean slim_processor_changes_basis (SlimProcessor *self);
 
+/**
+ * slim_processor_class_set_calibrates_float:
+ * @klass: a processor class, in its class_init
+ *
+ * Declares that the processor's calibration forward computes the float
+ * layer: its preprocess leaves the layer's weights as loaded and its
+ * forward hooks only observe (they change no value the forward computes).
+ * When such a processor is the first of the spec on a layer and no
+ * processor changes the basis, the scheduler keeps the outputs of that
+ * forward as the float reference of the per-layer error instead of a
+ * further forward of a freshly loaded float layer (the values are the same
+ * bits).  Not a vfunc, so no ABI change.
+ */
+void slim_processor_class_set_calibrates_float (SlimProcessorClass *klass);
+/* TRUE when the processor's class (or a parent below SlimProcessor) said so. */
+gboolean slim_processor_calibrates_float (SlimProcessor *self);
+
 /* The YAML type name the plugin was registered with ("linear_quant"), or
  * NULL for a type never added to a registry.  transfer none. */
 const char *slim_processor_get_type_name (SlimProcessor *self);

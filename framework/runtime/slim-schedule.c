@@ -168,6 +168,10 @@ typedef struct
   gboolean *saver_started; /* (n_savers) */
   gboolean checkpoints;    /* FALSE once a plugin turned out not to be resumable */
   gboolean next_deployed;  /* s->next came from a forward with the deployed hooks only */
+  SlimActivations
+      *float_out;         /* (nullable) the float layer's outputs on s->cur, for the layer error */
+  gboolean capture_float; /* the running forward_all computes the float layer: keep its outputs */
+  gboolean float_valid;   /* float_out holds this layer's float outputs */
 } SlimSchedule;
 
 /* Checkpoint blob names: "<position>:<type>" for processors and savers
@@ -198,6 +202,8 @@ forward_all (SlimSchedule *s, SlimLayer *layer, SlimProcessor *processor, GError
       chain_init (&chain, layer, processor);
       y = slim_model_forward_layer (s->ctx->model, layer, x, &batch, &chain.hooks, error);
       if (y == NULL || !slim_activations_set (s->next, i, y, error))
+        return FALSE;
+      if (s->capture_float && !slim_activations_set (s->float_out, i, y, error))
         return FALSE;
     }
   return TRUE;
@@ -292,15 +298,23 @@ gather_sample_partials (SlimSchedule *s, double *partials, gsize n, GError **err
  * came from a processor's calibration forward, which may differ from the
  * deployed layer (gptq quantizes the weights after that forward, static
  * activations were quantized with running ranges), and the deployed layer
- * is run once more for the measure. */
+ * is run once more for the measure.  The float outputs come from
+ * s->float_out when the first processor's calibration forward computed
+ * the float layer (calibration_is_float: smoothing processors, which
+ * change weights only in postprocess), else from one forward of a freshly
+ * loaded layer (fake-quantized calibration forwards: linear_quant,
+ * autoround; rotations). */
 static gboolean
 layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, GError **error)
 {
-  g_autoptr (SlimLayer) ref = slim_model_load_layer (s->ctx->model, index, error);
+  /* the float outputs kept from a float calibration forward (process_unit)
+   * are the reference's bits: no fresh layer, no further forward */
+  g_autoptr (SlimLayer) ref
+      = s->float_valid ? NULL : slim_model_load_layer (s->ctx->model, index, error);
   g_autofree double *partials = g_new0 (double, 2 * MAX (s->n_total, 1)); /* [n_total, 2] */
   double diff_sq = 0.0, ref_sq = 0.0;
 
-  if (ref == NULL)
+  if (!s->float_valid && ref == NULL)
     return FALSE;
   /* a rotation changed the stream's basis: the float reference is the
    * original layer rotated the same way (slim_processor_class_set_changes_basis) */
@@ -308,7 +322,7 @@ layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, 
     {
       SlimProcessor *processor = g_ptr_array_index (s->ctx->processors, p);
 
-      if (slim_processor_changes_basis (processor)
+      if (ref != NULL && slim_processor_changes_basis (processor)
           && !slim_processor_preprocess (processor, ref, error))
         return FALSE;
     }
@@ -322,7 +336,8 @@ layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, 
 
       if (x == NULL)
         return FALSE;
-      yf = slim_model_forward_layer (s->ctx->model, ref, x, &batch, NULL, error);
+      yf = ref != NULL ? slim_model_forward_layer (s->ctx->model, ref, x, &batch, NULL, error)
+                       : slim_activations_get (s->float_out, i, error);
       if (yf == NULL)
         return FALSE;
       if (s->next_deployed)
@@ -351,6 +366,24 @@ layer_error (SlimSchedule *s, SlimLayer *layer, guint index, double *out_error, 
   return TRUE;
 }
 
+/* TRUE when the calibration forward of @processor, the first of the spec,
+ * computes the float reference of the layer error bit for bit: the
+ * processor says its preprocess and hooks keep the float layer
+ * (slim_processor_class_set_calibrates_float), and no processor changes
+ * the basis (the reference would be the rotated original).  Everything
+ * else (fake-quantized calibration forwards: linear_quant, autoround, ...;
+ * rotations) keeps the separate float forward. */
+static gboolean
+calibration_is_float (SlimSchedule *s, SlimProcessor *processor)
+{
+  if (!slim_processor_calibrates_float (processor))
+    return FALSE;
+  for (guint p = 0; p < s->ctx->processors->len; p++)
+    if (slim_processor_changes_basis (g_ptr_array_index (s->ctx->processors, p)))
+      return FALSE;
+  return TRUE;
+}
+
 /* Every processor on one unit; decoder layers get calibration forwards. */
 static gboolean
 process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
@@ -368,10 +401,16 @@ process_unit (SlimSchedule *s, SlimLayer *layer, GError **error)
         return FALSE;
       if (decoder && s->n_total > 0 && !slim_processor_is_data_free (processor))
         {
+          s->capture_float = p == 0 && s->float_out != NULL && calibration_is_float (s, processor);
           if (s->comm != NULL
                   ? !TIMED ("calibrate (all)", calibrate_distributed (s, layer, processor, error))
                   : !TIMED ("calibration forward", forward_all (s, layer, processor, error)))
-            return FALSE;
+            {
+              s->capture_float = FALSE;
+              return FALSE;
+            }
+          s->float_valid = s->float_valid || s->capture_float;
+          s->capture_float = FALSE;
           forwarded = TRUE;
           stale = FALSE;
         }
@@ -675,6 +714,7 @@ run_layers (
         slim_phase_timer_end (timing);
       }
       stop_rank_test_hook (s, i);
+      s->float_valid = FALSE;
       if (layer == NULL || !process_unit (s, layer, error))
         return FALSE;
       /* without calibration samples there is nothing to measure on */
@@ -684,6 +724,12 @@ run_layers (
           if (!TIMED ("layer error", layer_error (s, layer, i, &err, error)))
             return FALSE;
           g_array_append_val (ctx->layer_errors, err);
+        }
+      if (s->float_valid)
+        {
+          s->float_valid = FALSE;
+          if (!slim_activations_clear (s->float_out, error))
+            return FALSE;
         }
       if (!TIMED ("save", save_unit (s, layer, error)))
         return FALSE;
@@ -759,9 +805,14 @@ schedule_run (SlimRunContext *ctx,
   /* Three shares of the budget: this layer's inputs, the next layer's, and
    * what a processor keeps of one layer (processors run one after another
    * and free what they kept in postprocess); 0 means no limit. */
-  budget = ctx->max_memory_bytes == 0 ? G_MAXUINT64 : ctx->max_memory_bytes / 3;
+  /* With the per-layer error measure, a fourth share: the float outputs
+   * of a float calibration forward kept as the error's reference. */
+  budget = ctx->max_memory_bytes == 0 ? G_MAXUINT64
+                                      : ctx->max_memory_bytes / (ctx->layer_errors != NULL ? 4 : 3);
   s.cur = slim_activations_new ("inputs_a", MAX (s.n_samples, 1), budget, s.spill);
   s.next = slim_activations_new ("inputs_b", MAX (s.n_samples, 1), budget, s.spill);
+  if (ctx->layer_errors != NULL)
+    s.float_out = slim_activations_new ("float_outputs", MAX (s.n_samples, 1), budget, s.spill);
 
   for (guint p = 0; p < ctx->processors->len; p++)
     {
@@ -820,6 +871,7 @@ out:
       slim_saver_abort (g_ptr_array_index (ctx->savers, i));
   g_clear_object (&s.cur);
   g_clear_object (&s.next);
+  g_clear_object (&s.float_out);
   if (s.spill != NULL)
     {
       slim_spill_clear (s.spill, NULL);

@@ -920,6 +920,8 @@ slim_smooth_processor_class_init (SlimSmoothProcessorClass *klass)
   processor_class->export_observers = slim_smooth_processor_export_observers;
   processor_class->import_observers = slim_smooth_processor_import_observers;
   processor_class->distributed_ordered = slim_smooth_processor_distributed_ordered;
+  /* preprocess only finds the sites; the hook and observe_input read x */
+  slim_processor_class_set_calibrates_float (processor_class);
   SLIM_PROPERTIES_INSTALL_PRIVATE (klass, slim_smooth_processor_properties);
 }
 

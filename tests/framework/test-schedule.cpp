@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "plugins/quant-harness.hpp"
+#include "plugins/recording-processor.h"
 #include "slim-test.h"
 
 extern "C"
@@ -120,6 +121,72 @@ TEST (Schedule, ResidentAndSpilledRunsGiveTheSameNumbers)
   // exact equality: the same float operations in the same order
   EXPECT_EQ (layer_wise, model_wise);
   EXPECT_EQ (layer_wise, spilled);
+}
+
+// smooth_quant then linear_quant W8A8 over stories260K; with `recording`
+// TRUE a recording processor (a calibration forward that leaves the layer
+// as loaded) runs first, so smooth_quant's float calibration forward is not
+// the first one and the schedule runs the separate float forward for the
+// layer error instead of keeping smooth_quant's outputs.
+std::vector<double>
+run_smooth_schedule (gboolean recording, guint64 max_memory_bytes)
+{
+  GError *error = nullptr;
+  GObjectPtr<SlimModel> model (
+      slim_model_open (slim_test_shared_path ("models/stories260K").c_str (), &error));
+  EXPECT_TRUE (model) << (error ? error->message : "");
+  if (!model)
+    return {};
+  GObjectPtr<SlimProcessor> first (
+      SLIM_PROCESSOR (g_object_new (SLIM_TYPE_RECORDING_PROCESSOR, "tag", "r", NULL)));
+  GObjectPtr<SlimProcessor> smooth (harness_processor ("type: smooth_quant\n", &error));
+  EXPECT_TRUE (smooth) << (error ? error->message : "");
+  g_clear_error (&error);
+  GObjectPtr<SlimProcessor> quant (harness_processor (
+      harness_linear_quant_yaml ("{scope: per_tensor, dtype: int8, symmetric: False, method: "
+                                 "minmax}",
+                                 "{scope: per_channel, dtype: int8, symmetric: True, method: "
+                                 "minmax}"),
+      &error));
+  EXPECT_TRUE (quant) << (error ? error->message : "");
+  if (!smooth || !quant)
+    return {};
+  GObjectPtr<SlimDataset> dataset (calib_dataset (model.get ()));
+  GPtrArray *processors = g_ptr_array_new ();
+  if (recording)
+    g_ptr_array_add (processors, first.get ());
+  g_ptr_array_add (processors, smooth.get ());
+  g_ptr_array_add (processors, quant.get ());
+  GPtrArray *savers = g_ptr_array_new ();
+  GArray *errors = g_array_new (FALSE, TRUE, sizeof (double));
+  SlimRunContext ctx;
+  slim_run_context_init (&ctx);
+  ctx.model = model.get ();
+  ctx.processors = processors;
+  ctx.savers = savers;
+  ctx.dataset = dataset.get ();
+  ctx.max_memory_bytes = max_memory_bytes;
+  ctx.layer_errors = errors;
+  EXPECT_TRUE (slim_schedule_run (&ctx, FALSE, nullptr, &error)) << (error ? error->message : "");
+  g_clear_error (&error);
+  std::vector<double> out ((double *)errors->data, (double *)errors->data + errors->len);
+  g_array_unref (errors);
+  g_ptr_array_unref (processors);
+  g_ptr_array_unref (savers);
+  return out;
+}
+
+TEST (Schedule, KeptFloatCalibrationOutputsGiveTheSameErrors)
+{
+  std::vector<double> kept = run_smooth_schedule (FALSE, 0);
+  std::vector<double> forwarded = run_smooth_schedule (TRUE, 0);
+  std::vector<double> spilled = run_smooth_schedule (FALSE, 1); // kept outputs in the spill
+  ASSERT_EQ (kept.size (), 5u);
+  for (double x : kept)
+    EXPECT_GT (x, 0.0);
+  // exact equality: the kept outputs are the bits of the float forward
+  EXPECT_EQ (kept, forwarded);
+  EXPECT_EQ (kept, spilled);
 }
 
 } // namespace
