@@ -5,13 +5,10 @@
  */
 #include "slim-dense-layer-autoround.h"
 
-#include <math.h>
 #include <string.h>
 
+#include "slim-autoround-linear-state.h"
 #include "slim-error.h"
-
-#define SLIM_DENSE_AUTOROUND_EMA_BETA 0.7 /* trainer.py ema_beta */
-#define SLIM_DENSE_AUTOROUND_WINDOW 5     /* trainer.py window_size */
 
 static const char *const slim_dense_linear_names[SLIM_DENSE_N_LINEARS] = {
   "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -102,58 +99,6 @@ slim_dense_linear_shape (const SlimModelConfig *config,
     }
 }
 
-/* The training state of one quantized linear. */
-typedef struct
-{
-  const SlimAutoRoundConfig *cfg;
-  const float *w;   /* [n_out, n_in] the float weight */
-  float *w_hat;     /* [n_out, n_in] current Ŵ */
-  float *grad_w;    /* [n_out, n_in] dL/dŴ summed over the picked samples */
-  float *v;         /* [n_out, n_in] current V */
-  float *grad_v;    /* [n_out, n_in] */
-  float *min_scale; /* [n_out, G] current */
-  float *max_scale; /* [n_out, G] */
-  float *grad_min;  /* [n_out, G] */
-  float *grad_max;  /* [n_out, G] */
-  float *scale;     /* [n_out, G] scratch of qdq */
-} SlimDenseAutoRoundState;
-
-static void
-slim_dense_autoround_state_clear (SlimDenseAutoRoundState *st)
-{
-  g_clear_pointer (&st->w_hat, g_free);
-  g_clear_pointer (&st->grad_w, g_free);
-  g_clear_pointer (&st->v, g_free);
-  g_clear_pointer (&st->grad_v, g_free);
-  g_clear_pointer (&st->min_scale, g_free);
-  g_clear_pointer (&st->max_scale, g_free);
-  g_clear_pointer (&st->grad_min, g_free);
-  g_clear_pointer (&st->grad_max, g_free);
-  g_clear_pointer (&st->scale, g_free);
-}
-
-static float *
-slim_dense_filled (gint64 n, float value)
-{
-  float *p = g_new (float, MAX (n, 1));
-
-  for (gint64 i = 0; i < n; i++)
-    p[i] = value;
-  return p;
-}
-
-/* Copies the current parameters into the kept ones of out. */
-static void
-slim_dense_autoround_keep (const SlimDenseAutoRoundState *st, SlimDenseAutoRoundLinear *out)
-{
-  gsize nw = (gsize)(out->n_out * out->n_in) * sizeof (float);
-  gsize ng = (gsize)(out->n_out * out->n_groups) * sizeof (float);
-
-  memcpy (out->v, st->v, nw);
-  memcpy (out->min_scale, st->min_scale, ng);
-  memcpy (out->max_scale, st->max_scale, ng);
-}
-
 static gboolean
 slim_dense_autoround_check (const SlimModelConfig *config,
                             guint n_samples,
@@ -206,20 +151,6 @@ slim_dense_autoround_check (const SlimModelConfig *config,
   return TRUE;
 }
 
-/* The sample order's seed of iteration it: seed and it mixed (the
- * finalizer of splitmix64), so that runs of neighbouring seeds do not
- * share orders shifted by one iteration. */
-static guint32
-slim_dense_autoround_iter_seed (guint32 seed, gint64 it)
-{
-  guint64 z = ((guint64)seed << 32) ^ (guint64)it;
-
-  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
-  z ^= z >> 31;
-  return (guint32)(z ^ (z >> 32));
-}
-
 gboolean
 slim_dense_layer_autoround (const SlimModelConfig *config,
                             const SlimDenseLayerWeights *weights,
@@ -233,15 +164,13 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
                             SlimDenseAutoRoundResult *result,
                             GError **error)
 {
-  SlimDenseAutoRoundState st[SLIM_DENSE_N_LINEARS] = { 0 };
+  SlimAutoRoundLinearState st[SLIM_DENSE_N_LINEARS] = { 0 };
   SlimDenseLayerWeights current = *weights; /* Ŵ for the quantized linears */
   SlimDenseLayerGrads grads = { 0 };        /* dL/dŴ only */
   gint64 hidden = config->hidden_size;
   gint64 iters = options->iters;
   guint pick = MIN (n_samples, (guint)SLIM_AUTOROUND_GRAD_ACCUMULATE);
-  double history[SLIM_DENSE_AUTOROUND_WINDOW] = { 0 };
-  guint n_history = 0;
-  double best = 0.0;
+  SlimAutoRoundBest tracking = { { 0 }, 0, 0.0 };
   g_autofree gint64 *order = NULL;
   g_autofree float *dy = NULL;
   gint64 max_len = 0;
@@ -260,29 +189,11 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
       SlimDenseAutoRoundLinear *out = &result->linears[l];
       const SlimAutoRoundConfig *cfg = &options->linears[l];
       SlimLinearWeights *cur = slim_dense_weights_member (&current, (SlimDenseLinear)l);
-      gint64 nw, ng;
 
       slim_dense_linear_shape (config, (SlimDenseLinear)l, &out->n_out, &out->n_in);
       if (cfg->bits == 0)
         continue;
-      out->quantized = TRUE;
-      out->n_groups = out->n_in / cfg->group_size;
-      nw = out->n_out * out->n_in;
-      ng = out->n_out * out->n_groups;
-      out->v = slim_dense_filled (nw, 0.0f);
-      out->min_scale = slim_dense_filled (ng, 1.0f);
-      out->max_scale = slim_dense_filled (ng, 1.0f);
-      st[l].cfg = cfg;
-      st[l].w = cur->weight;
-      st[l].w_hat = g_new (float, nw);
-      st[l].grad_w = g_new (float, nw);
-      st[l].v = slim_dense_filled (nw, 0.0f);
-      st[l].grad_v = g_new (float, nw);
-      st[l].min_scale = slim_dense_filled (ng, 1.0f);
-      st[l].max_scale = slim_dense_filled (ng, 1.0f);
-      st[l].grad_min = g_new (float, ng);
-      st[l].grad_max = g_new (float, ng);
-      st[l].scale = g_new (float, ng);
+      slim_autoround_linear_state_init (&st[l], cfg, cur->weight, out);
       cur->weight = st[l].w_hat;
       slim_dense_grads_member (&grads, (SlimDenseLinear)l)->weight = st[l].grad_w;
     }
@@ -293,18 +204,10 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
       float lr = slim_autoround_lr (it, iters);
 
       for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-        if (st[l].cfg != NULL)
-          {
-            const SlimDenseAutoRoundLinear *out = &result->linears[l];
-
-            if (!slim_autoround_qdq (st[l].cfg, st[l].w, out->n_out, out->n_in, st[l].v,
-                                     st[l].min_scale, st[l].max_scale, st[l].scale, st[l].w_hat,
-                                     NULL, error))
-              goto out;
-            memset (st[l].grad_w, 0, (gsize)(out->n_out * out->n_in) * sizeof (float));
-          }
-      slim_autoround_sample_order (slim_dense_autoround_iter_seed (options->seed, it), n_samples,
-                                   order);
+        if (st[l].cfg != NULL
+            && !slim_autoround_linear_state_qdq (&st[l], &result->linears[l], error))
+          goto out;
+      slim_autoround_sample_order (slim_autoround_iter_seed (options->seed, it), n_samples, order);
       /* msModelSlim (trainer.py, gradient_accumulate_steps 8): each
        * sample's loss is the *sum* of |y - ref| over its elements and
        * total_loss is their sum over the picked samples' element count
@@ -337,91 +240,34 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
         }
 
       /* Best-parameter tracking, on the parameters that gave this loss. */
-      history[n_history++ % SLIM_DENSE_AUTOROUND_WINDOW] = total;
-      if (it == 0)
-        {
-          result->first_loss = (float)total;
-          best = total;
-          result->best_iter = 0;
-          for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-            if (st[l].cfg != NULL)
-              slim_dense_autoround_keep (&st[l], &result->linears[l]);
-        }
-      else
-        {
-          guint n = MIN (n_history, (guint)SLIM_DENSE_AUTOROUND_WINDOW);
-          double avg = 0.0;
-
-          for (guint k = 0; k < n; k++)
-            avg += history[k];
-          avg /= n;
-          if (avg < best)
-            {
-              best = SLIM_DENSE_AUTOROUND_EMA_BETA * best
-                     + (1.0 - SLIM_DENSE_AUTOROUND_EMA_BETA) * avg;
-              result->best_iter = it;
-              for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-                if (st[l].cfg != NULL)
-                  slim_dense_autoround_keep (&st[l], &result->linears[l]);
-            }
-        }
+      if (slim_autoround_best_update (&tracking, it, total, &result->first_loss,
+                                      &result->best_iter))
+        for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
+          if (st[l].cfg != NULL)
+            slim_autoround_linear_state_keep (&st[l], &result->linears[l]);
       if (progress != NULL)
         progress (it, iters, (float)total, progress_data);
 
-      /* SignSGD step. */
+      /* SignSGD step (the bound of V: slim-autoround-linear-state.c). */
       for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-        if (st[l].cfg != NULL)
-          {
-            const SlimDenseAutoRoundLinear *out = &result->linears[l];
-            gint64 nw = out->n_out * out->n_in, ng = out->n_out * out->n_groups;
-            /* V's parameter bound: none for asymmetric weights (quant_tensor_asym
-             * adds w_corr unclamped); ±slim_autoround_v_bound for symmetric ones,
-             * where msModelSlim clamps V in the forward only and so freezes a V
-             * that steps past the bound (no gradient through the clamp):
-             * slimflow clamps the parameter instead, the same forward, and V
-             * can come back (with the freeze, W8 on tiny-random-qwen2 layer 1
-             * never beat plain rounding in 100 iterations). */
-            float vb = st[l].cfg->asymmetric ? INFINITY : slim_autoround_v_bound (st[l].cfg->bits);
-
-            if (!slim_autoround_qdq_backward (st[l].cfg, st[l].w, out->n_out, out->n_in, st[l].v,
-                                              st[l].min_scale, st[l].max_scale, st[l].grad_w,
-                                              options->enable_round_tuning ? st[l].grad_v : NULL,
-                                              options->enable_minmax_tuning ? st[l].grad_min : NULL,
-                                              options->enable_minmax_tuning ? st[l].grad_max : NULL,
-                                              error))
-              goto out;
-            if (options->enable_round_tuning)
-              slim_autoround_signsgd_step (st[l].v, st[l].grad_v, nw, lr, -vb, vb);
-            if (options->enable_minmax_tuning)
-              {
-                slim_autoround_signsgd_step (st[l].min_scale, st[l].grad_min, ng, lr, 0.0f, 1.0f);
-                slim_autoround_signsgd_step (st[l].max_scale, st[l].grad_max, ng, lr, 0.0f, 1.0f);
-              }
-          }
+        if (st[l].cfg != NULL
+            && !slim_autoround_linear_state_step (&st[l], &result->linears[l],
+                                                  options->enable_round_tuning,
+                                                  options->enable_minmax_tuning, lr, error))
+          goto out;
     }
-  result->best_loss = (float)best;
+  result->best_loss = (float)tracking.best;
 
   /* The kept parameters' quantization. */
   for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-    if (st[l].cfg != NULL)
-      {
-        SlimDenseAutoRoundLinear *out = &result->linears[l];
-
-        out->scale = g_new (float, out->n_out * out->n_groups);
-        out->w_hat = g_new (float, out->n_out * out->n_in);
-        out->q = g_new (gint8, out->n_out * out->n_in);
-        out->offset = g_new (float, out->n_out * out->n_groups);
-        if (!slim_autoround_qdq (st[l].cfg, st[l].w, out->n_out, out->n_in, out->v, out->min_scale,
-                                 out->max_scale, out->scale, out->w_hat, out->q, error)
-            || !slim_autoround_qdq_offsets (st[l].cfg, st[l].w, out->n_out, out->n_in,
-                                            out->min_scale, out->max_scale, out->offset, error))
-          goto out;
-      }
+    if (st[l].cfg != NULL
+        && !slim_autoround_linear_state_finish (&st[l], &result->linears[l], error))
+      goto out;
   ok = TRUE;
 
 out:
   for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-    slim_dense_autoround_state_clear (&st[l]);
+    slim_autoround_linear_state_clear (&st[l]);
   if (!ok)
     slim_dense_autoround_result_clear (result);
   return ok;

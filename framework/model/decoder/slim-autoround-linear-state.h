@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * slim-autoround-linear-state.h: the training state of one linear in
+ * AutoRound's layer loop, and the steps the dense and the MoE loops share
+ * (slim-dense-layer-autoround.c, slim-moe-layer-autoround.c):
+ *
+ *   init     V = 0, min/max multipliers 1 (trainer.py), the kept copies
+ *            in the result linear the same;
+ *   qdq      Ŵ from the current parameters, dL/dŴ zeroed for the
+ *            iteration's samples;
+ *   step     dL/dŴ through the quantize-dequantize to V and the
+ *            multipliers, then one SignSGD step (V bounded for symmetric
+ *            weights, the multipliers in [0, 1]);
+ *   finish   the kept parameters' quantization (scale, Ŵ, codes, offsets);
+ *   best     trainer.py's EMA best-parameter tracking over the iteration
+ *            losses (beta 0.7, window 5).
+ */
+#pragma once
+
+#include <glib.h>
+
+#include "slim-dense-layer-autoround.h"
+
+G_BEGIN_DECLS
+
+#define SLIM_AUTOROUND_EMA_BETA 0.7 /* trainer.py ema_beta */
+#define SLIM_AUTOROUND_WINDOW 5     /* trainer.py window_size */
+
+typedef struct
+{
+  const SlimAutoRoundConfig *cfg; /* NULL: the linear stays float */
+  const float *w;                 /* [n_out, n_in] the float weight */
+  float *w_hat;                   /* [n_out, n_in] current Ŵ */
+  float *grad_w;                  /* [n_out, n_in] dL/dŴ summed over the picked samples */
+  float *v;                       /* [n_out, n_in] current V */
+  float *grad_v;                  /* [n_out, n_in] */
+  float *min_scale;               /* [n_out, G] current */
+  float *max_scale;               /* [n_out, G] */
+  float *grad_min;                /* [n_out, G] */
+  float *grad_max;                /* [n_out, G] */
+  float *scale;                   /* [n_out, G] scratch of qdq */
+} SlimAutoRoundLinearState;
+
+/* The EMA best-parameter tracking of trainer.py. */
+typedef struct
+{
+  double history[SLIM_AUTOROUND_WINDOW]; /* the last losses, a ring */
+  guint n_history;
+  double best;
+} SlimAutoRoundBest;
+
+/* Allocates st for cfg (cfg->bits > 0) and out's kept parameters; out's
+ * n_out and n_in are set, n_groups and quantized are set here. */
+void slim_autoround_linear_state_init (SlimAutoRoundLinearState *st,
+                                       const SlimAutoRoundConfig *cfg,
+                                       const float *w,
+                                       SlimDenseAutoRoundLinear *out);
+void slim_autoround_linear_state_clear (SlimAutoRoundLinearState *st);
+/* Ŵ of the current parameters; dL/dŴ zeroed. */
+gboolean slim_autoround_linear_state_qdq (SlimAutoRoundLinearState *st,
+                                          const SlimDenseAutoRoundLinear *out,
+                                          GError **error);
+/* The SignSGD step of lr from the accumulated dL/dŴ. */
+gboolean slim_autoround_linear_state_step (SlimAutoRoundLinearState *st,
+                                           const SlimDenseAutoRoundLinear *out,
+                                           gboolean round_tuning,
+                                           gboolean minmax_tuning,
+                                           float lr,
+                                           GError **error);
+/* Copies the current parameters into the kept ones of out. */
+void slim_autoround_linear_state_keep (const SlimAutoRoundLinearState *st,
+                                       SlimDenseAutoRoundLinear *out);
+/* The kept parameters' scale, Ŵ, codes and offsets into out. */
+gboolean slim_autoround_linear_state_finish (const SlimAutoRoundLinearState *st,
+                                             SlimDenseAutoRoundLinear *out,
+                                             GError **error);
+
+/* Records iteration it's loss; TRUE when the current parameters become
+ * the kept ones (it = 0, or the window's mean is below the best, which
+ * then moves by the EMA); first_loss and best_iter of the result are set. */
+gboolean slim_autoround_best_update (
+    SlimAutoRoundBest *b, gint64 it, double total, float *first_loss, gint64 *best_iter);
+
+/* The sample order's seed of iteration it (the finalizer of splitmix64
+ * over seed and it), so neighbouring seeds do not share shifted orders. */
+guint32 slim_autoround_iter_seed (guint32 seed, gint64 it);
+
+G_END_DECLS
