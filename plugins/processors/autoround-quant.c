@@ -694,6 +694,174 @@ slim_autoround_deploy (SlimLayer *layer,
   slim_layer_set_qlinear (layer, record);
 }
 
+/* ---- the calibration samples of one layer and their float targets ------- */
+
+/* The float layer's output y (seq_len, hidden) of input x (seq_len, hidden). */
+typedef void (*SlimAutoRoundFloatForward) (
+    const float *x, gint64 seq_len, gint64 hidden, float *y, gpointer data);
+
+typedef struct
+{
+  GPtrArray *inputs;    /* SlimTensor (seq_len, hidden) the kept inputs */
+  GPtrArray *targets;   /* float[seq_len * hidden] */
+  const float **x_ptrs; /* [n] */
+  const float **y_ptrs; /* [n] */
+  gint64 *seq_lens;     /* [n] */
+} SlimAutoRoundSamples;
+
+static void
+slim_autoround_samples_clear (SlimAutoRoundSamples *samples)
+{
+  g_clear_pointer (&samples->inputs, g_ptr_array_unref);
+  g_clear_pointer (&samples->targets, g_ptr_array_unref);
+  g_clear_pointer (&samples->x_ptrs, g_free);
+  g_clear_pointer (&samples->y_ptrs, g_free);
+  g_clear_pointer (&samples->seq_lens, g_free);
+}
+
+/* The n kept inputs of width hidden of the layer prefix and their
+ * targets: the float layer's outputs on the float model's inputs
+ * (float_stream) or on these inputs (layer); the float stream then moves
+ * on to the next layer's inputs.  samples is cleared by the caller. */
+static gboolean
+slim_autoround_collect_samples (SlimAutoRoundProcessor *self,
+                                const char *prefix,
+                                guint n,
+                                gint64 hidden,
+                                SlimAutoRoundFloatForward forward,
+                                gpointer forward_data,
+                                SlimAutoRoundSamples *samples,
+                                GError **error)
+{
+  const gboolean float_stream = self->targets == SLIM_AUTOROUND_TARGETS_FLOAT_STREAM;
+  gboolean have_float = FALSE;
+
+  if (float_stream)
+    {
+      gint64 float_hidden = hidden;
+      guint n_float
+          = slim_flex_kept_get_n_chunks (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, &float_hidden);
+
+      /* none yet: the first decoder layer, whose inputs are the float model's */
+      if (n_float != 0 && (n_float != n || float_hidden != hidden))
+        {
+          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                       SLIM_AUTOROUND_NAME
+                       ": %s: %u float-stream samples of width %" G_GINT64_FORMAT
+                       " for %u calibration samples of width %" G_GINT64_FORMAT,
+                       prefix, n_float, float_hidden, n, hidden);
+          return FALSE;
+        }
+      have_float = n_float != 0;
+    }
+
+  samples->inputs = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
+  samples->targets = g_ptr_array_new_with_free_func (g_free);
+  samples->x_ptrs = g_new (const float *, n);
+  samples->y_ptrs = g_new (const float *, n);
+  samples->seq_lens = g_new (gint64, n);
+  for (guint s = 0; s < n; s++)
+    {
+      SlimTensor *x = slim_flex_kept_get (self->kept, prefix, s, error);
+      g_autoptr (SlimTensor) f = NULL; /* (seq_len, hidden) the float stream's input */
+      gint64 seq_len;
+      float *y;
+
+      if (x == NULL)
+        return FALSE;
+      g_ptr_array_add (samples->inputs, x);
+      seq_len = samples->seq_lens[s] = slim_tensor_get_dim (x, 0);
+      samples->x_ptrs[s] = slim_tensor_get_data (x);
+      if (have_float)
+        {
+          f = slim_flex_kept_get (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, s, error);
+          if (f == NULL)
+            return FALSE;
+          if (slim_tensor_get_dim (f, 0) != seq_len)
+            {
+              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
+                           SLIM_AUTOROUND_NAME ": %s: float-stream sample %u has %" G_GINT64_FORMAT
+                                               " tokens, the calibration sample %" G_GINT64_FORMAT,
+                           prefix, s, slim_tensor_get_dim (f, 0), seq_len);
+              return FALSE;
+            }
+        }
+      y = g_new (float, seq_len *hidden); /* (seq_len, hidden) */
+      forward (f != NULL ? slim_tensor_get_data (f) : samples->x_ptrs[s], seq_len, hidden, y,
+               forward_data);
+      g_ptr_array_add (samples->targets, y);
+      samples->y_ptrs[s] = y;
+    }
+  if (float_stream)
+    {
+      if (!slim_flex_kept_clear (self->float_kept, error))
+        return FALSE;
+      for (guint s = 0; s < n; s++)
+        if (!slim_flex_kept_add (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, samples->y_ptrs[s],
+                                 samples->seq_lens[s], hidden, error))
+          return FALSE;
+    }
+  return TRUE;
+}
+
+/* The training config of a linear of n_in inputs under plan. */
+static void
+slim_autoround_config_of (const SlimAutoRoundPlan *plan, gint64 n_in, SlimAutoRoundConfig *cfg)
+{
+  cfg->bits = plan->weight.dtype == SLIM_QDTYPE_INT4 ? 4 : 8;
+  cfg->group_size = plan->group_size > 0 ? plan->group_size : n_in;
+  cfg->scale_dtype = plan->scale_dtype;
+  cfg->asymmetric = !plan->weight.symmetric;
+}
+
+/* The progress line of a layer's iterations. */
+static SlimProgress *
+slim_autoround_progress_new (SlimAutoRoundProcessor *self, gint index)
+{
+  g_autofree char *label = g_strdup_printf ("autoround layer %d", index);
+
+  return slim_progress_new (label, "iterations", self->iters,
+                            slim_progress_default_enabled (FALSE));
+}
+
+typedef struct
+{
+  const SlimModelConfig *config;
+  const SlimMoeLayerWeights *weights;
+} SlimAutoRoundMoeForward;
+
+static void
+slim_autoround_moe_float_forward (
+    const float *x, gint64 seq_len, gint64 hidden, float *y, gpointer data)
+{
+  const SlimAutoRoundMoeForward *f = data;
+  SlimBatch batch = { 1, &seq_len };
+  SlimMoeLayerTape tape = { 0 };
+
+  slim_moe_layer_forward (f->config, f->weights, &batch, x, &tape);
+  memcpy (y, tape.y, (gsize)(seq_len * hidden) * sizeof (float));
+  slim_moe_layer_tape_clear (&tape);
+}
+
+typedef struct
+{
+  const SlimModelConfig *config;
+  const SlimDenseLayerWeights *weights;
+} SlimAutoRoundDenseForward;
+
+static void
+slim_autoround_dense_float_forward (
+    const float *x, gint64 seq_len, gint64 hidden, float *y, gpointer data)
+{
+  const SlimAutoRoundDenseForward *f = data;
+  SlimBatch batch = { 1, &seq_len };
+  SlimDenseLayerTape tape = { 0 };
+
+  slim_dense_layer_forward (f->config, f->weights, &batch, x, &tape);
+  memcpy (y, tape.y, (gsize)(seq_len * hidden) * sizeof (float));
+  slim_dense_layer_tape_clear (&tape);
+}
+
 /* postprocess of a mixture-of-experts layer: the steps of the dense one
  * below (float targets from the layer's float forward, the float stream
  * moved on, the loop, the records) with slim-moe-layer-autoround.h; every
@@ -713,15 +881,11 @@ slim_autoround_postprocess_moe (SlimAutoRoundProcessor *self,
   SlimMoeAutoRoundResult result = { 0 };
   g_autofree gint *strategy_of = g_new (gint, n_lin);                         /* [n_lin] */
   g_autofree SlimAutoRoundConfig *cfgs = g_new0 (SlimAutoRoundConfig, n_lin); /* [n_lin] */
-  g_autoptr (GPtrArray) inputs = NULL;    /* SlimTensor (seq_len, hidden) */
-  g_autoptr (GPtrArray) targets = NULL;   /* float[seq_len * hidden] */
-  g_autofree const float **x_ptrs = NULL; /* [n] */
-  g_autofree const float **y_ptrs = NULL; /* [n] */
-  g_autofree gint64 *seq_lens = NULL;     /* [n] */
+  SlimAutoRoundSamples samples = { 0 };
+  SlimAutoRoundMoeForward float_forward = { config, &weights };
   g_autoptr (SlimProgress) progress = NULL;
   SlimAutoRoundProgressData progress_data;
-  const gboolean float_stream = self->targets == SLIM_AUTOROUND_TARGETS_FLOAT_STREAM;
-  gboolean any = FALSE, have_float = FALSE, ok = FALSE;
+  gboolean any = FALSE, ok = FALSE;
   gint64 hidden = 0, t_start;
   guint n;
 
@@ -747,73 +911,9 @@ slim_autoround_postprocess_moe (SlimAutoRoundProcessor *self,
       g_prefix_error (error, SLIM_AUTOROUND_NAME ": %s: ", prefix);
       return FALSE;
     }
-  if (float_stream)
-    {
-      gint64 float_hidden = hidden;
-      guint n_float
-          = slim_flex_kept_get_n_chunks (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, &float_hidden);
-
-      if (n_float != 0 && (n_float != n || float_hidden != hidden))
-        {
-          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                       SLIM_AUTOROUND_NAME
-                       ": %s: %u float-stream samples of width %" G_GINT64_FORMAT
-                       " for %u calibration samples of width %" G_GINT64_FORMAT,
-                       prefix, n_float, float_hidden, n, hidden);
-          goto out;
-        }
-      have_float = n_float != 0;
-    }
-
-  inputs = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
-  targets = g_ptr_array_new_with_free_func (g_free);
-  x_ptrs = g_new (const float *, n);
-  y_ptrs = g_new (const float *, n);
-  seq_lens = g_new (gint64, n);
-  for (guint s = 0; s < n; s++)
-    {
-      SlimTensor *x = slim_flex_kept_get (self->kept, prefix, s, error);
-      g_autoptr (SlimTensor) f = NULL; /* (seq_len, hidden) the float stream's input */
-      SlimMoeLayerTape tape = { 0 };
-      SlimBatch batch;
-      float *y;
-
-      if (x == NULL)
-        goto out;
-      g_ptr_array_add (inputs, x);
-      seq_lens[s] = slim_tensor_get_dim (x, 0);
-      x_ptrs[s] = slim_tensor_get_data (x);
-      if (have_float)
-        {
-          f = slim_flex_kept_get (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, s, error);
-          if (f == NULL)
-            goto out;
-          if (slim_tensor_get_dim (f, 0) != seq_lens[s])
-            {
-              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                           SLIM_AUTOROUND_NAME ": %s: float-stream sample %u has %" G_GINT64_FORMAT
-                                               " tokens, the calibration sample %" G_GINT64_FORMAT,
-                           prefix, s, slim_tensor_get_dim (f, 0), seq_lens[s]);
-              goto out;
-            }
-        }
-      batch = (SlimBatch){ 1, &seq_lens[s] };
-      slim_moe_layer_forward (config, &weights, &batch,
-                              f != NULL ? slim_tensor_get_data (f) : x_ptrs[s], &tape);
-      y = g_memdup2 (tape.y, (gsize)(seq_lens[s] * hidden) * sizeof (float));
-      slim_moe_layer_tape_clear (&tape);
-      g_ptr_array_add (targets, y);
-      y_ptrs[s] = y;
-    }
-  if (float_stream)
-    {
-      if (!slim_flex_kept_clear (self->float_kept, error))
-        goto out;
-      for (guint s = 0; s < n; s++)
-        if (!slim_flex_kept_add (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, y_ptrs[s], seq_lens[s],
-                                 hidden, error))
-          goto out;
-    }
+  if (!slim_autoround_collect_samples (self, prefix, n, hidden, slim_autoround_moe_float_forward,
+                                       &float_forward, &samples, error))
+    goto out;
   if (!any)
     {
       ok = slim_flex_kept_clear (self->kept, error);
@@ -835,24 +935,17 @@ slim_autoround_postprocess_moe (SlimAutoRoundProcessor *self,
         continue;
       plan = &self->plans[strategy_of[w]];
       slim_moe_layer_linear_shape (config, w, &n_out, &n_in);
-      cfgs[w].bits = plan->weight.dtype == SLIM_QDTYPE_INT4 ? 4 : 8;
-      cfgs[w].group_size = plan->group_size > 0 ? plan->group_size : n_in;
-      cfgs[w].scale_dtype = plan->scale_dtype;
-      cfgs[w].asymmetric = !plan->weight.symmetric;
+      slim_autoround_config_of (plan, n_in, &cfgs[w]);
       if (plan->act.dtype != SLIM_QDTYPE_FLOAT)
         weights.linears[w].act = &plan->act_cfg;
     }
 
-  {
-    g_autofree char *label = g_strdup_printf ("autoround layer %d", index);
-
-    progress = slim_progress_new (label, "iterations", self->iters,
-                                  slim_progress_default_enabled (FALSE));
-  }
+  progress = slim_autoround_progress_new (self, index);
   progress_data.progress = progress;
   t_start = g_get_monotonic_time ();
-  ok = slim_moe_layer_autoround (config, &weights, n, x_ptrs, seq_lens, y_ptrs, &options,
-                                 slim_autoround_on_iteration, &progress_data, &result, error);
+  ok = slim_moe_layer_autoround (config, &weights, n, samples.x_ptrs, samples.seq_lens,
+                                 samples.y_ptrs, &options, slim_autoround_on_iteration,
+                                 &progress_data, &result, error);
   slim_progress_finish (progress);
   if (!ok)
     {
@@ -876,6 +969,7 @@ slim_autoround_postprocess_moe (SlimAutoRoundProcessor *self,
   ok = slim_flex_kept_clear (self->kept, error);
 
 out:
+  slim_autoround_samples_clear (&samples);
   slim_moe_autoround_result_clear (&result);
   slim_moe_layer_weights_clear (&weights);
   return ok;
@@ -892,15 +986,11 @@ slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
   SlimDenseAutoRoundOptions options = { 0 };
   SlimDenseAutoRoundResult result = { 0 };
   gint strategy_of[SLIM_DENSE_N_LINEARS];
-  g_autoptr (GPtrArray) inputs = NULL;    /* SlimTensor (seq_len, hidden) */
-  g_autoptr (GPtrArray) targets = NULL;   /* float[seq_len * hidden] */
-  g_autofree const float **x_ptrs = NULL; /* [n] */
-  g_autofree const float **y_ptrs = NULL; /* [n] */
-  g_autofree gint64 *seq_lens = NULL;     /* [n] */
+  SlimAutoRoundSamples samples = { 0 };
+  SlimAutoRoundDenseForward float_forward;
   g_autoptr (SlimProgress) progress = NULL;
   SlimAutoRoundProgressData progress_data;
-  const gboolean float_stream = self->targets == SLIM_AUTOROUND_TARGETS_FLOAT_STREAM;
-  gboolean any = FALSE, have_float = FALSE, ok;
+  gboolean any = FALSE, ok;
   gint64 hidden = 0, t_start;
   guint n;
 
@@ -931,79 +1021,18 @@ slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
       g_prefix_error (error, SLIM_AUTOROUND_NAME ": %s: ", prefix);
       return FALSE;
     }
-  if (float_stream)
+  float_forward = (SlimAutoRoundDenseForward){ config, &weights };
+  if (!slim_autoround_collect_samples (self, prefix, n, hidden, slim_autoround_dense_float_forward,
+                                       &float_forward, &samples, error))
     {
-      gint64 float_hidden = hidden;
-      guint n_float
-          = slim_flex_kept_get_n_chunks (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, &float_hidden);
-
-      /* none yet: the first decoder layer, whose inputs are the float model's */
-      if (n_float != 0 && (n_float != n || float_hidden != hidden))
-        {
-          g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                       SLIM_AUTOROUND_NAME
-                       ": %s: %u float-stream samples of width %" G_GINT64_FORMAT
-                       " for %u calibration samples of width %" G_GINT64_FORMAT,
-                       prefix, n_float, float_hidden, n, hidden);
-          return FALSE;
-        }
-      have_float = n_float != 0;
-    }
-
-  /* the inputs, and the targets: the float layer's outputs on the float
-   * model's inputs (float_stream) or on these inputs (layer) */
-  inputs = g_ptr_array_new_with_free_func ((GDestroyNotify)slim_tensor_unref);
-  targets = g_ptr_array_new_with_free_func (g_free);
-  x_ptrs = g_new (const float *, n);
-  y_ptrs = g_new (const float *, n);
-  seq_lens = g_new (gint64, n);
-  for (guint s = 0; s < n; s++)
-    {
-      SlimTensor *x = slim_flex_kept_get (self->kept, prefix, s, error);
-      g_autoptr (SlimTensor) f = NULL; /* (seq_len, hidden) the float stream's input */
-      SlimDenseLayerTape tape = { 0 };
-      SlimBatch batch;
-      float *y;
-
-      if (x == NULL)
-        return FALSE;
-      g_ptr_array_add (inputs, x);
-      seq_lens[s] = slim_tensor_get_dim (x, 0);
-      x_ptrs[s] = slim_tensor_get_data (x);
-      if (have_float)
-        {
-          f = slim_flex_kept_get (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, s, error);
-          if (f == NULL)
-            return FALSE;
-          if (slim_tensor_get_dim (f, 0) != seq_lens[s])
-            {
-              g_set_error (error, SLIM_PIPELINE_ERROR, SLIM_PIPELINE_ERROR_FAILED,
-                           SLIM_AUTOROUND_NAME ": %s: float-stream sample %u has %" G_GINT64_FORMAT
-                                               " tokens, the calibration sample %" G_GINT64_FORMAT,
-                           prefix, s, slim_tensor_get_dim (f, 0), seq_lens[s]);
-              return FALSE;
-            }
-        }
-      batch = (SlimBatch){ 1, &seq_lens[s] };
-      slim_dense_layer_forward (config, &weights, &batch,
-                                f != NULL ? slim_tensor_get_data (f) : x_ptrs[s], &tape);
-      y = g_memdup2 (tape.y, (gsize)(seq_lens[s] * hidden) * sizeof (float));
-      slim_dense_layer_tape_clear (&tape);
-      g_ptr_array_add (targets, y);
-      y_ptrs[s] = y;
-    }
-  /* the float stream moves on to the next layer's inputs */
-  if (float_stream)
-    {
-      if (!slim_flex_kept_clear (self->float_kept, error))
-        return FALSE;
-      for (guint s = 0; s < n; s++)
-        if (!slim_flex_kept_add (self->float_kept, SLIM_AUTOROUND_FLOAT_KEY, y_ptrs[s], seq_lens[s],
-                                 hidden, error))
-          return FALSE;
+      slim_autoround_samples_clear (&samples);
+      return FALSE;
     }
   if (!any)
-    return slim_flex_kept_clear (self->kept, error);
+    {
+      slim_autoround_samples_clear (&samples);
+      return slim_flex_kept_clear (self->kept, error);
+    }
 
   options.iters = self->iters;
   options.enable_minmax_tuning = self->enable_minmax_tuning;
@@ -1019,25 +1048,19 @@ slim_autoround_processor_postprocess (SlimProcessor *processor, SlimLayer *layer
         continue;
       plan = &self->plans[strategy_of[w]];
       slim_autoround_linear_shape (config, (SlimDenseLinear)w, &n_out, &n_in);
-      options.linears[w].bits = plan->weight.dtype == SLIM_QDTYPE_INT4 ? 4 : 8;
-      options.linears[w].group_size = plan->group_size > 0 ? plan->group_size : n_in;
-      options.linears[w].scale_dtype = plan->scale_dtype;
-      options.linears[w].asymmetric = !plan->weight.symmetric;
+      slim_autoround_config_of (plan, n_in, &options.linears[w]);
       if (plan->act.dtype != SLIM_QDTYPE_FLOAT)
         slim_autoround_linear_weights (&weights, (SlimDenseLinear)w)->act = &plan->act_cfg;
     }
 
-  {
-    g_autofree char *label = g_strdup_printf ("autoround layer %d", index);
-
-    progress = slim_progress_new (label, "iterations", self->iters,
-                                  slim_progress_default_enabled (FALSE));
-  }
+  progress = slim_autoround_progress_new (self, index);
   progress_data.progress = progress;
   t_start = g_get_monotonic_time ();
-  ok = slim_dense_layer_autoround (config, &weights, n, x_ptrs, seq_lens, y_ptrs, &options,
-                                   slim_autoround_on_iteration, &progress_data, &result, error);
+  ok = slim_dense_layer_autoround (config, &weights, n, samples.x_ptrs, samples.seq_lens,
+                                   samples.y_ptrs, &options, slim_autoround_on_iteration,
+                                   &progress_data, &result, error);
   slim_progress_finish (progress);
+  slim_autoround_samples_clear (&samples);
   if (!ok)
     {
       g_prefix_error (error, SLIM_AUTOROUND_NAME ": %s: ", prefix);
