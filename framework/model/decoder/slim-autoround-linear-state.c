@@ -170,3 +170,87 @@ slim_autoround_iter_seed (guint32 seed, gint64 it)
   z ^= z >> 31;
   return (guint32)(z ^ (z >> 32));
 }
+
+gboolean
+slim_autoround_layer_loop (const SlimAutoRoundLoop *loop,
+                           const SlimAutoRoundLayerOps *ops,
+                           gpointer ops_data,
+                           float *first_loss,
+                           float *best_loss,
+                           gint64 *best_iter,
+                           GError **error)
+{
+  SlimAutoRoundLinearState *st = loop->states;
+  SlimDenseAutoRoundLinear *lin = loop->linears;
+  const gint64 n_lin = loop->n_linears, hidden = loop->hidden;
+  const guint pick = MIN (loop->n_samples, (guint)SLIM_AUTOROUND_GRAD_ACCUMULATE);
+  SlimAutoRoundBest tracking = { { 0 }, 0, 0.0 };
+  g_autofree gint64 *order = g_new (gint64, MAX (loop->n_samples, 1)); /* [n_samples] */
+  g_autofree float *dy = NULL;                                         /* [max_len, hidden] */
+  gint64 max_len = 0;
+
+  for (guint s = 0; s < loop->n_samples; s++)
+    max_len = MAX (max_len, loop->seq_lens[s]);
+  dy = g_new (float, MAX (max_len * hidden, 1));
+  for (gint64 it = 0; it < loop->iters; it++)
+    {
+      double total = 0.0;
+      float lr = slim_autoround_lr (it, loop->iters);
+      gint64 picked_tokens = 0;
+
+      for (gint64 l = 0; l < n_lin; l++)
+        if (st[l].cfg != NULL && !slim_autoround_linear_state_qdq (&st[l], &lin[l], error))
+          return FALSE;
+      slim_autoround_sample_order (slim_autoround_iter_seed (loop->seed, it), loop->n_samples,
+                                   order);
+      /* msModelSlim (trainer.py, gradient_accumulate_steps 8): each
+       * sample's loss is the *sum* of |y - ref| over its elements and
+       * total_loss is their sum over the picked samples' element count
+       * (num_elm), so a sample weighs by its token count.  masked_l1 gives
+       * a sample's mean: weight it (and its gradient) by its share of the
+       * picked tokens, which makes total the pooled mean ×1000. */
+      for (guint p = 0; p < pick; p++)
+        picked_tokens += loop->seq_lens[order[p]];
+      for (guint p = 0; p < pick; p++)
+        {
+          gint64 s = order[p];
+          gint64 seq_len = loop->seq_lens[s];
+          float share = (float)((double)seq_len / (double)picked_tokens);
+          const float *y = ops->forward ((guint)s, ops_data);
+          float loss;
+
+          if (!slim_autoround_masked_l1 (y, loop->targets[s], NULL, seq_len, hidden, &loss, dy,
+                                         error))
+            {
+              ops->drop (ops_data);
+              return FALSE;
+            }
+          total += (double)loss * (double)share;
+          for (gint64 i = 0; i < seq_len * hidden; i++)
+            dy[i] *= share;
+          ops->backward (dy, ops_data);
+        }
+
+      /* Best-parameter tracking, on the parameters that gave this loss. */
+      if (slim_autoround_best_update (&tracking, it, total, first_loss, best_iter))
+        for (gint64 l = 0; l < n_lin; l++)
+          if (st[l].cfg != NULL)
+            slim_autoround_linear_state_keep (&st[l], &lin[l]);
+      if (loop->progress != NULL)
+        loop->progress (it, loop->iters, (float)total, loop->progress_data);
+
+      /* SignSGD step. */
+      for (gint64 l = 0; l < n_lin; l++)
+        if (st[l].cfg != NULL
+            && !slim_autoround_linear_state_step (&st[l], &lin[l], loop->round_tuning,
+                                                  loop->minmax_tuning, lr, error))
+          return FALSE;
+    }
+  *best_loss = (float)tracking.best;
+
+  /* The kept parameters' quantization. */
+  for (gint64 l = 0; l < n_lin; l++)
+    if (st[l].cfg != NULL && !slim_autoround_linear_state_finish (&st[l], &lin[l], error))
+      return FALSE;
+  return TRUE;
+}

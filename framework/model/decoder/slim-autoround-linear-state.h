@@ -13,7 +13,11 @@
  *            weights, the multipliers in [0, 1]);
  *   finish   the kept parameters' quantization (scale, Ŵ, codes, offsets);
  *   best     trainer.py's EMA best-parameter tracking over the iteration
- *            losses (beta 0.7, window 5).
+ *            losses (beta 0.7, window 5);
+ *   loop     the iterations over a layer's linears: qdq, the seeded sample
+ *            order, the pooled masked L1 of the picked samples through the
+ *            layer's forward and backward (SlimAutoRoundLayerOps), the best
+ *            tracking, the step; then finish.
  */
 #pragma once
 
@@ -80,6 +84,46 @@ gboolean slim_autoround_linear_state_finish (const SlimAutoRoundLinearState *st,
  * then moves by the EMA); first_loss and best_iter of the result are set. */
 gboolean slim_autoround_best_update (
     SlimAutoRoundBest *b, gint64 it, double total, float *first_loss, gint64 *best_iter);
+
+/* A layer's forward and reverse pass for the loop. */
+typedef struct
+{
+  /* Sample s through the layer with the current Ŵ, keeping what the
+   * reverse pass needs; returns y (seq_lens[s], hidden). */
+  const float *(*forward) (guint s, gpointer data);
+  /* dL/dy (seq_lens[s], hidden) of the last forward: dL/dŴ accumulated
+   * into the states' grad_w; frees what forward kept. */
+  void (*backward) (const float *dy, gpointer data);
+  /* Frees what forward kept (the loss failed). */
+  void (*drop) (gpointer data);
+} SlimAutoRoundLayerOps;
+
+typedef struct
+{
+  SlimAutoRoundLinearState *states;  /* [n_linears] initialised; cfg NULL: float */
+  SlimDenseAutoRoundLinear *linears; /* [n_linears] the result's */
+  gint64 n_linears;
+  gint64 iters;
+  gboolean round_tuning, minmax_tuning;
+  guint32 seed;
+  guint n_samples;
+  const gint64 *seq_lens;      /* [n_samples] */
+  const float *const *targets; /* [n_samples] each (seq_lens[s], hidden) */
+  gint64 hidden;
+  SlimDenseAutoRoundProgress progress;
+  gpointer progress_data;
+} SlimAutoRoundLoop;
+
+/* Runs the iterations and the final quantization; the loss figures into
+ * first_loss, best_loss, best_iter.  The caller clears states and, on
+ * failure, the result. */
+gboolean slim_autoround_layer_loop (const SlimAutoRoundLoop *loop,
+                                    const SlimAutoRoundLayerOps *ops,
+                                    gpointer ops_data,
+                                    float *first_loss,
+                                    float *best_loss,
+                                    gint64 *best_iter,
+                                    GError **error);
 
 /* The sample order's seed of iteration it (the finalizer of splitmix64
  * over seed and it), so neighbouring seeds do not share shifted orders. */

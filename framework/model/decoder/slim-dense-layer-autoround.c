@@ -151,6 +151,46 @@ slim_dense_autoround_check (const SlimModelConfig *config,
   return TRUE;
 }
 
+/* The dense layer's passes for slim_autoround_layer_loop. */
+typedef struct
+{
+  const SlimModelConfig *config;
+  const SlimDenseLayerWeights *current; /* Ŵ for the quantized linears */
+  SlimDenseLayerGrads *grads;           /* dL/dŴ only */
+  const float *const *inputs;           /* [n_samples] each (seq_lens[s], hidden) */
+  const gint64 *seq_lens;               /* [n_samples] */
+  SlimDenseLayerTape tape;
+} SlimDenseAutoRoundPasses;
+
+static const float *
+slim_dense_autoround_forward (guint s, gpointer data)
+{
+  SlimDenseAutoRoundPasses *p = data;
+  SlimBatch batch = { 1, &p->seq_lens[s] };
+
+  memset (&p->tape, 0, sizeof (p->tape));
+  slim_dense_layer_forward (p->config, p->current, &batch, p->inputs[s], &p->tape);
+  return p->tape.y;
+}
+
+static void
+slim_dense_autoround_backward (const float *dy, gpointer data)
+{
+  SlimDenseAutoRoundPasses *p = data;
+
+  slim_dense_layer_backward (p->config, p->current, &p->tape, dy, p->grads);
+  slim_dense_layer_tape_clear (&p->tape);
+}
+
+static void
+slim_dense_autoround_drop (gpointer data)
+{
+  slim_dense_layer_tape_clear (&((SlimDenseAutoRoundPasses *)data)->tape);
+}
+
+static const SlimAutoRoundLayerOps slim_dense_autoround_ops
+    = { slim_dense_autoround_forward, slim_dense_autoround_backward, slim_dense_autoround_drop };
+
 gboolean
 slim_dense_layer_autoround (const SlimModelConfig *config,
                             const SlimDenseLayerWeights *weights,
@@ -167,21 +207,26 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
   SlimAutoRoundLinearState st[SLIM_DENSE_N_LINEARS] = { 0 };
   SlimDenseLayerWeights current = *weights; /* Ŵ for the quantized linears */
   SlimDenseLayerGrads grads = { 0 };        /* dL/dŴ only */
-  gint64 hidden = config->hidden_size;
-  gint64 iters = options->iters;
-  guint pick = MIN (n_samples, (guint)SLIM_AUTOROUND_GRAD_ACCUMULATE);
-  SlimAutoRoundBest tracking = { { 0 }, 0, 0.0 };
-  g_autofree gint64 *order = NULL;
-  g_autofree float *dy = NULL;
-  gint64 max_len = 0;
-  gboolean ok = FALSE;
+  SlimDenseAutoRoundPasses passes = {
+    .config = config, .current = &current, .grads = &grads, .inputs = inputs, .seq_lens = seq_lens
+  };
+  SlimAutoRoundLoop loop = { st,
+                             result->linears,
+                             SLIM_DENSE_N_LINEARS,
+                             options->iters,
+                             options->enable_round_tuning,
+                             options->enable_minmax_tuning,
+                             options->seed,
+                             n_samples,
+                             seq_lens,
+                             targets,
+                             config->hidden_size,
+                             progress,
+                             progress_data };
+  gboolean ok;
 
   if (!slim_dense_autoround_check (config, n_samples, seq_lens, options, error))
     return FALSE;
-  for (guint s = 0; s < n_samples; s++)
-    max_len = MAX (max_len, seq_lens[s]);
-  order = g_new (gint64, n_samples);
-  dy = g_new (float, max_len *hidden); /* [max_len, hidden] */
 
   memset (result, 0, sizeof (*result));
   for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
@@ -198,74 +243,8 @@ slim_dense_layer_autoround (const SlimModelConfig *config,
       slim_dense_grads_member (&grads, (SlimDenseLinear)l)->weight = st[l].grad_w;
     }
 
-  for (gint64 it = 0; it < iters; it++)
-    {
-      double total = 0.0;
-      float lr = slim_autoround_lr (it, iters);
-
-      for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-        if (st[l].cfg != NULL
-            && !slim_autoround_linear_state_qdq (&st[l], &result->linears[l], error))
-          goto out;
-      slim_autoround_sample_order (slim_autoround_iter_seed (options->seed, it), n_samples, order);
-      /* msModelSlim (trainer.py, gradient_accumulate_steps 8): each
-       * sample's loss is the *sum* of |y - ref| over its elements and
-       * total_loss is their sum over the picked samples' element count
-       * (num_elm), so a sample weighs by its token count.  masked_l1 gives
-       * a sample's mean: weight it (and its gradient) by its share of the
-       * picked tokens, which makes total the pooled mean ×1000. */
-      gint64 picked_tokens = 0;
-      for (guint p = 0; p < pick; p++)
-        picked_tokens += seq_lens[order[p]];
-      for (guint p = 0; p < pick; p++)
-        {
-          gint64 s = order[p];
-          float share = (float)((double)seq_lens[s] / (double)picked_tokens);
-          SlimBatch batch = { 1, &seq_lens[s] };
-          SlimDenseLayerTape tape = { 0 };
-          float loss;
-
-          slim_dense_layer_forward (config, &current, &batch, inputs[s], &tape);
-          if (!slim_autoround_masked_l1 (tape.y, targets[s], NULL, seq_lens[s], hidden, &loss, dy,
-                                         error))
-            {
-              slim_dense_layer_tape_clear (&tape);
-              goto out;
-            }
-          total += (double)loss * (double)share;
-          for (gint64 i = 0; i < seq_lens[s] * hidden; i++)
-            dy[i] *= share;
-          slim_dense_layer_backward (config, &current, &tape, dy, &grads);
-          slim_dense_layer_tape_clear (&tape);
-        }
-
-      /* Best-parameter tracking, on the parameters that gave this loss. */
-      if (slim_autoround_best_update (&tracking, it, total, &result->first_loss,
-                                      &result->best_iter))
-        for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-          if (st[l].cfg != NULL)
-            slim_autoround_linear_state_keep (&st[l], &result->linears[l]);
-      if (progress != NULL)
-        progress (it, iters, (float)total, progress_data);
-
-      /* SignSGD step (the bound of V: slim-autoround-linear-state.c). */
-      for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-        if (st[l].cfg != NULL
-            && !slim_autoround_linear_state_step (&st[l], &result->linears[l],
-                                                  options->enable_round_tuning,
-                                                  options->enable_minmax_tuning, lr, error))
-          goto out;
-    }
-  result->best_loss = (float)tracking.best;
-
-  /* The kept parameters' quantization. */
-  for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
-    if (st[l].cfg != NULL
-        && !slim_autoround_linear_state_finish (&st[l], &result->linears[l], error))
-      goto out;
-  ok = TRUE;
-
-out:
+  ok = slim_autoround_layer_loop (&loop, &slim_dense_autoround_ops, &passes, &result->first_loss,
+                                  &result->best_loss, &result->best_iter, error);
   for (int l = 0; l < SLIM_DENSE_N_LINEARS; l++)
     slim_autoround_linear_state_clear (&st[l]);
   if (!ok)

@@ -76,6 +76,46 @@ slim_moe_autoround_check (const SlimModelConfig *config,
   return TRUE;
 }
 
+/* The MoE layer's passes for slim_autoround_layer_loop. */
+typedef struct
+{
+  const SlimModelConfig *config;
+  const SlimMoeLayerWeights *current; /* Ŵ for the quantized linears */
+  SlimMoeLayerGrads *grads;           /* dL/dŴ only */
+  const float *const *inputs;         /* [n_samples] each (seq_lens[s], hidden) */
+  const gint64 *seq_lens;             /* [n_samples] */
+  SlimMoeLayerTape tape;
+} SlimMoeAutoRoundPasses;
+
+static const float *
+slim_moe_autoround_forward (guint s, gpointer data)
+{
+  SlimMoeAutoRoundPasses *p = data;
+  SlimBatch batch = { 1, &p->seq_lens[s] };
+
+  memset (&p->tape, 0, sizeof (p->tape));
+  slim_moe_layer_forward (p->config, p->current, &batch, p->inputs[s], &p->tape);
+  return p->tape.y;
+}
+
+static void
+slim_moe_autoround_backward (const float *dy, gpointer data)
+{
+  SlimMoeAutoRoundPasses *p = data;
+
+  slim_moe_layer_backward (p->config, p->current, &p->tape, dy, p->grads);
+  slim_moe_layer_tape_clear (&p->tape);
+}
+
+static void
+slim_moe_autoround_drop (gpointer data)
+{
+  slim_moe_layer_tape_clear (&((SlimMoeAutoRoundPasses *)data)->tape);
+}
+
+static const SlimAutoRoundLayerOps slim_moe_autoround_ops
+    = { slim_moe_autoround_forward, slim_moe_autoround_backward, slim_moe_autoround_drop };
+
 gboolean
 slim_moe_layer_autoround (const SlimModelConfig *config,
                           const SlimMoeLayerWeights *weights,
@@ -95,22 +135,15 @@ slim_moe_layer_autoround (const SlimModelConfig *config,
   g_autofree SlimLinearGrads *grad_lin = NULL;    /* [n_lin] dL/dŴ only */
   SlimMoeLayerWeights current;
   SlimMoeLayerGrads grads = { 0 };
-  gint64 hidden = config->hidden_size;
-  gint64 iters = options->iters;
-  guint pick = MIN (n_samples, (guint)SLIM_AUTOROUND_GRAD_ACCUMULATE);
-  SlimAutoRoundBest tracking = { { 0 }, 0, 0.0 };
-  g_autofree gint64 *order = NULL;
-  g_autofree float *dy = NULL;
-  gint64 max_len = 0;
-  gboolean ok = FALSE;
+  SlimMoeAutoRoundPasses passes = {
+    .config = config, .current = &current, .grads = &grads, .inputs = inputs, .seq_lens = seq_lens
+  };
+  SlimAutoRoundLoop loop;
+  gboolean ok;
 
   memset (result, 0, sizeof (*result));
   if (!slim_moe_autoround_check (config, weights, n_samples, seq_lens, options, error))
     return FALSE;
-  for (guint s = 0; s < n_samples; s++)
-    max_len = MAX (max_len, seq_lens[s]);
-  order = g_new (gint64, n_samples);
-  dy = g_new (float, max_len *hidden); /* [max_len, hidden] */
   st = g_new0 (SlimAutoRoundLinearState, n_lin);
   cur_lin = g_memdup2 (weights->linears, (gsize)n_lin * sizeof (SlimLinearWeights));
   grad_lin = g_new0 (SlimLinearGrads, n_lin);
@@ -133,66 +166,21 @@ slim_moe_layer_autoround (const SlimModelConfig *config,
       grad_lin[l].weight = st[l].grad_w;
     }
 
-  for (gint64 it = 0; it < iters; it++)
-    {
-      double total = 0.0;
-      float lr = slim_autoround_lr (it, iters);
-      gint64 picked_tokens = 0;
-
-      for (gint64 l = 0; l < n_lin; l++)
-        if (st[l].cfg != NULL
-            && !slim_autoround_linear_state_qdq (&st[l], &result->linears[l], error))
-          goto out;
-      slim_autoround_sample_order (slim_autoround_iter_seed (options->seed, it), n_samples, order);
-      /* the pooled masked L1 of the picked samples (slim-dense-layer-autoround.c) */
-      for (guint p = 0; p < pick; p++)
-        picked_tokens += seq_lens[order[p]];
-      for (guint p = 0; p < pick; p++)
-        {
-          gint64 s = order[p];
-          float share = (float)((double)seq_lens[s] / (double)picked_tokens);
-          SlimBatch batch = { 1, &seq_lens[s] };
-          SlimMoeLayerTape tape = { 0 };
-          float loss;
-
-          slim_moe_layer_forward (config, &current, &batch, inputs[s], &tape);
-          if (!slim_autoround_masked_l1 (tape.y, targets[s], NULL, seq_lens[s], hidden, &loss, dy,
-                                         error))
-            {
-              slim_moe_layer_tape_clear (&tape);
-              goto out;
-            }
-          total += (double)loss * (double)share;
-          for (gint64 i = 0; i < seq_lens[s] * hidden; i++)
-            dy[i] *= share;
-          slim_moe_layer_backward (config, &current, &tape, dy, &grads);
-          slim_moe_layer_tape_clear (&tape);
-        }
-
-      if (slim_autoround_best_update (&tracking, it, total, &result->first_loss,
-                                      &result->best_iter))
-        for (gint64 l = 0; l < n_lin; l++)
-          if (st[l].cfg != NULL)
-            slim_autoround_linear_state_keep (&st[l], &result->linears[l]);
-      if (progress != NULL)
-        progress (it, iters, (float)total, progress_data);
-
-      for (gint64 l = 0; l < n_lin; l++)
-        if (st[l].cfg != NULL
-            && !slim_autoround_linear_state_step (&st[l], &result->linears[l],
-                                                  options->enable_round_tuning,
-                                                  options->enable_minmax_tuning, lr, error))
-          goto out;
-    }
-  result->best_loss = (float)tracking.best;
-
-  for (gint64 l = 0; l < n_lin; l++)
-    if (st[l].cfg != NULL
-        && !slim_autoround_linear_state_finish (&st[l], &result->linears[l], error))
-      goto out;
-  ok = TRUE;
-
-out:
+  loop = (SlimAutoRoundLoop){ st,
+                              result->linears,
+                              n_lin,
+                              options->iters,
+                              options->enable_round_tuning,
+                              options->enable_minmax_tuning,
+                              options->seed,
+                              n_samples,
+                              seq_lens,
+                              targets,
+                              config->hidden_size,
+                              progress,
+                              progress_data };
+  ok = slim_autoround_layer_loop (&loop, &slim_moe_autoround_ops, &passes, &result->first_loss,
+                                  &result->best_loss, &result->best_iter, error);
   for (gint64 l = 0; l < n_lin; l++)
     slim_autoround_linear_state_clear (&st[l]);
   if (!ok)
