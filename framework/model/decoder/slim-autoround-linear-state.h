@@ -23,9 +23,25 @@
 
 #include <glib.h>
 
-#include "slim-dense-layer-autoround.h"
+#include "slim-autoround.h"
 
 G_BEGIN_DECLS
+
+/* Called after every iteration: it (0-based), the iteration's mean loss. */
+typedef void (*SlimDenseAutoRoundProgress) (gint64 it, gint64 iters, float loss, gpointer data);
+
+typedef struct
+{
+  gboolean quantized;
+  gint64 n_out, n_in, n_groups;
+  float *v;         /* [n_out, n_in] the kept rounding offsets */
+  float *min_scale; /* [n_out, n_groups] */
+  float *max_scale; /* [n_out, n_groups] */
+  float *scale;     /* [n_out, n_groups] the quantization scale they give */
+  gint8 *q;         /* [n_out, n_in] codes */
+  float *offset;    /* [n_out, n_groups] zero points, signed domain (0: symmetric) */
+  float *w_hat;     /* [n_out, n_in] q * scale */
+} SlimDenseAutoRoundLinear;
 
 #define SLIM_AUTOROUND_EMA_BETA 0.7 /* trainer.py ema_beta */
 #define SLIM_AUTOROUND_WINDOW 5     /* trainer.py window_size */

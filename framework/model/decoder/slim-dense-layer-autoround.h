@@ -52,6 +52,7 @@
  */
 #pragma once
 
+#include "slim-autoround-linear-state.h"
 #include "slim-autoround.h"
 #include "slim-dense-layer-backward.h"
 
@@ -84,21 +85,8 @@ typedef struct
   SlimAutoRoundConfig linears[SLIM_DENSE_N_LINEARS];
 } SlimDenseAutoRoundOptions;
 
-/* Called after every iteration: it (0-based), the iteration's mean loss. */
-typedef void (*SlimDenseAutoRoundProgress) (gint64 it, gint64 iters, float loss, gpointer data);
-
-typedef struct
-{
-  gboolean quantized;
-  gint64 n_out, n_in, n_groups;
-  float *v;         /* [n_out, n_in] the kept rounding offsets */
-  float *min_scale; /* [n_out, n_groups] */
-  float *max_scale; /* [n_out, n_groups] */
-  float *scale;     /* [n_out, n_groups] the quantization scale they give */
-  gint8 *q;         /* [n_out, n_in] codes */
-  float *offset;    /* [n_out, n_groups] zero points, signed domain (0: symmetric) */
-  float *w_hat;     /* [n_out, n_in] q * scale */
-} SlimDenseAutoRoundLinear;
+/* SlimDenseAutoRoundProgress and SlimDenseAutoRoundLinear (one trained
+ * linear's result): slim-autoround-linear-state.h. */
 
 typedef struct
 {
