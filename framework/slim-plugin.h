@@ -61,6 +61,8 @@
 #include "slim-channel-quant.h"
 #include "slim-fp8.h"
 #include "slim-mx.h"
+#include "slim-mx-dual-scale.h"
+#include "slim-mx-weight-methods.h"
 #include "slim-recall-window.h"
 #include "slim-ifmr.h"
 #include "slim-hfmg.h"
