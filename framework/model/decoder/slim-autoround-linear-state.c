@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "slim-error.h"
+
 static float *
 slim_autoround_filled (gint64 n, float value)
 {
@@ -252,5 +254,33 @@ slim_autoround_layer_loop (const SlimAutoRoundLoop *loop,
   for (gint64 l = 0; l < n_lin; l++)
     if (st[l].cfg != NULL && !slim_autoround_linear_state_finish (&st[l], &lin[l], error))
       return FALSE;
+  return TRUE;
+}
+
+gboolean
+slim_autoround_loop_check (guint n_quantized,
+                           guint n_samples,
+                           const gint64 *seq_lens,
+                           GError **error)
+{
+  if (n_quantized == 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "autoround: no linear of the layer is quantized");
+      return FALSE;
+    }
+  if (n_samples == 0)
+    {
+      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                   "autoround: no calibration sample");
+      return FALSE;
+    }
+  for (guint s = 0; s < n_samples; s++)
+    if (seq_lens[s] < 1)
+      {
+        g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
+                     "autoround: calibration sample %u has no token", s);
+        return FALSE;
+      }
   return TRUE;
 }

@@ -130,6 +130,13 @@ typedef struct
   gpointer progress_data;
 } SlimAutoRoundLoop;
 
+/* The checks every layer loop shares: at least one quantized linear, one
+ * calibration sample, and a token in every sample. */
+gboolean slim_autoround_loop_check (guint n_quantized,
+                                    guint n_samples,
+                                    const gint64 *seq_lens,
+                                    GError **error);
+
 /* Runs the iterations and the final quantization; the loss figures into
  * first_loss, best_loss, best_iter.  The caller clears states and, on
  * failure, the result. */

@@ -129,26 +129,7 @@ slim_dense_autoround_check (const SlimModelConfig *config,
           return FALSE;
         }
     }
-  if (n_quantized == 0)
-    {
-      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
-                   "autoround: no linear of the layer is quantized");
-      return FALSE;
-    }
-  if (n_samples == 0)
-    {
-      g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
-                   "autoround: no calibration sample");
-      return FALSE;
-    }
-  for (guint s = 0; s < n_samples; s++)
-    if (seq_lens[s] < 1)
-      {
-        g_set_error (error, SLIM_CONFIG_ERROR, SLIM_CONFIG_ERROR_BAD_VALUE,
-                     "autoround: calibration sample %u has no token", s);
-        return FALSE;
-      }
-  return TRUE;
+  return slim_autoround_loop_check (n_quantized, n_samples, seq_lens, error);
 }
 
 /* The dense layer's passes for slim_autoround_layer_loop. */
